@@ -1,0 +1,427 @@
+// Package pgpkey holds the OpenPGP certificate helpers that the rest of
+// keyctl shares: size-capped reading of armored or binary keyrings,
+// fingerprint parsing and formatting, deterministic public serialization
+// with third-party certifications stripped, and the questions every caller
+// asks of a key (is it secret, which (sub)keys may sign, when does it
+// expire).
+//
+// It wraps github.com/ProtonMail/go-crypto/openpgp/v2, whose Entity keeps
+// every signature it read; nothing here trusts a signature it has not
+// verified.
+package pgpkey
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+)
+
+// Limits on what is read. A maintainer certificate is a few KiB; a keyring of
+// a thousand of them a few MiB.
+const (
+	MaxCertSize    = 1 << 20  // one certificate file
+	MaxKeyringSize = 64 << 20 // a whole keyring (pubkeys.pgp, revoked.pgp)
+	// MaxPackets bounds the number of signatures and user IDs in a single
+	// certificate (certificate flooding).
+	MaxPackets = 2048
+)
+
+// ErrTooLarge is returned when input exceeds its cap.
+var ErrTooLarge = errors.New("input is larger than the limit")
+
+// ErrEmpty is returned when the input holds no key at all.
+var ErrEmpty = errors.New("no OpenPGP key found")
+
+// ReadAllCapped reads r up to limit bytes; more is an error wrapping ErrTooLarge.
+func ReadAllCapped(r io.Reader, limit int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%w (%d bytes)", ErrTooLarge, limit)
+	}
+	return data, nil
+}
+
+// IsArmored reports whether data starts (after white space) with an ASCII
+// armor header.
+func IsArmored(data []byte) bool {
+	return bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte("-----BEGIN PGP"))
+}
+
+// Dearmor returns the binary content of armored data, or data itself when it
+// is not armored. Armor with a bad checksum is an error.
+func Dearmor(data []byte) ([]byte, error) {
+	if !IsArmored(data) {
+		return data, nil
+	}
+	block, err := armor.Decode(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("reading ASCII armor: %w", err)
+	}
+	switch block.Type {
+	case openpgp.PublicKeyType, openpgp.PrivateKeyType:
+	default:
+		return nil, fmt.Errorf("ASCII armor holds %q, not a key block", block.Type)
+	}
+	bin, err := ReadAllCapped(block.Body, int64(len(data)))
+	if err != nil {
+		return nil, fmt.Errorf("reading ASCII armor: %w", err)
+	}
+	return bin, nil
+}
+
+// ReadKeyring parses an armored or binary keyring of at most limit bytes.
+// Each certificate is checked against MaxPackets.
+func ReadKeyring(data []byte, limit int64) (openpgp.EntityList, error) {
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%w (%d bytes)", ErrTooLarge, limit)
+	}
+	bin, err := Dearmor(data)
+	if err != nil {
+		return nil, err
+	}
+	if len(bytes.TrimSpace(bin)) == 0 {
+		return nil, ErrEmpty
+	}
+	if err := countPackets(bin); err != nil {
+		return nil, err
+	}
+	el, err := readKeyRingSafe(bin)
+	if err != nil {
+		return nil, fmt.Errorf("parsing OpenPGP data: %w", err)
+	}
+	if len(el) == 0 {
+		return nil, ErrEmpty
+	}
+	return el, nil
+}
+
+func readKeyRingSafe(bin []byte) (el openpgp.EntityList, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			el, err = nil, fmt.Errorf("malformed OpenPGP data (%v)", r)
+		}
+	}()
+	return openpgp.ReadKeyRing(bytes.NewReader(bin))
+}
+
+// countPackets walks the packet framing without parsing bodies and refuses a
+// certificate with more than MaxPackets packets.
+func countPackets(bin []byte) error {
+	r := packet.NewReader(bytes.NewReader(bin))
+	n := 0
+	for {
+		p, err := r.NextWithUnsupported()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			// Let the real parser report malformed input.
+			return nil
+		}
+		switch p.(type) {
+		case *packet.PublicKey, *packet.PrivateKey:
+			if pk, ok := p.(*packet.PublicKey); ok && pk.IsSubkey {
+				break
+			}
+			if pk, ok := p.(*packet.PrivateKey); ok && pk.IsSubkey {
+				break
+			}
+			n = 0
+		}
+		n++
+		if n > MaxPackets {
+			return fmt.Errorf("a certificate has more than %d packets (signatures, user IDs, subkeys): refusing a flooded key", MaxPackets)
+		}
+	}
+}
+
+// ReadCert parses data that must hold exactly one certificate.
+func ReadCert(data []byte) (*openpgp.Entity, error) {
+	el, err := ReadKeyring(data, MaxCertSize)
+	if err != nil {
+		return nil, err
+	}
+	if len(el) != 1 {
+		return nil, fmt.Errorf("the file holds %d keys; give one key per file", len(el))
+	}
+	return el[0], nil
+}
+
+// HasSecret reports whether the certificate carries any secret key material.
+func HasSecret(e *openpgp.Entity) bool {
+	if e.PrivateKey != nil {
+		return true
+	}
+	for _, s := range e.Subkeys {
+		if s.PrivateKey != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// Fingerprint returns the primary key's fingerprint in upper-case hex.
+func Fingerprint(e *openpgp.Entity) string { return FormatFingerprint(e.PrimaryKey.Fingerprint) }
+
+// FormatFingerprint formats raw fingerprint bytes as upper-case hex.
+func FormatFingerprint(b []byte) string { return strings.ToUpper(hex.EncodeToString(b)) }
+
+// KeyID returns the 64-bit key ID of a public key as 16 upper-case hex digits.
+func KeyID(pk *packet.PublicKey) string { return fmt.Sprintf("%016X", pk.KeyId) }
+
+// ParseFingerprint normalizes a user-typed fingerprint or key ID: spaces and
+// a 0x prefix are dropped, hex is upper-cased. It accepts 16 (key ID), 40
+// (v4) or 64 (v6) hex digits.
+func ParseFingerprint(s string) (string, error) {
+	t := strings.ToUpper(strings.Join(strings.Fields(s), ""))
+	t = strings.TrimPrefix(t, "0X")
+	switch len(t) {
+	case 16, 40, 64:
+	default:
+		return "", fmt.Errorf("%q is not a fingerprint: want 40 or 64 hex digits (or a 16-digit key ID)", s)
+	}
+	if _, err := hex.DecodeString(t); err != nil {
+		return "", fmt.Errorf("%q is not a fingerprint: not hex", s)
+	}
+	return t, nil
+}
+
+// Matches reports whether a normalized fingerprint or key ID names fpr.
+func Matches(query, fpr string) bool {
+	if len(query) == 16 {
+		return strings.HasSuffix(fpr, query) || keyIDOfV6(fpr) == query
+	}
+	return query == fpr
+}
+
+func keyIDOfV6(fpr string) string {
+	if len(fpr) == 64 {
+		return fpr[:16]
+	}
+	return ""
+}
+
+// KeyIDOfFingerprint returns the 64-bit key ID a fingerprint implies.
+func KeyIDOfFingerprint(fpr string) string {
+	if len(fpr) == 64 {
+		return fpr[:16]
+	}
+	if len(fpr) >= 16 {
+		return fpr[len(fpr)-16:]
+	}
+	return fpr
+}
+
+// SerializePublic writes the public certificate deterministically: primary
+// key, its revocations and direct signatures, user IDs sorted by name with
+// their self-signatures and revocations, then subkeys in order with their
+// bindings and revocations. With minimize set, certifications by other keys
+// are dropped; secret material is never written.
+func SerializePublic(e *openpgp.Entity, minimize bool) ([]byte, error) {
+	var buf bytes.Buffer
+	w := bufio.NewWriter(&buf)
+	if err := e.PrimaryKey.Serialize(w); err != nil {
+		return nil, err
+	}
+	for _, s := range e.Revocations {
+		if err := s.Packet.Serialize(w); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range e.DirectSignatures {
+		if err := s.Packet.Serialize(w); err != nil {
+			return nil, err
+		}
+	}
+	names := make([]string, 0, len(e.Identities))
+	for n := range e.Identities {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		id := e.Identities[n]
+		if err := id.UserId.Serialize(w); err != nil {
+			return nil, err
+		}
+		for _, s := range id.Revocations {
+			if err := s.Packet.Serialize(w); err != nil {
+				return nil, err
+			}
+		}
+		for _, s := range id.SelfCertifications {
+			if err := s.Packet.Serialize(w); err != nil {
+				return nil, err
+			}
+		}
+		if !minimize {
+			for _, s := range id.OtherCertifications {
+				if err := s.Packet.Serialize(w); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	for i := range e.Subkeys {
+		if err := e.Subkeys[i].Serialize(w, false); err != nil {
+			return nil, err
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Armor wraps binary data of the given block type (openpgp.PublicKeyType,
+// "PGP SIGNATURE", ...) in ASCII armor.
+func Armor(blockType string, bin []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	w, err := armor.Encode(&buf, blockType, nil)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.Write(bin); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	buf.WriteByte('\n')
+	return buf.Bytes(), nil
+}
+
+// Algorithm describes a public key's algorithm and size, e.g. "RSA-4096",
+// "Ed25519", "ECDSA P-256".
+func Algorithm(pk *packet.PublicKey) string {
+	bits, err := pk.BitLength()
+	switch pk.PubKeyAlgo {
+	case packet.PubKeyAlgoRSA, packet.PubKeyAlgoRSASignOnly, packet.PubKeyAlgoRSAEncryptOnly:
+		if err == nil {
+			return fmt.Sprintf("RSA-%d", bits)
+		}
+		return "RSA"
+	case packet.PubKeyAlgoDSA:
+		return fmt.Sprintf("DSA-%d", bits)
+	case packet.PubKeyAlgoElGamal:
+		return fmt.Sprintf("ElGamal-%d", bits)
+	case packet.PubKeyAlgoEdDSA:
+		return "EdDSA " + curveName(pk)
+	case packet.PubKeyAlgoEd25519:
+		return "Ed25519"
+	case packet.PubKeyAlgoEd448:
+		return "Ed448"
+	case packet.PubKeyAlgoECDSA:
+		return "ECDSA " + curveName(pk)
+	case packet.PubKeyAlgoECDH:
+		return "ECDH " + curveName(pk)
+	case packet.PubKeyAlgoX25519:
+		return "X25519"
+	case packet.PubKeyAlgoX448:
+		return "X448"
+	}
+	return fmt.Sprintf("algorithm %d", pk.PubKeyAlgo)
+}
+
+func curveName(pk *packet.PublicKey) string {
+	c, err := pk.Curve()
+	if err != nil {
+		return "(unknown curve)"
+	}
+	switch c {
+	case packet.Curve25519:
+		return "Curve25519"
+	case packet.CurveNistP256:
+		return "P-256"
+	case packet.CurveNistP384:
+		return "P-384"
+	case packet.CurveNistP521:
+		return "P-521"
+	}
+	return string(c)
+}
+
+// SigningKey is a (sub)key that may make signatures at a given time, with a
+// valid binding (and back-signature, for subkeys) checked by go-crypto.
+type SigningKey struct {
+	PublicKey   *packet.PublicKey
+	Fingerprint string
+	IsPrimary   bool
+	Expires     time.Time // zero: never
+}
+
+// SigningKeys lists the (sub)keys of e that are valid for signing at now.
+// config may be nil; go-crypto then applies its defaults (which reject
+// SHA-1 bindings and weak algorithms).
+func SigningKeys(e *openpgp.Entity, now time.Time, config *packet.Config) []SigningKey {
+	var out []SigningKey
+	primarySig, err := e.VerifyPrimaryKey(now, config)
+	if err != nil {
+		return nil
+	}
+	if primarySig.FlagsValid && primarySig.FlagSign {
+		out = append(out, SigningKey{PublicKey: e.PrimaryKey, Fingerprint: FormatFingerprint(e.PrimaryKey.Fingerprint), IsPrimary: true, Expires: expiry(e.PrimaryKey, primarySig)})
+	}
+	for i := range e.Subkeys {
+		sk := &e.Subkeys[i]
+		k, ok := e.SigningKeyById(now, sk.PublicKey.KeyId, config)
+		if !ok || k.PublicKey != sk.PublicKey {
+			continue
+		}
+		exp := time.Time{}
+		if k.SelfSignature != nil {
+			exp = expiry(sk.PublicKey, k.SelfSignature)
+		}
+		out = append(out, SigningKey{PublicKey: sk.PublicKey, Fingerprint: FormatFingerprint(sk.PublicKey.Fingerprint), Expires: exp})
+	}
+	return out
+}
+
+func expiry(pk *packet.PublicKey, sig *packet.Signature) time.Time {
+	if sig == nil || sig.KeyLifetimeSecs == nil || *sig.KeyLifetimeSecs == 0 {
+		return time.Time{}
+	}
+	return pk.CreationTime.Add(time.Duration(*sig.KeyLifetimeSecs) * time.Second)
+}
+
+// Expiry returns when the primary key expires according to its newest valid
+// self-signature at now (zero: never), and whether any valid self-signature
+// was found.
+func Expiry(e *openpgp.Entity, now time.Time, config *packet.Config) (time.Time, bool) {
+	sig, err := e.PrimarySelfSignature(now, config)
+	if err != nil || sig == nil {
+		return time.Time{}, false
+	}
+	return expiry(e.PrimaryKey, sig), true
+}
+
+// UserIDs returns the certificate's user IDs, sorted.
+func UserIDs(e *openpgp.Entity) []string {
+	out := make([]string, 0, len(e.Identities))
+	for n := range e.Identities {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// AllKeyIDs returns the 64-bit key IDs of the primary key and every subkey.
+func AllKeyIDs(e *openpgp.Entity) []uint64 {
+	ids := []uint64{e.PrimaryKey.KeyId}
+	for _, s := range e.Subkeys {
+		ids = append(ids, s.PublicKey.KeyId)
+	}
+	return ids
+}

@@ -1,0 +1,97 @@
+package pgpkey
+
+import (
+	"testing"
+	"time"
+
+	"github.com/keyctl/keyctl/internal/testutil/peers"
+)
+
+func TestGnuPGKeys(t *testing.T) {
+	g := peers.NewGnuPG(t)
+	ed := g.QuickGenKey(t, "Ed Maint <ed@example.org>", "ed25519", "cert", "1y")
+	g.AddSubkey(t, ed, "ed25519", "sign", "1y")
+	rsa := g.QuickGenKey(t, "Rsa Maint <rsa@example.org>", "rsa3072", "sign", "1y")
+
+	for _, tc := range []struct {
+		fpr         string
+		wantPrimary bool
+		wantSigners int
+		armored     bool
+	}{{ed, false, 1, true}, {rsa, true, 1, false}} {
+		var data []byte
+		if tc.armored {
+			data = g.ExportArmored(t, tc.fpr)
+		} else {
+			data = g.ExportPublic(t, tc.fpr)
+		}
+		e, err := ReadCert(data)
+		if err != nil {
+			t.Fatalf("ReadCert(%s): %v", tc.fpr, err)
+		}
+		if got := Fingerprint(e); got != tc.fpr {
+			t.Errorf("Fingerprint = %s, want %s", got, tc.fpr)
+		}
+		if HasSecret(e) {
+			t.Errorf("%s: public export reported as secret", tc.fpr)
+		}
+		sk := SigningKeys(e, time.Now(), nil)
+		if len(sk) != tc.wantSigners || sk[0].IsPrimary != tc.wantPrimary {
+			t.Errorf("%s: signing keys %+v, want %d with primary=%v", tc.fpr, sk, tc.wantSigners, tc.wantPrimary)
+		}
+		if exp, ok := Expiry(e, time.Now(), nil); !ok || exp.IsZero() {
+			t.Errorf("%s: expiry %v %v", tc.fpr, exp, ok)
+		}
+		a, err := SerializePublic(e, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := SerializePublic(e, true)
+		if string(a) != string(b) {
+			t.Errorf("serialization is not deterministic")
+		}
+		e2, err := ReadCert(a)
+		if err != nil || Fingerprint(e2) != tc.fpr {
+			t.Errorf("re-read of serialized key: %v", err)
+		}
+	}
+	sec, err := ReadCert(g.ExportSecret(t, rsa))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !HasSecret(sec) {
+		t.Errorf("secret export not detected")
+	}
+}
+
+func TestParseFingerprint(t *testing.T) {
+	good := map[string]string{
+		"0x1455C8A8F3122475": "1455C8A8F3122475",
+		"abcd ef01 2345 6789 abcd  ef01 2345 6789 abcd ef01": "ABCDEF0123456789ABCDEF0123456789ABCDEF01",
+	}
+	for in, want := range good {
+		got, err := ParseFingerprint(in)
+		if err != nil || got != want {
+			t.Errorf("ParseFingerprint(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "xyz", "12345", "ZZZZZZZZZZZZZZZZ"} {
+		if _, err := ParseFingerprint(bad); err == nil {
+			t.Errorf("ParseFingerprint(%q) accepted", bad)
+		}
+	}
+}
+
+func TestReadKeyringRefusesJunk(t *testing.T) {
+	for name, data := range map[string][]byte{
+		"empty":     nil,
+		"spaces":    []byte("  \n"),
+		"junk":      []byte("hello world"),
+		"badarmor":  []byte("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nAAAA\n=XXXX\n-----END PGP PUBLIC KEY BLOCK-----\n"),
+		"truncated": {0x99, 0x01, 0xff, 0x04},
+	} {
+		if _, err := ReadKeyring(data, MaxCertSize); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
