@@ -1,0 +1,195 @@
+package provenance
+
+import (
+	"bytes"
+	"crypto"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+
+	"github.com/keyctl/keyctl/internal/pgpkey"
+)
+
+// Signature is a verified .prov signature.
+type Signature struct {
+	Entity             *openpgp.Entity // the certificate from the keyring
+	PrimaryFingerprint string          // its primary key
+	KeyFingerprint     string          // the (sub)key that made the signature
+	Issuer             Issuer          // as the signature names it
+	Created            time.Time       // the signature's creation time (set by the signer)
+	Hash               crypto.Hash
+	// ValidNow reports whether the (sub)key is still a valid signing key at
+	// the config's time (not expired or revoked since it signed). Validity at
+	// Created is what Verify requires; whether a later removal matters is
+	// the caller's decision.
+	ValidNow bool
+}
+
+// weakHashes are refused whatever the config says.
+var weakHashes = map[crypto.Hash]bool{crypto.MD5: true, crypto.SHA1: true, crypto.RIPEMD160: true}
+
+// Verify checks the clearsigned signature against keyring. A signature is
+// accepted when it verifies with the primary key or a signing subkey of one
+// certificate of the ring, and that key was valid for signing at the
+// signature's creation time: self-signature (and, for a subkey, binding and
+// back-signature) valid, not expired, not revoked, with the sign flag. Weak
+// hashes (MD5, SHA-1, RIPEMD-160) are refused whatever cfg says; cfg (nil:
+// go-crypto's defaults) sets the current time and the algorithm policy.
+//
+// Errors: *UnknownSignerError when no certificate of the ring matches an
+// issuer, otherwise *SignatureError whose cause is ErrBadSignature,
+// ErrWeakHash, ErrKeyRevoked, ErrKeyExpired, ErrNotSigningKey or
+// ErrSignatureTime. Both come wrapped in a *fail.Error of kind Untrusted.
+func (p *Prov) Verify(keyring openpgp.EntityList, cfg *packet.Config) (*Signature, error) {
+	if cfg == nil {
+		cfg = &packet.Config{}
+	}
+	var firstErr error
+	for _, sig := range p.sigs {
+		issuer := issuerOf(sig)
+		for _, e := range candidates(keyring, sig) {
+			res, err := p.verifyWith(e, sig, issuer, cfg)
+			if err == nil {
+				return res, nil
+			}
+			if firstErr == nil {
+				firstErr = err
+			}
+		}
+	}
+	if firstErr != nil {
+		return nil, untrusted(firstErr, hintFor(firstErr))
+	}
+	return nil, untrusted(&UnknownSignerError{Issuers: p.Issuers()},
+		"the chart was signed by a key that is not in this keyring: check that you have the repository's current pubkeys.pgp")
+}
+
+func hintFor(err error) string {
+	switch {
+	case errors.Is(err, ErrBadSignature):
+		return "the signed text or the signature was altered: do not trust this chart"
+	case errors.Is(err, ErrWeakHash):
+		return "re-sign the chart with SHA-256 or stronger (keyctl sign uses SHA-512)"
+	case errors.Is(err, ErrKeyRevoked), errors.Is(err, ErrKeyExpired):
+		return "the signing key was not valid when it signed: re-sign the chart with a current key"
+	case errors.Is(err, ErrNotSigningKey):
+		return "the key that signed may not sign (no sign flag or no valid binding): sign with a signing-capable (sub)key, e.g. with keyctl sign"
+	}
+	return "re-sign the chart"
+}
+
+// candidates returns the certificates holding a key with the signature's
+// issuer key ID (and fingerprint, when the signature names one).
+func candidates(keyring openpgp.EntityList, sig *packet.Signature) []*openpgp.Entity {
+	var id uint64
+	switch {
+	case sig.IssuerKeyId != nil:
+		id = *sig.IssuerKeyId
+	default:
+		return nil
+	}
+	var out []*openpgp.Entity
+	for _, e := range keyring {
+		if keyMatches(e.PrimaryKey, id, sig.IssuerFingerprint) {
+			out = append(out, e)
+			continue
+		}
+		for i := range e.Subkeys {
+			if keyMatches(e.Subkeys[i].PublicKey, id, sig.IssuerFingerprint) {
+				out = append(out, e)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func keyMatches(pk *packet.PublicKey, id uint64, fpr []byte) bool {
+	if pk == nil || pk.KeyId != id {
+		return false
+	}
+	return len(fpr) == 0 || bytes.Equal(fpr, pk.Fingerprint)
+}
+
+func (p *Prov) verifyWith(e *openpgp.Entity, sig *packet.Signature, issuer Issuer, cfg *packet.Config) (*Signature, error) {
+	fail := func(cause error) error {
+		return &SignatureError{Issuer: issuer, PrimaryFingerprint: pgpkey.Fingerprint(e), Err: cause}
+	}
+	if weakHashes[sig.Hash] {
+		return nil, fail(fmt.Errorf("%w: %v", ErrWeakHash, sig.Hash))
+	}
+	// One certificate at a time: go-crypto would only try the first
+	// certificate that holds the key ID.
+	vs, signer, err := openpgp.VerifyDetachedSignature(openpgp.EntityList{e}, bytes.NewReader(p.signed), bytes.NewReader(p.Signatures), cfg)
+	if err != nil {
+		return nil, fail(classify(err))
+	}
+	if signer != e || vs == nil {
+		return nil, fail(fmt.Errorf("%w: no signature by this certificate verified", ErrBadSignature))
+	}
+	if weakHashes[vs.Hash] {
+		return nil, fail(fmt.Errorf("%w: %v", ErrWeakHash, vs.Hash))
+	}
+	key := signingKey(e, vs)
+	if key == nil {
+		return nil, fail(fmt.Errorf("%w: the verified signature names no key of this certificate", ErrBadSignature))
+	}
+	res := &Signature{
+		Entity:             e,
+		PrimaryFingerprint: pgpkey.Fingerprint(e),
+		KeyFingerprint:     pgpkey.FormatFingerprint(key.Fingerprint),
+		Issuer:             issuerOf(vs),
+		Created:            vs.CreationTime,
+		Hash:               vs.Hash,
+	}
+	for _, k := range pgpkey.SigningKeys(e, cfg.Now(), cfg) {
+		if k.Fingerprint == res.KeyFingerprint {
+			res.ValidNow = true
+		}
+	}
+	return res, nil
+}
+
+func signingKey(e *openpgp.Entity, sig *packet.Signature) *packet.PublicKey {
+	if sig.IssuerKeyId == nil {
+		return nil
+	}
+	if e.PrimaryKey.KeyId == *sig.IssuerKeyId {
+		return e.PrimaryKey
+	}
+	for i := range e.Subkeys {
+		if e.Subkeys[i].PublicKey.KeyId == *sig.IssuerKeyId {
+			return e.Subkeys[i].PublicKey
+		}
+	}
+	return nil
+}
+
+// classify maps go-crypto's verification errors to this package's causes,
+// keeping go-crypto's text as detail.
+func classify(err error) error {
+	var weak pgperrors.WeakAlgorithmError
+	msg := err.Error()
+	switch {
+	case errors.Is(err, pgperrors.ErrKeyRevoked):
+		return ErrKeyRevoked
+	case errors.Is(err, pgperrors.ErrKeyExpired):
+		return ErrKeyExpired
+	case errors.Is(err, pgperrors.ErrSignatureExpired):
+		return fmt.Errorf("%w: the signature is dated in the future or has expired", ErrSignatureTime)
+	case errors.Is(err, pgperrors.ErrSignatureOlderThanKey):
+		return fmt.Errorf("%w: the signature is older than the key", ErrSignatureTime)
+	case strings.Contains(msg, "insecure"):
+		return fmt.Errorf("%w: %s", ErrWeakHash, msg)
+	case errors.As(err, &weak):
+		return fmt.Errorf("%w: %s", ErrNotSigningKey, msg)
+	case strings.Contains(msg, "no valid signing or verifying key"), strings.Contains(msg, "no valid self signature"):
+		return fmt.Errorf("%w: %s", ErrNotSigningKey, msg)
+	}
+	return fmt.Errorf("%w: %s", ErrBadSignature, msg)
+}
