@@ -94,7 +94,7 @@ func mustSet(tb testing.TB, threshold int, roots ...*testRoot) *RootSet {
 	for _, r := range roots {
 		keys = append(keys, r.pub)
 	}
-	s, err := NewRootSet("charts.example.org", keys, threshold, t0.Add(time.Minute))
+	s, err := NewRootSet("charts.example.org", keys, threshold, time.Now())
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -580,14 +580,15 @@ func Resolve(pins Pins, fetch Fetch, max int, now time.Time) (*RootSet, error) {
 	if max <= 0 {
 		max = DefaultMaxLinks
 	}
-	var firstErr error
+	var firstErr *ThresholdError
 	for v := uint64(1); v <= uint64(max); v++ {
 		data, sigs, err := fetch(v)
 		if isNotFound(err) {
 			if v == 1 {
 				return nil, fail.Inputf("the repository publishes no root set").WithHint("publish the repository with keyctl publish first")
 			}
-			return nil, fail.Hint(firstErr, "no published root set is signed by the pinned root keys; check --root and --threshold")
+			firstErr.hints = append(firstErr.hints, "no published root set is signed by the pinned root keys; check --root and --threshold")
+			return nil, firstErr
 		}
 		if err != nil {
 			return nil, fail.Inputf("fetching root set %d", v).Wrap(err)
@@ -599,7 +600,7 @@ func Resolve(pins Pins, fetch Fetch, max int, now time.Time) (*RootSet, error) {
 				return nil, err
 			}
 			if firstErr == nil {
-				firstErr = err
+				firstErr = te
 			}
 			continue
 		}

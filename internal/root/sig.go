@@ -248,6 +248,8 @@ type ThresholdError struct {
 	Need    int
 	Signers []string
 	Missing []string
+
+	hints []string // extra hints from the caller's context
 }
 
 func (e *ThresholdError) Error() string {
@@ -264,7 +266,7 @@ func (e *ThresholdError) Unwrap() error {
 	if len(e.Missing) == 0 {
 		hint = "the signatures do not match the data or the root keys; re-run the signing step"
 	}
-	return &fail.Error{Kind: fail.Untrusted, Hints: []string{hint}}
+	return &fail.Error{Kind: fail.Untrusted, Hints: append([]string{hint}, e.hints...)}
 }
 
 func plural(n int) string {
