@@ -318,7 +318,10 @@ func Algorithm(pk *packet.PublicKey) string {
 	case packet.PubKeyAlgoElGamal:
 		return fmt.Sprintf("ElGamal-%d", bits)
 	case packet.PubKeyAlgoEdDSA:
-		return "EdDSA " + curveName(pk)
+		if c := curveName(pk); c != "Curve25519" {
+			return "EdDSA " + c
+		}
+		return "Ed25519"
 	case packet.PubKeyAlgoEd25519:
 		return "Ed25519"
 	case packet.PubKeyAlgoEd448:

@@ -423,40 +423,43 @@ func findByUserID(tx *bbolt.Tx, uid string) string {
 
 var errStop = errors.New("stop")
 
-// mergeCerts returns newer with everything older had that newer lacks:
-// revocations, direct signatures, user IDs, subkeys and their signatures.
-func mergeCerts(older, newer *openpgp.Entity) *openpgp.Entity {
-	m := *newer
+// mergeCerts returns the stored certificate with everything the incoming
+// copy adds: revocations, direct signatures, user IDs, subkeys and their
+// signatures. Nothing the store had is dropped, and a copy that adds
+// nothing yields the stored bytes again.
+func mergeCerts(stored, incoming *openpgp.Entity) *openpgp.Entity {
+	m := *stored
 	m.Identities = map[string]*openpgp.Identity{}
-	for n, id := range newer.Identities {
+	for n, id := range stored.Identities {
 		cp := *id
 		m.Identities[n] = &cp
 	}
-	m.Revocations = mergeSigs(newer.Revocations, older.Revocations)
-	m.DirectSignatures = mergeSigs(newer.DirectSignatures, older.DirectSignatures)
-	for n, oid := range older.Identities {
-		if nid, ok := m.Identities[n]; ok {
-			nid.SelfCertifications = mergeSigs(nid.SelfCertifications, oid.SelfCertifications)
-			nid.Revocations = mergeSigs(nid.Revocations, oid.Revocations)
+	m.Revocations = mergeSigs(stored.Revocations, incoming.Revocations)
+	m.DirectSignatures = mergeSigs(stored.DirectSignatures, incoming.DirectSignatures)
+	for n, nid := range incoming.Identities {
+		if id, ok := m.Identities[n]; ok {
+			id.SelfCertifications = mergeSigs(id.SelfCertifications, nid.SelfCertifications)
+			id.Revocations = mergeSigs(id.Revocations, nid.Revocations)
 		} else {
-			cp := *oid
+			cp := *nid
 			cp.Primary = &m
+			cp.OtherCertifications = nil
 			m.Identities[n] = &cp
 		}
 	}
-	m.Subkeys = append([]openpgp.Subkey(nil), newer.Subkeys...)
-	for _, os := range older.Subkeys {
+	m.Subkeys = append([]openpgp.Subkey(nil), stored.Subkeys...)
+	for _, ns := range incoming.Subkeys {
 		found := false
 		for i := range m.Subkeys {
-			if bytes.Equal(m.Subkeys[i].PublicKey.Fingerprint, os.PublicKey.Fingerprint) {
-				m.Subkeys[i].Bindings = mergeSigs(m.Subkeys[i].Bindings, os.Bindings)
-				m.Subkeys[i].Revocations = mergeSigs(m.Subkeys[i].Revocations, os.Revocations)
+			if bytes.Equal(m.Subkeys[i].PublicKey.Fingerprint, ns.PublicKey.Fingerprint) {
+				m.Subkeys[i].Bindings = mergeSigs(m.Subkeys[i].Bindings, ns.Bindings)
+				m.Subkeys[i].Revocations = mergeSigs(m.Subkeys[i].Revocations, ns.Revocations)
 				found = true
 			}
 		}
 		if !found {
-			os.Primary = &m
-			m.Subkeys = append(m.Subkeys, os)
+			ns.Primary = &m
+			m.Subkeys = append(m.Subkeys, ns)
 		}
 	}
 	return &m

@@ -1,6 +1,7 @@
 package ring
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -135,13 +136,31 @@ func (s *Store) PutRootSet(link RootLink, detail, actor string) error {
 			return err
 		}
 		b := tx.Bucket(bRootSets)
-		if b.Get(u64(link.Version)) != nil && link.Version != 1 {
-			return fail.Inputf("root set version %d is already in the store", link.Version)
+		if v := b.Get(u64(link.Version)); v != nil {
+			var old RootLink
+			if err := json.Unmarshal(v, &old); err != nil {
+				return fmt.Errorf("root set record %d is damaged: %w", link.Version, err)
+			}
+			// The same set may come back with its signatures (version 1 is
+			// signed at the first publish); a different set may not.
+			if !bytes.Equal(old.Data, link.Data) {
+				return fail.Inputf("root set version %d is already in the store with other content", link.Version).
+					WithHint("rotate from the current root set: keyctl root rotate")
+			}
+			if len(old.Sigs) > 0 && len(link.Sigs) == 0 {
+				return nil
+			}
 		}
 		if err := b.Put(u64(link.Version), v); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bMeta).Put(kRootSet, link.Data); err != nil {
+		// The current root set is the newest link in the chain.
+		_, newest := b.Cursor().Last()
+		var cur RootLink
+		if err := json.Unmarshal(newest, &cur); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bMeta).Put(kRootSet, cur.Data); err != nil {
 			return err
 		}
 		return appendLog(tx, LogRecord{Time: now, Action: "root-set", Reason: fmt.Sprintf("root set version %d", link.Version), Actor: actor, Detail: detail})

@@ -1,0 +1,32 @@
+# keyctl — see README.md.
+GO ?= go
+FUZZTIME ?= 4s
+
+.PHONY: build test test-go fuzz fuzz-long demo bench peers
+
+build:
+	$(GO) build -o bin/keyctl ./cmd/keyctl
+
+peers:
+	./scripts/peers.sh
+
+# The whole test suite on a fresh machine: installs the peers (GnuPG,
+# Sequoia, Helm 3 and 4), runs every Go test with missing peers as failures,
+# then every fuzz target briefly.
+test: peers
+	KEYCTL_REQUIRE_PEERS=1 $(GO) test -count=1 -timeout 30m ./...
+	./scripts/fuzz.sh $(FUZZTIME)
+
+fuzz:
+	./scripts/fuzz.sh $(FUZZTIME)
+
+# The long fuzz run (see docs/reliability.md).
+fuzz-long:
+	./scripts/fuzz.sh 10m
+
+# The main job end to end on the embedded defaults.
+demo: build
+	./scripts/demo.sh
+
+bench: peers build
+	./scripts/bench.sh

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+	"github.com/spf13/cobra"
+
+	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/pgpkey"
+	"github.com/keyctl/keyctl/internal/ring"
+	"github.com/keyctl/keyctl/internal/root"
+)
+
+func (a *app) newInitCmd() *cobra.Command {
+	var repo string
+	var rootKeys []string
+	var threshold int
+	c := &cobra.Command{
+		Use:   "init --repository ID --root-key PUBFILE... [--threshold N]",
+		Short: "Create the store and pin the root key set",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if repo == "" {
+				return fail.Inputf("--repository is required").WithHint("name the chart repository, e.g. --repository charts.example.org")
+			}
+			if len(rootKeys) == 0 {
+				return fail.Inputf("at least one --root-key is required").
+					WithHint("make one offline with: keyctl root create --name NAME --secret-out root.key --public-out root.pub")
+			}
+			var ents []*openpgp.Entity
+			for _, f := range rootKeys {
+				data, err := a.readInput(f, pgpkey.MaxCertSize)
+				if err != nil {
+					return err
+				}
+				e, err := root.LoadPublic(data)
+				if err != nil {
+					return fail.Hint(err, "init takes root public keys; the secret key stays offline with its holder")
+				}
+				ents = append(ents, e)
+			}
+			if threshold < 1 || threshold > len(ents) {
+				return fail.Inputf("--threshold %d with %d root keys", threshold, len(ents)).
+					WithHint(fmt.Sprintf("the threshold is between 1 and %d", len(ents)))
+			}
+			set, err := root.NewRootSet(repo, ents, threshold, a.now())
+			if err != nil {
+				return err
+			}
+			data, err := set.Marshal()
+			if err != nil {
+				return err
+			}
+			s, err := a.openStore(false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			detail := fmt.Sprintf("root set 1: %d of %s", threshold, strings.Join(set.Fingerprints(), ","))
+			if err := s.Init(repo, ring.RootLink{Version: 1, Data: data}, detail, a.actor); err != nil {
+				return err
+			}
+			if a.json() {
+				return a.printJSON(map[string]any{"store": s.Path(), "repository": repo, "root_fingerprints": set.Fingerprints(), "threshold": threshold})
+			}
+			fmt.Fprintf(a.stdout, "initialized %s for repository %s\n", s.Path(), repo)
+			fmt.Fprintf(a.stdout, "root set 1: %d of %d signatures needed\n", threshold, len(ents))
+			for _, f := range set.Fingerprints() {
+				fmt.Fprintf(a.stdout, "  root %s\n", f)
+			}
+			fmt.Fprintln(a.stdout, "clients pin these fingerprints: keyctl verify --root FPR ...")
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&repo, "repository", "", "repository identity, e.g. charts.example.org")
+	f.StringSliceVar(&rootKeys, "root-key", nil, "root public key file (repeatable)")
+	f.IntVar(&threshold, "threshold", 1, "root signatures needed (1 to the number of root keys)")
+	return c
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/root"
+)
+
+func (a *app) newRootCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "root",
+		Short: "Root keys: create, sign a prepared publish offline, rotate",
+	}
+	c.AddCommand(a.newRootCreateCmd())
+	for _, sub := range a.rootSubcommands() {
+		c.AddCommand(sub)
+	}
+	return c
+}
+
+func (a *app) newRootCreateCmd() *cobra.Command {
+	var name, secretOut, publicOut, algo, passFile string
+	var noPass bool
+	var validity time.Duration
+	c := &cobra.Command{
+		Use:   "create --name NAME --secret-out FILE --public-out FILE",
+		Short: "Make a root key (Ed25519 by default, RSA-4096 on request)",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if secretOut == "" || publicOut == "" {
+				return fail.Inputf("--secret-out and --public-out are required").
+					WithHint("e.g. keyctl root create --name 'charts.example.org root' --secret-out root.key --public-out root.pub")
+			}
+			al, err := root.ParseAlgo(algo)
+			if err != nil {
+				return err
+			}
+			var pass []byte
+			if !noPass {
+				if pass, err = a.newPassphrase(passFile); err != nil {
+					return err
+				}
+			}
+			if _, err := os.Stat(secretOut); err == nil {
+				return fail.Inputf("%s already exists; keyctl will not overwrite a secret key file", secretOut)
+			}
+			created, err := root.Create(root.CreateOptions{Name: name, Algo: al, Passphrase: pass, Validity: validity}, a.now())
+			if err != nil {
+				return err
+			}
+			if err := writeSecret(secretOut, created.Secret); err != nil {
+				return err
+			}
+			if err := os.WriteFile(publicOut, created.Public, 0o644); err != nil {
+				return fail.Inputf("cannot write %s", publicOut).Wrap(err)
+			}
+			if a.json() {
+				return a.printJSON(map[string]any{"fingerprint": created.Fingerprint, "algorithm": al.String(), "secret_out": secretOut, "public_out": publicOut, "passphrase": !noPass})
+			}
+			fmt.Fprintf(a.stdout, "root key %s (%s)\n", created.Fingerprint, al)
+			fmt.Fprintf(a.stdout, "secret key: %s (mode 0600; keep it offline)\n", secretOut)
+			fmt.Fprintf(a.stdout, "public key: %s (give it to keyctl init --root-key)\n", publicOut)
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&name, "name", "", "a name for the key, e.g. 'charts.example.org root 2026'")
+	f.StringVar(&secretOut, "secret-out", "", "where to write the secret key (0600, never overwritten)")
+	f.StringVar(&publicOut, "public-out", "", "where to write the public key")
+	f.StringVar(&algo, "algorithm", "ed25519", "ed25519 or rsa4096")
+	f.StringVar(&passFile, "passphrase-file", "", "file holding the passphrase that protects the secret key")
+	f.BoolVar(&noPass, "no-passphrase", false, "write the secret key unprotected (for keys kept on an encrypted offline medium)")
+	f.DurationVar(&validity, "validity", 0, "how long the root key is valid (default 5 years)")
+	return c
+}
+
+// newPassphrase gets a passphrase for a new secret key: from a file, the
+// KEYCTL_PASSPHRASE variable, or typed twice on a terminal.
+func (a *app) newPassphrase(file string) ([]byte, error) {
+	if file != "" || os.Getenv("KEYCTL_PASSPHRASE") != "" {
+		p, err := a.passphrase(file, "the new key")()
+		if err != nil {
+			return nil, err
+		}
+		if len(p) == 0 {
+			return nil, fail.Inputf("the passphrase is empty").WithHint("use --no-passphrase to write an unprotected key on purpose")
+		}
+		return p, nil
+	}
+	p1, err := a.passphrase("", "the new key")()
+	if err != nil {
+		return nil, fail.Hint(err, "or pass --no-passphrase to write an unprotected key on purpose")
+	}
+	p2, err := a.passphrase("", "the new key (again)")()
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(p1, p2) || len(p1) == 0 {
+		return nil, fail.Inputf("the passphrases are empty or differ")
+	}
+	return p1, nil
+}

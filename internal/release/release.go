@@ -1,0 +1,304 @@
+// Package release assembles one publish of a repository's governed keyring
+// (SPEC §2): it exports pubkeys.pgp and revoked.pgp from the store, writes
+// the manifest that binds them to a version, an expiry and the previous
+// manifest, lays out the files root holders sign (directly, or offline
+// through a signing directory), checks the gathered root signatures
+// against the thresholds, and turns the signed set into a publish.Plan
+// whose upload order keeps every client-visible state consistent.
+//
+// It also carries root rotations: the next root set is prepared, signed by
+// a threshold of the current set and of the new one, and stored as the
+// next link of the chain that clients walk.
+package release
+
+import (
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/publish"
+	"github.com/keyctl/keyctl/internal/ring"
+	"github.com/keyctl/keyctl/internal/root"
+)
+
+// In a signing directory a root set link is a flat file rootset-N.json
+// (directory entries cannot hold '/'); it is published as
+// root.RootSetPath(N).
+const linkPrefix = "rootset-"
+
+func linkFile(v uint64) string { return linkPrefix + strconv.FormatUint(v, 10) + ".json" }
+
+func linkVersion(name string) (uint64, bool) {
+	if !strings.HasPrefix(name, linkPrefix) || !strings.HasSuffix(name, ".json") {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(name, linkPrefix), ".json"), 10, 64)
+	return v, err == nil && v > 0
+}
+
+// Bundle is what one publish puts up, before or after signing.
+type Bundle struct {
+	Manifest *root.Manifest
+	// Files by signing-directory name: pubkeys.pgp, revoked.pgp,
+	// keyctl-manifest.json and rootset-N.json for links not yet signed.
+	Files map[string][]byte
+}
+
+// Prepare builds the next publish from the store: version = last published
+// + 1, issued now, expiring after validity (0: root.DefaultManifestValidity).
+func Prepare(s *ring.Store, validity time.Duration, now time.Time) (*Bundle, error) {
+	if validity == 0 {
+		validity = root.DefaultManifestValidity
+	}
+	if validity < time.Hour || validity > root.MaxManifestValidity {
+		return nil, fail.Inputf("--expires %s is out of range", validity).
+			WithHint(fmt.Sprintf("give between 1h and %dd; clients refuse an expired manifest (freeze protection)", int(root.MaxManifestValidity.Hours()/24)))
+	}
+	info, err := s.Info()
+	if err != nil {
+		return nil, err
+	}
+	links, err := s.RootLinks()
+	if err != nil {
+		return nil, err
+	}
+	if len(links) == 0 {
+		return nil, fail.Inputf("the store has no root set").WithHint("run keyctl init first")
+	}
+	cur := links[len(links)-1]
+	pub, err := s.Export(ring.Active)
+	if err != nil {
+		return nil, err
+	}
+	rev, err := s.Export(ring.Removed)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := s.List(true)
+	if err != nil {
+		return nil, err
+	}
+	now = now.UTC().Truncate(time.Second)
+	m := &root.Manifest{
+		Repository: info.Repository,
+		Version:    1,
+		Issued:     now,
+		Expires:    now.Add(validity),
+		Root:       root.RootRef{Version: cur.Version, SHA256: root.Hash(cur.Data)},
+		Files: []root.FileRef{
+			{Name: root.PubkeysFile, SHA256: root.Hash(pub), Length: int64(len(pub))},
+			{Name: root.RevokedFile, SHA256: root.Hash(rev), Length: int64(len(rev))},
+		},
+	}
+	if p := info.Published; p != nil {
+		m.Version = p.Version + 1
+		m.Previous = p.SHA256
+	}
+	for _, k := range keys {
+		e := root.KeyEntry{Fingerprint: k.Fingerprint, Status: root.Active, Added: k.Added.UTC().Truncate(time.Second), Scopes: k.Scopes}
+		if k.Status == ring.Removed {
+			e.Status = root.Removed
+			e.Reason = root.Reason(k.Removal.Reason)
+			e.Effective = k.Removal.Effective.UTC().Truncate(time.Second)
+		}
+		m.Keys = append(m.Keys, e)
+	}
+	mb, err := m.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	files := map[string][]byte{
+		root.PubkeysFile:  pub,
+		root.RevokedFile:  rev,
+		root.ManifestName: mb,
+	}
+	for _, l := range links {
+		if len(l.Sigs) == 0 {
+			files[linkFile(l.Version)] = l.Data
+		}
+	}
+	return &Bundle{Manifest: m, Files: files}, nil
+}
+
+// Signed is a bundle with every file's signatures, checked.
+type Signed struct {
+	Manifest *root.Manifest
+	Files    map[string][]byte
+	Sigs     map[string][]byte
+	Signers  map[string][]string
+	// Links are every root set link to publish, with signatures; new ones
+	// (signed in this round) are to be stored back.
+	Links    []ring.RootLink
+	NewLinks []ring.RootLink
+}
+
+// Check verifies that every file carries a threshold of valid root
+// signatures: manifest and keyrings by the root set the manifest names,
+// a link rootset-N.json by set N (links N>1 were verified against N-1 when
+// they were rotated in). It refuses a bundle below the threshold with the
+// missing holders named.
+func Check(s *ring.Store, files, sigs map[string][]byte, now time.Time) (*Signed, error) {
+	mb, ok := files[root.ManifestName]
+	if !ok {
+		return nil, fail.Inputf("the signing directory has no %s", root.ManifestName).WithHint("prepare it with keyctl publish --prepare DIR")
+	}
+	m, err := root.ParseManifest(mb)
+	if err != nil {
+		return nil, err
+	}
+	links, err := s.RootLinks()
+	if err != nil {
+		return nil, err
+	}
+	sets := map[uint64]*root.RootSet{}
+	byVersion := map[uint64]ring.RootLink{}
+	for _, l := range links {
+		rs, err := root.ParseRootSet(l.Data)
+		if err != nil {
+			return nil, fmt.Errorf("stored root set %d: %w", l.Version, err)
+		}
+		sets[l.Version] = rs
+		byVersion[l.Version] = l
+	}
+	set, ok := sets[m.Root.Version]
+	if !ok || root.Hash(byVersion[m.Root.Version].Data) != m.Root.SHA256 {
+		return nil, fail.Inputf("the manifest names root set %d, which this store does not hold", m.Root.Version).
+			WithHint("prepare the publish again from this store")
+	}
+	info, err := s.Info()
+	if err != nil {
+		return nil, err
+	}
+	if m.Repository != info.Repository {
+		return nil, fail.Inputf("the manifest is for repository %q, this store for %q", m.Repository, info.Repository)
+	}
+	out := &Signed{Manifest: m, Files: files, Sigs: sigs, Signers: map[string][]string{}}
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	newSigs := map[uint64][]byte{}
+	for _, n := range names {
+		data := files[n]
+		vset := set
+		if v, isLink := linkVersion(n); isLink {
+			l, ok := byVersion[v]
+			if !ok || string(l.Data) != string(data) {
+				return nil, fail.Inputf("%s is not root set %d of this store", n, v)
+			}
+			vset = sets[v]
+			newSigs[v] = sigs[n]
+		} else if n == root.PubkeysFile || n == root.RevokedFile {
+			if err := m.CheckFile(n, data); err != nil {
+				return nil, err
+			}
+		} else if n != root.ManifestName {
+			return nil, fail.Inputf("unexpected file %s in the signing directory", n)
+		}
+		signers, err := root.Verify(data, sigs[n], vset, now)
+		if err != nil {
+			return nil, fail.Hint(err, "each root holder signs with: keyctl root sign DIR --root-key FILE (or gpg, see docs/manifest.md)")
+		}
+		out.Signers[n] = signers
+	}
+	for _, l := range links {
+		if s, ok := newSigs[l.Version]; ok {
+			l.Sigs = s
+			out.NewLinks = append(out.NewLinks, l)
+		}
+		if len(l.Sigs) == 0 {
+			return nil, fail.Inputf("root set %d has never been signed", l.Version).WithHint("prepare the publish again from this store")
+		}
+		out.Links = append(out.Links, l)
+	}
+	for _, n := range []string{root.PubkeysFile, root.RevokedFile} {
+		if _, ok := files[n]; !ok {
+			return nil, fail.Inputf("the signing directory has no %s", n)
+		}
+	}
+	return out, nil
+}
+
+func object(name string, data []byte) publish.Object {
+	o := publish.Object{Name: name, Data: data}
+	switch {
+	case strings.HasSuffix(name, root.SigSuffix):
+		o.ContentType = "application/pgp-signature"
+	case strings.HasSuffix(name, ".pgp"):
+		o.ContentType = "application/pgp-keys"
+	case strings.HasSuffix(name, ".json"):
+		o.ContentType = "application/json"
+	default:
+		o.ContentType = "application/octet-stream"
+	}
+	return o
+}
+
+// Plan turns a checked bundle into the upload plan (see internal/publish
+// for the order): content-addressed copies of the keyrings, the manifest
+// and its signatures, and the root set chain go first; then the manifest
+// at its fixed name, guarded by the hash of the manifest it replaces; then
+// the convenience copies that helm verify --keyring and gpgv users read.
+func (sg *Signed) Plan(expectPrevious string) (publish.Plan, error) {
+	var p publish.Plan
+	mb := sg.Files[root.ManifestName]
+	mh := root.Hash(mb)
+	for _, n := range []string{root.PubkeysFile, root.RevokedFile} {
+		d := sg.Files[n]
+		p.Blobs = append(p.Blobs, object(root.ContentPath(root.Hash(d)), d))
+	}
+	p.Blobs = append(p.Blobs,
+		object(root.ContentPath(mh), mb),
+		object(root.ContentPath(mh)+root.SigSuffix, sg.Sigs[root.ManifestName]),
+	)
+	for _, l := range sg.Links {
+		p.Blobs = append(p.Blobs, object(root.RootSetPath(l.Version), l.Data), object(root.RootSetPath(l.Version)+root.SigSuffix, l.Sigs))
+	}
+	seen := map[string]bool{}
+	blobs := p.Blobs[:0]
+	for _, o := range p.Blobs {
+		if !seen[o.Name] { // empty pubkeys.pgp and revoked.pgp share one address
+			seen[o.Name] = true
+			blobs = append(blobs, o)
+		}
+	}
+	p.Blobs = blobs
+	p.Pointer = object(root.ManifestName, mb)
+	if expectPrevious != "" {
+		b, err := hex.DecodeString(expectPrevious)
+		if err != nil {
+			return p, fmt.Errorf("stored previous manifest hash is damaged: %w", err)
+		}
+		p.ExpectPrevious = b
+	}
+	for _, n := range []string{root.PubkeysFile, root.RevokedFile, root.ManifestName} {
+		if n != root.ManifestName {
+			p.Files = append(p.Files, object(n, sg.Files[n]))
+		}
+		p.Files = append(p.Files, object(n+root.SigSuffix, sg.Sigs[n]))
+	}
+	return p, nil
+}
+
+// Record stores what was published: the new manifest as the store's last
+// published one, and the root set links signed in this round.
+func (sg *Signed) Record(s *ring.Store, location, actor string) error {
+	for _, l := range sg.NewLinks {
+		if err := s.PutRootSet(l, fmt.Sprintf("root set %d signed by %s", l.Version, strings.Join(sg.Signers[linkFile(l.Version)], ",")), actor); err != nil {
+			return err
+		}
+	}
+	mb := sg.Files[root.ManifestName]
+	return s.SetPublished(ring.Published{
+		Version:  sg.Manifest.Version,
+		SHA256:   root.Hash(mb),
+		Manifest: mb,
+		Location: location,
+		Expires:  sg.Manifest.Expires,
+	}, actor)
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every Go fuzz target in the module for the given time each
+# (default 4s): `./scripts/fuzz.sh 10m` is the long run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fuzztime="${1:-4s}"
+count=0
+while IFS= read -r file; do
+	pkg="./$(dirname "$file")"
+	for target in $(grep -oE '^func (Fuzz[A-Za-z0-9_]+)\(' "$file" | sed -E 's/^func (Fuzz[A-Za-z0-9_]+)\(/\1/'); do
+		echo "fuzz: $pkg $target for $fuzztime" >&2
+		go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" "$pkg" >/dev/null
+		count=$((count + 1))
+	done
+done < <(grep -rlE '^func Fuzz' --include='*_test.go' . | sort)
+if [ "$count" -eq 0 ]; then
+	echo "fuzz: no fuzz targets found" >&2
+	exit 1
+fi
+echo "fuzz: $count targets ran for $fuzztime each without a failure" >&2

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the real programs keyctl's tests talk to, on a fresh Debian
+# machine: GnuPG and Sequoia from Debian's packages, and Helm 3.22 and 4.3
+# built with `go install` into a cache folder ($KEYCTL_PEERS_DIR, default
+# ~/.cache/keyctl-peers) that later runs reuse.
+set -euo pipefail
+
+need=()
+command -v gpg >/dev/null 2>&1 || need+=(gnupg)
+command -v gpgv >/dev/null 2>&1 || need+=(gpgv)
+command -v gpgconf >/dev/null 2>&1 || need+=(gnupg)
+command -v sq >/dev/null 2>&1 || need+=(sq)
+command -v hyperfine >/dev/null 2>&1 || need+=(hyperfine)
+if ((${#need[@]})); then
+	sudo=""
+	[ "$(id -u)" = 0 ] || sudo="sudo"
+	echo "peers: installing ${need[*]} from Debian's packages" >&2
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+dir="${KEYCTL_PEERS_DIR:-$HOME/.cache/keyctl-peers}"
+build_helm() { # major version module-path
+	local major=$1 version=$2 bin="$dir/helm$1/helm"
+	if [ -x "$bin" ] && "$bin" version --template '{{.Version}}' 2>/dev/null | grep -qx "$version"; then
+		return
+	fi
+	echo "peers: building Helm $version into $dir/helm$major (once; reused afterwards)" >&2
+	mkdir -p "$dir/helm$major"
+	GOBIN="$dir/helm$major" GOFLAGS=-buildvcs=false go install "helm.sh/helm/v$major/cmd/helm@$version"
+}
+build_helm 3 v3.22.0
+build_helm 4 v4.3.1
+echo "peers: gpg $(gpg --version | head -1 | awk '{print $3}'), sq $(sq --version | awk '{print $2}'), helm $("$dir/helm3/helm" version --template '{{.Version}}') and $("$dir/helm4/helm" version --template '{{.Version}}')" >&2
