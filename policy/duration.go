@@ -39,6 +39,9 @@ func ParseDuration(s string) (Duration, error) {
 	if t == "0" {
 		return 0, nil
 	}
+	if strings.HasPrefix(t, "-") {
+		return 0, fmt.Errorf("duration %q is negative", s)
+	}
 	var unit time.Duration
 	switch t[len(t)-1] {
 	case 'y':

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -135,4 +136,13 @@ func findRule(vs []Violation, rule string) (Violation, bool) {
 		}
 	}
 	return Violation{}, false
+}
+
+func readFile(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -172,8 +172,11 @@ func stringList(val any) ([]string, error) {
 }
 
 // PacketConfig returns a go-crypto configuration for verifying a signature
-// over data at now (zero: the current time), with
-// openpgp/v2.VerifyDetachedSignature or clearsign.Block.VerifySignature:
+// over data at now (zero: the current time) with openpgp/v2's
+// VerifyDetachedSignature. Not with the v1 API, nor clearsign's
+// Block.VerifySignature, which goes through it: go-crypto v1.5 ignores the
+// hash rules there. A clearsigned .prov is verified with v2 over the
+// block's Bytes and ArmoredSignature.Body. With this configuration:
 //
 //   - the signature's hash must be one of Hashes;
 //   - the signing key's self-signatures, binding and back-signature must not
