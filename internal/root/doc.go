@@ -34,29 +34,29 @@
 // fields in this order, one final newline, no other form accepted (ParseRootSet
 // re-encodes and compares, so one set has one encoding and one hash):
 //
-//	{
-//	  "format": "keyctl-rootset/1",
-//	  "repository": "charts.example.org",
-//	  "version": 1,
-//	  "threshold": 2,
-//	  "keys": [
-//	    {
-//	      "fingerprint": "<40 or 64 upper-case hex digits>",
-//	      "public": "<standard base64 of the binary public certificate>"
-//	    }
-//	  ]
-//	}
+//		{
+//		  "format": "keyctl-rootset/1",
+//		  "repository": "charts.example.org",
+//		  "version": 1,
+//		  "threshold": 2,
+//		  "keys": [
+//		    {
+//		      "fingerprint": "<40 or 64 upper-case hex digits>",
+//		      "public": "<standard base64 of the binary public certificate>"
+//		    }
+//		  ]
+//		}
 //
-//   - format: the format line; another value is refused.
-//   - repository: the repository identity, 1 to MaxRepositoryLen printable
-//     ASCII bytes without spaces. Every manifest names it.
-//   - version: 1 for the set pinned at init, +1 per rotation.
-//   - threshold: distinct root keys that must sign, 1 to len(keys).
-//   - keys: 1 to MaxRootKeys, sorted by fingerprint, unique. "public" is the
-//     key's public certificate (primary key, user IDs with self-signatures,
-//     subkeys with bindings; certifications by other keys stripped), never
-//     secret material, at most MaxRootKeySize bytes; its primary fingerprint
-//     must be "fingerprint".
+//	  - format: the format line; another value is refused.
+//	  - repository: the repository identity, 1 to MaxRepositoryLen printable
+//	    ASCII bytes without spaces. Every manifest names it.
+//	  - version: 1 for the set pinned at init, +1 per rotation.
+//	  - threshold: distinct root keys that must sign, 1 to len(keys).
+//	  - keys: 1 to MaxRootKeys, sorted by fingerprint, unique. "public" is the
+//	    key's public certificate (primary key, user IDs with self-signatures,
+//	    subkeys with bindings; certifications by other keys stripped), never
+//	    secret material, at most MaxRootKeySize bytes; its primary fingerprint
+//	    must be "fingerprint".
 //
 // Root set N is published with signatures by a threshold of set N's keys
 // (N = 1) or by a threshold of set N-1 and a threshold of set N (N > 1: a

@@ -30,7 +30,8 @@ func secretScalar(t *testing.T, r *testRoot) []byte {
 
 func TestCreateKeyShape(t *testing.T) {
 	roots := []*testRoot{edTestRoots(t)[0], rsaTestRoot(t)}
-	wantAlgo := []string{"EdDSA Curve25519", "RSA-4096"}
+	wantAlgo := []string{"Ed25519", "RSA-4096"}
+	wantCode := []packet.PublicKeyAlgorithm{packet.PubKeyAlgoEdDSA, packet.PubKeyAlgoRSA}
 	for i, r := range roots {
 		pubBin, err := pgpkey.Dearmor(r.public)
 		if err != nil {
@@ -58,8 +59,13 @@ func TestCreateKeyShape(t *testing.T) {
 			t.Errorf("%s: the unprotected secret output does not hold the secret (test cannot see a leak)", wantAlgo[i])
 		}
 
-		if got := pgpkey.Algorithm(r.pub.PrimaryKey); got != wantAlgo[i] {
-			t.Errorf("algorithm %s, want %s", got, wantAlgo[i])
+		// Ed25519 roots use the v4 EdDSA encoding (algorithm 22) that
+		// GnuPG 2.2 and Sequoia 1.x verify.
+		if got := r.pub.PrimaryKey.PubKeyAlgo; got != wantCode[i] {
+			t.Errorf("%s: algorithm %d, want %d", wantAlgo[i], got, wantCode[i])
+		}
+		if bits, _ := r.pub.PrimaryKey.BitLength(); wantCode[i] == packet.PubKeyAlgoRSA && bits != 4096 {
+			t.Errorf("RSA bits %d", bits)
 		}
 		if len(r.pub.Subkeys) != 0 {
 			t.Errorf("%s: %d subkeys, want none", wantAlgo[i], len(r.pub.Subkeys))

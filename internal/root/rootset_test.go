@@ -185,13 +185,15 @@ func TestRotateRefuses(t *testing.T) {
 	now := time.Now()
 	s1 := mustSet(t, 1, r[0], r[1])
 	cases := map[string]func() (*RootSet, error){
-		"remove unknown":  func() (*RootSet, error) { return Rotate(s1, nil, []string{r[3].fpr}, 0, now) },
-		"remove all":      func() (*RootSet, error) { return Rotate(s1, nil, []string{r[0].fpr, r[1].fpr}, 0, now) },
-		"threshold high":  func() (*RootSet, error) { return Rotate(s1, nil, []string{r[0].fpr}, 2, now) },
-		"add and remove":  func() (*RootSet, error) { return Rotate(s1, []*openpgp.Entity{r[0].pub}, []string{r[0].fpr}, 0, now) },
-		"secret key":      func() (*RootSet, error) { return Rotate(s1, []*openpgp.Entity{r[2].signer}, nil, 0, now) },
-		"key ID removal":  func() (*RootSet, error) { return Rotate(s1, nil, []string{r[0].fpr[24:]}, 0, now) },
-		"expired new key": func() (*RootSet, error) { return Rotate(s1, []*openpgp.Entity{r[2].pub}, nil, 0, t0.Add(DefaultRootValidity+time.Hour)) },
+		"remove unknown": func() (*RootSet, error) { return Rotate(s1, nil, []string{r[3].fpr}, 0, now) },
+		"remove all":     func() (*RootSet, error) { return Rotate(s1, nil, []string{r[0].fpr, r[1].fpr}, 0, now) },
+		"threshold high": func() (*RootSet, error) { return Rotate(s1, nil, []string{r[0].fpr}, 2, now) },
+		"add and remove": func() (*RootSet, error) { return Rotate(s1, []*openpgp.Entity{r[0].pub}, []string{r[0].fpr}, 0, now) },
+		"secret key":     func() (*RootSet, error) { return Rotate(s1, []*openpgp.Entity{r[2].signer}, nil, 0, now) },
+		"key ID removal": func() (*RootSet, error) { return Rotate(s1, nil, []string{r[0].fpr[24:]}, 0, now) },
+		"expired new key": func() (*RootSet, error) {
+			return Rotate(s1, []*openpgp.Entity{r[2].pub}, nil, 0, t0.Add(DefaultRootValidity+time.Hour))
+		},
 	}
 	for name, f := range cases {
 		if _, err := f(); err == nil {
@@ -233,13 +235,15 @@ func TestParseRootSet(t *testing.T) {
 		}
 	}
 	edits := map[string]func(string) string{
-		"unknown field":  func(s string) string { return strings.Replace(s, `"version"`, `"extra": 1, "version"`, 1) },
-		"format":         func(s string) string { return strings.Replace(s, "keyctl-rootset/1", "keyctl-rootset/2", 1) },
-		"threshold 0":    func(s string) string { return strings.Replace(s, `"threshold": 2`, `"threshold": 0`, 1) },
-		"threshold 4":    func(s string) string { return strings.Replace(s, `"threshold": 2`, `"threshold": 4`, 1) },
-		"version 0":      func(s string) string { return strings.Replace(s, `"version": 1`, `"version": 0`, 1) },
-		"not canonical":  func(s string) string { return strings.Replace(s, "  ", "   ", 1) },
-		"duplicate key":  func(s string) string { return strings.Replace(s, `"threshold": 2`, `"threshold": 2, "threshold": 2`, 1) },
+		"unknown field": func(s string) string { return strings.Replace(s, `"version"`, `"extra": 1, "version"`, 1) },
+		"format":        func(s string) string { return strings.Replace(s, "keyctl-rootset/1", "keyctl-rootset/2", 1) },
+		"threshold 0":   func(s string) string { return strings.Replace(s, `"threshold": 2`, `"threshold": 0`, 1) },
+		"threshold 4":   func(s string) string { return strings.Replace(s, `"threshold": 2`, `"threshold": 4`, 1) },
+		"version 0":     func(s string) string { return strings.Replace(s, `"version": 1`, `"version": 0`, 1) },
+		"not canonical": func(s string) string { return strings.Replace(s, "  ", "   ", 1) },
+		"duplicate key": func(s string) string {
+			return strings.Replace(s, `"threshold": 2`, `"threshold": 2, "threshold": 2`, 1)
+		},
 		"trailing":       func(s string) string { return s + "{}" },
 		"fingerprint lc": func(s string) string { return strings.Replace(s, r[0].fpr, strings.ToLower(r[0].fpr), 1) },
 		"duplicate fpr":  func(s string) string { return strings.Replace(s, s2fpr(s, 1), s2fpr(s, 0), 1) },
