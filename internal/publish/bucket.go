@@ -1,0 +1,377 @@
+package publish
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"sync"
+
+	"cloud.google.com/go/storage"
+	"gocloud.dev/blob"
+	"gocloud.dev/blob/fileblob"
+	"gocloud.dev/gcerrors"
+
+	// The URL schemes Open serves. Registered here and nowhere else, so the
+	// start-up cost of the cloud SDKs is paid by the one package that needs
+	// them.
+	_ "gocloud.dev/blob/gcsblob"
+	_ "gocloud.dev/blob/memblob"
+	_ "gocloud.dev/blob/s3blob"
+
+	"github.com/keyctl/keyctl/internal/fail"
+)
+
+// Bucket is an opened location.
+type Bucket struct {
+	loc  location
+	opts Options
+
+	mu sync.Mutex   // guards b for a directory opened before it existed
+	b  *blob.Bucket // nil for http(s), and for a directory that does not exist yet
+
+	// hookBeforePointer, set by tests in this package, runs between steps
+	// 2 and 3 of Publish.
+	hookBeforePointer func(context.Context) error
+}
+
+// Open opens location for reading (Get, Exists) and, except for http(s),
+// for Publish. opts may be nil.
+//
+// Accepted: a directory path, relative or absolute (created by the first
+// Publish if missing); file:///abs/dir; gs://bucket/prefix;
+// s3://bucket/prefix?region=REGION (and the other query parameters of
+// gocloud.dev/blob/s3blob); mem:// (process-local and empty at each Open:
+// for tests); http(s)://host/path (read-only). A prefix after the bucket
+// name is honoured: object "a.pgp" of gs://b/charts is charts/a.pgp.
+//
+// gs:// uses Application Default Credentials, or no credentials at all when
+// STORAGE_EMULATOR_HOST names an emulator.
+func Open(ctx context.Context, location string, opts *Options) (*Bucket, error) {
+	loc, err := parseLocation(location)
+	if err != nil {
+		return nil, err
+	}
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	b := &Bucket{loc: loc, opts: o.withDefaults()}
+	switch loc.kind {
+	case kindHTTP:
+		return b, nil
+	case kindDir:
+		fi, err := os.Stat(loc.dir)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return b, nil // created by Publish; reads find nothing
+		case err != nil:
+			return nil, fail.Inputf("open %s", loc.display).Wrap(err)
+		case !fi.IsDir():
+			return nil, fail.Inputf("%s is not a directory", loc.display).WithHint(acceptedHint)
+		}
+		if err := b.openDir(); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	bb, err := blob.OpenBucket(ctx, loc.url)
+	if err != nil {
+		return nil, fail.Inputf("open %s", loc.display).Wrap(err).WithHint(credentialsHint(loc))
+	}
+	if loc.kind == kindGCS {
+		// One retry policy, in one place: ours. The storage client's own
+		// retries would multiply with it, hide failures from
+		// Options.MaxAttempts, and wait seconds between attempts.
+		var c *storage.Client
+		if bb.As(&c) {
+			c.SetRetry(storage.WithPolicy(storage.RetryNever))
+		}
+	}
+	if loc.prefix != "" {
+		bb = blob.PrefixedBucket(bb, loc.prefix)
+	}
+	b.b = bb
+	return b, nil
+}
+
+func credentialsHint(loc location) string {
+	switch loc.kind {
+	case kindGCS:
+		return "gs:// uses Application Default Credentials (gcloud auth application-default login, or GOOGLE_APPLICATION_CREDENTIALS); set STORAGE_EMULATOR_HOST for an emulator"
+	case kindS3:
+		return "s3:// uses the AWS SDK's usual configuration (AWS_PROFILE, AWS_REGION or ?region=, credentials files)"
+	}
+	return acceptedHint
+}
+
+// openDir opens the directory bucket. Sidecar .attrs files are not written:
+// the directory is meant to be served as it is, next to index.yaml, where
+// they would be published as junk objects; a web server picks content types
+// from extensions anyway. Temporary files go next to their final path so
+// that the final rename never crosses file systems.
+func (b *Bucket) openDir() error {
+	bb, err := fileblob.OpenBucket(b.loc.dir, &fileblob.Options{
+		NoTempDir: true,
+		Metadata:  fileblob.MetadataDontWrite,
+	})
+	if err != nil {
+		return fail.Inputf("open %s", b.loc.display).Wrap(err)
+	}
+	b.b = bb
+	return nil
+}
+
+// bucket returns the blob bucket, nil for a directory that does not exist.
+func (b *Bucket) bucket() *blob.Bucket {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b
+}
+
+// bucketForWrite returns the blob bucket, creating a missing directory.
+func (b *Bucket) bucketForWrite() (*blob.Bucket, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.b != nil {
+		return b.b, nil
+	}
+	if b.loc.kind != kindDir {
+		return nil, fail.Inputf("%s is read-only", b.loc.display).
+			WithHint("publish to a directory, file://, gs:// or s3:// location and serve it over HTTP")
+	}
+	if err := os.MkdirAll(b.loc.dir, 0o755); err != nil {
+		return nil, fail.Inputf("create %s", b.loc.display).Wrap(err)
+	}
+	if err := b.openDir(); err != nil {
+		return nil, err
+	}
+	return b.b, nil
+}
+
+// Location is the location as messages show it.
+func (b *Bucket) Location() string { return b.loc.display }
+
+// Close releases the bucket.
+func (b *Bucket) Close() error {
+	if bb := b.bucket(); bb != nil {
+		return bb.Close()
+	}
+	return nil
+}
+
+// Get returns the content of object name, at most limit bytes. A missing
+// object is a *NotFoundError (errors.Is(err, fs.ErrNotExist)); a larger one
+// a *TooLargeError; both wrapped in a *fail.Error.
+func (b *Bucket) Get(ctx context.Context, name string, limit int64) ([]byte, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, fail.Inputf("get %s: size limit %d is not positive", name, limit)
+	}
+	if b.loc.kind == kindHTTP {
+		return b.httpGet(ctx, name, limit)
+	}
+	data, _, err := b.readRetry(ctx, name, limit)
+	return data, err
+}
+
+// Exists reports whether object name exists.
+func (b *Bucket) Exists(ctx context.Context, name string) (bool, error) {
+	if err := checkName(name); err != nil {
+		return false, err
+	}
+	if b.loc.kind == kindHTTP {
+		return b.httpExists(ctx, name)
+	}
+	bb := b.bucket()
+	if bb == nil {
+		return false, nil
+	}
+	var ok bool
+	err := b.retry(ctx, "check "+name, func(ctx context.Context) error {
+		var err error
+		ok, err = bb.Exists(ctx, name)
+		return err
+	})
+	if err != nil {
+		return false, b.opError("check", name, err)
+	}
+	return ok, nil
+}
+
+// readRetry reads name with retries. It returns the content and, on GCS,
+// the object's generation.
+func (b *Bucket) readRetry(ctx context.Context, name string, limit int64) ([]byte, int64, error) {
+	bb := b.bucket()
+	if bb == nil {
+		return nil, 0, notFound(name, b.loc.display)
+	}
+	var data []byte
+	var gen int64
+	err := b.retry(ctx, "read "+name, func(ctx context.Context) error {
+		var err error
+		data, gen, err = b.readOnce(ctx, bb, name, limit)
+		return err
+	})
+	if err != nil {
+		return nil, 0, b.opError("read", name, err)
+	}
+	return data, gen, nil
+}
+
+func (b *Bucket) readOnce(ctx context.Context, bb *blob.Bucket, name string, limit int64) ([]byte, int64, error) {
+	r, err := bb.NewReader(ctx, name, nil)
+	if err != nil {
+		if gcerrors.Code(err) == gcerrors.NotFound {
+			return nil, 0, &NotFoundError{Name: name, Location: b.loc.display}
+		}
+		return nil, 0, err
+	}
+	defer r.Close()
+	if r.Size() > limit {
+		return nil, 0, &TooLargeError{Name: name, Location: b.loc.display, Limit: limit}
+	}
+	var gen int64
+	var sr *storage.Reader
+	if r.As(&sr) {
+		gen = sr.Attrs.Generation
+	}
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, 0, err
+	}
+	if int64(len(data)) > limit {
+		return nil, 0, &TooLargeError{Name: name, Location: b.loc.display, Limit: limit}
+	}
+	return data, gen, nil
+}
+
+// opError turns a final error of a bucket operation into a *fail.Error that
+// names the object and the location.
+func (b *Bucket) opError(verb, name string, err error) error {
+	var fe *fail.Error
+	var nf *NotFoundError
+	var tl *TooLargeError
+	switch {
+	case errors.As(err, &fe):
+		return err
+	case errors.As(err, &nf):
+		return notFound(nf.Name, nf.Location)
+	case errors.As(err, &tl):
+		return tooLarge(tl.Name, tl.Location, tl.Limit)
+	}
+	e := fail.Inputf("%s %s at %s", verb, name, b.loc.display).Wrap(err)
+	if gcerrors.Code(err) == gcerrors.PermissionDenied {
+		e.WithHint("check that your credentials may " + verb + " objects in " + b.loc.display)
+		if b.loc.kind == kindGCS || b.loc.kind == kindS3 {
+			e.WithHint(credentialsHint(b.loc))
+		}
+	}
+	return e
+}
+
+// Cache-Control values. Content-addressed objects never change, so caches
+// may keep them for a year. The pointer and the mutable convenience copies
+// are "no-cache": a cache may store them but must revalidate (cheaply, with
+// the ETag) before each use. A max-age would let clients and CDNs serve a
+// stale pointer for that long after a publish — including after a publish
+// that removed a compromised key — and GCS's default for public objects is
+// an hour.
+const (
+	cacheImmutable = "public, max-age=31536000, immutable"
+	cacheMutable   = "no-cache"
+)
+
+// contentType picks a type from the name's extension.
+func contentType(name string) string {
+	switch path.Ext(strings.ToLower(name)) {
+	case ".pgp", ".gpg":
+		return "application/pgp-keys"
+	case ".sig", ".asc":
+		return "application/pgp-signature"
+	case ".json":
+		return "application/json"
+	case ".yaml", ".yml":
+		return "application/yaml"
+	}
+	return "application/octet-stream"
+}
+
+// writeMode says which precondition a write carries.
+type writeMode int
+
+const (
+	overwrite  writeMode = iota // no precondition
+	ifNotExist                  // the object must not exist
+	ifGenMatch                  // GCS: the object's generation must be gen (0: must not exist)
+)
+
+// writeOnce writes obj once. For ifGenMatch it returns the new generation.
+func (b *Bucket) writeOnce(ctx context.Context, bb *blob.Bucket, obj Object, cacheControl string, mode writeMode, gen int64) (int64, error) {
+	ct := obj.ContentType
+	if ct == "" {
+		ct = contentType(obj.Name)
+	}
+	cc := obj.CacheControl
+	if cc == "" {
+		cc = cacheControl
+	}
+	sum := md5.Sum(obj.Data) // integrity in transit; GCS and S3 check it
+	var sw *storage.Writer
+	wo := &blob.WriterOptions{
+		ContentType:  ct,
+		CacheControl: cc,
+		ContentMD5:   sum[:],
+		IfNotExist:   mode == ifNotExist,
+		BeforeWrite: func(as func(any) bool) error {
+			var oh **storage.ObjectHandle
+			if as(&oh) && mode == ifGenMatch {
+				if gen == 0 {
+					*oh = (*oh).If(storage.Conditions{DoesNotExist: true})
+				} else {
+					*oh = (*oh).If(storage.Conditions{GenerationMatch: gen})
+				}
+			}
+			if as(&sw) {
+				// One request per object: our objects are small and
+				// already in memory, and a single request is either
+				// applied or not.
+				sw.ChunkSize = 0
+			}
+			return nil
+		},
+	}
+	if mode == ifGenMatch && b.loc.kind != kindGCS {
+		return 0, fmt.Errorf("internal error: generation precondition on %s", b.loc.display)
+	}
+	if err := bb.WriteAll(ctx, obj.Name, obj.Data, wo); err != nil {
+		return 0, err
+	}
+	if sw != nil {
+		if a := sw.Attrs(); a != nil {
+			return a.Generation, nil
+		}
+	}
+	return 0, nil
+}
+
+// sameContent reports whether name currently holds exactly data.
+func (b *Bucket) sameContent(ctx context.Context, name string, data []byte) (bool, []byte, error) {
+	cur, _, err := b.readRetry(ctx, name, int64(len(data))+1)
+	var tl *TooLargeError
+	switch {
+	case errors.As(err, &tl):
+		return false, nil, nil
+	case err != nil:
+		return false, nil, err
+	}
+	return bytes.Equal(cur, data), cur, nil
+}

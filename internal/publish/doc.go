@@ -1,0 +1,78 @@
+// Package publish moves a published set of objects into a bucket or
+// directory, and reads them back, over gocloud.dev/blob (SPEC §2, §7). It
+// knows nothing about OpenPGP or the manifest: it moves bytes, in an order
+// and with preconditions that never let a client see a half-published
+// state, and with retries that ride out a flaky bucket.
+//
+// # Locations
+//
+// Open accepts a directory path, file:///abs/dir, gs://bucket/prefix,
+// s3://bucket/prefix?region=R, mem:// and, for reading only,
+// http(s)://host/path. See Open.
+//
+// # Publish order
+//
+// A Plan names four groups of objects. Publish handles them in this order:
+//
+//  0. Backends without object generations (directories, file://, mem://,
+//     s3://) first take a lock next to the pointer, "POINTER.lock": a file
+//     created with O_EXCL for directories, an object written with
+//     IfNotExist otherwise. It is held through step 4 and removed at the
+//     end, also on failure. A lock left by a killed publish makes the next
+//     one fail with a *LockedError that names it and its age; removing it
+//     by hand is the fix. GCS needs no lock: step 3 carries a generation
+//     precondition instead.
+//  1. Read the pointer's current content (and, on GCS, its generation). If
+//     its SHA-256 is not Plan.ExpectPrevious (nil: the pointer must not
+//     exist), another publish went live since this one was built: a
+//     *ConflictError, and nothing is written. When the pointer already
+//     holds exactly Plan.Pointer.Data, an earlier run of this same plan got
+//     past step 3 and failed later: Publish resumes, skipping step 3.
+//  2. Upload Plan.Blobs, the content-addressed objects, with IfNotExist.
+//     An existing blob with the same bytes is fine (an earlier or
+//     concurrent publish put it there); different bytes under a
+//     content-addressed name are refused as a security error.
+//  3. Write Plan.Pointer, the one object that makes the new set live. On
+//     GCS the write carries ifGenerationMatch (the generation read in step
+//     1, or DoesNotExist for the first publish), so of two publishers built
+//     on the same pointer exactly one wins and the other gets a
+//     *ConflictError; elsewhere the lock makes the step-1 check final.
+//  4. Upload Plan.Files (mutable convenience copies such as pubkeys.pgp,
+//     overwritten) and then Plan.After. On GCS the pointer's generation is
+//     checked before each object: if a newer publish has taken over,
+//     Publish stops writing copies and leaves them to it.
+//
+// A failure in step 2 or earlier leaves the previous pointer live; extra
+// blobs are harmless. A failure in step 4 leaves the new pointer live and
+// all its blobs present: clients read the pointer and, when a mutable copy
+// does not match it yet, fall back to the content-addressed blob. Running
+// the same plan again completes the publish.
+//
+// # Retries
+//
+// Every bucket operation is retried with exponential backoff and jitter on
+// transient failures — HTTP 5xx and 429, gcerrors Internal,
+// ResourceExhausted and DeadlineExceeded, broken or timed-out connections —
+// and never on precondition failures, not-found or permission errors. The
+// attempts and the time per operation are bounded (Options); when they run
+// out the error says the bucket kept failing and what to do. The storage
+// client's own retries are turned off so that this is the only policy.
+//
+// A write whose answer was lost may have landed. Retried writes therefore
+// resolve a precondition failure by reading the object back: if it holds
+// the bytes being written, the write succeeded (our own earlier attempt);
+// only different bytes are a conflict.
+//
+// # Caching and types
+//
+// Blobs get "Cache-Control: public, max-age=31536000, immutable"; the
+// pointer and mutable files get "no-cache" (see cacheMutable for why).
+// Content types follow the extension: application/pgp-keys for .pgp,
+// application/pgp-signature for .sig, application/json for .json. An
+// Object's own ContentType or CacheControl, when set, wins. Directory
+// targets store neither (no sidecar files): the web server that serves
+// the directory decides.
+//
+// Options.Log, when set, hears what was uploaded (names and sizes, never
+// content) and each retry.
+package publish

@@ -1,0 +1,102 @@
+package publish
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/keyctl/keyctl/internal/fail"
+)
+
+func TestParseLocation(t *testing.T) {
+	cwd, err := filepath.Abs(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		in      string
+		kind    kind
+		url     string
+		prefix  string
+		dir     string
+		display string
+		errHas  string
+	}{
+		{in: "/srv/charts", kind: kindDir, dir: "/srv/charts", display: "/srv/charts"},
+		{in: "out/repo", kind: kindDir, dir: filepath.Join(cwd, "out/repo"), display: filepath.Join(cwd, "out/repo")},
+		{in: "./x/../y", kind: kindDir, dir: filepath.Join(cwd, "y"), display: filepath.Join(cwd, "y")},
+		{in: "file:///srv/charts/", kind: kindDir, dir: "/srv/charts", display: "/srv/charts"},
+		{in: "file://localhost/srv/c", kind: kindDir, dir: "/srv/c", display: "/srv/c"},
+		{in: "file://srv/charts", errHas: "three slashes"},
+		{in: "file:///srv?x=1", errHas: "no query"},
+		{in: "gs://bkt", kind: kindGCS, url: "gs://bkt", display: "gs://bkt"},
+		{in: "gs://bkt/", kind: kindGCS, url: "gs://bkt", display: "gs://bkt"},
+		{in: "gs://bkt/charts/stable/", kind: kindGCS, url: "gs://bkt", prefix: "charts/stable/", display: "gs://bkt/charts/stable"},
+		{in: "GS://bkt/a", kind: kindGCS, url: "gs://bkt", prefix: "a/", display: "gs://bkt/a"},
+		{in: "gs://bkt/a/../b", errHas: `".." segment`},
+		{in: "gs://bkt?prefix=a/", errHas: "put the prefix in the path"},
+		{in: "gs:///a", errHas: "no bucket name"},
+		{in: "gs://user:pw@bkt/a", errHas: "credentials do not belong"},
+		{in: "s3://bkt/p?region=eu-west-1", kind: kindS3, url: "s3://bkt?region=eu-west-1", prefix: "p/", display: "s3://bkt/p?region=eu-west-1"},
+		{in: "mem://", kind: kindMem, url: "mem://", display: "mem://"},
+		{in: "mem://a/b", kind: kindMem, url: "mem://", prefix: "a/b/", display: "mem://a/b"},
+		{in: "https://charts.example.com/stable/", kind: kindHTTP, url: "https://charts.example.com/stable", display: "https://charts.example.com/stable"},
+		{in: "http://127.0.0.1:8080", kind: kindHTTP, url: "http://127.0.0.1:8080", display: "http://127.0.0.1:8080"},
+		{in: "https://u:secret@h/x", kind: kindHTTP, url: "https://u:secret@h/x", display: "https://u:xxxxx@h/x"},
+		{in: "https://h/x?y=1", errHas: "takes no query"},
+		{in: "https:///x", errHas: "no host"},
+		{in: "https://h/x#frag", errHas: "fragment"},
+		{in: "azblob://c/p", errHas: `unknown scheme "azblob"`},
+		{in: "ftp://h/p", errHas: `unknown scheme "ftp"`},
+		{in: "", errHas: "empty"},
+		{in: "  ", errHas: "empty"},
+	}
+	for _, tt := range tests {
+		got, err := parseLocation(tt.in)
+		if tt.errHas != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.errHas) {
+				t.Errorf("parseLocation(%q) error = %v, want one containing %q", tt.in, err, tt.errHas)
+			}
+			if err != nil && strings.Contains(err.Error(), "secret") {
+				t.Errorf("parseLocation(%q) error echoes a password: %v", tt.in, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("parseLocation(%q): %v", tt.in, err)
+			continue
+		}
+		if got.kind != tt.kind || got.url != tt.url || got.prefix != tt.prefix || got.dir != tt.dir || got.display != tt.display {
+			t.Errorf("parseLocation(%q) = %+v, want kind %d url %q prefix %q dir %q display %q",
+				tt.in, got, tt.kind, tt.url, tt.prefix, tt.dir, tt.display)
+		}
+	}
+}
+
+func TestUnknownSchemeHintListsAccepted(t *testing.T) {
+	_, err := parseLocation("azblob://c")
+	if err == nil {
+		t.Fatal("azblob accepted")
+	}
+	hints := strings.Join(fail.HintsOf(err), "\n")
+	for _, want := range []string{"gs://", "s3://", "file://", "http(s)://", "directory"} {
+		if !strings.Contains(hints, want) {
+			t.Errorf("hint %q does not mention %s", hints, want)
+		}
+	}
+}
+
+func TestCheckName(t *testing.T) {
+	good := []string{"pubkeys.pgp", "keyctl/manifest.json", "blobs/sha256-ab.pgp", "a b.sig"}
+	bad := []string{"", "/abs", "dir/", "a//b", "../x", "a/../b", "./a", `a\b`, "a?b", "a#b", "a\nb", strings.Repeat("x", 1025)}
+	for _, n := range good {
+		if err := checkName(n); err != nil {
+			t.Errorf("checkName(%q): %v", n, err)
+		}
+	}
+	for _, n := range bad {
+		if err := checkName(n); err == nil {
+			t.Errorf("checkName(%q) accepted", n)
+		}
+	}
+}

@@ -1,0 +1,398 @@
+package publish
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"cloud.google.com/go/storage"
+	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
+
+	"github.com/keyctl/keyctl/internal/fail"
+)
+
+// Object is one object to write. Name is relative to the location (its
+// prefix is added). Empty ContentType and CacheControl get defaults from
+// the object's role and extension.
+type Object struct {
+	Name         string
+	Data         []byte
+	ContentType  string
+	CacheControl string
+}
+
+// Plan is one publish. See the package documentation for the order.
+type Plan struct {
+	// Blobs are content-addressed and immutable.
+	Blobs []Object
+	// Pointer is the object that makes the set live.
+	Pointer Object
+	// ExpectPrevious is the SHA-256 of the pointer's content this publish
+	// was built on; nil means the pointer must not exist yet.
+	ExpectPrevious []byte
+	// Files are mutable convenience copies, overwritten after the pointer.
+	Files []Object
+	// After is written last.
+	After []Object
+}
+
+// MaxPointerSize caps how much of the live pointer Publish reads.
+const MaxPointerSize = 64 << 20
+
+const lockSuffix = ".lock"
+
+func (p *Plan) check() error {
+	if err := checkName(p.Pointer.Name); err != nil {
+		return fail.Hint(err, "the plan's pointer object needs a name")
+	}
+	if len(p.Pointer.Data) == 0 {
+		return fail.Inputf("pointer %s is empty", p.Pointer.Name)
+	}
+	if p.ExpectPrevious != nil && len(p.ExpectPrevious) != sha256.Size {
+		return fail.Inputf("expected previous pointer hash is %d bytes, want a %d-byte SHA-256", len(p.ExpectPrevious), sha256.Size)
+	}
+	seen := map[string]bool{p.Pointer.Name: true, p.Pointer.Name + lockSuffix: true}
+	for _, group := range [][]Object{p.Blobs, p.Files, p.After} {
+		for _, o := range group {
+			if err := checkName(o.Name); err != nil {
+				return err
+			}
+			if seen[o.Name] {
+				return fail.Inputf("object %s appears twice in the plan, or is the pointer or its lock", o.Name)
+			}
+			seen[o.Name] = true
+		}
+	}
+	return nil
+}
+
+// Publish writes p: blobs first, the pointer with a precondition, then the
+// mutable files. It returns a *ConflictError (inside a *fail.Error) when the
+// pointer is not what p was built on, and a *LockedError when another
+// publish holds the lock.
+func (b *Bucket) Publish(ctx context.Context, p Plan) (err error) {
+	if b.loc.kind == kindHTTP {
+		return fail.Inputf("%s is read-only: http(s) locations can be read, not published to", b.loc.display).
+			WithHint("publish to the directory or bucket behind it (a directory, file://, gs:// or s3://)")
+	}
+	if err := p.check(); err != nil {
+		return err
+	}
+	bb, err := b.bucketForWrite()
+	if err != nil {
+		return err
+	}
+	gcs := b.loc.kind == kindGCS
+
+	// 0. Lock, where there are no generations.
+	if !gcs {
+		unlock, err := b.lock(ctx, bb, p.Pointer.Name)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if uerr := unlock(); uerr != nil {
+				b.logf("could not remove the lock %s: %v", p.Pointer.Name+lockSuffix, uerr)
+				if err == nil {
+					err = fail.Inputf("published to %s, but could not remove the lock %s", b.loc.display, p.Pointer.Name+lockSuffix).
+						Wrap(uerr).WithHint("remove it by hand before the next publish")
+				}
+			}
+		}()
+	}
+
+	// 1. What is live now?
+	cur, gen, err := b.readRetry(ctx, p.Pointer.Name, MaxPointerSize)
+	exists := err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	var liveSum []byte
+	if exists {
+		s := sha256.Sum256(cur)
+		liveSum = s[:]
+	}
+	resume := false
+	switch {
+	case !exists && p.ExpectPrevious == nil, exists && bytes.Equal(liveSum, p.ExpectPrevious):
+	case exists && bytes.Equal(cur, p.Pointer.Data):
+		resume = true
+		b.logf("%s already holds this publish; finishing an earlier run", p.Pointer.Name)
+	default:
+		return conflict(&ConflictError{Location: b.loc.display, Pointer: p.Pointer.Name,
+			Expected: p.ExpectPrevious, LiveSHA256: liveSum, Live: cur})
+	}
+
+	// 2. Content-addressed blobs.
+	for _, o := range p.Blobs {
+		if err := b.putBlob(ctx, bb, o); err != nil {
+			return err
+		}
+	}
+
+	// 3. The pointer.
+	if b.hookBeforePointer != nil {
+		if err := b.hookBeforePointer(ctx); err != nil {
+			return err
+		}
+	}
+	newGen := gen
+	if !resume {
+		if newGen, err = b.putPointer(ctx, bb, p, gen, exists); err != nil {
+			return err
+		}
+	}
+
+	// 4. Mutable copies, then After.
+	for _, group := range [][]Object{p.Files, p.After} {
+		for _, o := range group {
+			if gcs && newGen != 0 {
+				moved, err := b.pointerMoved(ctx, bb, p.Pointer.Name, newGen)
+				if err != nil {
+					return err
+				}
+				if moved {
+					b.logf("%s was replaced by a newer publish; leaving %s and the rest to it", p.Pointer.Name, o.Name)
+					return nil
+				}
+			}
+			if err := b.putMutable(ctx, bb, o); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (b *Bucket) putBlob(ctx context.Context, bb *blob.Bucket, o Object) error {
+	err := b.retry(ctx, "upload "+o.Name, func(ctx context.Context) error {
+		_, err := b.writeOnce(ctx, bb, o, cacheImmutable, ifNotExist, 0)
+		return err
+	})
+	if err == nil {
+		b.logf("uploaded %s (%d bytes)", o.Name, len(o.Data))
+		return nil
+	}
+	if gcerrors.Code(err) != gcerrors.FailedPrecondition {
+		return b.opError("upload", o.Name, err)
+	}
+	same, _, rerr := b.sameContent(ctx, o.Name, o.Data)
+	if rerr != nil {
+		return rerr
+	}
+	if !same {
+		return fail.Securityf("content-addressed object %s at %s already exists with different content", o.Name, b.loc.display).
+			WithHint("content-addressed objects never change: something else altered it; inspect it, delete it if keyctl did not write it, and publish again")
+	}
+	b.logf("%s already present", o.Name)
+	return nil
+}
+
+func (b *Bucket) putPointer(ctx context.Context, bb *blob.Bucket, p Plan, gen int64, exists bool) (int64, error) {
+	o := p.Pointer
+	mode := overwrite // under the lock
+	if b.loc.kind == kindGCS {
+		mode = ifGenMatch
+		if !exists {
+			gen = 0 // DoesNotExist
+		}
+	}
+	var newGen int64
+	err := b.retry(ctx, "write "+o.Name, func(ctx context.Context) error {
+		var err error
+		newGen, err = b.writeOnce(ctx, bb, o, cacheMutable, mode, gen)
+		return err
+	})
+	if err == nil {
+		b.logf("wrote %s (%d bytes)", o.Name, len(o.Data))
+		return newGen, nil
+	}
+	if gcerrors.Code(err) != gcerrors.FailedPrecondition {
+		return 0, b.opError("write", o.Name, err)
+	}
+	// Another publisher's write, or ours: an earlier attempt that landed
+	// although its answer was lost.
+	cur, curGen, rerr := b.readRetry(ctx, o.Name, MaxPointerSize)
+	if rerr == nil && bytes.Equal(cur, o.Data) {
+		b.logf("wrote %s (%d bytes; an earlier attempt had landed)", o.Name, len(o.Data))
+		return curGen, nil
+	}
+	ce := &ConflictError{Location: b.loc.display, Pointer: o.Name, Expected: p.ExpectPrevious}
+	switch {
+	case rerr == nil:
+		s := sha256.Sum256(cur)
+		ce.LiveSHA256, ce.Live = s[:], cur
+	case !errors.Is(rerr, fs.ErrNotExist):
+		return 0, rerr
+	}
+	return 0, conflict(ce)
+}
+
+func (b *Bucket) putMutable(ctx context.Context, bb *blob.Bucket, o Object) error {
+	err := b.retry(ctx, "upload "+o.Name, func(ctx context.Context) error {
+		_, err := b.writeOnce(ctx, bb, o, cacheMutable, overwrite, 0)
+		return err
+	})
+	if err != nil {
+		return b.opError("upload", o.Name, err)
+	}
+	b.logf("uploaded %s (%d bytes)", o.Name, len(o.Data))
+	return nil
+}
+
+// pointerMoved reports whether the pointer's GCS generation is no longer
+// gen.
+func (b *Bucket) pointerMoved(ctx context.Context, bb *blob.Bucket, name string, gen int64) (bool, error) {
+	var cur int64
+	err := b.retry(ctx, "check "+name, func(ctx context.Context) error {
+		a, err := bb.Attributes(ctx, name)
+		if err != nil {
+			return err
+		}
+		var oa storage.ObjectAttrs
+		if a.As(&oa) {
+			cur = oa.Generation
+		}
+		return nil
+	})
+	if err != nil {
+		if gcerrors.Code(err) == gcerrors.NotFound {
+			return true, nil
+		}
+		return false, b.opError("check", name, err)
+	}
+	return cur != 0 && cur != gen, nil
+}
+
+// lock takes the publish lock next to pointer and returns its release.
+func (b *Bucket) lock(ctx context.Context, bb *blob.Bucket, pointer string) (func() error, error) {
+	token := make([]byte, 16)
+	if _, err := rand.Read(token); err != nil {
+		return nil, fail.Inputf("make a lock token").Wrap(err)
+	}
+	content := lockContent(hex.EncodeToString(token), time.Now())
+	if b.loc.kind == kindDir {
+		return b.lockFile(pointer, content)
+	}
+	return b.lockObject(ctx, bb, pointer+lockSuffix, content)
+}
+
+func lockContent(token string, now time.Time) []byte {
+	host, _ := os.Hostname()
+	return fmt.Appendf(nil, "keyctl publish lock\nsince %s\npid %d\nhost %s\ntoken %s\n",
+		now.UTC().Format(time.RFC3339), os.Getpid(), host, token)
+}
+
+// parseLock reads what lockContent wrote; unknown or broken lines are
+// skipped, since the lock only informs the message.
+func parseLock(data []byte) (since time.Time, holder string) {
+	var pid, host string
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		k, v, _ := strings.Cut(sc.Text(), " ")
+		switch k {
+		case "since":
+			since, _ = time.Parse(time.RFC3339, v)
+		case "pid":
+			if _, err := strconv.Atoi(v); err == nil {
+				pid = v
+			}
+		case "host":
+			host = v
+		}
+	}
+	if pid != "" {
+		holder = "pid " + pid
+		if host != "" {
+			holder += " on " + host
+		}
+	}
+	return since, holder
+}
+
+func (b *Bucket) lockFile(pointer string, content []byte) (func() error, error) {
+	p := filepath.Join(b.loc.dir, filepath.FromSlash(pointer)) + lockSuffix
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return nil, fail.Inputf("create %s", filepath.Dir(p)).Wrap(err)
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		le := &LockedError{Location: b.loc.display, Lock: p}
+		if old, rerr := readSmallFile(p); rerr == nil {
+			le.Since, le.Holder = parseLock(old)
+		}
+		if le.Since.IsZero() {
+			if fi, serr := os.Stat(p); serr == nil {
+				le.Since = fi.ModTime()
+			}
+		}
+		return nil, locked(le, "rm "+p)
+	}
+	if err != nil {
+		return nil, fail.Inputf("create the lock %s", p).Wrap(err)
+	}
+	_, werr := f.Write(content)
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		_ = os.Remove(p)
+		return nil, fail.Inputf("write the lock %s", p).Wrap(werr)
+	}
+	return func() error { return os.Remove(p) }, nil
+}
+
+func readSmallFile(p string) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 4096))
+}
+
+func (b *Bucket) lockObject(ctx context.Context, bb *blob.Bucket, name string, content []byte) (func() error, error) {
+	obj := Object{Name: name, Data: content, ContentType: "text/plain; charset=utf-8"}
+	err := b.retry(ctx, "lock "+name, func(ctx context.Context) error {
+		_, err := b.writeOnce(ctx, bb, obj, cacheMutable, ifNotExist, 0)
+		return err
+	})
+	if err != nil && gcerrors.Code(err) != gcerrors.FailedPrecondition {
+		return nil, b.opError("create the lock", name, err)
+	}
+	if err != nil {
+		old, _, rerr := b.readRetry(ctx, name, 4096)
+		if rerr != nil || !bytes.Equal(old, content) { // equal: our own attempt landed
+			le := &LockedError{Location: b.loc.display, Lock: b.loc.display + "/" + name}
+			if rerr == nil {
+				le.Since, le.Holder = parseLock(old)
+			}
+			return nil, locked(le, "delete the object "+le.Lock)
+		}
+	}
+	return func() error {
+		// Release even when the publish was interrupted.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.opts.MaxElapsed)
+		defer cancel()
+		return b.retry(ctx, "unlock "+name, func(ctx context.Context) error {
+			err := bb.Delete(ctx, name)
+			if gcerrors.Code(err) == gcerrors.NotFound {
+				return nil
+			}
+			return err
+		})
+	}, nil
+}
