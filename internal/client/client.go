@@ -1,0 +1,391 @@
+// Package client is what a Helm user, a CI job or an auditor runs against a
+// published repository (SPEC §3): it fetches the published set from any
+// location internal/publish opens, enforces every trust rule on it, keeps
+// per-repository state, and decides whether a chart's .prov is trusted.
+//
+// It never opens the team lead's store (SPEC §8): everything it knows comes
+// from the pinned root fingerprints, the bucket, and its own state file.
+//
+// # Loading a repository
+//
+// Load, in this order, refusing at the first failure and writing nothing:
+//
+//  1. reads the state file of the location (state.go), failing closed when
+//     it is damaged;
+//  2. resolves the current root set from the pins: the first root set signed
+//     by a threshold of the pinned fingerprints (root.Resolve), then each
+//     rotation link forward, at most MaxRootLinks (tamper, threshold);
+//  3. reads keyctl-manifest.json and the signatures published for exactly
+//     those bytes at keyctl/sha256/<hash>.sig, and checks them against the
+//     root set's threshold, the repository named by the root set, the root
+//     set reference, the issue time and the expiry (tamper, threshold,
+//     freeze);
+//  4. checks the manifest's repository against the expected one: from
+//     Options.Repository, else from the state (replay);
+//  5. compares with the state: a lower version is a rollback; the same
+//     version with another hash, or a newer manifest whose chain of
+//     previous hashes does not pass through the one seen, is equivocation
+//     (a Security error);
+//  6. fetches pubkeys.pgp and revoked.pgp and checks hash and length
+//     against the manifest; when the fixed-name copy differs (a publish in
+//     progress, or a mix-and-match attack) it fetches the content-addressed
+//     copy keyctl/sha256/<hex> and uses it when that matches;
+//  7. only then writes the new state, atomically.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+
+	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/pgpkey"
+	"github.com/keyctl/keyctl/internal/publish"
+	"github.com/keyctl/keyctl/internal/root"
+)
+
+// Limits of what Load follows and fetches.
+const (
+	// MaxRootLinks bounds the root sets fetched to find and follow the
+	// chain from the pins.
+	MaxRootLinks = 64
+	// MaxBackLinks bounds how many previous manifests Load walks back to
+	// tie a newer manifest to the one the state recorded.
+	MaxBackLinks = 256
+)
+
+// Options configure Load.
+type Options struct {
+	// Location is the repository root: a directory, file://, gs://, s3://
+	// or http(s):// (see publish.Open). Ignored when Bucket is set, except
+	// as the state key when Bucket is nil.
+	Location string
+	// Bucket, when set, is an already opened location; Load does not close it.
+	Bucket *publish.Bucket
+	// Pins are the pinned root fingerprints and threshold.
+	Pins root.Pins
+	// Repository is the expected repository identity; empty: the one the
+	// state recorded from the first trusted manifest (trust on first use).
+	Repository string
+	// StateDir holds the per-repository state files; empty: no state is
+	// read or written (rollback and equivocation cannot be detected across
+	// runs).
+	StateDir string
+	// Now is the clock; nil: time.Now.
+	Now func() time.Time
+}
+
+// Trusted is a repository's published set after every check of SPEC §3.1-3.
+type Trusted struct {
+	Location       string
+	Manifest       *root.Manifest
+	ManifestSHA256 string
+	RootSet        *root.RootSet
+	// Active holds the certificates of pubkeys.pgp that the manifest lists
+	// as active; Removed those of pubkeys.pgp and revoked.pgp that it lists
+	// as removed. Certificates the manifest does not list are dropped.
+	Active, Removed openpgp.EntityList
+	// Previous is what the state held before this load (zero when none).
+	Previous State
+	// Now is the time the checks were made at.
+	Now time.Time
+	// Fallbacks names the files read from their content-addressed copy
+	// because the fixed-name copy did not match the manifest.
+	Fallbacks []string
+
+	primaryOf map[string]string // (sub)key fingerprint and key ID → primary fingerprint
+	entities  map[string]*openpgp.Entity
+}
+
+// Load fetches and checks a repository's published set (see the package
+// documentation) and updates its state.
+func Load(ctx context.Context, opts Options) (*Trusted, error) {
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	t0 := now().UTC()
+	b := opts.Bucket
+	if b == nil {
+		if opts.Location == "" {
+			return nil, fail.Inputf("no repository location given").WithHint("pass --repo URL or a repository name from keyctl repo add")
+		}
+		var err error
+		b, err = publish.Open(ctx, opts.Location, nil)
+		if err != nil {
+			return nil, err
+		}
+		defer b.Close()
+	}
+	loc := b.Location()
+
+	var st *stateFile
+	var prev State
+	if opts.StateDir != "" {
+		st = newStateFile(opts.StateDir, loc)
+		s, err := st.read()
+		if err != nil {
+			return nil, err
+		}
+		prev = s
+	}
+	expect := opts.Repository
+	if expect != "" && prev.Repository != "" && expect != prev.Repository {
+		return nil, fail.Inputf("repository %s was trusted as %q before, now %q is expected", loc, prev.Repository, expect).
+			WithHint("check the repository identity in the configuration",
+				"if the repository really changed its identity, move the state file away: "+st.path)
+	}
+	if expect == "" {
+		expect = prev.Repository
+	}
+
+	set, err := root.Resolve(opts.Pins, func(v uint64) ([]byte, []byte, error) {
+		data, err := b.Get(ctx, root.RootSetPath(v), root.MaxRootSetSize)
+		if err != nil {
+			return nil, nil, err
+		}
+		sigs, err := b.Get(ctx, root.RootSetPath(v)+root.SigSuffix, root.MaxSigSize)
+		if errors.Is(err, fs.ErrNotExist) {
+			return data, nil, nil // no signatures: the threshold check says so
+		}
+		return data, sigs, err
+	}, MaxRootLinks, t0)
+	if err != nil {
+		return nil, err
+	}
+	if prev.RootVersion > set.Version {
+		return nil, fail.Untrustedf("root set %d is the newest published, but root set %d was trusted before (rollback)", set.Version, prev.RootVersion).
+			WithHint("an old copy of the repository is being served; try again later or another mirror")
+	}
+
+	mdata, err := b.Get(ctx, root.ManifestName, root.MaxManifestSize)
+	if err != nil {
+		return nil, err
+	}
+	mhash := root.Hash(mdata)
+	msigs, err := b.Get(ctx, root.ContentPath(mhash)+root.SigSuffix, root.MaxSigSize)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fail.Untrustedf("%s: no signatures are published for manifest sha256 %s", root.ManifestName, mhash).
+			WithHint("a publish may be in progress: retry; if it persists the manifest was replaced by hand (tamper)")
+	}
+	if err != nil {
+		return nil, err
+	}
+	m, err := root.VerifyManifest(mdata, msigs, set, t0)
+	if err != nil {
+		return nil, err
+	}
+	if expect != "" {
+		if err := m.CheckRepository(expect); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkHistory(ctx, b, m, mhash, prev); err != nil {
+		return nil, err
+	}
+
+	t := &Trusted{Location: loc, Manifest: m, ManifestSHA256: mhash, RootSet: set, Previous: prev, Now: t0,
+		primaryOf: map[string]string{}, entities: map[string]*openpgp.Entity{}}
+	for _, name := range []string{root.PubkeysFile, root.RevokedFile} {
+		data, fallback, err := fetchBound(ctx, b, m, name)
+		if err != nil {
+			return nil, err
+		}
+		if fallback {
+			t.Fallbacks = append(t.Fallbacks, name)
+		}
+		if err := t.addKeyring(name, data); err != nil {
+			return nil, err
+		}
+	}
+
+	if st != nil {
+		next := State{Location: loc, Repository: m.Repository, Version: m.Version, ManifestSHA256: mhash,
+			Issued: m.Issued, RootVersion: set.Version}
+		if next != prev {
+			if err := st.write(next); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return t, nil
+}
+
+// checkHistory compares m (whose bytes hash to mhash) with the state.
+func checkHistory(ctx context.Context, b *publish.Bucket, m *root.Manifest, mhash string, prev State) error {
+	if prev.Version == 0 {
+		return nil
+	}
+	if err := m.CheckSeen(prev.Version, prev.ManifestSHA256, mhash); err != nil {
+		var eq *root.EquivocationError
+		if errors.As(err, &eq) {
+			return equivocation(prev, m, mhash)
+		}
+		return err
+	}
+	if m.Version == prev.Version {
+		return nil
+	}
+	// A newer manifest must descend from the one seen: walk back along
+	// Previous through the content-addressed copies. Their bytes are bound
+	// by hash to the signed manifest, so no signature is needed.
+	if m.Version-prev.Version > MaxBackLinks {
+		return nil // too far to walk; the signatures on m still hold
+	}
+	cur, want := m, m.Previous
+	for cur.Version-1 > prev.Version {
+		data, err := b.Get(ctx, root.ContentPath(want), root.MaxManifestSize)
+		if err != nil {
+			return fail.Untrustedf("manifest version %d names previous manifest sha256 %.12s, which is not published", cur.Version, want).
+				Wrap(err).WithHint("the repository's history is incomplete; ask its team lead")
+		}
+		if root.Hash(data) != want {
+			return fail.Untrustedf("the content-addressed copy of manifest sha256 %.12s does not hash to its name (tamper)", want)
+		}
+		p, err := root.ParseManifest(data)
+		if err != nil {
+			return err
+		}
+		if err := cur.CheckSuccessor(p, want); err != nil {
+			return err
+		}
+		cur, want = p, p.Previous
+	}
+	if cur.Previous != prev.ManifestSHA256 {
+		return &fail.Error{Kind: fail.Security, Msg: fmt.Sprintf(
+			"two different histories: manifest version %d was seen with sha256 %s, the history of version %d (sha256 %s) holds sha256 %s there",
+			prev.Version, prev.ManifestSHA256, m.Version, mhash, cur.Previous),
+			Hints: equivocationHints}
+	}
+	return nil
+}
+
+var equivocationHints = []string{
+	"the root keys signed two different manifests for one version: report it to the repository's team lead",
+	"keep the client state file as evidence",
+}
+
+func equivocation(prev State, m *root.Manifest, mhash string) error {
+	return &fail.Error{Kind: fail.Security, Msg: fmt.Sprintf(
+		"two different manifests carry version %d: seen before sha256 %s (issued %s), served now sha256 %s (issued %s)",
+		m.Version, prev.ManifestSHA256, fmtTime(prev.Issued), mhash, fmtTime(m.Issued)),
+		Hints: equivocationHints}
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "unknown"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// fetchBound returns the bytes of a file the manifest binds: the fixed-name
+// copy when it matches, else the content-addressed copy. fallback reports
+// the latter.
+func fetchBound(ctx context.Context, b *publish.Bucket, m *root.Manifest, name string) (data []byte, fallback bool, err error) {
+	ref, ok := m.File(name)
+	if !ok {
+		return nil, false, fail.Inputf("the manifest does not bind %s", name)
+	}
+	if ref.Length > pgpkey.MaxKeyringSize {
+		return nil, false, fail.Untrustedf("the manifest says %s is %d bytes, more than the %d-byte limit", name, ref.Length, pgpkey.MaxKeyringSize)
+	}
+	limit := ref.Length
+	if limit == 0 {
+		limit = 1
+	}
+	var first error
+	fixed, err := b.Get(ctx, name, limit)
+	if err == nil {
+		if first = m.CheckFile(name, fixed); first == nil {
+			return fixed, false, nil
+		}
+	} else {
+		var tl *publish.TooLargeError
+		if !errors.Is(err, fs.ErrNotExist) && !errors.As(err, &tl) {
+			return nil, false, err
+		}
+		first = err
+	}
+	cas, err := b.Get(ctx, root.ContentPath(ref.SHA256), limit)
+	if err == nil && m.CheckFile(name, cas) == nil {
+		return cas, true, nil
+	}
+	var mm *root.MismatchError
+	if errors.As(first, &mm) {
+		return nil, false, &fail.Error{Kind: fail.Untrusted, Err: first, Msg: "mix-and-match: " + name + " does not match the manifest, nor does its content-addressed copy",
+			Hints: []string{"the file was replaced (an older or foreign copy is being served); do not trust this repository until its team lead re-publishes"}}
+	}
+	return nil, false, &fail.Error{Kind: fail.Untrusted, Err: first, Msg: "mix-and-match: no copy of " + name + " matches the manifest",
+		Hints: []string{"a publish may be in progress: retry; if it persists, tell the repository's team lead"}}
+}
+
+// addKeyring parses one published keyring and files its certificates by
+// the status the manifest gives them.
+func (t *Trusted) addKeyring(name string, data []byte) error {
+	if len(data) == 0 {
+		return nil
+	}
+	list, err := pgpkey.ReadKeyring(data, pgpkey.MaxKeyringSize)
+	if errors.Is(err, pgpkey.ErrEmpty) {
+		return nil
+	}
+	if err != nil {
+		return fail.Untrustedf("%s matches the manifest but is not a valid keyring", name).Wrap(err)
+	}
+	for _, e := range list {
+		fpr := pgpkey.Fingerprint(e)
+		entry, ok := t.Manifest.Key(fpr)
+		if !ok || t.entities[fpr] != nil {
+			continue
+		}
+		switch entry.Status {
+		case root.Active:
+			if name != root.PubkeysFile {
+				continue
+			}
+			t.Active = append(t.Active, e)
+		case root.Removed:
+			t.Removed = append(t.Removed, e)
+		default:
+			continue
+		}
+		t.entities[fpr] = e
+		t.primaryOf[fpr] = fpr
+		t.primaryOf[pgpkey.KeyID(e.PrimaryKey)] = fpr
+		for _, sk := range e.Subkeys {
+			t.primaryOf[pgpkey.FormatFingerprint(sk.PublicKey.Fingerprint)] = fpr
+			t.primaryOf[pgpkey.KeyID(sk.PublicKey)] = fpr
+		}
+	}
+	return nil
+}
+
+// Primary maps a fingerprint or 16-digit key ID of a primary key or subkey
+// of a listed certificate to its primary fingerprint. A key ID shared by
+// two certificates maps to one of them.
+func (t *Trusted) Primary(key string) (string, bool) {
+	k := strings.ToUpper(strings.ReplaceAll(key, " ", ""))
+	k = strings.TrimPrefix(k, "0X")
+	p, ok := t.primaryOf[k]
+	return p, ok
+}
+
+// Entry returns the manifest entry of the certificate holding key (a
+// (sub)key fingerprint or key ID).
+func (t *Trusted) Entry(key string) (root.KeyEntry, bool) {
+	p, ok := t.Primary(key)
+	if !ok {
+		// A key the manifest lists but whose certificate is not published.
+		return t.Manifest.Key(strings.ToUpper(key))
+	}
+	return t.Manifest.Key(p)
+}
+
+// Entity returns the certificate with primary fingerprint fpr.
+func (t *Trusted) Entity(fpr string) *openpgp.Entity { return t.entities[fpr] }

@@ -1,0 +1,216 @@
+package client
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/keyctl/keyctl/internal/fail"
+)
+
+// State is what a client remembers of one repository location: the
+// identity it trusted first, and the newest manifest and root set it
+// trusted. The state file is UTF-8 JSON written by MarshalState:
+//
+//	{
+//	  "format": "keyctl-client-state/1",
+//	  "location": "https://charts.example.org",
+//	  "repository": "charts.example.org",
+//	  "version": 7,
+//	  "manifest_sha256": "<hex>",
+//	  "issued": "2026-03-01T12:00:00Z",
+//	  "root_version": 2
+//	}
+type State struct {
+	Location       string    `json:"location"`
+	Repository     string    `json:"repository"`
+	Version        uint64    `json:"version"`
+	ManifestSHA256 string    `json:"manifest_sha256"`
+	Issued         time.Time `json:"issued"`
+	RootVersion    uint64    `json:"root_version"`
+}
+
+// StateFormat is the first field of a state file.
+const StateFormat = "keyctl-client-state/1"
+
+// MaxStateSize caps a state file.
+const MaxStateSize = 64 << 10
+
+type stateJSON struct {
+	Format         string `json:"format"`
+	Location       string `json:"location"`
+	Repository     string `json:"repository"`
+	Version        uint64 `json:"version"`
+	ManifestSHA256 string `json:"manifest_sha256"`
+	Issued         string `json:"issued"`
+	RootVersion    uint64 `json:"root_version"`
+}
+
+// MarshalState returns the canonical bytes of s.
+func MarshalState(s State) ([]byte, error) {
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	j := stateJSON{Format: StateFormat, Location: s.Location, Repository: s.Repository, Version: s.Version,
+		ManifestSHA256: s.ManifestSHA256, Issued: s.Issued.UTC().Format(time.RFC3339), RootVersion: s.RootVersion}
+	b, err := json.MarshalIndent(j, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// ParseState parses a state file strictly: size cap, the format line, no
+// unknown fields, every field checked.
+func ParseState(data []byte) (State, error) {
+	if len(data) > MaxStateSize {
+		return State{}, fmt.Errorf("larger than %d bytes", MaxStateSize)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var j stateJSON
+	if err := dec.Decode(&j); err != nil {
+		return State{}, fmt.Errorf("not valid JSON: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return State{}, errors.New("data after the JSON object")
+	}
+	if j.Format != StateFormat {
+		return State{}, fmt.Errorf("format %q, want %q", j.Format, StateFormat)
+	}
+	issued, err := time.Parse(time.RFC3339, j.Issued)
+	if err != nil {
+		return State{}, fmt.Errorf("issued %q is not an RFC 3339 time", j.Issued)
+	}
+	s := State{Location: j.Location, Repository: j.Repository, Version: j.Version, ManifestSHA256: j.ManifestSHA256,
+		Issued: issued.UTC(), RootVersion: j.RootVersion}
+	if err := s.validate(); err != nil {
+		return State{}, err
+	}
+	return s, nil
+}
+
+func (s State) validate() error {
+	switch {
+	case s.Location == "" || len(s.Location) > 4096:
+		return errors.New("location must be 1 to 4096 bytes")
+	case s.Repository == "" || len(s.Repository) > 256 || strings.ContainsAny(s.Repository, " \t\r\n"):
+		return errors.New("repository must be 1 to 256 bytes without spaces")
+	case s.Version == 0:
+		return errors.New("version must be 1 or more")
+	case s.RootVersion == 0:
+		return errors.New("root_version must be 1 or more")
+	case len(s.ManifestSHA256) != 64 || strings.Trim(s.ManifestSHA256, "0123456789abcdef") != "":
+		return errors.New("manifest_sha256 must be 64 lower-case hex digits")
+	case s.Issued.IsZero():
+		return errors.New("issued is missing")
+	}
+	return nil
+}
+
+// stateFile is the state of one location: DIR/<sha256(location)[:20]>.json.
+type stateFile struct {
+	dir, path, location string
+}
+
+// StatePath returns the state file of location (as publish.Bucket.Location
+// shows it) under dir.
+func StatePath(dir, location string) string {
+	sum := sha256.Sum256([]byte(location))
+	return filepath.Join(dir, "repo-"+hex.EncodeToString(sum[:10])+".json")
+}
+
+func newStateFile(dir, location string) *stateFile {
+	return &stateFile{dir: dir, path: StatePath(dir, location), location: location}
+}
+
+func (f *stateFile) damaged(why string) error {
+	return fail.Inputf("client state %s is damaged: %s", f.path, why).WithHint(
+		"nothing was trusted; keyctl refuses to guess what it saw before",
+		"to start over, move it away (mv "+f.path+" "+f.path+".bad); the next run trusts the repository's current manifest as on first use, so check the repository first")
+}
+
+// read returns the state, the zero State when there is none.
+func (f *stateFile) read() (State, error) {
+	fh, err := os.Open(f.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return State{}, nil
+	}
+	if err != nil {
+		return State{}, fail.Inputf("cannot read client state %s", f.path).Wrap(errors.Unwrap(err))
+	}
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, MaxStateSize+1))
+	if err != nil {
+		return State{}, fail.Inputf("cannot read client state %s", f.path).Wrap(err)
+	}
+	s, err := ParseState(data)
+	if err != nil {
+		return State{}, f.damaged(err.Error())
+	}
+	if s.Location != f.location {
+		return State{}, f.damaged(fmt.Sprintf("it is for location %s, not %s", s.Location, f.location))
+	}
+	return s, nil
+}
+
+// write replaces the state atomically: a temporary file in the same
+// directory, written, synced, mode 0600, renamed over the old one, and the
+// directory synced. Just before the rename the state is read again: when
+// another run recorded a newer version meanwhile, it is kept.
+func (f *stateFile) write(s State) error {
+	data, err := MarshalState(s)
+	if err != nil {
+		return fail.Inputf("client state for %s", f.location).Wrap(err)
+	}
+	if err := os.MkdirAll(f.dir, 0o700); err != nil {
+		return fail.Inputf("cannot create the client state folder %s", f.dir).Wrap(errors.Unwrap(err))
+	}
+	tmp, err := os.CreateTemp(f.dir, ".repo-*.tmp")
+	if err != nil {
+		return fail.Inputf("cannot write client state in %s", f.dir).Wrap(errors.Unwrap(err))
+	}
+	defer os.Remove(tmp.Name())
+	werr := func(err error) error {
+		tmp.Close()
+		return fail.Inputf("cannot write client state %s", f.path).Wrap(err)
+	}
+	if err := tmp.Chmod(0o600); err != nil {
+		return werr(err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		return werr(err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return werr(err)
+	}
+	if err := tmp.Close(); err != nil {
+		return werr(err)
+	}
+	if cur, err := f.read(); err == nil && cur.Version > s.Version && cur.Repository == s.Repository {
+		return nil // a concurrent run got further; keep its record
+	}
+	if err := os.Rename(tmp.Name(), f.path); err != nil {
+		return fail.Inputf("cannot write client state %s", f.path).Wrap(errors.Unwrap(err))
+	}
+	if d, err := os.Open(f.dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// ReadState returns the state recorded for location under dir (the zero
+// State when none), failing on a damaged file as Load does.
+func ReadState(dir, location string) (State, error) {
+	return newStateFile(dir, location).read()
+}
