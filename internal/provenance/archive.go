@@ -82,9 +82,13 @@ type countingReader struct {
 	h     hash.Hash
 	n     int64
 	limit int64
+	err   error // returned past limit
 }
 
-var errArchiveTooLarge = errors.New("archive too large")
+var (
+	errArchiveTooLarge      = errors.New("archive too large")
+	errUncompressedTooLarge = errors.New("decompressed content too large")
+)
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
@@ -93,7 +97,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 		c.h.Write(p[:n])
 	}
 	if c.n > c.limit {
-		return n, errArchiveTooLarge
+		return n, c.err
 	}
 	return n, err
 }
@@ -132,7 +136,7 @@ func ReadArchive(r io.Reader, lim Limits) (*Archive, error) {
 // each file's content (for subcharts in CompareSource).
 func readArchive(r io.Reader, lim Limits, keep func(name string, data []byte)) (*Archive, error) {
 	lim = lim.withDefaults()
-	cr := &countingReader{r: r, h: sha256.New(), limit: lim.MaxArchive}
+	cr := &countingReader{r: r, h: sha256.New(), limit: lim.MaxArchive, err: errArchiveTooLarge}
 	zr, err := gzip.NewReader(cr)
 	if err != nil {
 		if errors.Is(err, errArchiveTooLarge) {
@@ -143,7 +147,7 @@ func readArchive(r io.Reader, lim Limits, keep func(name string, data []byte)) (
 	defer zr.Close()
 	// Everything decompressed counts against MaxUncompressed, tar headers
 	// and padding included, so a gzip bomb stops early.
-	zlim := &countingReader{r: zr, limit: lim.MaxUncompressed + 1<<20}
+	zlim := &countingReader{r: zr, limit: lim.MaxUncompressed + 1<<20, err: errUncompressedTooLarge}
 	tr := tar.NewReader(zlim)
 	a := &Archive{Files: map[string][32]byte{}}
 	remaining := lim.MaxUncompressed
@@ -235,8 +239,8 @@ func readArchive(r io.Reader, lim Limits, keep func(name string, data []byte)) (
 	// Read to the end of the gzip stream and of the file: the hash must
 	// cover every byte, and nothing may follow the archive.
 	if _, err := io.CopyBuffer(io.Discard, zlim, buf); err != nil {
-		if errors.Is(err, errArchiveTooLarge) {
-			return nil, &ArchiveError{Reason: fmt.Sprintf("decompressed content larger than %d bytes", lim.MaxUncompressed)}
+		if errors.Is(err, errArchiveTooLarge) || errors.Is(err, errUncompressedTooLarge) {
+			return nil, wrapReadErr(err, lim)
 		}
 		return nil, &ArchiveError{Reason: "data after the tar archive: " + err.Error()}
 	}
@@ -271,7 +275,10 @@ func (s *byteSink) Write(p []byte) (int, error) {
 
 func wrapReadErr(err error, lim Limits) error {
 	if errors.Is(err, errArchiveTooLarge) {
-		return &ArchiveError{Reason: fmt.Sprintf("too large (compressed limit %d bytes, decompressed limit %d bytes)", lim.MaxArchive, lim.MaxUncompressed)}
+		return &ArchiveError{Reason: fmt.Sprintf("larger than %d bytes", lim.MaxArchive)}
+	}
+	if errors.Is(err, errUncompressedTooLarge) {
+		return &ArchiveError{Reason: fmt.Sprintf("decompressed content larger than %d bytes", lim.MaxUncompressed)}
 	}
 	return &ArchiveError{Reason: "corrupt archive: " + err.Error()}
 }

@@ -244,3 +244,100 @@ func TestRefuseSHA1(t *testing.T) {
 		t.Errorf("SHA-256 clearsign by gpg: %v", err)
 	}
 }
+
+// CompareSource agrees with what real `helm package` writes for a chart with
+// .helmignore rules, default-ignored files, subchart directories and
+// archives, a symbolic link, a UTF-8 BOM, a lock file and overrides.
+func TestCompareSourceWithHelm(t *testing.T) {
+	for _, h := range helms {
+		t.Run(h.name, func(t *testing.T) {
+			helm := h.bin(t)
+			dir := t.TempDir()
+			lib := charts.WriteSource(t, t.TempDir(), charts.Spec{Name: "lib", Version: "0.1.0"})
+			libTgz := charts.HelmPackage(t, helm, nil, lib, dir)
+			libData, err := os.ReadFile(libTgz)
+			if err != nil {
+				t.Fatal(err)
+			}
+			src := charts.WriteSource(t, dir, charts.Spec{Name: "app", Version: "1.0.0", Files: map[string]string{
+				".helmignore":                "*.md\n/secret.txt\ntmp/\nci/*.yaml\n",
+				"README.md":                  "ignored\n",
+				"docs/guide.md":              "ignored by base-name rule\n",
+				"secret.txt":                 "ignored, anchored\n",
+				"docs/secret.txt":            "kept: the rule is anchored\n",
+				"tmp/x":                      "ignored dir\n",
+				"ci/test.yaml":               "ignored\n",
+				"ci/keep.txt":                "kept\n",
+				"templates/.dotfile":         "ignored by default\n",
+				"templates/sub/.kept":        "kept: default rule is only one level\n",
+				"values.schema.json":         "{\"type\": \"object\"}\n",
+				"files/bom.txt":              "\ufeffstarts with a BOM\n",
+				"Chart.lock":                 "dependencies: []\ndigest: sha256:abc\ngenerated: \"2024-05-01T10:00:00.123456789+02:00\"\n",
+				"charts/sub/Chart.yaml":      "apiVersion: v2\nname: subchart\nversion: 0.2.0\n",
+				"charts/sub/values.yaml":     "a: 1\n",
+				"charts/sub/templates/x.yml": "kind: x\n",
+				"charts/_skipped/Chart.yaml": "apiVersion: v2\nname: skipped\nversion: 0.1.0\n",
+				"charts/lib-0.1.0.tgz":       string(libData),
+				"charts/lib-0.1.0.tgz.prov":  "not really a prov, but helm keeps .prov files under charts/\n",
+			}})
+			if err := os.Symlink(filepath.Join(src, "ci", "keep.txt"), filepath.Join(src, "linked.txt")); err != nil {
+				t.Fatal(err)
+			}
+			out := t.TempDir()
+			tgz := charts.HelmPackage(t, helm, nil, src, out)
+			a := readArchiveFile(t, tgz)
+			diffs, err := provenance.CompareSource(a, src, provenance.CompareOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(diffs) != 0 {
+				t.Errorf("CompareSource: %v\narchive files: %v", diffs, keys(a.Files))
+			}
+			for _, p := range []string{"charts/subchart/Chart.yaml", "charts/lib/templates/configmap.yaml", "linked.txt", "docs/secret.txt", "Chart.lock"} {
+				if _, ok := a.Files[p]; !ok {
+					t.Errorf("helm's archive lacks %s; the test chart does not test what it should", p)
+				}
+			}
+
+			// Overrides.
+			out2 := t.TempDir()
+			tgz = charts.HelmPackage(t, helm, nil, src, out2, "--version", "1.0.1-rc.1", "--app-version", "2.0")
+			a = readArchiveFile(t, tgz)
+			diffs, err = provenance.CompareSource(a, src, provenance.CompareOptions{Version: "1.0.1-rc.1", AppVersion: "2.0"})
+			if err != nil || len(diffs) != 0 {
+				t.Errorf("with overrides: %v %v", diffs, err)
+			}
+			diffs, err = provenance.CompareSource(a, src, provenance.CompareOptions{})
+			if err != nil || len(diffs) != 1 || diffs[0].Path != "Chart.yaml" || !strings.Contains(diffs[0].Detail, "version") {
+				t.Errorf("overrides not given: %v %v", diffs, err)
+			}
+		})
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// keyctl sign refuses a key whose primary may only certify and that has no
+// signing subkey, instead of making a signature Helm's verify refuses.
+func TestSignRefusesCertifyOnlyKey(t *testing.T) {
+	g := peers.NewGnuPG(t)
+	fpr := g.QuickGenKey(t, "No Signer <nosign@example.org>", "ed25519", "cert", "1y")
+	e, err := pgpkey.ReadCert(g.ExportSecret(t, fpr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgz, err := charts.Archive(charts.Spec{Name: "web", Version: "1.0.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = charts.SignBytes(e, "web-1.0.0.tgz", tgz, time.Now())
+	if err == nil || !strings.Contains(err.Error(), "no valid signing-capable") {
+		t.Fatalf("Sign = %v", err)
+	}
+}

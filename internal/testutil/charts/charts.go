@@ -55,8 +55,8 @@ func (s Spec) SourceFiles() map[string][]byte {
 		app = "1.0.0"
 	}
 	files := map[string][]byte{
-		"Chart.yaml": []byte(fmt.Sprintf("apiVersion: %s\nname: %s\ndescription: A test chart for keyctl\ntype: application\nversion: %s\nappVersion: %q\n", api, s.Name, s.Version, app)),
-		"values.yaml": []byte("replicaCount: 1\nimage:\n  repository: nginx\n  tag: stable\n"),
+		"Chart.yaml":               []byte(fmt.Sprintf("apiVersion: %s\nname: %s\ndescription: A test chart for keyctl\ntype: application\nversion: %s\nappVersion: %q\n", api, s.Name, s.Version, app)),
+		"values.yaml":              []byte("replicaCount: 1\nimage:\n  repository: nginx\n  tag: stable\n"),
 		"templates/configmap.yaml": []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\ndata:\n  replicas: {{ .Values.replicaCount | quote }}\n"),
 		".helmignore":              []byte("# Patterns to ignore when building packages.\n.DS_Store\n*.swp\n*.bak\n"),
 	}
