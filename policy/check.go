@@ -89,6 +89,9 @@ func (m KeyIDMap) FingerprintByKeyID(id uint64) (string, bool) {
 // Add records the key IDs of e's primary key and every subkey under e's
 // primary fingerprint.
 func (m KeyIDMap) Add(e *openpgp.Entity) {
+	if e == nil || e.PrimaryKey == nil {
+		return
+	}
 	fpr := fingerprint(e.PrimaryKey)
 	m[e.PrimaryKey.KeyId] = fpr
 	for _, s := range e.Subkeys {

@@ -217,6 +217,22 @@ func TestGnuPGKeys(t *testing.T) {
 		if _, ok := readKey(t, data).SigningKey(time.Now(), p.PacketConfig()); ok {
 			t.Errorf("PacketConfig accepts a SHA-1 self-signature")
 		}
+		// go-crypto caches each signature's verdict in the entity. Check
+		// neither trusts a verdict reached under another configuration nor
+		// leaves its own behind.
+		e := readKey(t, data)
+		if _, ok := e.SigningKey(time.Now(), p.PacketConfig()); ok {
+			t.Fatal("strict config accepted the SHA-1 key")
+		}
+		wantRules(t, p.Check(e, time.Now(), nil), RuleWeakHash) // not no-signing-key
+		if _, ok := e.SigningKey(time.Now(), p.PacketConfig()); ok {
+			t.Error("after Check, the strict config accepts the SHA-1 key: Check left a lax verdict behind")
+		}
+		e = readKey(t, data)
+		p.Check(e, time.Now(), nil)
+		if _, ok := e.SigningKey(time.Now(), p.PacketConfig()); ok {
+			t.Error("Check on a fresh parse left a lax verdict behind")
+		}
 		// The fix the violation gives works.
 		args := strings.Fields(strings.TrimPrefix(vs[0].Fix, "renew the self-signatures with SHA-256: gpg "))
 		if len(args) != 5 || args[0] != "--cert-digest-algo" {

@@ -32,7 +32,9 @@ type KeyPolicy struct {
 	// Check applies the floor even to a policy that was not validated.
 	MinRSABits int `json:"min_rsa_bits" mapstructure:"min_rsa_bits"`
 	// MaxValidity is how far after the check time a key may still be able
-	// to sign (rule validity-too-long). Zero or less means no limit.
+	// to sign (rule validity-too-long). A key that never expires is judged
+	// by RequireExpiry alone. Validate refuses zero; a policy that was not
+	// validated treats zero or less as no limit.
 	MaxValidity Duration `json:"max_validity" mapstructure:"max_validity"`
 	// RequireExpiry refuses keys that can sign for ever (rule no-expiry).
 	RequireExpiry bool `json:"require_expiry" mapstructure:"require_expiry"`
