@@ -46,7 +46,8 @@ type Violation struct {
 	// Rule is one of the Rule* ids.
 	Rule string `json:"rule"`
 	// KeyID is the 64-bit key ID, 16 upper-case hex digits, of the primary
-	// key or subkey concerned.
+	// key or subkey concerned; empty only when Check was given no
+	// certificate at all.
 	KeyID string `json:"key_id"`
 	// Found says what was found, phrased to follow "key KEYID": "is
 	// RSA-2048", "expires 2035-01-01, in 9 years".
