@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -70,14 +71,15 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			return os.MkdirAll(home, 0o700)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"gpg":    gpgCmd,
-			"gpgfpr": gpgFprCmd,
+			"gpg":       gpgCmd,
+			"gpgfpr":    gpgFprCmd,
 			"truncfile": truncFileCmd,
 			"flipbyte":  flipByteCmd,
-			"helm3":  helmCmd("3"),
-			"helm4":  helmCmd("4"),
-			"sq":     toolCmd("sq"),
-			"gpgv":   toolCmd("gpgv"),
+			"capture":   captureCmd,
+			"helm3":     helmCmd("3"),
+			"helm4":     helmCmd("4"),
+			"sq":        toolCmd("sq"),
+			"gpgv":      toolCmd("gpgv"),
 		},
 		Condition: func(cond string) (bool, error) {
 			switch cond {
@@ -101,7 +103,7 @@ func requirePeer(ts *testscript.TestScript, path string) {
 
 func runPeer(ts *testscript.TestScript, neg bool, bin string, args []string) {
 	cmd := exec.Command(bin, args...)
-	cmd.Dir = ts.Getenv("PWD")
+	cmd.Dir = ts.MkAbs(".")
 	var env []string
 	for _, k := range []string{"HOME", "GNUPGHOME", "PATH", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "TZ"} {
 		env = append(env, k+"="+ts.Getenv(k))
@@ -220,4 +222,19 @@ func toolCmd(name string) func(*testscript.TestScript, bool, []string) {
 		}
 		runPeer(ts, neg, bin, args)
 	}
+}
+
+// capture VAR FILE REGEXP sets $VAR to the first submatch of REGEXP
+// (multi-line mode) in FILE.
+func captureCmd(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: capture VAR FILE REGEXP")
+	}
+	re, err := regexp.Compile("(?m)" + args[2])
+	ts.Check(err)
+	m := re.FindStringSubmatch(ts.ReadFile(args[1]))
+	if len(m) < 2 {
+		ts.Fatalf("%s does not match %s", args[1], args[2])
+	}
+	ts.Setenv(args[0], m[1])
 }

@@ -71,19 +71,18 @@ func (e *Error) Wrap(err error) *Error {
 	return e
 }
 
-// Hint attaches hints to any error, keeping its kind when it is an *Error
-// (Input otherwise).
+// Hint attaches hints to any error, keeping its kind (Input when it has
+// none). The error's own message and chain are kept.
 func Hint(err error, hints ...string) error {
 	if err == nil {
 		return nil
 	}
-	var fe *Error
-	if errors.As(err, &fe) {
+	if fe, ok := err.(*Error); ok {
 		cp := *fe
 		cp.Hints = append(append([]string(nil), fe.Hints...), hints...)
 		return &cp
 	}
-	return &Error{Kind: Input, Err: err, Hints: hints}
+	return &Error{Kind: KindOf(err), Err: err, Hints: hints}
 }
 
 // KindOf returns the kind of err: the kind of the first *Error in its chain,

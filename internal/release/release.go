@@ -12,12 +12,17 @@
 package release
 
 import (
+	"bytes"
 	"encoding/hex"
+	"io"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
 	"github.com/keyctl/keyctl/internal/fail"
 	"github.com/keyctl/keyctl/internal/publish"
@@ -202,9 +207,28 @@ func Check(s *ring.Store, files, sigs map[string][]byte, now time.Time) (*Signed
 		}
 		signers, err := root.Verify(data, sigs[n], vset, now)
 		if err != nil {
-			return nil, fail.Hint(err, "each root holder signs with: keyctl root sign DIR --root-key FILE (or gpg, see docs/manifest.md)")
+			var te *root.ThresholdError
+			if errors.As(err, &te) {
+				e := fail.Untrustedf("%s has %d valid root signature(s) of %d needed (root set %d)", n, te.Have, te.Need, vset.Version)
+				if len(te.Missing) > 0 {
+					e.WithHint("ask the holders of these root keys to sign: " + strings.Join(te.Missing, ", "))
+				}
+				return nil, e.WithHint("each root holder signs with: keyctl root sign DIR --root-key FILE (or gpg, see docs/manifest.md)")
+			}
+			return nil, err
 		}
 		out.Signers[n] = signers
+		// Publish exactly one valid signature per signing root key: a holder
+		// who signed twice, or a stray signature by another key, would make
+		// gpgv (which fails on any signature it cannot check) refuse the file.
+		pruned, err := onePerSigner(data, sigs[n], vset, now)
+		if err != nil {
+			return nil, err
+		}
+		sigs[n] = pruned
+		if v, isLink := linkVersion(n); isLink {
+			newSigs[v] = pruned
+		}
 	}
 	for _, l := range links {
 		if s, ok := newSigs[l.Version]; ok {
@@ -301,4 +325,38 @@ func (sg *Signed) Record(s *ring.Store, location, actor string) error {
 		Location: location,
 		Expires:  sg.Manifest.Expires,
 	}, actor)
+}
+
+// onePerSigner keeps, of the signatures in sigs, the first valid one by
+// each key of set.
+func onePerSigner(data, sigs []byte, set *root.RootSet, now time.Time) ([]byte, error) {
+	single := *set
+	single.Threshold = 1
+	r := packet.NewReader(bytes.NewReader(sigs))
+	seen := map[string]bool{}
+	var out [][]byte
+	for {
+		p, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fail.Inputf("reading root signatures").Wrap(err)
+		}
+		sig, ok := p.(*packet.Signature)
+		if !ok {
+			continue
+		}
+		var buf bytes.Buffer
+		if err := sig.Serialize(&buf); err != nil {
+			return nil, err
+		}
+		signers, err := root.Verify(data, buf.Bytes(), &single, now)
+		if err != nil || len(signers) != 1 || seen[signers[0]] {
+			continue
+		}
+		seen[signers[0]] = true
+		out = append(out, buf.Bytes())
+	}
+	return bytes.Join(out, nil), nil
 }

@@ -1,0 +1,94 @@
+package pgpkey
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+)
+
+// fuzzSeedKeys makes the seed keyrings at test time with go-crypto: a
+// public certificate (binary and armored), a secret key, two certificates in
+// one keyring and a v6 key.
+func fuzzSeedKeys(t testing.TB) [][]byte {
+	made := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var out [][]byte
+	var all bytes.Buffer
+	for i, v6 := range []bool{false, false, true} {
+		cfg := &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA, Curve: packet.Curve25519, KeyLifetimeSecs: 365 * 24 * 3600, Time: func() time.Time { return made }}
+		if v6 {
+			cfg = &packet.Config{Algorithm: packet.PubKeyAlgoEd25519, V6Keys: true, KeyLifetimeSecs: 365 * 24 * 3600, Time: func() time.Time { return made }}
+		}
+		e, err := openpgp.NewEntity("Seed", "", "seed@fuzz.test", cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pub, sec bytes.Buffer
+		if err := e.Serialize(&pub); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.SerializePrivate(&sec, cfg); err != nil {
+			t.Fatal(err)
+		}
+		all.Write(pub.Bytes())
+		out = append(out, pub.Bytes())
+		if i == 0 {
+			arm, err := Armor(openpgp.PublicKeyType, pub.Bytes())
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, arm, sec.Bytes())
+		}
+	}
+	return append(out, all.Bytes())
+}
+
+// FuzzReadKeyring: no input panics ReadKeyring or the questions asked of
+// what it returns, and what it accepts is a non-empty list of certificates
+// within the size cap.
+func FuzzReadKeyring(f *testing.F) {
+	for _, s := range fuzzSeedKeys(f) {
+		f.Add(s)
+	}
+	f.Add([]byte("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmDMEZQ==\n=AAAA\n-----END PGP PUBLIC KEY BLOCK-----\n"))
+	f.Add([]byte("\xff\xd8\xff\xe0\x00\x10JFIF\x00"))
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		el, err := ReadKeyring(data, MaxCertSize)
+		if err != nil {
+			if _, cerr := ReadCert(data); cerr == nil {
+				t.Fatalf("ReadCert accepted what ReadKeyring refused (%v)", err)
+			}
+			return
+		}
+		if len(el) == 0 {
+			t.Fatal("accepted an empty keyring")
+		}
+		for _, e := range el {
+			if e.PrimaryKey == nil {
+				t.Fatal("accepted a certificate without a primary key")
+			}
+			_ = Fingerprint(e)
+			_ = Algorithm(e.PrimaryKey)
+			_ = HasSecret(e)
+			_ = UserIDs(e)
+			_ = AllKeyIDs(e)
+			_ = SigningKeys(e, now, nil)
+			_, _ = Expiry(e, now, nil)
+			if pub, err := SerializePublic(e, true); err == nil {
+				// The minimized public form is what the store keeps and
+				// reads back: reading it must not panic either, and it
+				// never carries secret material.
+				if back, err := ReadKeyring(pub, MaxKeyringSize); err == nil {
+					for _, b := range back {
+						if HasSecret(b) {
+							t.Fatal("SerializePublic wrote secret key material")
+						}
+					}
+				}
+			}
+		}
+	})
+}
