@@ -14,9 +14,9 @@ package release
 import (
 	"bytes"
 	"encoding/hex"
-	"io"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strconv"
 	"strings"
