@@ -16,5 +16,8 @@ func (a *app) commands() []*cobra.Command {
 		a.newRootCmd(),
 		a.newPublishCmd(),
 		a.newStatusCmd(),
+		a.newVerifyCmd(),
+		a.newSignCmd(),
+		a.newRepoCmd(),
 	}
 }

@@ -1,0 +1,271 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/pgpkey"
+)
+
+// repoEntry is one item of the config file's repositories: list, written by
+// keyctl repo add:
+//
+//	repositories:
+//	  - name: example
+//	    url: https://charts.example.org
+//	    roots: [FPR, ...]
+//	    threshold: 1
+//	    id: charts.example.org   # optional expected repository identity
+type repoEntry struct {
+	Name      string   `json:"name" yaml:"name"`
+	URL       string   `json:"url" yaml:"url"`
+	Roots     []string `json:"roots" yaml:"roots,flow"`
+	Threshold int      `json:"threshold,omitempty" yaml:"threshold,omitempty"`
+	ID        string   `json:"id,omitempty" yaml:"id,omitempty"`
+}
+
+// repositories returns the configured repositories.
+func (a *app) repositories() ([]repoEntry, error) {
+	if a.v == nil || !a.v.IsSet("repositories") {
+		return nil, nil
+	}
+	raw, err := json.Marshal(a.v.Get("repositories"))
+	if err != nil {
+		return nil, fail.Inputf("config file %s: repositories is not a list", a.configFile)
+	}
+	var out []repoEntry
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil, fail.Inputf("config file %s: repositories is not a list of name, url, roots, threshold", a.configFile).
+			WithHint("write entries with keyctl repo add NAME URL --root FPR")
+	}
+	return out, nil
+}
+
+// findRepo returns the configured repository called name.
+func (a *app) findRepo(name string) (*repoEntry, error) {
+	repos, err := a.repositories()
+	if err != nil {
+		return nil, err
+	}
+	for i := range repos {
+		if repos[i].Name == name {
+			return &repos[i], nil
+		}
+	}
+	return nil, nil
+}
+
+func validRepoName(n string) error {
+	if n == "" || len(n) > 64 {
+		return fail.Inputf("repository name must be 1 to 64 characters")
+	}
+	for _, r := range n {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return fail.Inputf("repository name %q may hold only letters, digits, '-', '_' and '.'", n)
+		}
+	}
+	return nil
+}
+
+func (a *app) newRepoCmd() *cobra.Command {
+	c := &cobra.Command{Use: "repo", Short: "Configure the chart repositories that keyctl verify trusts (like helm repo)"}
+	var roots []string
+	var threshold int
+	var id string
+	var force bool
+	add := &cobra.Command{
+		Use:   "add NAME URL --root FPR... [--threshold N]",
+		Short: "Remember a repository's location and its pinned root fingerprints",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, url := args[0], args[1]
+			if err := validRepoName(name); err != nil {
+				return err
+			}
+			if len(roots) == 0 {
+				return fail.Inputf("--root is required").WithHint("pin the root fingerprint(s) the repository's team lead gave you (keyctl root create prints it)")
+			}
+			var fprs []string
+			for _, r := range roots {
+				f, err := pgpkey.ParseFingerprint(r)
+				if err != nil || len(f) == 16 {
+					return fail.Inputf("--root %q is not a full fingerprint", r).WithHint("pin the 40- or 64-digit fingerprint, not a key ID")
+				}
+				fprs = append(fprs, f)
+			}
+			if threshold < 0 || threshold > len(fprs) {
+				return fail.Inputf("--threshold %d with %d root fingerprints", threshold, len(fprs))
+			}
+			e := repoEntry{Name: name, URL: url, Roots: fprs, Threshold: threshold, ID: id}
+			return a.editRepos(func(list []repoEntry) ([]repoEntry, error) {
+				for i := range list {
+					if list[i].Name == name {
+						if !force {
+							return nil, fail.Inputf("repository %q is already configured", name).WithHint("use --force to replace it, or keyctl repo remove " + name)
+						}
+						list[i] = e
+						return list, nil
+					}
+				}
+				return append(list, e), nil
+			}, fmt.Sprintf("added repository %s (%s)", name, url))
+		},
+	}
+	add.Flags().StringSliceVar(&roots, "root", nil, "pinned root fingerprint (repeatable)")
+	add.Flags().IntVar(&threshold, "threshold", 0, "root signatures needed (default 1)")
+	add.Flags().StringVar(&id, "id", "", "expected repository identity (default: the one first seen)")
+	add.Flags().BoolVar(&force, "force", false, "replace an entry with the same name")
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the configured repositories",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			repos, err := a.repositories()
+			if err != nil {
+				return err
+			}
+			if a.json() {
+				if repos == nil {
+					repos = []repoEntry{}
+				}
+				return a.printJSON(repos)
+			}
+			if len(repos) == 0 {
+				fmt.Fprintln(a.stdout, "no repositories configured (keyctl repo add NAME URL --root FPR)")
+				return nil
+			}
+			for _, r := range repos {
+				t := r.Threshold
+				if t == 0 {
+					t = 1
+				}
+				fmt.Fprintf(a.stdout, "%s\t%s\t%d of %s\n", r.Name, r.URL, t, strings.Join(r.Roots, ","))
+			}
+			return nil
+		},
+	}
+	remove := &cobra.Command{
+		Use:   "remove NAME",
+		Short: "Forget a configured repository (its client state stays)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.editRepos(func(list []repoEntry) ([]repoEntry, error) {
+				for i := range list {
+					if list[i].Name == args[0] {
+						return append(list[:i], list[i+1:]...), nil
+					}
+				}
+				return nil, fail.Inputf("no repository %q is configured", args[0]).WithHint("see keyctl repo list")
+			}, "removed repository "+args[0])
+		},
+	}
+	c.AddCommand(add, list, remove)
+	return c
+}
+
+// configPath is the file repo add writes: --config, $KEYCTL_CONFIG, or the
+// default.
+func (a *app) configPath() string {
+	if a.configFile != "" {
+		return a.configFile
+	}
+	return filepath.Join(configHome(), "keyctl", "config.yaml")
+}
+
+// editRepos rewrites the repositories: list of the config file, keeping
+// every other key and comment, atomically.
+func (a *app) editRepos(edit func([]repoEntry) ([]repoEntry, error), done string) error {
+	path := a.configPath()
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fail.Inputf("cannot read config file %s", path).Wrap(errors.Unwrap(err))
+	}
+	var doc yaml.Node
+	if len(strings.TrimSpace(string(data))) > 0 {
+		if err := yaml.Unmarshal(data, &doc); err != nil {
+			return fail.Inputf("config file %s is not valid YAML", path)
+		}
+	}
+	if doc.Kind == 0 {
+		doc = yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.MappingNode, Tag: "!!map"}}}
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+		return fail.Inputf("config file %s is not a YAML mapping", path)
+	}
+	m := doc.Content[0]
+	var listNode *yaml.Node
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == "repositories" {
+			listNode = m.Content[i+1]
+		}
+	}
+	var list []repoEntry
+	if listNode != nil {
+		if err := listNode.Decode(&list); err != nil {
+			return fail.Inputf("config file %s: repositories is not a list of name, url, roots, threshold", path)
+		}
+	}
+	list, err = edit(list)
+	if err != nil {
+		return err
+	}
+	var nn yaml.Node
+	if err := nn.Encode(list); err != nil {
+		return fail.Inputf("encoding the repositories").Wrap(err)
+	}
+	if listNode != nil {
+		*listNode = nn
+	} else {
+		m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "repositories"}, &nn)
+	}
+	out, err := yaml.Marshal(&doc)
+	if err != nil {
+		return fail.Inputf("encoding the config file").Wrap(err)
+	}
+	if err := writeFileAtomic(path, out, 0o644); err != nil {
+		return err
+	}
+	if !a.json() {
+		fmt.Fprintf(a.stdout, "%s in %s\n", done, path)
+	}
+	return nil
+}
+
+// writeFileAtomic replaces path with data: temp file, sync, rename.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fail.Inputf("cannot create %s", dir).Wrap(errors.Unwrap(err))
+	}
+	tmp, err := os.CreateTemp(dir, ".keyctl-*.tmp")
+	if err != nil {
+		return fail.Inputf("cannot write in %s", dir).Wrap(errors.Unwrap(err))
+	}
+	defer os.Remove(tmp.Name())
+	_, werr := tmp.Write(data)
+	if werr == nil {
+		werr = tmp.Chmod(mode)
+	}
+	if werr == nil {
+		werr = tmp.Sync()
+	}
+	if cerr := tmp.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp.Name(), path)
+	}
+	if werr != nil {
+		return fail.Inputf("cannot write %s", path).Wrap(werr)
+	}
+	return nil
+}

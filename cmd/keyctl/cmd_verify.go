@@ -1,0 +1,411 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keyctl/keyctl/internal/client"
+	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/provenance"
+	"github.com/keyctl/keyctl/internal/publish"
+	"github.com/keyctl/keyctl/internal/root"
+)
+
+type verifyOpts struct {
+	prov, repo, state, source, version, id string
+	roots                                  []string
+	threshold                              int
+}
+
+func (a *app) newVerifyCmd() *cobra.Command {
+	var o verifyOpts
+	c := &cobra.Command{
+		Use:   "verify CHART.tgz | REPO/CHART [--version V]",
+		Short: "Verify a chart against its repository's governed keyring (SPEC §3)",
+		Long: `verify checks a chart's .prov against the keyring that the repository publishes,
+after checking the published set itself under the pinned root fingerprints:
+tamper, rollback, equivocation, expiry, replay, mix-and-match and the root threshold.
+
+  keyctl verify mychart-1.0.0.tgz --repo https://charts.example.org --root FPR
+  keyctl repo add example https://charts.example.org --root FPR
+  keyctl verify mychart-1.0.0.tgz --repo example
+  keyctl verify example/mychart --version 1.0.0        # fetched through index.yaml
+  keyctl verify mychart-1.0.0.tgz --repo example --source ./mychart   # CI gate
+
+Exit status: 0 trusted, 1 not trusted, 2 usage, input or I/O error.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.verify(cmd, args[0], o)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&o.prov, "prov", "", "provenance file (default CHART.tgz.prov)")
+	f.StringVar(&o.repo, "repo", "", "repository: a name from keyctl repo add, or its location (directory, file://, gs://, s3://, http(s)://)")
+	f.StringSliceVar(&o.roots, "root", nil, "pinned root fingerprint (repeatable)")
+	f.IntVar(&o.threshold, "threshold", 0, "root signatures needed (default 1)")
+	f.StringVar(&o.state, "state", "", "client state folder (default $XDG_STATE_HOME/keyctl)")
+	f.StringVar(&o.source, "source", "", "chart source folder the archive must hold exactly (CI gate)")
+	f.StringVar(&o.version, "version", "", "chart version, for REPO/CHART")
+	f.StringVar(&o.id, "id", "", "expected repository identity (default: the configured one, else the one first seen)")
+	return c
+}
+
+// clientNow is the client's clock. KEYCTL_NOW (RFC 3339) sets it, for tests
+// of expiry only; it is read here, in the command layer, and nowhere else.
+func (a *app) clientNow() (func() time.Time, error) {
+	s := os.Getenv("KEYCTL_NOW")
+	if s == "" {
+		return a.now, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return nil, fail.Inputf("KEYCTL_NOW %q is not an RFC 3339 time", s).WithHint("KEYCTL_NOW is for tests; unset it")
+	}
+	return func() time.Time { return t }, nil
+}
+
+// repoTarget is a resolved --repo.
+type repoTarget struct {
+	name     string // configured name, "" for a bare location
+	location string
+	opts     client.Options
+}
+
+func (a *app) resolveRepo(cmd *cobra.Command, repo string, o verifyOpts) (*repoTarget, error) {
+	if repo == "" {
+		repos, err := a.repositories()
+		if err != nil {
+			return nil, err
+		}
+		if len(repos) != 1 {
+			return nil, fail.Inputf("--repo is required").
+				WithHint("give --repo URL --root FPR, or the name of a repository added with keyctl repo add")
+		}
+		repo = repos[0].Name
+	}
+	now, err := a.clientNow()
+	if err != nil {
+		return nil, err
+	}
+	state := o.state
+	if state == "" {
+		state = filepath.Join(stateHome(), "keyctl")
+	}
+	t := &repoTarget{location: repo, opts: client.Options{StateDir: state, Now: now, Repository: o.id,
+		Pins: root.Pins{Fingerprints: o.roots, Threshold: o.threshold}}}
+	e, err := a.findRepo(repo)
+	if err != nil {
+		return nil, err
+	}
+	if e != nil {
+		t.name, t.location = e.Name, e.URL
+		if !cmd.Flags().Changed("root") {
+			t.opts.Pins.Fingerprints = e.Roots
+		}
+		if !cmd.Flags().Changed("threshold") {
+			t.opts.Pins.Threshold = e.Threshold
+		}
+		if t.opts.Repository == "" {
+			t.opts.Repository = e.ID
+		}
+	}
+	t.opts.Location = t.location
+	return t, nil
+}
+
+// verifyReport is verify's -o json document (docs/json.md).
+type verifyReport struct {
+	Chart      string           `json:"chart"`
+	Source     string           `json:"source,omitempty"` // URL when fetched through index.yaml
+	Trusted    bool             `json:"trusted"`
+	Decision   *client.Decision `json:"decision,omitempty"`
+	Repository *repoReport      `json:"repository,omitempty"`
+	SourceDir  *sourceReport    `json:"source_check,omitempty"`
+	Error      *errorReport     `json:"error,omitempty"`
+	Warnings   []string         `json:"warnings,omitempty"`
+}
+
+type repoReport struct {
+	Name            string   `json:"name,omitempty"`
+	ID              string   `json:"id"`
+	Location        string   `json:"location"`
+	ManifestVersion uint64   `json:"manifest_version"`
+	ManifestSHA256  string   `json:"manifest_sha256"`
+	Issued          string   `json:"issued"`
+	Expires         string   `json:"expires"`
+	RootSetVersion  uint64   `json:"root_set_version"`
+	Fallbacks       []string `json:"content_addressed_fallbacks,omitempty"`
+}
+
+type sourceReport struct {
+	Dir         string   `json:"dir"`
+	Matches     bool     `json:"matches"`
+	Differences []string `json:"differences"`
+}
+
+type errorReport struct {
+	Kind    string   `json:"kind"` // input, untrusted, security
+	Message string   `json:"message"`
+	Hints   []string `json:"hints,omitempty"`
+}
+
+func kindName(err error) string {
+	switch fail.KindOf(err) {
+	case fail.Security:
+		return "security"
+	case fail.Untrusted:
+		return "untrusted"
+	}
+	return "input"
+}
+
+func (a *app) verify(cmd *cobra.Command, arg string, o verifyOpts) error {
+	ctx := context.Background()
+	rep := &verifyReport{Chart: arg}
+	err := a.verifyInto(ctx, cmd, arg, o, rep)
+	if err != nil && a.json() {
+		rep.Trusted = false
+		rep.Error = &errorReport{Kind: kindName(err), Message: err.Error(), Hints: fail.HintsOf(err)}
+		if perr := a.printJSON(rep); perr != nil {
+			return perr
+		}
+	}
+	return err
+}
+
+func (a *app) verifyInto(ctx context.Context, cmd *cobra.Command, arg string, o verifyOpts, rep *verifyReport) error {
+	var archive, provData []byte
+	var archiveName, provName string
+	var bucket *publish.Bucket
+	repoArg := o.repo
+
+	_, statErr := os.Stat(arg)
+	remote := false
+	if errors.Is(statErr, fs.ErrNotExist) {
+		if i := strings.Index(arg, "/"); i > 0 {
+			if e, err := a.findRepo(arg[:i]); err != nil {
+				return err
+			} else if e != nil {
+				remote = true
+				if repoArg == "" {
+					repoArg = e.Name
+				} else if repoArg != e.Name {
+					return fail.Inputf("%s names repository %s, but --repo is %s", arg, e.Name, repoArg)
+				}
+			}
+		}
+		if !remote {
+			return fail.Inputf("no chart archive %s", arg).
+				WithHint("give a .tgz file, or REPO/CHART with a repository added by keyctl repo add")
+		}
+	}
+	if !remote && o.version != "" {
+		return fail.Inputf("--version applies to REPO/CHART, not to a local archive")
+	}
+
+	target, err := a.resolveRepo(cmd, repoArg, o)
+	if err != nil {
+		return err
+	}
+	bucket, err = publish.Open(ctx, target.location, nil)
+	if err != nil {
+		return err
+	}
+	defer bucket.Close()
+	target.opts.Bucket = bucket
+
+	if remote {
+		base, err := client.BaseURL(target.location)
+		if err != nil {
+			return err
+		}
+		d, err := client.FetchChart(ctx, bucket, base, arg[strings.Index(arg, "/")+1:], o.version)
+		if err != nil {
+			return err
+		}
+		archive, provData, archiveName, provName = d.Archive, d.Prov, d.Name, d.URL+".prov"
+		rep.Source = d.URL
+		if o.prov != "" {
+			return fail.Inputf("--prov applies to a local archive")
+		}
+		if provData == nil {
+			provName = ""
+		}
+	} else {
+		if archive, err = a.readInput(arg, provenance.DefaultLimits.MaxArchive); err != nil {
+			return err
+		}
+		archiveName = filepath.Base(arg)
+		provName = o.prov
+		if provName == "" {
+			provName = arg + ".prov"
+		}
+		if _, serr := os.Stat(provName); o.prov == "" && errors.Is(serr, fs.ErrNotExist) {
+			provName = "" // unsigned
+		} else if provData, err = a.readInput(provName, provenance.MaxProvSize); err != nil {
+			return err
+		}
+	}
+
+	ar, err := provenance.ReadArchive(bytes.NewReader(archive), provenance.DefaultLimits)
+	if err != nil {
+		return err
+	}
+	var prov *provenance.Prov
+	if provData != nil {
+		if prov, err = provenance.Parse(provData); err != nil {
+			return fail.Hint(err, "in "+provName)
+		}
+	}
+
+	t, err := client.Load(ctx, target.opts)
+	if err != nil {
+		return err
+	}
+	m := t.Manifest
+	rep.Repository = &repoReport{Name: target.name, ID: m.Repository, Location: t.Location, ManifestVersion: m.Version,
+		ManifestSHA256: t.ManifestSHA256, Issued: m.Issued.UTC().Format(time.RFC3339), Expires: m.Expires.UTC().Format(time.RFC3339),
+		RootSetVersion: t.RootSet.Version, Fallbacks: t.Fallbacks}
+	d := t.Check(prov, archiveName, ar, nil)
+	rep.Decision, rep.Trusted = d, d.Trusted
+
+	var diffs []provenance.Difference
+	if o.source != "" {
+		diffs, err = provenance.CompareSource(ar, o.source, provenance.CompareOptions{})
+		if err != nil {
+			return err
+		}
+		sr := &sourceReport{Dir: o.source, Matches: len(diffs) == 0, Differences: []string{}}
+		for _, df := range diffs {
+			sr.Differences = append(sr.Differences, df.String())
+		}
+		rep.SourceDir = sr
+		rep.Trusted = rep.Trusted && sr.Matches
+	}
+	for _, f := range t.Fallbacks {
+		rep.Warnings = append(rep.Warnings, f+" did not match the manifest; its content-addressed copy did (a publish in progress?)")
+	}
+
+	if a.json() {
+		if err := a.printJSON(rep); err != nil {
+			return err
+		}
+	} else {
+		a.printVerify(rep, archiveName)
+	}
+	switch {
+	case !d.Trusted:
+		e := fail.Untrustedf("%s: %s", archiveName, d.Reason).WithHint(verifyHints(d)...)
+		if a.json() {
+			e.Hints = nil // the document says it all; stderr keeps the line
+		}
+		return e
+	case len(diffs) > 0:
+		return fail.Untrustedf("%s does not hold exactly the chart source %s (%d difference%s)", archiveName, o.source, len(diffs), plural(len(diffs))).
+			WithHint("the archive was not built from this source: rebuild it with helm package from the reviewed commit")
+	}
+	return nil
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// verifyHints say what to do about a refusal.
+func verifyHints(d *client.Decision) []string {
+	switch d.Status {
+	case client.StatusUnsigned:
+		return []string{"sign the archive (keyctl sign or helm package --sign) and keep the .prov next to it, or give --prov FILE"}
+	case client.StatusUnknownSigner:
+		return []string{"the signer is not a maintainer of this repository; if it should be, ask the team lead to add the key and publish"}
+	case client.StatusBadSignature:
+		return []string{"the .prov or the signature was altered: do not use this chart"}
+	case client.StatusHashMismatch:
+		return []string{"the archive is not the one that was signed: do not use it"}
+	case client.StatusNameMismatch:
+		return []string{"the .prov belongs to another chart or release"}
+	case client.StatusOutOfScope:
+		return []string{"ask the team lead to widen the key's scopes, or have a maintainer of this chart sign it"}
+	case client.StatusRemovedCompromised:
+		return []string{"the key was compromised: treat this release as malicious until a current maintainer re-signs it"}
+	case client.StatusRemovedRetired, client.StatusRemovedSuperseded:
+		if d.TimeSource == client.TimeSelfAsserted {
+			return []string{"a signature's own date cannot prove it was made before the removal; ask a current maintainer to re-sign the release (keyctl audit lists them)"}
+		}
+		return []string{"ask a current maintainer to re-sign the release"}
+	}
+	return nil
+}
+
+func (a *app) printVerify(rep *verifyReport, archiveName string) {
+	d := rep.Decision
+	w := a.stdout
+	verdict := "trusted"
+	if !d.Trusted {
+		verdict = "not trusted (" + d.Status + ")"
+	} else if !rep.Trusted {
+		verdict = "signature trusted; source check failed"
+	}
+	chart := archiveName
+	if d.Chart != "" {
+		chart = fmt.Sprintf("%s %s (%s)", d.Chart, d.Version, archiveName)
+	}
+	fmt.Fprintf(w, "%s: %s\n", verdict, chart)
+	if d.Signer != "" {
+		if d.SignerUID != "" {
+			fmt.Fprintf(w, "  signed by:   %s\n", d.SignerUID)
+		}
+		fmt.Fprintf(w, "  fingerprint: %s (%s", d.Signer, d.KeyStatus)
+		if d.KeyReason != "" {
+			fmt.Fprintf(w, ", %s since %s", d.KeyReason, d.Effective)
+		}
+		fmt.Fprintln(w, ")")
+		if d.SigningKey != "" {
+			kind := "primary key"
+			if d.Subkey {
+				kind = "subkey"
+			}
+			fmt.Fprintf(w, "  signing key: %s (%s)\n", d.SigningKey, kind)
+		}
+		if d.SignedAt != "" {
+			fmt.Fprintf(w, "  signed at:   %s (%s)\n", d.SignedAt, client.TimeSelfAsserted)
+		}
+	}
+	fmt.Fprintf(w, "  reason:      %s\n", d.Reason)
+	if d.Detail != "" {
+		fmt.Fprintf(w, "  note:        %s\n", d.Detail)
+	}
+	if r := rep.Repository; r != nil {
+		fmt.Fprintf(w, "  repository:  %s, manifest version %d (sha256 %.16s, expires %s), root set %d\n",
+			r.ID, r.ManifestVersion, r.ManifestSHA256, r.Expires, r.RootSetVersion)
+		fmt.Fprintf(w, "  location:    %s\n", r.Location)
+	}
+	if rep.Source != "" {
+		fmt.Fprintf(w, "  fetched:     %s\n", rep.Source)
+	}
+	if s := rep.SourceDir; s != nil {
+		if s.Matches {
+			fmt.Fprintf(w, "  source:      archive matches %s\n", s.Dir)
+		} else {
+			fmt.Fprintf(w, "  source:      archive differs from %s:\n", s.Dir)
+			for _, df := range s.Differences {
+				fmt.Fprintf(w, "    %s\n", df)
+			}
+		}
+	}
+	for _, wn := range rep.Warnings {
+		a.warn("%s", wn)
+	}
+}

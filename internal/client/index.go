@@ -1,0 +1,218 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"golang.org/x/mod/semver"
+	"sigs.k8s.io/yaml"
+
+	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/provenance"
+	"github.com/keyctl/keyctl/internal/publish"
+)
+
+// IndexName is a chart repository's index, at its root.
+const IndexName = "index.yaml"
+
+// MaxIndexSize caps index.yaml (the largest public indexes are tens of MiB).
+const MaxIndexSize = 64 << 20
+
+// Index is the part of a Helm repository index.yaml that keyctl reads.
+type Index struct {
+	APIVersion string                     `json:"apiVersion"`
+	Entries    map[string][]*ChartVersion `json:"entries"`
+}
+
+// ChartVersion is one release in index.yaml.
+type ChartVersion struct {
+	Name    string   `json:"name"`
+	Version string   `json:"version"`
+	URLs    []string `json:"urls"`
+	Digest  string   `json:"digest,omitempty"`
+}
+
+// ParseIndex parses index.yaml: at most MaxIndexSize bytes, apiVersion v1,
+// entries whose releases have a name, a version and at least one URL.
+// Unknown fields are ignored, as Helm ignores them.
+func ParseIndex(data []byte) (*Index, error) {
+	if len(data) > MaxIndexSize {
+		return nil, fail.Inputf("index.yaml is larger than %d bytes", MaxIndexSize)
+	}
+	var ix Index
+	if err := yaml.Unmarshal(data, &ix); err != nil {
+		return nil, fail.Inputf("index.yaml is not valid").Wrap(err)
+	}
+	if ix.APIVersion != "v1" {
+		return nil, fail.Inputf("index.yaml has apiVersion %q, want v1", ix.APIVersion).WithHint("is the location a Helm chart repository?")
+	}
+	for name, vs := range ix.Entries {
+		for _, cv := range vs {
+			if cv == nil || cv.Version == "" || len(cv.URLs) == 0 {
+				return nil, fail.Inputf("index.yaml: an entry of chart %q has no version or no URL", name)
+			}
+			if cv.Name == "" {
+				cv.Name = name
+			}
+		}
+	}
+	return &ix, nil
+}
+
+// Find returns the release of chart name with version (exactly, with or
+// without a leading "v"), or when version is empty the highest semantic
+// version that is not a pre-release, as `helm pull` picks.
+func (ix *Index) Find(name, version string) (*ChartVersion, error) {
+	vs := ix.Entries[name]
+	if len(vs) == 0 {
+		return nil, fail.Inputf("chart %q is not in the repository's index.yaml", name)
+	}
+	if version != "" {
+		for _, cv := range vs {
+			if cv.Version == version || strings.TrimPrefix(cv.Version, "v") == strings.TrimPrefix(version, "v") {
+				return cv, nil
+			}
+		}
+		return nil, fail.Inputf("chart %q has no version %s in the repository's index.yaml", name, version)
+	}
+	var cands []*ChartVersion
+	for _, cv := range vs {
+		v := "v" + strings.TrimPrefix(cv.Version, "v")
+		if semver.IsValid(v) && semver.Prerelease(v) == "" {
+			cands = append(cands, cv)
+		}
+	}
+	if len(cands) == 0 {
+		return nil, fail.Inputf("chart %q has no released version in index.yaml", name).WithHint("name one with --version")
+	}
+	sort.SliceStable(cands, func(i, j int) bool {
+		return semver.Compare("v"+strings.TrimPrefix(cands[i].Version, "v"), "v"+strings.TrimPrefix(cands[j].Version, "v")) > 0
+	})
+	return cands[0], nil
+}
+
+// BaseURL turns a repository location into the URL that index.yaml's
+// relative chart URLs resolve against: directories become file:// URLs.
+func BaseURL(location string) (string, error) {
+	if strings.Contains(location, "://") {
+		return location, nil
+	}
+	abs, err := filepath.Abs(location)
+	if err != nil {
+		return "", fail.Inputf("location %s", location).Wrap(err)
+	}
+	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String(), nil
+}
+
+// ResolveURL resolves a chart URL from index.yaml against the repository's
+// base URL as Helm does (repo.ResolveReferenceURL): absolute URLs stand,
+// relative ones are taken relative to the base with a trailing slash.
+func ResolveURL(base, ref string) (string, error) {
+	r, err := url.Parse(ref)
+	if err != nil {
+		return "", fail.Inputf("index.yaml: chart URL is not valid")
+	}
+	if r.IsAbs() {
+		return ref, nil
+	}
+	b, err := url.Parse(base)
+	if err != nil {
+		return "", fail.Inputf("repository URL is not valid")
+	}
+	b.RawPath = strings.TrimSuffix(b.RawPath, "/") + "/"
+	if b.RawPath == "/" {
+		b.RawPath = ""
+	}
+	b.Path = strings.TrimSuffix(b.Path, "/") + "/"
+	out := b.ResolveReference(r)
+	out.RawQuery = b.RawQuery
+	return out.String(), nil
+}
+
+// Download is a chart archive and its .prov fetched through index.yaml.
+type Download struct {
+	URL      string // the archive's resolved URL
+	Name     string // the archive's file name
+	Archive  []byte
+	Prov     []byte // nil when the repository has no .prov for it
+	Release  *ChartVersion
+	Location string
+}
+
+// FetchChart reads index.yaml at the repository location b (whose base
+// URL is base, see BaseURL), finds chart name at version, and downloads
+// the archive and ARCHIVE.prov as `helm pull --verify` would. Sizes are
+// capped at provenance's archive and .prov limits.
+func FetchChart(ctx context.Context, b *publish.Bucket, base, name, version string) (*Download, error) {
+	data, err := b.Get(ctx, IndexName, MaxIndexSize)
+	if err != nil {
+		return nil, err
+	}
+	ix, err := ParseIndex(data)
+	if err != nil {
+		return nil, err
+	}
+	cv, err := ix.Find(name, version)
+	if err != nil {
+		return nil, err
+	}
+	u, err := ResolveURL(base, cv.URLs[0])
+	if err != nil {
+		return nil, err
+	}
+	dir, file, err := splitURL(u)
+	if err != nil {
+		return nil, err
+	}
+	cb, err := publish.Open(ctx, dir, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer cb.Close()
+	d := &Download{URL: u, Name: file, Release: cv, Location: cb.Location()}
+	if d.Archive, err = cb.Get(ctx, file, provenance.DefaultLimits.MaxArchive); err != nil {
+		return nil, err
+	}
+	prov, err := cb.Get(ctx, file+".prov", provenance.MaxProvSize)
+	if err != nil && !isNotFound(err) {
+		return nil, err
+	}
+	d.Prov = prov
+	return d, nil
+}
+
+// splitURL splits a chart URL into the location of its folder and its
+// file name.
+func splitURL(u string) (dir, file string, err error) {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return "", "", fail.Inputf("chart URL is not valid")
+	}
+	if pu.RawQuery != "" || pu.Fragment != "" {
+		return "", "", fail.Inputf("chart URL %s has a query or fragment, which keyctl does not follow", pu.Redacted())
+	}
+	i := strings.LastIndex(pu.Path, "/")
+	if i < 0 || i == len(pu.Path)-1 {
+		return "", "", fail.Inputf("chart URL %s names no file", pu.Redacted())
+	}
+	file = pu.Path[i+1:]
+	pu.Path = pu.Path[:i]
+	pu.RawPath = ""
+	if pu.Scheme == "file" && pu.Path == "" {
+		pu.Path = "/"
+	}
+	return pu.String(), file, nil
+}
+
+func isNotFound(err error) bool {
+	var nf *publish.NotFoundError
+	return errors.As(err, &nf)
+}
+
+// String describes a release for messages.
+func (cv *ChartVersion) String() string { return fmt.Sprintf("%s %s", cv.Name, cv.Version) }
