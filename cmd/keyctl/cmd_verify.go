@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -256,10 +257,6 @@ func (a *app) verifyInto(ctx context.Context, cmd *cobra.Command, arg string, o 
 		}
 	}
 
-	ar, err := provenance.ReadArchive(bytes.NewReader(archive), provenance.DefaultLimits)
-	if err != nil {
-		return err
-	}
 	var prov *provenance.Prov
 	if provData != nil {
 		if prov, err = provenance.Parse(provData); err != nil {
@@ -275,6 +272,16 @@ func (a *app) verifyInto(ctx context.Context, cmd *cobra.Command, arg string, o 
 	rep.Repository = &repoReport{Name: target.name, ID: m.Repository, Location: t.Location, ManifestVersion: m.Version,
 		ManifestSHA256: t.ManifestSHA256, Issued: m.Issued.UTC().Format(time.RFC3339), Expires: m.Expires.UTC().Format(time.RFC3339),
 		RootSetVersion: t.RootSet.Version, Fallbacks: t.Fallbacks}
+	ar, arErr := provenance.ReadArchive(bytes.NewReader(archive), provenance.DefaultLimits)
+	if arErr != nil {
+		// An archive that does not even read may still be a signed one
+		// with bytes changed: say so when its hash differs from the .prov.
+		sum := sha256.Sum256(archive)
+		if d := t.CheckDigest(prov, archiveName, sum[:], nil); prov != nil && d.Status == client.StatusHashMismatch {
+			return fail.Untrustedf("%s: %s", archiveName, d.Reason).Wrap(arErr).WithHint(verifyHints(d)...)
+		}
+		return arErr
+	}
 	d := t.Check(prov, archiveName, ar, nil)
 	rep.Decision, rep.Trusted = d, d.Trusted
 
