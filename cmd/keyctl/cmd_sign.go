@@ -19,6 +19,7 @@ import (
 func (a *app) newSignCmd() *cobra.Command {
 	var key, passFile, repo string
 	var force bool
+	var vo verifyOpts
 	c := &cobra.Command{
 		Use:   "sign CHART.tgz --key SECRETFILE [--passphrase-file F]",
 		Short: "Write CHART.tgz.prov in Helm's format, signing an existing archive",
@@ -34,7 +35,7 @@ chart is outside the key's scopes.`,
 			if key == "" {
 				return fail.Inputf("--key is required").WithHint("give the secret key file: gpg --export-secret-keys FPR > key.gpg")
 			}
-			return a.sign(cmd, args[0], key, passFile, repo, force)
+			return a.sign(cmd, args[0], key, passFile, repo, vo, force)
 		},
 	}
 	f := c.Flags()
@@ -42,10 +43,13 @@ chart is outside the key's scopes.`,
 	f.StringVar(&passFile, "passphrase-file", "", "file holding the key's passphrase")
 	f.StringVar(&repo, "repo", "", "repository to check the key against (default: the only configured one)")
 	f.BoolVar(&force, "force", false, "overwrite an existing .prov")
+	f.StringSliceVar(&vo.roots, "root", nil, "pinned root fingerprint, for a --repo given as a location")
+	f.IntVar(&vo.threshold, "threshold", 0, "root signatures needed (default 1)")
+	f.StringVar(&vo.state, "state", "", "client state folder (default $XDG_STATE_HOME/keyctl)")
 	return c
 }
 
-func (a *app) sign(cmd *cobra.Command, chart, keyFile, passFile, repo string, force bool) error {
+func (a *app) sign(cmd *cobra.Command, chart, keyFile, passFile, repo string, vo verifyOpts, force bool) error {
 	out := chart + ".prov"
 	if _, err := os.Stat(out); err == nil && !force {
 		return fail.Inputf("%s already exists", out).WithHint("use --force to replace it")
@@ -68,7 +72,7 @@ func (a *app) sign(cmd *cobra.Command, chart, keyFile, passFile, repo string, fo
 	if err != nil {
 		return err
 	}
-	warnings := a.signWarnings(cmd, repo, s, filepath.Base(chart))
+	warnings := a.signWarnings(cmd, repo, vo, s, filepath.Base(chart))
 	if err := writeFileAtomic(out, s.Prov, 0o644); err != nil {
 		return err
 	}
@@ -97,7 +101,7 @@ func (a *app) sign(cmd *cobra.Command, chart, keyFile, passFile, repo string, fo
 
 // signWarnings checks the new signature against a configured repository's
 // governed keyring, when there is one and it can be reached.
-func (a *app) signWarnings(cmd *cobra.Command, repo string, s *client.Signed, archiveName string) []string {
+func (a *app) signWarnings(cmd *cobra.Command, repo string, vo verifyOpts, s *client.Signed, archiveName string) []string {
 	if repo == "" {
 		repos, err := a.repositories()
 		if err != nil {
@@ -108,7 +112,7 @@ func (a *app) signWarnings(cmd *cobra.Command, repo string, s *client.Signed, ar
 		}
 		repo = repos[0].Name
 	}
-	target, err := a.resolveRepo(cmd, repo, verifyOpts{})
+	target, err := a.resolveRepo(cmd, repo, vo)
 	if err != nil {
 		return []string{"cannot check the key against repository " + repo + ": " + err.Error()}
 	}
