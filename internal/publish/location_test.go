@@ -1,6 +1,7 @@
 package publish
 
 import (
+	"context"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -98,5 +99,19 @@ func TestCheckName(t *testing.T) {
 		if err := checkName(n); err == nil {
 			t.Errorf("checkName(%q) accepted", n)
 		}
+	}
+}
+
+func TestOpenS3NeedsNoNetwork(t *testing.T) {
+	// Opening resolves configuration only; nothing is sent until an
+	// operation, so this runs offline.
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	b, err := Open(context.Background(), "s3://bkt/charts?region=eu-west-1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if b.Location() != "s3://bkt/charts?region=eu-west-1" {
+		t.Fatalf("Location() = %q", b.Location())
 	}
 }
