@@ -1,0 +1,496 @@
+package revoke
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/pgpkey"
+	"github.com/keyctl/keyctl/internal/provenance"
+	"github.com/keyctl/keyctl/internal/ring"
+)
+
+// Status of one release in an audit.
+type Status string
+
+const (
+	Trusted Status = "trusted"
+	// Compromised: signed by a key removed as compromised.
+	Compromised Status = "compromised"
+	// RemovedKey: signed by a retired or superseded key and not kept
+	// trusted (first seen after the effective time, or no ledger record).
+	RemovedKey    Status = "removed-key"
+	UnknownSigner Status = "unknown-signer"
+	OutOfScope    Status = "out-of-scope"
+	BadSignature  Status = "bad-signature"
+	HashMismatch  Status = "hash-mismatch"
+	// ChartMismatch: the .prov's chart name or version differs from the
+	// archive's Chart.yaml (or from the index entry).
+	ChartMismatch Status = "chart-mismatch"
+	// Invalid: a .prov or archive keyctl refuses to read.
+	Invalid     Status = "invalid"
+	Unsigned    Status = "unsigned"
+	Unreachable Status = "unreachable"
+)
+
+// Statuses in report order.
+var Statuses = []Status{Trusted, Compromised, RemovedKey, UnknownSigner, OutOfScope, BadSignature, HashMismatch, ChartMismatch, Invalid, Unsigned, Unreachable}
+
+// Result is the audit of one release. It holds no archive content: an
+// audit's memory grows with its concurrency, not with the repository.
+type Result struct {
+	Chart   string `json:"chart"`
+	Version string `json:"version"`
+	URL     string `json:"url"`
+	Status  Status `json:"status"`
+	// Signer is the primary fingerprint of the verified signer or, when no
+	// known key verifies, the issuer the signature claims (unverified).
+	Signer         string `json:"signer,omitempty"`
+	SignerKeyID    string `json:"signer_key_id,omitempty"`
+	SignerVerified bool   `json:"signer_verified"`
+	// SigningKey is the (sub)key that made the signature.
+	SigningKey string     `json:"signing_key,omitempty"`
+	SignedAt   *time.Time `json:"signed_at,omitempty"`
+	// Removed is set when the signer is a removed key (even if the release
+	// stays trusted under the soft-removal rule); Reason is the removal's.
+	Removed    bool       `json:"signer_removed"`
+	Reason     string     `json:"reason,omitempty"`
+	TimeSource TimeSource `json:"time_source,omitempty"`
+	FirstSeen  *time.Time `json:"first_seen,omitempty"`
+	Detail     string     `json:"detail,omitempty"`
+	// Digests of what was fetched (hex), for the ledger.
+	ArchiveSHA256 string `json:"archive_sha256,omitempty"`
+	ProvSHA256    string `json:"prov_sha256,omitempty"`
+
+	ids []string // every key ID and fingerprint the signature is linked to
+}
+
+// IsTrusted reports whether the release passed.
+func (r *Result) IsTrusted() bool { return r.Status == Trusted }
+
+// Options configure an audit.
+type Options struct {
+	// Repository is a directory, file://, http(s)://, gs:// (or other
+	// publish.Open) location holding index.yaml.
+	Repository string
+	Keys       *KeySet
+	// Ledger holds first-seen records by chart and version (may be nil).
+	Ledger map[[2]string]ring.LedgerEntry
+	// ProvOnly skips fetching archives: no hash or Chart.yaml checks.
+	ProvOnly bool
+	// Match narrows the report to releases signed by these keys
+	// (fingerprints or key IDs; subkeys of known certificates included).
+	Match []string
+	// RemovedOnly narrows the report to releases signed by removed keys.
+	RemovedOnly bool
+	// Concurrency bounds the releases in flight; default 2 × cores.
+	Concurrency int
+	// Now is the verification time; default time.Now.
+	Now func() time.Time
+	// Progress, when set, is called (from several goroutines) after each
+	// release with the count done and the total.
+	Progress func(done, total int)
+	// HTTPClient for http(s) repositories and chart URLs.
+	HTTPClient *http.Client
+	// Retries per fetch (default 4) and the first wait (default 250 ms).
+	Retries int
+	Backoff time.Duration
+	// Limits for reading archives (default provenance.DefaultLimits).
+	Limits provenance.Limits
+}
+
+// Report is the result of an audit.
+type Report struct {
+	Repository string          `json:"repository"`
+	Total      int             `json:"total"`  // releases in the index
+	Listed     int             `json:"listed"` // releases in Results (after --key / --removed)
+	Counts     map[Status]int  `json:"counts"` // of Results
+	Results    []Result        `json:"releases"`
+	Worklist   []WorkItem      `json:"resign_worklist"`
+	Keys       []string        `json:"keys,omitempty"` // the --key filter as resolved
+	Time       time.Time       `json:"time"`
+}
+
+// AllTrusted reports whether every listed release is trusted.
+func (r *Report) AllTrusted() bool { return r.Counts[Trusted] == r.Listed }
+
+// WorkItem is one release to re-sign (or rebuild) and why.
+type WorkItem struct {
+	Chart   string `json:"chart"`
+	Version string `json:"version"`
+	URL     string `json:"url"`
+	Why     string `json:"why"`
+}
+
+// Audit reads the repository's index.yaml and checks every chart version.
+// It fails (kind Input) only when the index cannot be read; a release that
+// cannot be fetched is reported as unreachable.
+func Audit(ctx context.Context, opts Options) (*Report, error) {
+	if opts.Keys == nil {
+		return nil, fail.Inputf("audit needs a key set")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 2 * runtime.NumCPU()
+	}
+	src, err := openSource(ctx, opts.Repository, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer src.close()
+	idxURL := src.base.ResolveReference(&url.URL{Path: "index.yaml"})
+	data, err := src.readAll(ctx, idxURL, MaxIndexSize)
+	if err != nil {
+		var hint string
+		if errors.Is(err, errNotFound) {
+			hint = "a Helm chart repository serves index.yaml at its root; give that root with --repo"
+		} else {
+			hint = "check the URL and the network, then run the audit again"
+		}
+		return nil, fail.Inputf("cannot read index.yaml of %s", src.display).Wrap(err).WithHint(hint)
+	}
+	releases, err := ParseIndex(data)
+	data = nil
+	if err != nil {
+		return nil, err
+	}
+	match := resolveMatch(opts.Keys, opts.Match)
+	now := opts.Now()
+	results := make([]Result, len(releases))
+	var done atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(opts.Concurrency)
+	for i := range releases {
+		i := i
+		g.Go(func() error {
+			results[i] = auditRelease(gctx, src, opts, &releases[i], now)
+			if opts.Progress != nil {
+				opts.Progress(int(done.Add(1)), len(releases))
+			}
+			return gctx.Err()
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, fail.Inputf("audit of %s interrupted", src.display).Wrap(err)
+	}
+	rep := &Report{Repository: src.display, Total: len(releases), Counts: map[Status]int{}, Time: now}
+	for _, q := range opts.Match {
+		rep.Keys = append(rep.Keys, strings.ToUpper(q))
+	}
+	for i := range results {
+		r := &results[i]
+		if len(match) > 0 && !matches(match, r.ids) {
+			continue
+		}
+		if opts.RemovedOnly && !r.Removed {
+			continue
+		}
+		rep.Results = append(rep.Results, *r)
+		rep.Counts[r.Status]++
+		if w, ok := workItem(r); ok {
+			rep.Worklist = append(rep.Worklist, w)
+		}
+	}
+	rep.Listed = len(rep.Results)
+	return rep, nil
+}
+
+// resolveMatch expands the --key queries: a query naming a known key (by
+// primary or subkey fingerprint or key ID) stands for every key ID and
+// fingerprint of that certificate; an unknown one matches issuers as given.
+func resolveMatch(ks *KeySet, queries []string) map[string]bool {
+	out := map[string]bool{}
+	for _, q := range queries {
+		q = strings.ToUpper(strings.ReplaceAll(strings.TrimPrefix(strings.TrimPrefix(q, "0x"), "0X"), " ", ""))
+		if q == "" {
+			continue
+		}
+		if k := ks.Lookup(q); k != nil {
+			for _, id := range certIDs(k) {
+				out[id] = true
+			}
+			continue
+		}
+		out[q] = true
+		out[pgpkey.KeyIDOfFingerprint(q)] = true
+	}
+	return out
+}
+
+func certIDs(k *Key) []string {
+	ids := []string{k.Fingerprint, pgpkey.KeyID(k.Entity.PrimaryKey)}
+	for _, s := range k.Entity.Subkeys {
+		ids = append(ids, pgpkey.FormatFingerprint(s.PublicKey.Fingerprint), pgpkey.KeyID(s.PublicKey))
+	}
+	return ids
+}
+
+func matches(set map[string]bool, ids []string) bool {
+	for _, id := range ids {
+		if set[id] {
+			return true
+		}
+	}
+	return false
+}
+
+func auditRelease(ctx context.Context, src *source, opts Options, rel *Release, now time.Time) Result {
+	r := Result{Chart: rel.Chart, Version: rel.Version}
+	u, err := ResolveURL(src.base, rel.URLs[0])
+	if err != nil {
+		r.URL = rel.URLs[0]
+		r.Status, r.Detail = Unreachable, err.Error()
+		return r
+	}
+	r.URL = redact(u)
+	provURL := *u
+	provURL.Path += ".prov"
+	provURL.RawPath = ""
+	provData, err := src.readAll(ctx, &provURL, provenance.MaxProvSize)
+	switch {
+	case errors.Is(err, errNotFound):
+		r.Status, r.Detail = Unsigned, "no .prov file next to the archive"
+		if !opts.ProvOnly {
+			// The ledger still wants the archive's digest.
+			if _, derr := digestArchive(ctx, src, u, opts, &r); derr != nil {
+				r.Detail += "; " + derr.Error()
+			}
+		}
+		return r
+	case err != nil:
+		r.Status, r.Detail = Unreachable, err.Error()
+		return r
+	}
+	ps := sha256.Sum256(provData)
+	r.ProvSHA256 = hex.EncodeToString(ps[:])
+	prov, err := provenance.Parse(provData)
+	provData = nil
+	if err != nil {
+		r.Status, r.Detail = Invalid, err.Error()
+		return r
+	}
+	// Who claims to have signed, before anything verifies.
+	for _, is := range prov.Issuers() {
+		if is.Fingerprint != "" {
+			r.ids = append(r.ids, is.Fingerprint)
+		}
+		if is.KeyID != "" {
+			r.ids = append(r.ids, is.KeyID)
+		}
+		if r.Signer == "" {
+			r.Signer, r.SignerKeyID = is.String(), is.KeyID
+		}
+	}
+
+	// The signature, against every known key, active or removed.
+	var signer *Key
+	sig, verr := prov.Verify(opts.Keys.Keyring(), &packet.Config{Time: func() time.Time { return now }})
+	sigStatus, sigDetail := Status(""), ""
+	if verr == nil {
+		signer = opts.Keys.Get(sig.PrimaryFingerprint)
+		r.Signer, r.SignerVerified = sig.PrimaryFingerprint, true
+		r.SignerKeyID = pgpkey.KeyIDOfFingerprint(sig.PrimaryFingerprint)
+		r.SigningKey = sig.KeyFingerprint
+		t := sig.Created.UTC()
+		r.SignedAt = &t
+	} else if _, unknown := provenance.IsUnknownSigner(verr); unknown {
+		sigStatus, sigDetail = UnknownSigner, "signed by "+r.Signer+", a key that is neither active nor removed"
+	} else {
+		var se *provenance.SignatureError
+		if errors.As(verr, &se) {
+			signer = opts.Keys.Get(se.PrimaryFingerprint)
+			if signer != nil {
+				r.Signer, r.SignerKeyID = signer.Fingerprint, pgpkey.KeyIDOfFingerprint(signer.Fingerprint)
+			}
+		}
+		sigStatus, sigDetail = BadSignature, stripFail(verr)
+		// A removed key whose own revocation travels with it fails
+		// go-crypto's check as revoked: the key is what matters then.
+		if signer != nil && !signer.Active && (errors.Is(verr, provenance.ErrKeyRevoked) || errors.Is(verr, provenance.ErrKeyExpired)) {
+			sigStatus = ""
+		}
+	}
+	if signer != nil {
+		r.ids = append(r.ids, certIDs(signer)...)
+	}
+
+	// The archive: hash and Chart.yaml.
+	archStatus, archDetail := Status(""), ""
+	if prov.Name != rel.Chart || prov.Version != rel.Version {
+		archStatus, archDetail = ChartMismatch, fmt.Sprintf("the .prov is for %s %s but the index lists %s %s", prov.Name, prov.Version, rel.Chart, rel.Version)
+	}
+	if !opts.ProvOnly && archStatus == "" {
+		a, err := digestArchive(ctx, src, u, opts, &r)
+		switch {
+		case err != nil && isFetch(err):
+			r.Status, r.Detail = Unreachable, err.Error()
+			return r
+		case err != nil:
+			archStatus, archDetail = Invalid, stripFail(err)
+		default:
+			if err := prov.CheckArchive(archiveName(u), a.SHA256[:]); err != nil {
+				archStatus, archDetail = HashMismatch, stripFail(err)
+			} else if err := prov.CheckChart(a); err != nil {
+				archStatus, archDetail = ChartMismatch, stripFail(err)
+			}
+		}
+	}
+
+	// Removal semantics and scopes.
+	keyStatus, keyDetail := Status(""), ""
+	if signer != nil && !signer.Active {
+		r.Removed, r.Reason = true, string(signer.Reason)
+		var firstSeen *time.Time
+		if le, ok := opts.Ledger[[2]string{rel.Chart, rel.Version}]; ok {
+			if ledgerMatches(&le, &r, opts.ProvOnly) {
+				t := le.FirstSeen.UTC()
+				firstSeen, r.FirstSeen = &t, &t
+			} else {
+				keyDetail = "the ledger's record of this release has other bytes; its first-seen time does not apply; "
+			}
+		}
+		signedAt := time.Time{}
+		if r.SignedAt != nil {
+			signedAt = *r.SignedAt
+		}
+		j := JudgeRemoval(signer, signedAt, firstSeen)
+		r.TimeSource = j.TimeSource
+		keyDetail += j.Detail
+		if !j.Trusted {
+			keyStatus = RemovedKey
+			if signer.Reason == ring.Compromised {
+				keyStatus = Compromised
+			}
+		}
+	}
+	if signer != nil && keyStatus == "" && !ring.InScope(signer.Scopes, rel.Chart) {
+		keyStatus, keyDetail = OutOfScope, fmt.Sprintf("chart %s is outside the signer's scopes %s", rel.Chart, strings.Join(signer.Scopes, ", "))
+	}
+
+	// One status, in order of what a responder must act on first; the
+	// details of the others are kept.
+	var details []string
+	for _, d := range []string{sigDetail, archDetail, keyDetail} {
+		if d != "" {
+			details = append(details, d)
+		}
+	}
+	if opts.ProvOnly {
+		details = append(details, "archive not checked (--prov-only)")
+	}
+	r.Detail = strings.Join(details, "; ")
+	switch {
+	case sigStatus == BadSignature:
+		r.Status = BadSignature
+	case archStatus != "":
+		r.Status = archStatus
+	case sigStatus != "":
+		r.Status = sigStatus
+	case keyStatus != "":
+		r.Status = keyStatus
+	default:
+		r.Status = Trusted
+	}
+	return r
+}
+
+// ledgerMatches reports whether a first-seen record is of the bytes audited.
+func ledgerMatches(le *ring.LedgerEntry, r *Result, provOnly bool) bool {
+	if !provOnly && le.ArchiveSHA256 != r.ArchiveSHA256 {
+		return false
+	}
+	return le.ProvSHA256 == "" || le.ProvSHA256 == r.ProvSHA256
+}
+
+// digestArchive streams the archive once: its SHA-256 and, to check the
+// .prov's name and version, its Chart.yaml.
+func digestArchive(ctx context.Context, src *source, u *url.URL, opts Options, r *Result) (*provenance.Archive, error) {
+	lim := opts.Limits
+	if lim.MaxArchive <= 0 {
+		lim.MaxArchive = provenance.DefaultLimits.MaxArchive
+	}
+	var a *provenance.Archive
+	err := src.open(ctx, u, lim.MaxArchive, func(rd io.Reader) error {
+		var err error
+		a, err = provenance.ReadArchive(rd, lim)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.ArchiveSHA256 = hex.EncodeToString(a.SHA256[:])
+	return a, nil
+}
+
+func isFetch(err error) bool {
+	var fe *fetchError
+	return errors.As(err, &fe)
+}
+
+// stripFail is the one-line message of err: a table cell carries no hints.
+func stripFail(err error) string {
+	return strings.ReplaceAll(err.Error(), "\n", " ")
+}
+
+func workItem(r *Result) (WorkItem, bool) {
+	w := WorkItem{Chart: r.Chart, Version: r.Version, URL: r.URL}
+	switch r.Status {
+	case Trusted, Unreachable:
+		return w, false
+	case Compromised:
+		w.Why = fmt.Sprintf("signed by compromised key %s: check the archive against its source, then re-sign with an active key", r.Signer)
+	case RemovedKey:
+		if r.TimeSource == TimeSignature {
+			w.Why = fmt.Sprintf("signed by %s key %s; no ledger record backs the signature time: re-sign with an active key", r.Reason, r.Signer)
+		} else {
+			w.Why = fmt.Sprintf("signed by %s key %s after its removal took effect: check the archive, then re-sign with an active key", r.Reason, r.Signer)
+		}
+	case UnknownSigner:
+		w.Why = fmt.Sprintf("signed by unknown key %s: check the archive, then re-sign with an active key", r.Signer)
+	case OutOfScope:
+		w.Why = fmt.Sprintf("signer %s may not sign %s: re-sign with a key whose scopes cover it", r.Signer, r.Chart)
+	case BadSignature:
+		w.Why = "signature does not verify: rebuild or restore the archive, then re-sign"
+	case HashMismatch:
+		w.Why = "archive differs from what was signed: rebuild it from source, check it, then re-sign"
+	case ChartMismatch:
+		w.Why = "the .prov belongs to another chart release: sign this archive"
+	case Invalid:
+		w.Why = "the .prov or archive is malformed: rebuild and re-sign"
+	case Unsigned:
+		w.Why = "no .prov: sign the archive"
+	}
+	return w, true
+}
+
+// SortedCounts lists the non-zero counts in report order.
+func (r *Report) SortedCounts() []StatusCount {
+	var out []StatusCount
+	for _, s := range Statuses {
+		if n := r.Counts[s]; n > 0 {
+			out = append(out, StatusCount{s, n})
+		}
+	}
+	return out
+}
+
+// StatusCount is one entry of a summary.
+type StatusCount struct {
+	Status Status
+	Count  int
+}

@@ -1,0 +1,269 @@
+package revoke
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/publish"
+)
+
+// source reads a chart repository: index.yaml and the files its entries
+// point to. Directories and file:// are read from disk, http(s) with a
+// streaming client, and what else publish.Open serves (gs://, s3://) through
+// publish.Bucket.Get, which buffers one object (bounded by the size cap and
+// the audit's concurrency).
+type source struct {
+	base    *url.URL // the repository's URL, path ending in "/"
+	display string
+	dir     string          // directories: the absolute root
+	bucket  *publish.Bucket // gs://, s3://, mem://
+	http    *http.Client
+	retries int
+	backoff time.Duration
+}
+
+// errNotFound says an object does not exist (an unsigned release's .prov).
+var errNotFound = errors.New("not found")
+
+// fetchError is a failure to fetch (not a property of the content).
+type fetchError struct {
+	URL string
+	Err error
+}
+
+func (e *fetchError) Error() string { return fmt.Sprintf("fetch %s: %v", e.URL, e.Err) }
+func (e *fetchError) Unwrap() error { return e.Err }
+
+func openSource(ctx context.Context, location string, opts Options) (*source, error) {
+	s := &source{http: opts.HTTPClient, retries: opts.Retries, backoff: opts.Backoff}
+	if s.http == nil {
+		s.http = &http.Client{Timeout: 2 * time.Minute}
+	}
+	if s.retries <= 0 {
+		s.retries = 4
+	}
+	if s.backoff <= 0 {
+		s.backoff = 250 * time.Millisecond
+	}
+	switch {
+	case !strings.Contains(location, "://") || strings.HasPrefix(strings.ToLower(location), "file://"):
+		dir := location
+		if strings.Contains(location, "://") {
+			u, err := url.Parse(location)
+			if err != nil || (u.Host != "" && u.Host != "localhost") || !strings.HasPrefix(u.Path, "/") {
+				return nil, fail.Inputf("repository %q is not a valid file:// URL", location).WithHint("use file:///abs/dir or a directory path")
+			}
+			dir = filepath.FromSlash(u.Path)
+		}
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return nil, fail.Inputf("repository %s", location).Wrap(err)
+		}
+		st, err := os.Stat(abs)
+		if err != nil || !st.IsDir() {
+			return nil, fail.Inputf("repository %s is not a directory", abs).
+				WithHint("give the directory that holds index.yaml, or an http(s):// or gs:// URL")
+		}
+		s.dir, s.display = abs, abs
+		s.base = &url.URL{Scheme: "file", Path: filepath.ToSlash(abs) + "/"}
+	case strings.HasPrefix(strings.ToLower(location), "http://"), strings.HasPrefix(strings.ToLower(location), "https://"):
+		u, err := url.Parse(location)
+		if err != nil || u.Host == "" {
+			return nil, fail.Inputf("repository %q is not a valid URL", location)
+		}
+		u.Path = strings.TrimSuffix(u.Path, "/") + "/"
+		u.RawPath = ""
+		u.Fragment = ""
+		s.base, s.display = u, u.Redacted()
+	default:
+		b, err := publish.Open(ctx, location, &publish.Options{MaxAttempts: s.retries, InitialBackoff: s.backoff})
+		if err != nil {
+			return nil, err
+		}
+		u, err := url.Parse(location)
+		if err != nil {
+			return nil, fail.Inputf("repository %q is not a valid URL", location)
+		}
+		u.Path = strings.TrimSuffix(u.Path, "/") + "/"
+		s.bucket, s.base, s.display = b, u, b.Location()
+	}
+	return s, nil
+}
+
+func (s *source) close() {
+	if s.bucket != nil {
+		s.bucket.Close()
+	}
+}
+
+// readAll fetches a small object whole, with a cap.
+func (s *source) readAll(ctx context.Context, u *url.URL, limit int64) ([]byte, error) {
+	var data []byte
+	err := s.open(ctx, u, limit, func(r io.Reader) error {
+		d, err := io.ReadAll(io.LimitReader(r, limit+1))
+		if err != nil {
+			return err
+		}
+		if int64(len(d)) > limit {
+			return fmt.Errorf("larger than %d bytes", limit)
+		}
+		data = d
+		return nil
+	})
+	return data, err
+}
+
+// open fetches u and hands its content, streaming, to use. Transient
+// failures (connection errors, HTTP 5xx and 429, a body cut short) are
+// retried with backoff, calling use again from the start; errNotFound and
+// errors of use itself are final. Fetch failures come as *fetchError.
+func (s *source) open(ctx context.Context, u *url.URL, limit int64, use func(io.Reader) error) error {
+	wait := s.backoff
+	var last error
+	for attempt := 1; attempt <= s.retries; attempt++ {
+		err, transient := s.openOnce(ctx, u, limit, use)
+		if err == nil {
+			return nil
+		}
+		if !transient || ctx.Err() != nil {
+			return err
+		}
+		last = err
+		if attempt == s.retries {
+			break
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return &fetchError{URL: redact(u), Err: ctx.Err()}
+		}
+		wait *= 2
+	}
+	return last
+}
+
+// netReader records the first error of the underlying stream, so that a
+// body cut short is told apart from content that use refuses.
+type netReader struct {
+	r   io.Reader
+	err error
+}
+
+func (n *netReader) Read(p []byte) (int, error) {
+	c, err := n.r.Read(p)
+	if err != nil && err != io.EOF && n.err == nil {
+		n.err = err
+	}
+	return c, err
+}
+
+func (s *source) openOnce(ctx context.Context, u *url.URL, limit int64, use func(io.Reader) error) (err error, transient bool) {
+	fe := func(e error) error { return &fetchError{URL: redact(u), Err: e} }
+	switch {
+	case u.Scheme == "file" && s.dir != "":
+		p := filepath.Clean(filepath.FromSlash(u.Path))
+		if p != s.dir && !strings.HasPrefix(p, s.dir+string(filepath.Separator)) {
+			return fe(errors.New("outside the repository directory")), false
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return fe(errNotFound), false
+			}
+			return fe(err), false
+		}
+		defer f.Close()
+		if st, err := f.Stat(); err == nil && st.Size() > limit {
+			return fe(fmt.Errorf("larger than %d bytes", limit)), false
+		}
+		nr := &netReader{r: f}
+		if err := use(nr); err != nil {
+			if nr.err != nil {
+				return fe(nr.err), false
+			}
+			return err, false
+		}
+		return nil, false
+	case u.Scheme == "http" || u.Scheme == "https":
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+		if err != nil {
+			return fe(err), false
+		}
+		resp, err := s.http.Do(req)
+		if err != nil {
+			return fe(stripURL(err)), true
+		}
+		defer resp.Body.Close()
+		switch {
+		case resp.StatusCode == http.StatusOK:
+		case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
+			return fe(errNotFound), false
+		case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout:
+			return fe(fmt.Errorf("HTTP %d", resp.StatusCode)), true
+		default:
+			return fe(fmt.Errorf("HTTP %d", resp.StatusCode)), false
+		}
+		if resp.ContentLength > limit {
+			return fe(fmt.Errorf("larger than %d bytes", limit)), false
+		}
+		nr := &netReader{r: resp.Body}
+		if err := use(nr); err != nil {
+			if nr.err != nil {
+				return fe(stripURL(nr.err)), true
+			}
+			return err, false
+		}
+		return nil, false
+	case s.bucket != nil && sameBucket(s.base, u):
+		name := strings.TrimPrefix(u.Path, s.base.Path)
+		data, err := s.bucket.Get(ctx, name, limit)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return fe(errNotFound), false
+			}
+			return fe(err), false // publish retried already
+		}
+		return use(bytes.NewReader(data)), false
+	}
+	return fe(fmt.Errorf("cannot fetch %s URLs from a %s repository", u.Scheme, s.base.Scheme)), false
+}
+
+func sameBucket(base, u *url.URL) bool {
+	return strings.EqualFold(base.Scheme, u.Scheme) && base.Host == u.Host && strings.HasPrefix(u.Path, base.Path) && len(u.Path) > len(base.Path)
+}
+
+// redact is a URL as messages show it: without userinfo and query.
+func redact(u *url.URL) string {
+	c := *u
+	c.User = nil
+	c.RawQuery = ""
+	if c.Scheme == "file" {
+		return filepath.FromSlash(c.Path)
+	}
+	return c.String()
+}
+
+// stripURL drops the URL that net/http puts in its errors (it may carry a
+// query with credentials); the caller names the URL itself.
+func stripURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if ne, ok := ue.Err.(net.Error); ok && ne.Timeout() {
+			return errors.New("timeout")
+		}
+		return ue.Err
+	}
+	return err
+}

@@ -1,0 +1,223 @@
+package revoke
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+
+	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/pgpkey"
+	"github.com/keyctl/keyctl/internal/ring"
+	"github.com/keyctl/keyctl/internal/root"
+)
+
+// Key is a maintainer key as the audit sees it: the certificate, whether it
+// is active, its chart scopes and, for a removed key, why and from when.
+type Key struct {
+	Entity      *openpgp.Entity
+	Fingerprint string
+	Active      bool
+	Scopes      []string
+	Reason      ring.Reason // removed keys only
+	Effective   time.Time   // removed keys only
+}
+
+// KeySet is the set of keys an audit judges signatures with: active and
+// removed, from the team lead's store or from a verified published set.
+type KeySet struct {
+	keys  map[string]*Key // by primary fingerprint
+	ring  openpgp.EntityList
+	byID  map[string]*Key // by 16-hex key ID of the primary and every subkey
+	order []string
+}
+
+// NewKeySet builds a key set. Two keys may not share a key ID (the store
+// refuses that already; a published set could hold it).
+func NewKeySet(keys []*Key) (*KeySet, error) {
+	ks := &KeySet{keys: map[string]*Key{}, byID: map[string]*Key{}}
+	for _, k := range keys {
+		if k.Entity == nil {
+			return nil, fmt.Errorf("key %s has no certificate", k.Fingerprint)
+		}
+		k.Fingerprint = pgpkey.Fingerprint(k.Entity)
+		if _, dup := ks.keys[k.Fingerprint]; dup {
+			continue
+		}
+		for _, id := range pgpkey.AllKeyIDs(k.Entity) {
+			h := fmt.Sprintf("%016X", id)
+			if other, ok := ks.byID[h]; ok && other != k {
+				return nil, fail.Untrustedf("key ID %s is held by two keys, %s and %s", h, other.Fingerprint, k.Fingerprint)
+			}
+			ks.byID[h] = k
+		}
+		ks.keys[k.Fingerprint] = k
+		ks.ring = append(ks.ring, k.Entity)
+		ks.order = append(ks.order, k.Fingerprint)
+	}
+	return ks, nil
+}
+
+// FromStore builds the key set of the store's keys, active and removed.
+func FromStore(keys []*ring.Key) (*KeySet, error) {
+	out := make([]*Key, 0, len(keys))
+	for _, rk := range keys {
+		e, err := rk.Entity()
+		if err != nil {
+			return nil, err
+		}
+		k := &Key{Entity: e, Active: rk.Status == ring.Active, Scopes: rk.Scopes}
+		if rk.Status == ring.Removed {
+			if rk.Removal == nil {
+				return nil, fmt.Errorf("removed key %s has no removal record", rk.Fingerprint)
+			}
+			k.Reason, k.Effective = rk.Removal.Reason, rk.Removal.Effective
+		}
+		out = append(out, k)
+	}
+	return NewKeySet(out)
+}
+
+// FromManifest builds the key set of a verified published set: the
+// manifest's key entries (status, reason, effective time, scopes) joined
+// with the certificates of pubkeys.pgp and revoked.pgp. A certificate the
+// manifest does not list, or lists with the other status, is refused.
+func FromManifest(m *root.Manifest, active, removed openpgp.EntityList) (*KeySet, error) {
+	entries := map[string]root.KeyEntry{}
+	for _, e := range m.Keys {
+		entries[e.Fingerprint] = e
+	}
+	var out []*Key
+	add := func(list openpgp.EntityList, want root.Status) error {
+		for _, e := range list {
+			fpr := pgpkey.Fingerprint(e)
+			me, ok := entries[fpr]
+			if !ok || me.Status != want {
+				return fail.Untrustedf("published keyring holds key %s that the manifest does not list as %s", fpr, want)
+			}
+			k := &Key{Entity: e, Active: want == root.Active, Scopes: me.Scopes}
+			if want == root.Removed {
+				k.Reason, k.Effective = ring.Reason(me.Reason), me.Effective
+			}
+			out = append(out, k)
+		}
+		return nil
+	}
+	if err := add(active, root.Active); err != nil {
+		return nil, err
+	}
+	if err := add(removed, root.Removed); err != nil {
+		return nil, err
+	}
+	return NewKeySet(out)
+}
+
+// Keyring is every certificate of the set, active and removed.
+func (ks *KeySet) Keyring() openpgp.EntityList { return ks.ring }
+
+// Get returns the key with this primary fingerprint, or nil.
+func (ks *KeySet) Get(fpr string) *Key { return ks.keys[fpr] }
+
+// Lookup finds the key holding a primary or subkey with this fingerprint or
+// 16-hex key ID.
+func (ks *KeySet) Lookup(q string) *Key {
+	q = strings.ToUpper(q)
+	if k, ok := ks.keys[q]; ok {
+		return k
+	}
+	if len(q) == 16 {
+		return ks.byID[q]
+	}
+	if id := pgpkey.KeyIDOfFingerprint(q); id != "" {
+		if k := ks.byID[id]; k != nil && hasFingerprint(k.Entity, q) {
+			return k
+		}
+	}
+	return nil
+}
+
+func hasFingerprint(e *openpgp.Entity, fpr string) bool {
+	if pgpkey.Fingerprint(e) == fpr {
+		return true
+	}
+	for _, s := range e.Subkeys {
+		if pgpkey.FormatFingerprint(s.PublicKey.Fingerprint) == fpr {
+			return true
+		}
+	}
+	return false
+}
+
+// Removed lists the removed keys.
+func (ks *KeySet) Removed() []*Key {
+	var out []*Key
+	for _, f := range ks.order {
+		if k := ks.keys[f]; !k.Active {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// TimeSource says what a judgement about time rests on.
+type TimeSource string
+
+const (
+	// TimeLedger: the store's first-seen record, which a signer cannot forge.
+	TimeLedger TimeSource = "ledger"
+	// TimeSignature: the signature's own creation time, set by the signer:
+	// not enough to keep a signature trusted (SPEC §3.5).
+	TimeSignature TimeSource = "signature"
+)
+
+// Describe is how text output names a time source.
+func (t TimeSource) Describe() string {
+	switch t {
+	case TimeLedger:
+		return "ledger first-seen time"
+	case TimeSignature:
+		return "signature time only, unverified"
+	}
+	return ""
+}
+
+// Judgement is the removal rule's answer for one signature.
+type Judgement struct {
+	Trusted    bool
+	TimeSource TimeSource
+	Detail     string
+}
+
+// JudgeRemoval applies SPEC §3.5 to a signature made by removed key k at
+// signedAt (self-asserted), for a release first seen at firstSeen (nil when
+// the ledger has no record that matches the release's bytes).
+//
+// Compromised is hard: never trusted. Retired and superseded are soft: the
+// signature stays trusted only when the first-seen time precedes the
+// effective time; the signature time alone never suffices.
+func JudgeRemoval(k *Key, signedAt time.Time, firstSeen *time.Time) Judgement {
+	eff := k.Effective.UTC().Format(time.RFC3339)
+	if k.Reason == ring.Compromised || (k.Reason != ring.Retired && k.Reason != ring.Superseded) {
+		why := "compromised"
+		if k.Reason != ring.Compromised {
+			why = fmt.Sprintf("with unknown reason %q, treated as compromised", k.Reason)
+		}
+		return Judgement{Detail: fmt.Sprintf("key removed %s (%s): every signature by it is untrusted", why, eff)}
+	}
+	if firstSeen != nil {
+		fs := firstSeen.UTC().Format(time.RFC3339)
+		if firstSeen.Before(k.Effective) {
+			return Judgement{Trusted: true, TimeSource: TimeLedger,
+				Detail: fmt.Sprintf("key %s effective %s; release first seen %s, before that", k.Reason, eff, fs)}
+		}
+		return Judgement{TimeSource: TimeLedger,
+			Detail: fmt.Sprintf("key %s effective %s; release first seen %s, not before that", k.Reason, eff, fs)}
+	}
+	when := "before"
+	if !signedAt.Before(k.Effective) {
+		when = "not before"
+	}
+	return Judgement{TimeSource: TimeSignature,
+		Detail: fmt.Sprintf("key %s effective %s; signature dated %s, %s that, but the signature time is unverified (no ledger record)", k.Reason, eff, signedAt.UTC().Format(time.RFC3339), when)}
+}
