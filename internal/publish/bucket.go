@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path"
 	"strings"
@@ -16,12 +17,13 @@ import (
 	"cloud.google.com/go/storage"
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/fileblob"
+	"gocloud.dev/blob/gcsblob"
 	"gocloud.dev/gcerrors"
+	"gocloud.dev/gcp"
 
-	// The URL schemes Open serves. Registered here and nowhere else, so the
-	// start-up cost of the cloud SDKs is paid by the one package that needs
-	// them.
-	_ "gocloud.dev/blob/gcsblob"
+	// The other URL schemes Open serves (gs:// is opened explicitly, see
+	// openBlob). Registered here and nowhere else, so the start-up cost of
+	// the cloud SDKs is paid by the one package that needs them.
 	_ "gocloud.dev/blob/memblob"
 	_ "gocloud.dev/blob/s3blob"
 
@@ -81,7 +83,7 @@ func Open(ctx context.Context, location string, opts *Options) (*Bucket, error) 
 		}
 		return b, nil
 	}
-	bb, err := blob.OpenBucket(ctx, loc.url)
+	bb, err := openBlob(ctx, loc)
 	if err != nil {
 		return nil, fail.Inputf("open %s", loc.display).Wrap(err).WithHint(credentialsHint(loc))
 	}
@@ -99,6 +101,39 @@ func Open(ctx context.Context, location string, opts *Options) (*Bucket, error) 
 	}
 	b.b = bb
 	return b, nil
+}
+
+// openBlob opens a bucket URL. gs:// goes through our own URLOpener:
+// gcsblob's default one prints a warning to stdout when Application Default
+// Credentials are missing (which would corrupt -o json output) and fails only
+// later, with a 401; here a missing credential is an error at Open.
+func openBlob(ctx context.Context, loc location) (*blob.Bucket, error) {
+	if loc.kind != kindGCS {
+		return blob.OpenBucket(ctx, loc.url)
+	}
+	u, err := url.Parse(loc.url)
+	if err != nil {
+		return nil, err
+	}
+	q := u.Query()
+	var opener *gcsblob.URLOpener
+	switch {
+	case os.Getenv("STORAGE_EMULATOR_HOST") != "", q.Get("anonymous") == "true", q.Get("access_id") == "-":
+		// The emulator needs no credentials (gcsblob then talks to it
+		// without any); public buckets can be read anonymously.
+		opener = &gcsblob.URLOpener{Client: gcp.NewAnonymousHTTPClient(gcp.DefaultTransport())}
+	default:
+		creds, err := gcp.DefaultCredentials(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("no Google Cloud credentials: %w", err)
+		}
+		client, err := gcp.NewHTTPClient(gcp.DefaultTransport(), creds.TokenSource)
+		if err != nil {
+			return nil, err
+		}
+		opener = &gcsblob.URLOpener{Client: client, TokenSource: gcp.CredentialsTokenSource(creds)}
+	}
+	return opener.OpenBucketURL(ctx, u)
 }
 
 func credentialsHint(loc location) string {

@@ -115,3 +115,15 @@ func TestOpenS3NeedsNoNetwork(t *testing.T) {
 		t.Fatalf("Location() = %q", b.Location())
 	}
 }
+
+func TestOpenGCSWithoutCredentials(t *testing.T) {
+	t.Setenv("STORAGE_EMULATOR_HOST", "")
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", filepath.Join(t.TempDir(), "missing.json"))
+	_, err := Open(context.Background(), "gs://bkt/charts", nil)
+	if err == nil {
+		t.Fatal("opened gs:// with no credentials")
+	}
+	if !strings.Contains(err.Error(), "gs://bkt/charts") || !strings.Contains(strings.Join(fail.HintsOf(err), "\n"), "Application Default Credentials") {
+		t.Fatalf("err %q hints %q", err, fail.HintsOf(err))
+	}
+}
