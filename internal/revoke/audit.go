@@ -114,14 +114,14 @@ type Options struct {
 
 // Report is the result of an audit.
 type Report struct {
-	Repository string          `json:"repository"`
-	Total      int             `json:"total"`  // releases in the index
-	Listed     int             `json:"listed"` // releases in Results (after --key / --removed)
-	Counts     map[Status]int  `json:"counts"` // of Results
-	Results    []Result        `json:"releases"`
-	Worklist   []WorkItem      `json:"resign_worklist"`
-	Keys       []string        `json:"keys,omitempty"` // the --key filter as resolved
-	Time       time.Time       `json:"time"`
+	Repository string         `json:"repository"`
+	Total      int            `json:"total"`  // releases in the index
+	Listed     int            `json:"listed"` // releases in Results (after --key / --removed)
+	Counts     map[Status]int `json:"counts"` // of Results
+	Results    []Result       `json:"releases"`
+	Worklist   []WorkItem     `json:"resign_worklist"`
+	Keys       []string       `json:"keys,omitempty"` // the --key filter as resolved
+	Time       time.Time      `json:"time"`
 }
 
 // AllTrusted reports whether every listed release is trusted.
@@ -345,7 +345,7 @@ func auditRelease(ctx context.Context, src *source, opts Options, rel *Release, 
 		default:
 			if err := prov.CheckArchive(archiveName(u), a.SHA256[:]); err != nil {
 				archStatus, archDetail = HashMismatch, stripFail(err)
-			} else if err := prov.CheckChart(a); err != nil {
+			} else if err := prov.CheckChart(&provenance.Archive{Name: a.Name, Version: a.Version}); err != nil {
 				archStatus, archDetail = ChartMismatch, stripFail(err)
 			}
 		}
@@ -418,16 +418,16 @@ func ledgerMatches(le *ring.LedgerEntry, r *Result, provOnly bool) bool {
 }
 
 // digestArchive streams the archive once: its SHA-256 and, to check the
-// .prov's name and version, its Chart.yaml.
-func digestArchive(ctx context.Context, src *source, u *url.URL, opts Options, r *Result) (*provenance.Archive, error) {
+// .prov's name and version, its Chart.yaml (headArchive).
+func digestArchive(ctx context.Context, src *source, u *url.URL, opts Options, r *Result) (*archiveHead, error) {
 	lim := opts.Limits
 	if lim.MaxArchive <= 0 {
 		lim.MaxArchive = provenance.DefaultLimits.MaxArchive
 	}
-	var a *provenance.Archive
+	var a *archiveHead
 	err := src.open(ctx, u, lim.MaxArchive, func(rd io.Reader) error {
 		var err error
-		a, err = provenance.ReadArchive(rd, lim)
+		a, err = headArchive(rd, lim)
 		return err
 	})
 	if err != nil {

@@ -1,0 +1,130 @@
+package revoke
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/keyctl/keyctl/internal/provenance"
+)
+
+// An audit needs two things from an archive: the SHA-256 of its bytes (the
+// .prov's files: entry) and the name and version of its Chart.yaml (which
+// must be the .prov's). headArchive reads the raw stream once for the hash
+// but decompresses only up to Chart.yaml, which `helm package` writes first:
+// inflating every file would cost several times the hashing, and a chart
+// whose hash matches its .prov is, byte for byte, what its signer signed.
+// `keyctl verify` reads the whole archive (provenance.ReadArchive).
+
+// hashReader hashes and counts every byte read through it.
+type hashReader struct {
+	r     io.Reader
+	h     hash.Hash
+	n     int64
+	limit int64
+}
+
+var errTooLarge = errors.New("archive too large")
+
+func (c *hashReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.h.Write(p[:n])
+	c.n += int64(n)
+	if c.n > c.limit {
+		return n, errTooLarge
+	}
+	return n, err
+}
+
+type archiveHead struct {
+	SHA256  [32]byte
+	Size    int64
+	Name    string
+	Version string
+}
+
+// headArchive streams r: hashes all of it (at most lim.MaxArchive bytes) and
+// reads the top-level Chart.yaml (at most lim.MaxFileSize, found within
+// lim.MaxFiles entries and lim.MaxUncompressed bytes).
+func headArchive(r io.Reader, lim provenance.Limits) (*archiveHead, error) {
+	d := provenance.DefaultLimits
+	if lim.MaxArchive <= 0 {
+		lim.MaxArchive = d.MaxArchive
+	}
+	if lim.MaxUncompressed <= 0 {
+		lim.MaxUncompressed = d.MaxUncompressed
+	}
+	if lim.MaxFileSize <= 0 {
+		lim.MaxFileSize = d.MaxFileSize
+	}
+	if lim.MaxFiles <= 0 {
+		lim.MaxFiles = d.MaxFiles
+	}
+	hr := &hashReader{r: r, h: sha256.New(), limit: lim.MaxArchive}
+	bad := func(format string, args ...any) error {
+		return &provenance.ArchiveError{Reason: fmt.Sprintf(format, args...)}
+	}
+	zr, err := gzip.NewReader(hr)
+	if err != nil {
+		if errors.Is(err, errTooLarge) {
+			return nil, bad("larger than %d bytes", lim.MaxArchive)
+		}
+		return nil, bad("not a gzip file: %v", err)
+	}
+	zr.Multistream(false)
+	tr := tar.NewReader(io.LimitReader(zr, lim.MaxUncompressed))
+	var chartYAML []byte
+	for n := 0; chartYAML == nil; n++ {
+		if n >= lim.MaxFiles {
+			return nil, bad("no Chart.yaml within %d entries", lim.MaxFiles)
+		}
+		hd, err := tr.Next()
+		if err == io.EOF {
+			return nil, bad("no Chart.yaml")
+		}
+		if err != nil {
+			if errors.Is(err, errTooLarge) {
+				return nil, bad("larger than %d bytes", lim.MaxArchive)
+			}
+			return nil, bad("corrupt archive: %v", err)
+		}
+		top, rest, ok := strings.Cut(hd.Name, "/")
+		if !ok || rest != "Chart.yaml" || top == "" || top == "." || top == ".." {
+			continue
+		}
+		if hd.Typeflag != tar.TypeReg && hd.Typeflag != tar.TypeRegA {
+			return nil, bad("%s is not a regular file", hd.Name)
+		}
+		if hd.Size < 0 || hd.Size > lim.MaxFileSize {
+			return nil, bad("%s is larger than %d bytes", hd.Name, lim.MaxFileSize)
+		}
+		chartYAML, err = io.ReadAll(tr)
+		if err != nil {
+			return nil, bad("corrupt archive: %v", err)
+		}
+	}
+	var md struct {
+		Name    string `json:"name"`
+		Version string `json:"version"`
+	}
+	if err := yaml.Unmarshal(chartYAML, &md); err != nil || md.Name == "" || md.Version == "" {
+		return nil, bad("Chart.yaml has no valid name and version")
+	}
+	// The rest of the file is hashed without being inflated.
+	if _, err := io.Copy(io.Discard, hr); err != nil {
+		if errors.Is(err, errTooLarge) {
+			return nil, bad("larger than %d bytes", lim.MaxArchive)
+		}
+		return nil, err
+	}
+	a := &archiveHead{Size: hr.n, Name: md.Name, Version: md.Version}
+	copy(a.SHA256[:], hr.h.Sum(nil))
+	return a, nil
+}
