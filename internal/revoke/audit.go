@@ -100,8 +100,9 @@ type Options struct {
 	Concurrency int
 	// Now is the verification time; default time.Now.
 	Now func() time.Time
-	// Progress, when set, is called (from several goroutines) after each
-	// release with the count done and the total.
+	// Progress, when set, is called once with (0, total) before the first
+	// release starts, then (from several goroutines) after each release
+	// with the count done.
 	Progress func(done, total int)
 	// HTTPClient for http(s) repositories and chart URLs.
 	HTTPClient *http.Client
@@ -173,6 +174,9 @@ func Audit(ctx context.Context, opts Options) (*Report, error) {
 	now := opts.Now()
 	results := make([]Result, len(releases))
 	var done atomic.Int64
+	if opts.Progress != nil {
+		opts.Progress(0, len(releases))
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.Concurrency)
 	for i := range releases {

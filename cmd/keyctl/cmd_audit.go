@@ -1,0 +1,408 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/keyctl/keyctl/internal/client"
+	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/pgpkey"
+	"github.com/keyctl/keyctl/internal/revoke"
+	"github.com/keyctl/keyctl/internal/ring"
+)
+
+type auditOpts struct {
+	repo, state, id   string
+	roots, keys       []string
+	threshold         int
+	removed, provOnly bool
+	concurrency       int
+}
+
+func (o *auditOpts) flags(c *cobra.Command, filters bool) {
+	f := c.Flags()
+	f.StringVar(&o.repo, "repo", "", "chart repository: directory, file://, http(s):// or gs:// location holding index.yaml (required)")
+	f.StringSliceVar(&o.roots, "root", nil, "pinned root fingerprint (repeatable): judge with the published set instead of the store")
+	f.IntVar(&o.threshold, "threshold", 0, "root signatures needed with --root (default 1)")
+	f.StringVar(&o.state, "state", "", "client state folder with --root (default $XDG_STATE_HOME/keyctl)")
+	f.StringVar(&o.id, "id", "", "expected repository identity with --root")
+	f.IntVar(&o.concurrency, "concurrency", 0, "releases fetched at once (default 2 × cores)")
+	if filters {
+		f.StringSliceVar(&o.keys, "key", nil, "list only releases signed by this key: fingerprint or key ID, subkeys map to their primary (repeatable)")
+		f.BoolVar(&o.removed, "removed", false, "list only releases signed by removed keys")
+		f.BoolVar(&o.provOnly, "prov-only", false, "check .prov files only; do not fetch archives")
+	}
+}
+
+func (a *app) newAuditCmd() *cobra.Command {
+	var o auditOpts
+	c := &cobra.Command{
+		Use:   "audit --repo URL [--key FPR]... [--removed]",
+		Short: "Check every chart release of a repository; list what a removed or compromised key signed",
+		Long: `audit reads the repository's index.yaml and checks every chart version's .prov and archive
+against the maintainer keys, active and removed: trusted, signed by a removed key (compromised,
+retired, superseded), unknown signer, out of scope, bad signature, hash mismatch, chart mismatch,
+unsigned, unreachable. It ends with a re-sign worklist of the affected releases.
+
+Keys come from the store (--store) or, with --root, from the repository's published set.
+Soft removals (retired, superseded) keep a release trusted only when the store's ledger
+(keyctl ledger record) saw it before the removal took effect.
+
+  keyctl audit --repo https://charts.example.org --key 0123456789ABCDEF
+  keyctl audit --repo ./repo --removed -o json
+  keyctl audit --repo https://charts.example.org --root ROOTFPR
+
+Exit status: 0 every listed release trusted, 1 some are not, 2 the repository cannot be read.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.audit(cmd, o)
+		},
+	}
+	o.flags(c, true)
+	return c
+}
+
+// keySource opens what judges signatures: the store, or with --root (or a
+// configured repository) the published set. The store, when there is one,
+// also gives the ledger. write opens the store for writing (ledger record).
+func (a *app) keySource(cmd *cobra.Command, o auditOpts, write bool) (*revoke.KeySet, *ring.Store, error) {
+	if o.repo == "" {
+		return nil, nil, fail.Inputf("--repo is required").WithHint("give the repository root that holds index.yaml, e.g. --repo https://charts.example.org")
+	}
+	_, statErr := os.Stat(a.storePath)
+	haveStore := statErr == nil
+	var st *ring.Store
+	if haveStore || write {
+		s, err := a.openStore(!write)
+		if err != nil {
+			return nil, nil, err
+		}
+		st = s
+	}
+	known, err := a.findRepo(o.repo)
+	if err != nil {
+		if st != nil {
+			st.Close()
+		}
+		return nil, nil, err
+	}
+	if !cmd.Flags().Changed("root") && known == nil {
+		if st == nil {
+			return nil, nil, fail.Inputf("no store at %s and no pinned root", a.storePath).
+				WithHint("audit with the team lead's store (--store PATH), or with the published set: --root ROOTFPR")
+		}
+		keys, err := st.List(true)
+		if err == nil {
+			var ks *revoke.KeySet
+			if ks, err = revoke.FromStore(keys); err == nil {
+				return ks, st, nil
+			}
+		}
+		st.Close()
+		return nil, nil, err
+	}
+	t, err := a.resolveRepo(cmd, o.repo, verifyOpts{roots: o.roots, threshold: o.threshold, state: o.state, id: o.id})
+	if err == nil {
+		var tr *client.Trusted
+		if tr, err = client.Load(context.Background(), t.opts); err == nil {
+			var ks *revoke.KeySet
+			if ks, err = revoke.FromManifest(tr.Manifest, tr.Active, tr.Removed); err == nil {
+				return ks, st, nil
+			}
+		}
+	}
+	if st != nil {
+		st.Close()
+	}
+	return nil, nil, err
+}
+
+// runAudit runs the audit with a progress bar on a terminal.
+func (a *app) runAudit(cmd *cobra.Command, o auditOpts, ks *revoke.KeySet, st *ring.Store, filters bool) (*revoke.Report, error) {
+	location := o.repo
+	if e, err := a.findRepo(o.repo); err == nil && e != nil {
+		location = e.URL
+	}
+	opts := revoke.Options{Repository: location, Keys: ks, Concurrency: o.concurrency, Now: a.now}
+	if filters {
+		opts.Match, opts.RemovedOnly, opts.ProvOnly = o.keys, o.removed, o.provOnly
+	}
+	if st != nil {
+		l, err := st.Ledger()
+		if err != nil {
+			return nil, err
+		}
+		opts.Ledger = l
+	}
+	if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		// Audit calls Progress(0, total) once before any release starts.
+		var bar *progressbar.ProgressBar
+		opts.Progress = func(done, total int) {
+			if done == 0 {
+				bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(f), progressbar.OptionSetDescription("keyctl: audit"),
+					progressbar.OptionShowCount(), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100*time.Millisecond))
+				return
+			}
+			bar.Add(1)
+		}
+		defer func() {
+			if bar != nil {
+				bar.Finish()
+			}
+		}()
+	}
+	return revoke.Audit(context.Background(), opts)
+}
+
+func (a *app) audit(cmd *cobra.Command, o auditOpts) error {
+	ks, st, err := a.keySource(cmd, o, false)
+	if err != nil {
+		return err
+	}
+	if st != nil {
+		defer st.Close()
+	}
+	rep, err := a.runAudit(cmd, o, ks, st, true)
+	if err != nil {
+		return err
+	}
+	if a.json() {
+		if err := a.printJSON(auditJSON(rep)); err != nil {
+			return err
+		}
+	} else {
+		printAudit(a, rep)
+	}
+	if rep.AllTrusted() {
+		return nil
+	}
+	return fail.Untrustedf("%d of %d releases are not trusted", rep.Listed-rep.Counts[revoke.Trusted], rep.Listed).
+		WithHint("re-sign the releases of the worklist with an active key (keyctl sign), upload them, then run the audit again; see docs/runbook.md")
+}
+
+// auditReport is audit's -o json document (docs/json.md).
+type auditReport struct {
+	Repository string            `json:"repository"`
+	Time       string            `json:"time"`
+	Keys       []string          `json:"keys,omitempty"`
+	Summary    auditSummary      `json:"summary"`
+	Releases   []revoke.Result   `json:"releases"`
+	Worklist   []revoke.WorkItem `json:"resign_worklist"`
+}
+
+type auditSummary struct {
+	Total      int            `json:"total"`
+	Listed     int            `json:"listed"`
+	Trusted    int            `json:"trusted"`
+	NotTrusted int            `json:"not_trusted"`
+	Counts     map[string]int `json:"counts"`
+}
+
+func auditJSON(rep *revoke.Report) auditReport {
+	out := auditReport{Repository: rep.Repository, Time: rep.Time.UTC().Format(time.RFC3339), Keys: rep.Keys,
+		Releases: rep.Results, Worklist: rep.Worklist,
+		Summary: auditSummary{Total: rep.Total, Listed: rep.Listed, Trusted: rep.Counts[revoke.Trusted], NotTrusted: rep.Listed - rep.Counts[revoke.Trusted], Counts: map[string]int{}}}
+	for _, s := range revoke.Statuses {
+		out.Summary.Counts[string(s)] = rep.Counts[s]
+	}
+	if out.Releases == nil {
+		out.Releases = []revoke.Result{}
+	}
+	if out.Worklist == nil {
+		out.Worklist = []revoke.WorkItem{}
+	}
+	return out
+}
+
+func summaryLine(rep *revoke.Report) string {
+	var parts []string
+	for _, c := range rep.SortedCounts() {
+		parts = append(parts, fmt.Sprintf("%d %s", c.Count, c.Status))
+	}
+	what := fmt.Sprintf("%d releases", rep.Listed)
+	if rep.Listed != rep.Total {
+		what = fmt.Sprintf("%d of %d releases", rep.Listed, rep.Total)
+	}
+	if len(parts) == 0 {
+		return what
+	}
+	return what + ": " + strings.Join(parts, ", ")
+}
+
+func printAudit(a *app, rep *revoke.Report) {
+	fmt.Fprintf(a.stdout, "audit of %s: %s\n", rep.Repository, summaryLine(rep))
+	if rep.Listed == 0 {
+		if len(rep.Keys) > 0 {
+			fmt.Fprintf(a.stdout, "no release is signed by %s\n", strings.Join(rep.Keys, ", "))
+		}
+		return
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CHART\tVERSION\tSTATUS\tSIGNER\tSIGNED AT\tREASON")
+	for _, r := range rep.Results {
+		signer, at := "-", "-"
+		if r.SignerKeyID != "" {
+			signer = r.SignerKeyID
+		} else if r.Signer != "" {
+			signer = pgpkey.KeyIDOfFingerprint(r.Signer)
+		}
+		if r.SignedAt != nil {
+			at = r.SignedAt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Chart, r.Version, r.Status, signer, at, reasonCell(&r))
+	}
+	tw.Flush()
+	if len(rep.Worklist) > 0 {
+		fmt.Fprintf(a.stdout, "\nre-sign worklist (%d):\n", len(rep.Worklist))
+		tw = tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CHART\tVERSION\tURL\tWHY")
+		for _, w := range rep.Worklist {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", w.Chart, w.Version, w.URL, w.Why)
+		}
+		tw.Flush()
+	}
+}
+
+// reasonCell says why in one table cell: the removal reason and what time
+// it rests on, or the problem found.
+func reasonCell(r *revoke.Result) string {
+	switch {
+	case r.Removed && r.Reason == string(ring.Compromised):
+		return "key compromised"
+	case r.Removed:
+		s := "key " + r.Reason
+		if r.FirstSeen != nil {
+			rel := "after"
+			if r.Status == revoke.Trusted {
+				rel = "before"
+			}
+			s += fmt.Sprintf(", first seen %s %s removal (%s)", r.FirstSeen.UTC().Format(time.RFC3339), rel, r.TimeSource.Describe())
+		} else if r.TimeSource != "" {
+			s += " (" + r.TimeSource.Describe() + ")"
+		}
+		if r.Status != revoke.Trusted && r.Status != revoke.RemovedKey {
+			s += "; " + r.Detail
+		}
+		return s
+	case r.Status == revoke.Trusted:
+		return ""
+	}
+	return r.Detail
+}
+
+func (a *app) newLedgerCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "ledger",
+		Short: "The first-seen ledger of chart releases (backs soft key removals)",
+	}
+	var o auditOpts
+	rec := &cobra.Command{
+		Use:   "record --repo URL",
+		Short: "Record releases not seen before; alarm when a recorded release changed",
+		Long: `record reads the repository like audit does and stores, for each release not seen before,
+its archive and .prov digests, its signer and the store's time: the first-seen time that a
+signer cannot forge, which keeps releases of a retired or superseded key trusted.
+A release already recorded that reappears with other bytes or another signer is a security
+alarm (exit 1); a re-sign of the same archive by an active key after its signer was removed
+is reported, not alarmed. Records are never changed.
+
+  keyctl ledger record --repo https://charts.example.org`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.ledgerRecord(cmd, o)
+		},
+	}
+	o.flags(rec, false)
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "Show the ledger",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.ledgerList()
+		},
+	}
+	c.AddCommand(rec, list)
+	return c
+}
+
+func (a *app) ledgerRecord(cmd *cobra.Command, o auditOpts) error {
+	ks, st, err := a.keySource(cmd, o, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	rep, err := a.runAudit(cmd, o, ks, st, false)
+	if err != nil {
+		return err
+	}
+	res, err := revoke.Record(st, rep, ks, a.actor)
+	if err != nil {
+		return err
+	}
+	if a.json() {
+		if err := a.printJSON(res); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(a.stdout, "recorded %d new releases of %s (%d already known, %d not fetched)\n", res.Added, rep.Repository, res.Known, rep.Total-res.Added-res.Known)
+		for _, r := range res.Resigned {
+			fmt.Fprintf(a.stdout, "re-signed %s %s: %s (first-seen record kept)\n", r.Chart, r.Version, r.What)
+		}
+	}
+	if len(res.Alarms) == 0 {
+		return nil
+	}
+	lines := make([]string, 0, len(res.Alarms))
+	for _, al := range res.Alarms {
+		lines = append(lines, fmt.Sprintf("%s %s: %s", al.Chart, al.Version, al.What))
+	}
+	return fail.Securityf("%d recorded releases reappeared with different bytes or signer:\n%s", len(res.Alarms), strings.Join(lines, "\n")).
+		WithHint("a published release must never change: find who uploaded it, restore the first-seen bytes, and audit the signer's keys",
+			"a new build belongs under a new version number")
+}
+
+func (a *app) ledgerList() error {
+	st, err := a.openStore(true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	l, err := st.Ledger()
+	if err != nil {
+		return err
+	}
+	entries := make([]ring.LedgerEntry, 0, len(l))
+	for _, e := range l {
+		entries = append(entries, e)
+	}
+	sort.Slice(entries, func(i, j int) bool {
+		if entries[i].Chart != entries[j].Chart {
+			return entries[i].Chart < entries[j].Chart
+		}
+		return entries[i].Version < entries[j].Version
+	})
+	if a.json() {
+		return a.printJSON(entries)
+	}
+	if len(entries) == 0 {
+		fmt.Fprintln(a.stdout, "the ledger is empty; record a repository with: keyctl ledger record --repo URL")
+		return nil
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CHART\tVERSION\tFIRST SEEN\tSIGNER\tARCHIVE SHA256")
+	for _, e := range entries {
+		signer := "-"
+		if e.Signer != "" {
+			signer = pgpkey.KeyIDOfFingerprint(e.Signer)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Chart, e.Version, e.FirstSeen.UTC().Format(time.RFC3339), signer, e.ArchiveSHA256[:min(16, len(e.ArchiveSHA256))])
+	}
+	return tw.Flush()
+}
+
