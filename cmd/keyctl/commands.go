@@ -19,5 +19,7 @@ func (a *app) commands() []*cobra.Command {
 		a.newVerifyCmd(),
 		a.newSignCmd(),
 		a.newRepoCmd(),
+		a.newAuditCmd(),
+		a.newLedgerCmd(),
 	}
 }
