@@ -405,4 +405,3 @@ func (a *app) ledgerList() error {
 	}
 	return tw.Flush()
 }
-
