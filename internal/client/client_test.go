@@ -467,3 +467,37 @@ func BenchmarkVerifyChart(b *testing.B) {
 		}
 	}
 }
+
+// Load over http(s), as a chart repository is usually served, with the
+// fixed-name keyring copies missing (only content-addressed copies).
+func TestLoadHTTP(t *testing.T) {
+	dir := t.TempDir()
+	rk := newRootKey(t, "root")
+	f := newFixture(t, dir, "charts.example.org", rk)
+	alice := newMaintainer(t, "alice")
+	f.add(alice)
+	f.publish(t0)
+	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	defer srv.Close()
+	opts := Options{Location: srv.URL, Pins: f.pins(), StateDir: t.TempDir(), Now: func() time.Time { return t0.Add(time.Hour) }}
+	tr, err := Load(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, p, _ := chart(t, alice, "app", "1.0.0", t0)
+	if d := tr.Check(p, "app-1.0.0.tgz", a, nil); !d.Trusted || tr.Location != srv.URL {
+		t.Fatalf("%+v at %s", d, tr.Location)
+	}
+	os.Remove(filepath.Join(dir, root.PubkeysFile))
+	tr, err = Load(context.Background(), opts)
+	if err != nil || len(tr.Fallbacks) != 1 || len(tr.Active) != 1 {
+		t.Fatalf("without pubkeys.pgp: %v", err)
+	}
+	// Served by a repository that never published: an input error (exit 2).
+	empty := httptest.NewServer(http.NotFoundHandler())
+	defer empty.Close()
+	opts.Location = empty.URL
+	if _, err := Load(context.Background(), opts); err == nil || fail.ExitCode(err) != 2 {
+		t.Fatalf("empty repository: %v", err)
+	}
+}
