@@ -271,6 +271,7 @@ func (a *app) json() bool { return a.output == "json" }
 
 func (a *app) printJSON(v any) error {
 	enc := json.NewEncoder(a.stdout)
+	enc.SetEscapeHTML(false) // user IDs hold <mail@example.org>
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
