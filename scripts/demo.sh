@@ -23,10 +23,11 @@ export PATH="$work/bin:$PATH"
 cd "$work"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-run() { printf '$ %s\n' "$*"; "$@"; }
-expect_fail() { printf '$ %s\n' "$*"; if "$@"; then echo "demo: expected a refusal" >&2; exit 1; else echo "(exit $? — refused, as it should be)"; fi; }
+show() { printf '$'; printf ' %q' "$@"; printf '\n'; }
+run() { show "$@"; "$@"; }
+expect_fail() { show "$@"; if "$@"; then echo "demo: expected a refusal" >&2; exit 1; else echo "(exit $? — refused, as it should be)"; fi; }
 gpgq() { gpg --batch --yes --no-tty --pinentry-mode loopback --passphrase '' "$@" 2>/dev/null; }
-fpr_of() { gpg --with-colons --list-keys "$1" | awk -F: '/^fpr/ {print $10; exit}'; }
+fpr_of() { gpg --with-colons --list-keys "$1" 2>/dev/null | awk -F: '/^fpr/ {print $10; exit}'; }
 
 step "1. The team lead makes the root key (on an offline machine in real life)"
 run keyctl root create --name "charts.example.org root" --secret-out root.key --public-out root.pub --no-passphrase
@@ -41,8 +42,8 @@ ALICE=$(fpr_of alice@example.org)
 gpgq --quick-add-key "$ALICE" ed25519 sign 2y
 gpgq --quick-gen-key "Bob Maintainer <bob@example.org>" rsa3072 sign 2y
 BOB=$(fpr_of bob@example.org)
-gpg --armor --export "$ALICE" >alice.asc
-gpg --armor --export "$BOB" >bob.asc
+gpgq --armor --export "$ALICE" >alice.asc
+gpgq --armor --export "$BOB" >bob.asc
 gpgq --armor --export-secret-keys "$ALICE" >alice.sec
 gpgq --armor --export-secret-keys "$BOB" >bob.sec
 chmod 600 alice.sec bob.sec
@@ -53,7 +54,7 @@ step "4. The team lead adds them (the policy lints each key), and a weak key is 
 run keyctl add alice.asc --reason "maintainer of demo-app" --scope 'demo-*' --ticket CHARTS-12
 run keyctl add bob.asc --reason "release engineer" --ticket CHARTS-13
 gpgq --quick-gen-key "Weak Key <weak@example.org>" rsa2048 sign 1y
-gpg --armor --export weak@example.org >weak.asc
+gpgq --armor --export weak@example.org >weak.asc
 expect_fail keyctl add weak.asc --reason "too small"
 run keyctl list
 
