@@ -2,6 +2,7 @@ package revoke
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
 	"errors"
@@ -68,46 +69,81 @@ func headArchive(r io.Reader, lim provenance.Limits) (*archiveHead, error) {
 		lim.MaxFiles = d.MaxFiles
 	}
 	hr := &hashReader{r: r, h: sha256.New(), limit: lim.MaxArchive}
+	// Most archives give Chart.yaml within their first few KiB: inflate
+	// only those, in memory. Otherwise (or when they do not decode on
+	// their own) scan again from the start, streaming.
+	prefix := make([]byte, headPrefix)
+	n, err := io.ReadFull(hr, prefix)
+	switch {
+	case errors.Is(err, errTooLarge):
+		return nil, &provenance.ArchiveError{Reason: fmt.Sprintf("larger than %d bytes", lim.MaxArchive)}
+	case err != nil && err != io.EOF && err != io.ErrUnexpectedEOF:
+		return nil, err
+	}
+	prefix = prefix[:n]
+	name, version, err := chartOf(bytes.NewReader(prefix), lim)
+	if err != nil {
+		if name, version, err = chartOf(io.MultiReader(bytes.NewReader(prefix), hr), lim); err != nil {
+			return nil, err
+		}
+	}
+	// The rest of the file is hashed without being inflated.
+	if _, err := io.Copy(io.Discard, hr); err != nil {
+		if errors.Is(err, errTooLarge) {
+			return nil, &provenance.ArchiveError{Reason: fmt.Sprintf("larger than %d bytes", lim.MaxArchive)}
+		}
+		return nil, err
+	}
+	a := &archiveHead{Size: hr.n, Name: name, Version: version}
+	copy(a.SHA256[:], hr.h.Sum(nil))
+	return a, nil
+}
+
+// headPrefix is how much of an archive is first tried on its own.
+const headPrefix = 8 << 10
+
+// chartOf reads the name and version of the top-level Chart.yaml from a
+// gzipped tar stream, reading no further than that entry.
+func chartOf(r io.Reader, lim provenance.Limits) (name, version string, err error) {
 	bad := func(format string, args ...any) error {
 		return &provenance.ArchiveError{Reason: fmt.Sprintf(format, args...)}
 	}
-	zr, err := gzip.NewReader(hr)
+	zr, err := gzip.NewReader(r)
 	if err != nil {
 		if errors.Is(err, errTooLarge) {
-			return nil, bad("larger than %d bytes", lim.MaxArchive)
+			return "", "", bad("larger than %d bytes", lim.MaxArchive)
 		}
-		return nil, bad("not a gzip file: %v", err)
+		return "", "", bad("not a gzip file: %v", err)
 	}
 	zr.Multistream(false)
 	tr := tar.NewReader(io.LimitReader(zr, lim.MaxUncompressed))
 	var chartYAML []byte
 	for n := 0; chartYAML == nil; n++ {
 		if n >= lim.MaxFiles {
-			return nil, bad("no Chart.yaml within %d entries", lim.MaxFiles)
+			return "", "", bad("no Chart.yaml within %d entries", lim.MaxFiles)
 		}
 		hd, err := tr.Next()
 		if err == io.EOF {
-			return nil, bad("no Chart.yaml")
+			return "", "", bad("no Chart.yaml")
 		}
 		if err != nil {
 			if errors.Is(err, errTooLarge) {
-				return nil, bad("larger than %d bytes", lim.MaxArchive)
+				return "", "", bad("larger than %d bytes", lim.MaxArchive)
 			}
-			return nil, bad("corrupt archive: %v", err)
+			return "", "", bad("corrupt archive: %v", err)
 		}
 		top, rest, ok := strings.Cut(hd.Name, "/")
 		if !ok || rest != "Chart.yaml" || top == "" || top == "." || top == ".." {
 			continue
 		}
 		if hd.Typeflag != tar.TypeReg && hd.Typeflag != tar.TypeRegA {
-			return nil, bad("%s is not a regular file", hd.Name)
+			return "", "", bad("%s is not a regular file", hd.Name)
 		}
 		if hd.Size < 0 || hd.Size > lim.MaxFileSize {
-			return nil, bad("%s is larger than %d bytes", hd.Name, lim.MaxFileSize)
+			return "", "", bad("%s is larger than %d bytes", hd.Name, lim.MaxFileSize)
 		}
-		chartYAML, err = io.ReadAll(tr)
-		if err != nil {
-			return nil, bad("corrupt archive: %v", err)
+		if chartYAML, err = io.ReadAll(tr); err != nil {
+			return "", "", bad("corrupt archive: %v", err)
 		}
 	}
 	var md struct {
@@ -115,16 +151,7 @@ func headArchive(r io.Reader, lim provenance.Limits) (*archiveHead, error) {
 		Version string `json:"version"`
 	}
 	if err := yaml.Unmarshal(chartYAML, &md); err != nil || md.Name == "" || md.Version == "" {
-		return nil, bad("Chart.yaml has no valid name and version")
+		return "", "", bad("Chart.yaml has no valid name and version")
 	}
-	// The rest of the file is hashed without being inflated.
-	if _, err := io.Copy(io.Discard, hr); err != nil {
-		if errors.Is(err, errTooLarge) {
-			return nil, bad("larger than %d bytes", lim.MaxArchive)
-		}
-		return nil, err
-	}
-	a := &archiveHead{Size: hr.n, Name: md.Name, Version: md.Version}
-	copy(a.SHA256[:], hr.h.Sum(nil))
-	return a, nil
+	return md.Name, md.Version, nil
 }
