@@ -117,35 +117,76 @@ func readKeyRingSafe(bin []byte) (el openpgp.EntityList, err error) {
 	return openpgp.ReadKeyRing(bytes.NewReader(bin))
 }
 
-// countPackets walks the packet framing without parsing bodies and refuses a
-// certificate with more than MaxPackets packets.
+// countPackets walks the packet framing (headers only, no bodies parsed)
+// and refuses a certificate with more than MaxPackets packets. Framing it
+// cannot follow is left for the real parser to report.
 func countPackets(bin []byte) error {
-	r := packet.NewReader(bytes.NewReader(bin))
 	n := 0
-	for {
-		p, err := r.NextWithUnsupported()
-		if err == io.EOF {
+	for len(bin) > 0 {
+		tag, bodyLen, hdrLen, ok := packetHeader(bin)
+		if !ok || hdrLen+bodyLen > len(bin) {
 			return nil
 		}
-		if err != nil {
-			// Let the real parser report malformed input.
-			return nil
-		}
-		switch p.(type) {
-		case *packet.PublicKey, *packet.PrivateKey:
-			if pk, ok := p.(*packet.PublicKey); ok && pk.IsSubkey {
-				break
-			}
-			if pk, ok := p.(*packet.PrivateKey); ok && pk.IsSubkey {
-				break
-			}
+		if tag == 6 || tag == 5 { // public or secret primary key: a new certificate
 			n = 0
 		}
 		n++
 		if n > MaxPackets {
 			return fmt.Errorf("a certificate has more than %d packets (signatures, user IDs, subkeys): refusing a flooded key", MaxPackets)
 		}
+		bin = bin[hdrLen+bodyLen:]
 	}
+	return nil
+}
+
+// packetHeader decodes one OpenPGP packet header (RFC 9580 §4.2). Partial
+// body lengths, which keys never use, report !ok.
+func packetHeader(b []byte) (tag, bodyLen, hdrLen int, ok bool) {
+	if len(b) < 2 || b[0]&0x80 == 0 {
+		return 0, 0, 0, false
+	}
+	if b[0]&0x40 == 0 { // old format
+		tag = int(b[0]>>2) & 0xf
+		switch b[0] & 3 {
+		case 0:
+			return tag, int(b[1]), 2, true
+		case 1:
+			if len(b) < 3 {
+				return 0, 0, 0, false
+			}
+			return tag, int(b[1])<<8 | int(b[2]), 3, true
+		case 2:
+			if len(b) < 5 {
+				return 0, 0, 0, false
+			}
+			l := uint64(b[1])<<24 | uint64(b[2])<<16 | uint64(b[3])<<8 | uint64(b[4])
+			if l > uint64(MaxKeyringSize) {
+				return 0, 0, 0, false
+			}
+			return tag, int(l), 5, true
+		}
+		return 0, 0, 0, false
+	}
+	tag = int(b[0] & 0x3f)
+	switch {
+	case b[1] < 192:
+		return tag, int(b[1]), 2, true
+	case b[1] < 224:
+		if len(b) < 3 {
+			return 0, 0, 0, false
+		}
+		return tag, (int(b[1])-192)<<8 + int(b[2]) + 192, 3, true
+	case b[1] == 255:
+		if len(b) < 6 {
+			return 0, 0, 0, false
+		}
+		l := uint64(b[2])<<24 | uint64(b[3])<<16 | uint64(b[4])<<8 | uint64(b[5])
+		if l > uint64(MaxKeyringSize) {
+			return 0, 0, 0, false
+		}
+		return tag, int(l), 6, true
+	}
+	return 0, 0, 0, false
 }
 
 // ReadCert parses data that must hold exactly one certificate.

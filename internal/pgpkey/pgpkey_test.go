@@ -1,8 +1,13 @@
 package pgpkey
 
 import (
+	"bytes"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 
 	"github.com/keyctl/keyctl/internal/testutil/peers"
 )
@@ -93,5 +98,36 @@ func TestReadKeyringRefusesJunk(t *testing.T) {
 		if _, err := ReadKeyring(data, MaxCertSize); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+func TestFloodedCertificateRefused(t *testing.T) {
+	e, err := openpgp.NewEntity("flood", "", "flood@example.org", &packet.Config{Algorithm: packet.PubKeyAlgoEd25519})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := SerializePublic(e, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sig bytes.Buffer
+	for _, id := range e.Identities {
+		id.SelfCertifications[0].Packet.Serialize(&sig)
+	}
+	flooded := append([]byte(nil), pub...)
+	for i := 0; i < MaxPackets+10; i++ {
+		flooded = append(flooded, sig.Bytes()...)
+	}
+	if _, err := ReadKeyring(flooded, MaxKeyringSize); err == nil || !strings.Contains(err.Error(), "flooded") {
+		t.Fatalf("flooded certificate: %v", err)
+	}
+	// Many certificates of a few packets each are fine: the count restarts
+	// at every primary key.
+	var many []byte
+	for i := 0; i < MaxPackets/2; i++ {
+		many = append(many, pub...)
+	}
+	if el, err := ReadKeyring(many, MaxKeyringSize); err != nil || len(el) != MaxPackets/2 {
+		t.Fatalf("a long keyring of small certificates: %d, %v", len(el), err)
 	}
 }
