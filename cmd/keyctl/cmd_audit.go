@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/signal"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -79,8 +80,12 @@ func (a *app) keySource(cmd *cobra.Command, o auditOpts, write bool) (*revoke.Ke
 	}
 	_, statErr := os.Stat(a.storePath)
 	haveStore := statErr == nil
+	if write && !haveStore {
+		return nil, nil, fail.Inputf("no store at %s", a.storePath).
+			WithHint("the ledger lives in the team lead's store: create it with keyctl init, or point at it with --store PATH")
+	}
 	var st *ring.Store
-	if haveStore || write {
+	if haveStore {
 		s, err := a.openStore(!write)
 		if err != nil {
 			return nil, nil, err
@@ -159,7 +164,9 @@ func (a *app) runAudit(cmd *cobra.Command, o auditOpts, ks *revoke.KeySet, st *r
 			}
 		}()
 	}
-	return revoke.Audit(context.Background(), opts)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	return revoke.Audit(ctx, opts)
 }
 
 func (a *app) audit(cmd *cobra.Command, o auditOpts) error {

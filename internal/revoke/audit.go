@@ -146,6 +146,10 @@ func Audit(ctx context.Context, opts Options) (*Report, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	match, err := resolveMatch(opts.Keys, opts.Match)
+	if err != nil {
+		return nil, err
+	}
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 2 * runtime.NumCPU()
 	}
@@ -170,7 +174,6 @@ func Audit(ctx context.Context, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	match := resolveMatch(opts.Keys, opts.Match)
 	now := opts.Now()
 	results := make([]Result, len(releases))
 	var done atomic.Int64
@@ -194,7 +197,8 @@ func Audit(ctx context.Context, opts Options) (*Report, error) {
 	}
 	rep := &Report{Repository: src.display, Total: len(releases), Counts: map[Status]int{}, Time: now}
 	for _, q := range opts.Match {
-		rep.Keys = append(rep.Keys, strings.ToUpper(q))
+		n, _ := pgpkey.ParseFingerprint(q)
+		rep.Keys = append(rep.Keys, n)
 	}
 	for i := range results {
 		r := &results[i]
@@ -217,12 +221,12 @@ func Audit(ctx context.Context, opts Options) (*Report, error) {
 // resolveMatch expands the --key queries: a query naming a known key (by
 // primary or subkey fingerprint or key ID) stands for every key ID and
 // fingerprint of that certificate; an unknown one matches issuers as given.
-func resolveMatch(ks *KeySet, queries []string) map[string]bool {
+func resolveMatch(ks *KeySet, queries []string) (map[string]bool, error) {
 	out := map[string]bool{}
-	for _, q := range queries {
-		q = strings.ToUpper(strings.ReplaceAll(strings.TrimPrefix(strings.TrimPrefix(q, "0x"), "0X"), " ", ""))
-		if q == "" {
-			continue
+	for _, raw := range queries {
+		q, err := pgpkey.ParseFingerprint(raw)
+		if err != nil {
+			return nil, fail.Inputf("--key: %v", err).WithHint("give a fingerprint or a 16-digit key ID, e.g. from: gpg --list-keys --with-subkey-fingerprints")
 		}
 		if k := ks.Lookup(q); k != nil {
 			for _, id := range certIDs(k) {
@@ -233,7 +237,7 @@ func resolveMatch(ks *KeySet, queries []string) map[string]bool {
 		out[q] = true
 		out[pgpkey.KeyIDOfFingerprint(q)] = true
 	}
-	return out
+	return out, nil
 }
 
 func certIDs(k *Key) []string {

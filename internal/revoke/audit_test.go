@@ -384,3 +384,13 @@ func TestLedgerResignAfterCompromiseIsNoAlarm(t *testing.T) {
 		t.Fatalf("re-sign: alarms %+v, resigned %d, want 0 and %d", res.Alarms, len(res.Resigned), rep.Listed)
 	}
 }
+
+func TestAuditRefusesABadKeyQuery(t *testing.T) {
+	r := buildRepo(t, 3, 0)
+	for _, q := range []string{"alice", "0123", strings.Repeat("G", 40)} {
+		_, err := Audit(context.Background(), Options{Repository: r.dir, Keys: r.keySet(t, nil), Match: []string{q}})
+		if err == nil || fail.ExitCode(err) != 2 || !strings.Contains(err.Error(), "--key") {
+			t.Errorf("--key %q: %v", q, err)
+		}
+	}
+}
