@@ -22,6 +22,7 @@ import (
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 
 	"github.com/keyctl/keyctl/internal/pgpkey"
+	"github.com/keyctl/keyctl/internal/testutil/charts"
 )
 
 // hostileAllocLimit is a generous bound on what one refused command may
@@ -277,6 +278,55 @@ func TestHostileInput(t *testing.T) {
 	chartCase("tinyfiles.tgz", makeTgz(t, tiny))
 	chartCase("notgzip.tgz", random)
 	chartCase("deepchart.tgz", makeTgz(t, []tarEntry{{name: "web/Chart.yaml", body: []byte("apiVersion: v2\nname: web\nversion: 1.0.0\nannotations: " + strings.Repeat("{a: ", 100000) + "b" + strings.Repeat("}", 100000) + "\n")}}))
+
+	// Through keyctl verify: a repository published from this store, a
+	// chart signed by an active maintainer, and hostile archives and .prov
+	// files in its place.
+	site := filepath.Join(dir, "site")
+	e.mustRun(t, "--store", e.store, "publish", "--to", site, "--root-key", e.rootKey)
+	rootPubData, err := os.ReadFile(e.rootPub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootEnt, err := pgpkey.ReadCert(rootPubData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootFpr := pgpkey.Fingerprint(rootEnt)
+	goodChart, err := charts.Archive(charts.Spec{Name: "web", Version: "1.0.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	goodTgz := writeFile(t, dir, "good-web-1.0.0.tgz", goodChart)
+	mSecret := writeFile(t, dir, "hostile-maint.key", armorOf(t, openpgp.PrivateKeyType, secretBytes(t, m.entity)))
+	e.mustRun(t, "sign", goodTgz, "--key", mSecret)
+	goodProv, err := os.ReadFile(goodTgz + ".prov")
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifyArgs := func(chart, prov string) []string {
+		return []string{"verify", chart, "--prov", prov, "--repo", site, "--root", rootFpr}
+	}
+	// The good chart verifies: the hostile cases below fail for their own
+	// reason, not for a broken setup.
+	if out, errs, code := runIn(verifyArgs(goodTgz, goodTgz+".prov")...); code != 0 {
+		t.Fatalf("verify of the good chart: exit %d\n%s%s", code, out, errs)
+	}
+	for _, name := range []string{"bomb-total.tgz", "bomb-file.tgz", "dotdot.tgz", "symlink.tgz", "tinyfiles.tgz", "notgzip.tgz", "deepchart.tgz"} {
+		cases["verify "+name] = verifyArgs(filepath.Join(dir, name), goodTgz+".prov")
+	}
+	provCase := func(name string, data []byte) {
+		cases["verify "+name] = verifyArgs(goodTgz, writeFile(t, dir, name, data))
+	}
+	provCase("huge.prov", append(bytes.Repeat([]byte("# padding\n"), 2<<20), goodProv...))
+	provCase("random.prov", random)
+	provCase("truncated.prov", goodProv[:len(goodProv)/2])
+	provCase("tampered.prov", bytes.Replace(goodProv, []byte("version: 1.0.0"), []byte("version: 1.0.1"), 1))
+	provCase("nested.prov", append([]byte("-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nname: "+strings.Repeat("[", 200000)+"\n...\nfiles: {}\n"), goodProv[bytes.Index(goodProv, []byte("-----BEGIN PGP SIGNATURE")):]...))
+	otherProv := filepath.Join(dir, "other-web-1.0.0.tgz")
+	writeFile(t, dir, "other-web-1.0.0.tgz", goodChart)
+	e.mustRun(t, "sign", otherProv, "--key", signerKey) // Other is not in the store
+	cases["verify unknown-signer.prov"] = verifyArgs(goodTgz, otherProv+".prov")
 
 	if len(cases) < 40 {
 		t.Fatalf("only %d hostile cases were built", len(cases))
