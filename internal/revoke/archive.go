@@ -10,6 +10,7 @@ import (
 	"hash"
 	"io"
 	"strings"
+	"sync"
 
 	"sigs.k8s.io/yaml"
 
@@ -72,7 +73,9 @@ func headArchive(r io.Reader, lim provenance.Limits) (*archiveHead, error) {
 	// Most archives give Chart.yaml within their first few KiB: inflate
 	// only those, in memory. Otherwise (or when they do not decode on
 	// their own) scan again from the start, streaming.
-	prefix := make([]byte, headPrefix)
+	buf := prefixPool.Get().(*[headPrefix]byte)
+	defer prefixPool.Put(buf)
+	prefix := buf[:]
 	n, err := io.ReadFull(hr, prefix)
 	switch {
 	case errors.Is(err, errTooLarge):
@@ -102,14 +105,23 @@ func headArchive(r io.Reader, lim provenance.Limits) (*archiveHead, error) {
 // headPrefix is how much of an archive is first tried on its own.
 const headPrefix = 8 << 10
 
+// Inflaters (each with its 32 KiB window) and prefix buffers are reused
+// across releases: an audit allocates per release in flight, not per
+// release audited.
+var (
+	gzipPool   = sync.Pool{New: func() any { return new(gzip.Reader) }}
+	prefixPool = sync.Pool{New: func() any { return new([headPrefix]byte) }}
+)
+
 // chartOf reads the name and version of the top-level Chart.yaml from a
 // gzipped tar stream, reading no further than that entry.
 func chartOf(r io.Reader, lim provenance.Limits) (name, version string, err error) {
 	bad := func(format string, args ...any) error {
 		return &provenance.ArchiveError{Reason: fmt.Sprintf(format, args...)}
 	}
-	zr, err := gzip.NewReader(r)
-	if err != nil {
+	zr := gzipPool.Get().(*gzip.Reader)
+	defer gzipPool.Put(zr)
+	if err := zr.Reset(r); err != nil {
 		if errors.Is(err, errTooLarge) {
 			return "", "", bad("larger than %d bytes", lim.MaxArchive)
 		}
