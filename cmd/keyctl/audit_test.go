@@ -251,7 +251,7 @@ func TestAuditJourney(t *testing.T) {
 		t.Fatalf("alice's releases: %d (late %d)", len(d.Releases), late)
 	}
 	out, _, _ = keyctlRun(t, k("audit", "--repo", url, "--key", alice.fpr)...)
-	if !strings.Contains(out, "signature time only, unverified") {
+	if !strings.Contains(out, "signature time, self-asserted, not verified") {
 		t.Fatalf("text output does not say the time is unverified:\n%s", out)
 	}
 	// Once recorded, the late release has a first-seen time after the removal.

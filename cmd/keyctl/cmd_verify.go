@@ -19,6 +19,7 @@ import (
 	"github.com/keyctl/keyctl/internal/provenance"
 	"github.com/keyctl/keyctl/internal/publish"
 	"github.com/keyctl/keyctl/internal/root"
+	"github.com/keyctl/keyctl/policy"
 )
 
 type verifyOpts struct {
@@ -387,7 +388,7 @@ func (a *app) printVerify(rep *verifyReport, archiveName string) {
 			fmt.Fprintf(w, "  signing key: %s (%s)\n", d.SigningKey, kind)
 		}
 		if d.SignedAt != "" {
-			fmt.Fprintf(w, "  signed at:   %s (%s)\n", d.SignedAt, client.TimeSelfAsserted)
+			fmt.Fprintf(w, "  signed at:   %s (%s)\n", d.SignedAt, policy.TimeSignature.Describe())
 		}
 	}
 	fmt.Fprintf(w, "  reason:      %s\n", d.Reason)

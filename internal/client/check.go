@@ -3,7 +3,6 @@ package client
 import (
 	"errors"
 	"fmt"
-	"path"
 	"time"
 
 	"github.com/keyctl/keyctl/internal/pgpkey"
@@ -28,8 +27,8 @@ const (
 
 // Where a signing time comes from.
 const (
-	TimeLedger       = "ledger"
-	TimeSelfAsserted = "signature time, self-asserted, not verified"
+	TimeLedger       = string(policy.TimeLedger)
+	TimeSelfAsserted = string(policy.TimeSignature)
 )
 
 // Decision is the verdict on one chart release.
@@ -177,32 +176,14 @@ func (t *Trusted) check(p *provenance.Prov, archiveName string, sum []byte, arch
 	}
 
 	// Soft removal: trusted only when the ledger proves the release existed
-	// before the removal took effect.
+	// before the removal took effect (policy.JudgeRemoval, shared with audit).
 	d.Status = removedStatus(entry.Reason)
-	eff := entry.Effective.UTC()
-	signedBefore := sig.Created.Before(eff)
-	switch {
-	case firstSeen != nil && firstSeen.Before(eff) && signedBefore:
-		d.Trusted, d.TimeSource = true, TimeLedger
-		d.Reason = fmt.Sprintf("signed by key %s, %s since %s; the ledger saw this release first at %s, before that",
-			sig.PrimaryFingerprint, entry.Reason, eff.Format(time.RFC3339), firstSeen.UTC().Format(time.RFC3339))
-	case firstSeen != nil:
-		d.TimeSource = TimeLedger
-		d.Reason = fmt.Sprintf("signed by removed key %s (%s since %s); the ledger saw this release first at %s, not before that",
-			sig.PrimaryFingerprint, entry.Reason, eff.Format(time.RFC3339), firstSeen.UTC().Format(time.RFC3339))
-		if !signedBefore {
-			d.Reason = fmt.Sprintf("signed by removed key %s (%s since %s) at %s, after the removal",
-				sig.PrimaryFingerprint, entry.Reason, eff.Format(time.RFC3339), d.SignedAt)
-		}
-	default:
-		d.TimeSource = TimeSelfAsserted
-		if signedBefore {
-			d.Reason = fmt.Sprintf("signed by removed key %s (%s since %s); the signature is dated %s, before that, but the signer sets that date and no ledger record backs it",
-				sig.PrimaryFingerprint, entry.Reason, eff.Format(time.RFC3339), d.SignedAt)
-		} else {
-			d.Reason = fmt.Sprintf("signed by removed key %s (%s since %s) at %s, after the removal",
-				sig.PrimaryFingerprint, entry.Reason, eff.Format(time.RFC3339), d.SignedAt)
-		}
+	j := policy.JudgeRemoval(string(entry.Reason), entry.Effective, sig.Created, firstSeen)
+	d.Trusted, d.TimeSource = j.Trusted, string(j.TimeSource)
+	if j.Trusted {
+		d.Reason = fmt.Sprintf("signed by key %s, %s", sig.PrimaryFingerprint, j.Detail)
+	} else {
+		d.Reason = fmt.Sprintf("signed by removed key %s: %s", sig.PrimaryFingerprint, j.Detail)
 	}
 	return d
 }
@@ -257,17 +238,7 @@ func joinOr(items []string, empty string) string {
 	return out
 }
 
-// InScope reports whether chart matches one of the scope globs (path.Match);
-// no scopes means every chart. It is ring.InScope's rule, repeated here so
-// that a client never links the store.
-func InScope(scopes []string, chart string) bool {
-	if len(scopes) == 0 {
-		return true
-	}
-	for _, s := range scopes {
-		if ok, _ := path.Match(s, chart); ok {
-			return true
-		}
-	}
-	return false
-}
+// InScope reports whether chart matches one of the scope globs; it is
+// policy.InScope, the one rule that the store, the client and the audit
+// share.
+func InScope(scopes []string, chart string) bool { return policy.InScope(scopes, chart) }

@@ -21,6 +21,7 @@ import (
 	"github.com/keyctl/keyctl/internal/pgpkey"
 	"github.com/keyctl/keyctl/internal/provenance"
 	"github.com/keyctl/keyctl/internal/ring"
+	"github.com/keyctl/keyctl/policy"
 )
 
 // Status of one release in an audit.
@@ -386,7 +387,7 @@ func auditRelease(ctx context.Context, src *source, opts Options, rel *Release, 
 			}
 		}
 	}
-	if signer != nil && keyStatus == "" && !ring.InScope(signer.Scopes, rel.Chart) {
+	if signer != nil && keyStatus == "" && !policy.InScope(signer.Scopes, rel.Chart) {
 		keyStatus, keyDetail = OutOfScope, fmt.Sprintf("chart %s is outside the signer's scopes %s", rel.Chart, strings.Join(signer.Scopes, ", "))
 	}
 

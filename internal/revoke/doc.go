@@ -20,5 +20,5 @@
 // and superseded are soft: a release stays trusted when the ledger's
 // first-seen time of exactly its bytes precedes the removal's effective
 // time; without such a record the signature's own time is reported as
-// "signature time only, unverified" and the release is not trusted.
+// "signature time, self-asserted, not verified" and the release is not trusted.
 package revoke

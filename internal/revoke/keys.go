@@ -11,6 +11,7 @@ import (
 	"github.com/keyctl/keyctl/internal/pgpkey"
 	"github.com/keyctl/keyctl/internal/ring"
 	"github.com/keyctl/keyctl/internal/root"
+	"github.com/keyctl/keyctl/policy"
 )
 
 // Key is a maintainer key as the audit sees it: the certificate, whether it
@@ -160,64 +161,24 @@ func (ks *KeySet) Removed() []*Key {
 	return out
 }
 
-// TimeSource says what a judgement about time rests on.
-type TimeSource string
+// TimeSource says what a judgement about time rests on (policy.TimeSource).
+type TimeSource = policy.TimeSource
 
 const (
 	// TimeLedger: the store's first-seen record, which a signer cannot forge.
-	TimeLedger TimeSource = "ledger"
+	TimeLedger = policy.TimeLedger
 	// TimeSignature: the signature's own creation time, set by the signer:
 	// not enough to keep a signature trusted (SPEC §3.5).
-	TimeSignature TimeSource = "signature"
+	TimeSignature = policy.TimeSignature
 )
 
-// Describe is how text output names a time source.
-func (t TimeSource) Describe() string {
-	switch t {
-	case TimeLedger:
-		return "ledger first-seen time"
-	case TimeSignature:
-		return "signature time only, unverified"
-	}
-	return ""
-}
-
 // Judgement is the removal rule's answer for one signature.
-type Judgement struct {
-	Trusted    bool
-	TimeSource TimeSource
-	Detail     string
-}
+type Judgement = policy.Judgement
 
-// JudgeRemoval applies SPEC §3.5 to a signature made by removed key k at
-// signedAt (self-asserted), for a release first seen at firstSeen (nil when
-// the ledger has no record that matches the release's bytes).
-//
-// Compromised is hard: never trusted. Retired and superseded are soft: the
-// signature stays trusted only when the first-seen time precedes the
-// effective time; the signature time alone never suffices.
+// JudgeRemoval applies SPEC §3.5 (policy.JudgeRemoval, the rule verify
+// shares) to a signature made by removed key k at signedAt (self-asserted),
+// for a release first seen at firstSeen (nil when the ledger has no record
+// that matches the release's bytes).
 func JudgeRemoval(k *Key, signedAt time.Time, firstSeen *time.Time) Judgement {
-	eff := k.Effective.UTC().Format(time.RFC3339)
-	if k.Reason == ring.Compromised || (k.Reason != ring.Retired && k.Reason != ring.Superseded) {
-		why := "compromised"
-		if k.Reason != ring.Compromised {
-			why = fmt.Sprintf("with unknown reason %q, treated as compromised", k.Reason)
-		}
-		return Judgement{Detail: fmt.Sprintf("key removed %s (%s): every signature by it is untrusted", why, eff)}
-	}
-	if firstSeen != nil {
-		fs := firstSeen.UTC().Format(time.RFC3339)
-		if firstSeen.Before(k.Effective) {
-			return Judgement{Trusted: true, TimeSource: TimeLedger,
-				Detail: fmt.Sprintf("key %s effective %s; release first seen %s, before that", k.Reason, eff, fs)}
-		}
-		return Judgement{TimeSource: TimeLedger,
-			Detail: fmt.Sprintf("key %s effective %s; release first seen %s, not before that", k.Reason, eff, fs)}
-	}
-	when := "before"
-	if !signedAt.Before(k.Effective) {
-		when = "not before"
-	}
-	return Judgement{TimeSource: TimeSignature,
-		Detail: fmt.Sprintf("key %s effective %s; signature dated %s, %s that, but the signature time is unverified (no ledger record)", k.Reason, eff, signedAt.UTC().Format(time.RFC3339), when)}
+	return policy.JudgeRemoval(string(k.Reason), k.Effective, signedAt, firstSeen)
 }

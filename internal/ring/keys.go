@@ -16,6 +16,7 @@ import (
 
 	"github.com/keyctl/keyctl/internal/fail"
 	"github.com/keyctl/keyctl/internal/pgpkey"
+	"github.com/keyctl/keyctl/policy"
 )
 
 // Status of a stored key.
@@ -155,18 +156,9 @@ func ValidateScopes(scopes []string) ([]string, error) {
 	return out, nil
 }
 
-// InScope reports whether chart name is inside scopes (no scopes: any chart).
-func InScope(scopes []string, chart string) bool {
-	if len(scopes) == 0 {
-		return true
-	}
-	for _, s := range scopes {
-		if ok, _ := path.Match(s, chart); ok {
-			return true
-		}
-	}
-	return false
-}
+// InScope reports whether chart name is inside scopes (no scopes: any
+// chart); it is policy.InScope.
+func InScope(scopes []string, chart string) bool { return policy.InScope(scopes, chart) }
 
 func describe(e *openpgp.Entity, now time.Time) (Key, error) {
 	cert, err := pgpkey.SerializePublic(e, true)

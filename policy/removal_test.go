@@ -1,0 +1,54 @@
+package policy
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestJudgeRemoval(t *testing.T) {
+	eff := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	before, after := eff.Add(-48*time.Hour), eff.Add(48*time.Hour)
+	for _, tc := range []struct {
+		name      string
+		reason    string
+		signedAt  time.Time
+		firstSeen *time.Time
+		trusted   bool
+		source    TimeSource
+		detail    string
+	}{
+		{"compromised, ledger before", ReasonCompromised, before, &before, false, "", "compromised"},
+		{"unknown reason is hard", "lost", before, &before, false, "", "treated as compromised"},
+		{"retired, ledger before", ReasonRetired, before, &before, true, TimeLedger, "before that"},
+		{"superseded, ledger before", ReasonSuperseded, before, &before, true, TimeLedger, "before that"},
+		{"retired, ledger after", ReasonRetired, before, &after, false, TimeLedger, "not before that"},
+		{"retired, signed after, ledger before", ReasonRetired, after, &before, false, TimeLedger, "after the removal"},
+		{"retired, no ledger, signed before", ReasonRetired, before, nil, false, TimeSignature, "no ledger record"},
+		{"retired, no ledger, signed after", ReasonRetired, after, nil, false, TimeSignature, "not before that"},
+		{"retired, ledger exactly at effective", ReasonRetired, before, &eff, false, TimeLedger, "not before"},
+	} {
+		j := JudgeRemoval(tc.reason, eff, tc.signedAt, tc.firstSeen)
+		if j.Trusted != tc.trusted || j.TimeSource != tc.source || !strings.Contains(j.Detail, tc.detail) {
+			t.Errorf("%s: %+v", tc.name, j)
+		}
+	}
+}
+
+func TestInScope(t *testing.T) {
+	for _, tc := range []struct {
+		scopes []string
+		chart  string
+		want   bool
+	}{
+		{nil, "anything", true},
+		{[]string{"nginx-*"}, "nginx-ingress", true},
+		{[]string{"nginx-*"}, "redis", false},
+		{[]string{"redis", "nginx-*"}, "redis", true},
+		{[]string{"[bad"}, "x", false},
+	} {
+		if got := InScope(tc.scopes, tc.chart); got != tc.want {
+			t.Errorf("InScope(%v, %q) = %v", tc.scopes, tc.chart, got)
+		}
+	}
+}
