@@ -178,15 +178,16 @@ func (a *app) upload(s *ring.Store, files, sigs map[string][]byte, to string) er
 	if info.Published != nil && info.Published.Location == bucket.Location() {
 		expect = info.Published.SHA256
 	}
-	plan, err := signed.Plan(expect)
-	if err != nil {
-		return err
-	}
-	if err := bucket.Publish(ctx, plan); err != nil {
-		return err
+	live, uerr := signed.Upload(ctx, bucket, expect)
+	if !live {
+		return uerr
 	}
 	if err := signed.Record(s, bucket.Location(), a.actor); err != nil {
 		return fail.Hint(err, "the publish is live, but the store did not record it; the next publish may report a conflict: re-run it")
+	}
+	if uerr != nil {
+		return fail.Hint(uerr, fmt.Sprintf("manifest version %d is live and recorded; clients are consistent (they read the content-addressed copies)", signed.Manifest.Version),
+			"run keyctl publish again to bring pubkeys.pgp, revoked.pgp and their .sig up to date for helm verify and gpgv users")
 	}
 	m := signed.Manifest
 	if a.json() {

@@ -13,6 +13,7 @@ package release
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -307,6 +308,26 @@ func (sg *Signed) Plan(expectPrevious string) (publish.Plan, error) {
 		p.Files = append(p.Files, object(n+root.SigSuffix, sg.Sigs[n]))
 	}
 	return p, nil
+}
+
+// Upload publishes the plan to b. When the upload fails after the
+// manifest went live (a convenience copy such as pubkeys.pgp kept failing),
+// live is true: the publish happened and must be recorded, and a re-run
+// (built on it) completes the copies.
+func (sg *Signed) Upload(ctx context.Context, b *publish.Bucket, expectPrevious string) (live bool, err error) {
+	plan, err := sg.Plan(expectPrevious)
+	if err != nil {
+		return false, err
+	}
+	err = b.Publish(ctx, plan)
+	if err == nil {
+		return true, nil
+	}
+	cur, gerr := b.Get(ctx, root.ManifestName, root.MaxManifestSize)
+	if gerr == nil && bytes.Equal(cur, plan.Pointer.Data) {
+		return true, err
+	}
+	return false, err
 }
 
 // Record stores what was published: the new manifest as the store's last
