@@ -66,6 +66,19 @@ func Dearmor(data []byte) ([]byte, error) {
 	if !IsArmored(data) {
 		return data, nil
 	}
+	// One armored block and nothing after it: a second block or trailing
+	// bytes would otherwise be dropped without a word.
+	if end := bytes.Index(data, []byte("-----END PGP ")); end >= 0 {
+		rest := data[end:]
+		if nl := bytes.IndexByte(rest, '\n'); nl >= 0 {
+			rest = rest[nl+1:]
+		} else {
+			rest = nil
+		}
+		if len(bytes.TrimSpace(rest)) > 0 {
+			return nil, errors.New("data follows the ASCII armor block (a second block or trailing bytes); give one armored block per file")
+		}
+	}
 	block, err := armor.Decode(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("reading ASCII armor: %w", err)

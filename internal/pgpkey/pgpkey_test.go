@@ -131,3 +131,26 @@ func TestFloodedCertificateRefused(t *testing.T) {
 		t.Fatalf("a long keyring of small certificates: %d, %v", len(el), err)
 	}
 }
+
+func TestArmorWithTrailingDataRefused(t *testing.T) {
+	e, err := openpgp.NewEntity("one", "", "one@example.org", &packet.Config{Algorithm: packet.PubKeyAlgoEd25519})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := SerializePublic(e, true)
+	arm, err := Armor(openpgp.PublicKeyType, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadCert(append(arm, "\n\n  \n"...)); err != nil {
+		t.Fatalf("white space after the block: %v", err)
+	}
+	for name, data := range map[string][]byte{
+		"two blocks": append(append([]byte(nil), arm...), arm...),
+		"trailing":   append(append([]byte(nil), arm...), "junk"...),
+	} {
+		if _, err := ReadCert(data); err == nil || !strings.Contains(err.Error(), "follows the ASCII armor") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
