@@ -62,6 +62,16 @@
 // go-crypto the same refusals the key rules make, since go-crypto's own
 // defaults accept SHA-1 self-signatures and 2047-bit RSA.
 //
+// # Removed keys and scopes
+//
+// JudgeRemoval is the rule of SPEC §3.5 that keyctl verify and keyctl audit
+// share: a compromised key (or a removal reason this code does not know)
+// makes every signature untrusted; a retired or superseded key's signature
+// stays trusted only when the release's first-seen time from the team
+// lead's ledger and the signature both precede the removal's effective
+// time. The signature's own date is set by the signer and never suffices.
+// InScope is the chart-name glob rule (path.Match) of a key's scopes.
+//
 // # Configuration
 //
 // FromMap and VerifyFromMap read a configuration section (keys min_rsa_bits,
