@@ -383,6 +383,35 @@ func TestLedgerResignAfterCompromiseIsNoAlarm(t *testing.T) {
 	if len(res.Alarms) != 0 || len(res.Resigned) != rep.Listed {
 		t.Fatalf("re-sign: alarms %+v, resigned %d, want 0 and %d", res.Alarms, len(res.Resigned), rep.Listed)
 	}
+	// The re-sign is now the record's current signer: recording again is
+	// quiet, and the first-seen time and archive are kept.
+	res, err = Record(st, audit(t, r.dir, removed, nil), removed, "tester")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Alarms) != 0 || len(res.Resigned) != 0 {
+		t.Fatalf("second record after the re-sign: alarms %d, resigned %d, want 0 and 0", len(res.Alarms), len(res.Resigned))
+	}
+	w := rep.Worklist[0]
+	le, err := st.LedgerGet(w.Chart, w.Version)
+	if err != nil || le == nil || len(le.Resigns) != 1 || le.Current().Signer != r.alice.fpr() || le.Signer == r.alice.fpr() {
+		t.Fatalf("ledger record after the re-sign: %+v %v", le, err)
+	}
+	// A later change of the .prov by anyone else is an alarm again.
+	name := w.Chart + "-" + w.Version + ".tgz"
+	data, _ := os.ReadFile(filepath.Join(r.dir, "charts", name))
+	prov, err := charts.SignBytes(r.bob.secret, name, data, auditNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(r.dir, "charts", name+".prov"), prov, 0o644)
+	res, err = Record(st, audit(t, r.dir, removed, nil), removed, "tester")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Alarms) != 1 {
+		t.Fatalf("a compromised key's signature over a re-signed release: alarms %+v", res.Alarms)
+	}
 }
 
 func TestAuditRefusesABadKeyQuery(t *testing.T) {

@@ -52,6 +52,7 @@ type LedgerResult struct {
 // Recorder is the part of the store the ledger writes to.
 type Recorder interface {
 	LedgerRecord(entries []ring.LedgerEntry, actor string) (int, []ring.LedgerConflict, error)
+	LedgerResign(entries []ring.LedgerEntry, actor string) error
 }
 
 // Record stores the releases of rep not seen before and sorts the others'
@@ -68,8 +69,9 @@ func Record(st Recorder, rep *Report, ks *KeySet, actor string) (*LedgerResult, 
 	for i := range rep.Results {
 		byRelease[[2]string{rep.Results[i].Chart, rep.Results[i].Version}] = &rep.Results[i]
 	}
+	var resigned []ring.LedgerEntry
 	for _, c := range conflicts {
-		rec, seen := c.Recorded, c.Seen
+		rec, seen := c.Recorded.Current(), c.Seen
 		if rec.ArchiveSHA256 == seen.ArchiveSHA256 && rec.ProvSHA256 == seen.ProvSHA256 {
 			// Same bytes: the signer was only named differently (a key
 			// learnt since, so a fingerprint where a key ID was).
@@ -86,9 +88,17 @@ func Record(st Recorder, rep *Report, ks *KeySet, actor string) (*LedgerResult, 
 		}
 		if rec.ArchiveSHA256 == seen.ArchiveSHA256 && isResign(ks, rec, byRelease[[2]string{seen.Chart, seen.Version}]) {
 			res.Resigned = append(res.Resigned, a)
+			resigned = append(resigned, seen)
 			continue
 		}
 		res.Alarms = append(res.Alarms, a)
+	}
+	// Accepted re-signs become the records' current signer, so the next
+	// record run is quiet and a later re-sign is judged against this one.
+	if len(resigned) > 0 {
+		if err := st.LedgerResign(resigned, actor); err != nil {
+			return nil, err
+		}
 	}
 	return res, nil
 }

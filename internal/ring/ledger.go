@@ -21,6 +21,27 @@ type LedgerEntry struct {
 	Signer        string    `json:"signer,omitempty"`
 	FirstSeen     time.Time `json:"first_seen"`
 	Source        string    `json:"source,omitempty"`
+	// Resigns are later signatures of the same archive taken in on
+	// purpose (the compromise runbook's re-sign), oldest first. The
+	// record's own fields stay as first seen; Current applies these.
+	Resigns []LedgerResign `json:"resigns,omitempty"`
+}
+
+// LedgerResign is one accepted re-sign of a recorded release.
+type LedgerResign struct {
+	ProvSHA256 string    `json:"prov_sha256"`
+	Signer     string    `json:"signer"`
+	Time       time.Time `json:"time"`
+	Actor      string    `json:"actor,omitempty"`
+}
+
+// Current is the record as it stands now: the first-seen archive and time,
+// with the .prov and signer of the latest accepted re-sign.
+func (e LedgerEntry) Current() LedgerEntry {
+	if n := len(e.Resigns); n > 0 {
+		e.ProvSHA256, e.Signer = e.Resigns[n-1].ProvSHA256, e.Resigns[n-1].Signer
+	}
+	return e
 }
 
 func ledgerKey(chart, version string) []byte {
@@ -51,7 +72,8 @@ func (s *Store) LedgerRecord(entries []LedgerEntry, actor string) (added int, co
 				if err := json.Unmarshal(v, &rec); err != nil {
 					return fmt.Errorf("ledger record %s %s is damaged: %w", e.Chart, e.Version, err)
 				}
-				if rec.ArchiveSHA256 != e.ArchiveSHA256 || (e.ProvSHA256 != "" && rec.ProvSHA256 != e.ProvSHA256) || (e.Signer != "" && rec.Signer != e.Signer) {
+				cur := rec.Current()
+				if cur.ArchiveSHA256 != e.ArchiveSHA256 || (e.ProvSHA256 != "" && cur.ProvSHA256 != e.ProvSHA256) || (e.Signer != "" && cur.Signer != e.Signer) {
 					conflicts = append(conflicts, LedgerConflict{Recorded: rec, Seen: e})
 				}
 				continue
@@ -107,4 +129,50 @@ func (s *Store) LedgerGet(chart, version string) (*LedgerEntry, error) {
 		return nil
 	})
 	return out, err
+}
+
+// LedgerResign appends an accepted re-sign to the records of releases whose
+// archive is unchanged (the caller has judged it a re-sign, not an attack):
+// the first-seen time and bytes stay, the new .prov and signer become
+// current. A release that is not recorded, or whose archive differs, is an
+// error; nothing is changed then.
+func (s *Store) LedgerResign(entries []LedgerEntry, actor string) error {
+	now := s.Now()
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		if err := requireInit(tx); err != nil {
+			return err
+		}
+		b := tx.Bucket(bLedger)
+		for _, e := range entries {
+			k := ledgerKey(e.Chart, e.Version)
+			v := b.Get(k)
+			if v == nil {
+				return fmt.Errorf("ledger has no record of %s %s to re-sign", e.Chart, e.Version)
+			}
+			var rec LedgerEntry
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("ledger record %s %s is damaged: %w", e.Chart, e.Version, err)
+			}
+			if rec.ArchiveSHA256 != e.ArchiveSHA256 {
+				return fmt.Errorf("ledger record %s %s has other archive bytes: a re-sign keeps the archive", e.Chart, e.Version)
+			}
+			cur := rec.Current()
+			if cur.ProvSHA256 == e.ProvSHA256 && cur.Signer == e.Signer {
+				continue
+			}
+			rec.Resigns = append(rec.Resigns, LedgerResign{ProvSHA256: e.ProvSHA256, Signer: e.Signer, Time: now, Actor: actor})
+			nv, err := json.Marshal(rec)
+			if err != nil {
+				return err
+			}
+			if err := b.Put(k, nv); err != nil {
+				return err
+			}
+			if err := appendLog(tx, LogRecord{Time: now, Action: "ledger-resign", Fingerprint: e.Signer, Actor: actor,
+				Detail: fmt.Sprintf("%s %s re-signed (prov sha256:%s)", e.Chart, e.Version, e.ProvSHA256)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
