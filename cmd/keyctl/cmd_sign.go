@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 	"github.com/spf13/cobra"
 
 	"github.com/keyctl/keyctl/internal/client"
@@ -68,6 +70,9 @@ func (a *app) sign(cmd *cobra.Command, chart, keyFile, passFile, repo string, vo
 	if err != nil {
 		return err
 	}
+	if plugin, perr := provenance.ReadPlugin(bytes.NewReader(archive), provenance.DefaultLimits); perr == nil {
+		return a.signPlugin(signer, plugin, chart, out)
+	}
 	s, err := client.SignChart(signer, archive, filepath.Base(chart), a.now())
 	if err != nil {
 		return err
@@ -96,6 +101,24 @@ func (a *app) sign(cmd *cobra.Command, chart, keyFile, passFile, repo string, vo
 	if sig.KeyFingerprint != sig.PrimaryFingerprint {
 		fmt.Fprintf(a.stdout, "  signing key: %s (subkey)\n", sig.KeyFingerprint)
 	}
+	return nil
+}
+
+// signPlugin signs a Helm plugin archive (plugin.yaml at its top) for
+// Helm 4's `helm plugin install --verify`.
+func (a *app) signPlugin(signer *openpgp.Entity, p *provenance.Plugin, archive, out string) error {
+	prov, err := provenance.SignPlugin(signer, p, filepath.Base(archive), a.now())
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(out, prov, 0o644); err != nil {
+		return err
+	}
+	if a.json() {
+		return a.printJSON(map[string]any{"prov": out, "plugin": p.Name, "version": p.Version, "signer": pgpkey.Fingerprint(signer)})
+	}
+	fmt.Fprintf(a.stdout, "signed Helm plugin %s %s: wrote %s\n", p.Name, p.Version, out)
+	fmt.Fprintf(a.stdout, "  signer:      %s\n", pgpkey.Fingerprint(signer))
 	return nil
 }
 

@@ -59,6 +59,8 @@ type Archive struct {
 	Files map[string][32]byte
 	// Metadata is ChartYAML (with requirements.yaml) parsed as Helm does.
 	Metadata *Metadata
+
+	pluginYAML []byte // <Dir>/plugin.yaml, for ReadPlugin
 }
 
 // ArchiveError is a chart archive that keyctl refuses to read.
@@ -135,6 +137,28 @@ func ReadArchive(r io.Reader, lim Limits) (*Archive, error) {
 // readArchive does ReadArchive's work; when keep is non-nil it also receives
 // each file's content (for subcharts in CompareSource).
 func readArchive(r io.Reader, lim Limits, keep func(name string, data []byte)) (*Archive, error) {
+	a, err := readTar(r, lim, keep)
+	if err != nil {
+		return nil, err
+	}
+	if a.ChartYAML == nil {
+		if a.pluginYAML != nil {
+			return nil, &ArchiveError{Reason: fmt.Sprintf("%s is a Helm plugin (plugin.yaml), not a chart", a.Dir)}
+		}
+		return nil, &ArchiveError{Reason: fmt.Sprintf("no %s/Chart.yaml", a.Dir)}
+	}
+	md, err := loadMetadata(a.ChartYAML, a.RequirementsYAML)
+	if err != nil {
+		return nil, &ArchiveError{Entry: a.Dir + "/Chart.yaml", Reason: err.Error()}
+	}
+	a.Metadata, a.Name, a.Version = md, md.Name, md.Version
+	return a, nil
+}
+
+// readTar streams a .tgz under lim with every check of ReadArchive, hashing
+// the raw bytes and every file, and keeps Chart.yaml, requirements.yaml and
+// plugin.yaml of the top directory.
+func readTar(r io.Reader, lim Limits, keep func(name string, data []byte)) (*Archive, error) {
 	lim = lim.withDefaults()
 	cr := &countingReader{r: r, h: sha256.New(), limit: lim.MaxArchive, err: errArchiveTooLarge}
 	zr, err := gzip.NewReader(cr)
@@ -208,7 +232,7 @@ func readArchive(r io.Reader, lim Limits, keep func(name string, data []byte)) (
 		}
 		h := sha256.New()
 		var data []byte
-		wantData := rel == "Chart.yaml" || rel == "requirements.yaml" || keep != nil
+		wantData := rel == "Chart.yaml" || rel == "requirements.yaml" || rel == "plugin.yaml" || keep != nil
 		var w io.Writer = h
 		sink := &byteSink{}
 		if wantData {
@@ -231,6 +255,8 @@ func readArchive(r io.Reader, lim Limits, keep func(name string, data []byte)) (
 			a.ChartYAML = data
 		case "requirements.yaml":
 			a.RequirementsYAML = data
+		case "plugin.yaml":
+			a.pluginYAML = data
 		}
 		if keep != nil {
 			keep(rel, data)
@@ -253,14 +279,6 @@ func readArchive(r io.Reader, lim Limits, keep func(name string, data []byte)) (
 	if a.Dir == "" {
 		return nil, &ArchiveError{Reason: "no files"}
 	}
-	if a.ChartYAML == nil {
-		return nil, &ArchiveError{Reason: fmt.Sprintf("no %s/Chart.yaml", a.Dir)}
-	}
-	md, err := loadMetadata(a.ChartYAML, a.RequirementsYAML)
-	if err != nil {
-		return nil, &ArchiveError{Entry: a.Dir + "/Chart.yaml", Reason: err.Error()}
-	}
-	a.Metadata, a.Name, a.Version = md, md.Name, md.Version
 	copy(a.SHA256[:], cr.h.Sum(nil))
 	a.Size = cr.n
 	return a, nil

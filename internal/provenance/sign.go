@@ -54,6 +54,16 @@ func Message(a *Archive, archiveName string) ([]byte, error) {
 // result). The secret key must be present and already decrypted. The result
 // is verified against signer's public key before it is returned.
 func Sign(signer *openpgp.Entity, a *Archive, archiveName string, now time.Time) ([]byte, error) {
+	msg, err := Message(a, archiveName)
+	if err != nil {
+		return nil, input(err)
+	}
+	return signMessage(signer, msg, now)
+}
+
+// signMessage clearsigns msg as Helm's provenance format wants it and
+// checks the result as a verifier would.
+func signMessage(signer *openpgp.Entity, msg []byte, now time.Time) ([]byte, error) {
 	if signer == nil {
 		return nil, fail.Inputf("no signing key given")
 	}
@@ -61,10 +71,6 @@ func Sign(signer *openpgp.Entity, a *Archive, archiveName string, now time.Time)
 	priv, err := chooseKey(signer, now, cfg)
 	if err != nil {
 		return nil, err
-	}
-	msg, err := Message(a, archiveName)
-	if err != nil {
-		return nil, input(err)
 	}
 	var out bytes.Buffer
 	w, err := clearsign.Encode(&out, priv, cfg)

@@ -122,6 +122,37 @@ func TestPluginInstallAndVerify(t *testing.T) {
 			t.Errorf("install output: %s", o)
 		}
 	})
+
+	// Helm 4: the same plugin packaged unsigned and signed with keyctl sign
+	// installs with --verify against the governed keyring; a changed byte
+	// in the archive does not.
+	t.Run("helm4-keyctl-signed", func(t *testing.T) {
+		home := t.TempDir()
+		e := env(home, "GNUPGHOME="+g.Home)
+		h := helms["helm4"]
+		must(t, e, work, h, "plugin", "package", plugin, "--sign=false", "--destination", "pkg-keyctl")
+		o := must(t, base, work, keyctl, "sign", "pkg-keyctl/keyctl-0.1.0.tgz", "--key", "one.key")
+		if !strings.Contains(o, "signed Helm plugin keyctl 0.1.0") {
+			t.Fatalf("keyctl sign of a plugin: %s", o)
+		}
+		o = must(t, e, work, h, "plugin", "install", "pkg-keyctl/keyctl-0.1.0.tgz", "--keyring", "site/pubkeys.pgp")
+		if !strings.Contains(o, "Signed by: Maint One") {
+			t.Errorf("install output: %s", o)
+		}
+		data, err := os.ReadFile(filepath.Join(work, "pkg-keyctl", "keyctl-0.1.0.tgz"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data[len(data)/2] ^= 1
+		os.MkdirAll(filepath.Join(work, "pkg-bad"), 0o755)
+		os.WriteFile(filepath.Join(work, "pkg-bad", "keyctl-0.1.0.tgz"), data, 0o644)
+		prov, _ := os.ReadFile(filepath.Join(work, "pkg-keyctl", "keyctl-0.1.0.tgz.prov"))
+		os.WriteFile(filepath.Join(work, "pkg-bad", "keyctl-0.1.0.tgz.prov"), prov, 0o644)
+		home2 := t.TempDir()
+		if _, er, err := run(t, env(home2), work, h, "plugin", "install", "pkg-bad/keyctl-0.1.0.tgz", "--keyring", "site/pubkeys.pgp"); err == nil {
+			t.Fatalf("a changed plugin archive installed: %s", er)
+		}
+	})
 }
 
 func errorsAs(err error, target **exec.ExitError) bool {
