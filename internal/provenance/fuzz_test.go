@@ -66,3 +66,19 @@ func FuzzReadArchive(f *testing.F) {
 		}
 	})
 }
+
+func FuzzReadPlugin(f *testing.F) {
+	f.Add(makeTgz(f, []entry{{name: "keyctl/plugin.yaml", body: "name: keyctl\nversion: 0.1.0\ncommand: $HELM_PLUGIN_DIR/keyctl.sh\n"}, {name: "keyctl/keyctl.sh", body: "#!/bin/sh\n"}}))
+	f.Add(makeTgz(f, []entry{{name: "keyctl/plugin.yaml", body: "name: keyctl\n"}}))
+	f.Add(mustArchive(f, charts.Spec{Name: "web", Version: "1.0.0"}))
+	lim := provenance.Limits{MaxUncompressed: 1 << 20, MaxFileSize: 256 << 10, MaxFiles: 100, MaxArchive: 1 << 20}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := provenance.ReadPlugin(bytes.NewReader(data), lim)
+		if err != nil {
+			return
+		}
+		if p.Name == "" || p.Version == "" || p.Dir == "" || p.PluginYAML == nil || p.Size != int64(len(data)) {
+			t.Fatalf("accepted plugin without name, version, dir or plugin.yaml: %+v", p)
+		}
+	})
+}
