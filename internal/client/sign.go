@@ -2,6 +2,7 @@ package client
 
 import (
 	"bytes"
+	"errors"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
@@ -22,44 +23,22 @@ func LoadSigner(data []byte, passphrase func() ([]byte, error)) (*openpgp.Entity
 		return nil, fail.Inputf("reading the secret key").Wrap(err).WithHint("give the file written by gpg --export-secret-keys FPR")
 	}
 	fpr := pgpkey.Fingerprint(e)
-	if !pgpkey.HasSecret(e) {
-		return nil, fail.Inputf("key %s: the file holds only the public key", fpr).
+	switch err := pgpkey.Unlock(e, passphrase); {
+	case err == nil:
+		return e, nil
+	case errors.Is(err, pgpkey.ErrNoSecret):
+		return nil, fail.Inputf("key %s: %v", fpr, err).
 			WithHint("give the secret key: gpg --export-secret-keys " + fpr + " > key.gpg (keep it private)")
-	}
-	var keys []*packet.PrivateKey
-	if e.PrivateKey != nil {
-		keys = append(keys, e.PrivateKey)
-	}
-	for _, s := range e.Subkeys {
-		if s.PrivateKey != nil {
-			keys = append(keys, s.PrivateKey)
-		}
-	}
-	usable, encrypted := 0, false
-	for _, k := range keys {
-		if k.Dummy() {
-			continue
-		}
-		usable++
-		encrypted = encrypted || k.Encrypted
-	}
-	if usable == 0 {
-		return nil, fail.Inputf("key %s: the secret key is a stub (smartcard or offline key)", fpr).
+	case errors.Is(err, pgpkey.ErrStub):
+		return nil, fail.Inputf("key %s: %v", fpr, err).
 			WithHint("sign with helm package --sign or gpg, which can use the card")
+	case errors.Is(err, pgpkey.ErrWrongPassphrase):
+		return nil, fail.Inputf("key %s: %v", fpr, err).WithHint("check the passphrase file or retype it")
+	case errors.Is(err, pgpkey.ErrNeedPassphrase):
+		return nil, fail.Inputf("key %s: %v", fpr, err)
+	default:
+		return nil, err
 	}
-	if encrypted {
-		if passphrase == nil {
-			return nil, fail.Inputf("key %s is protected by a passphrase", fpr)
-		}
-		pass, err := passphrase()
-		if err != nil {
-			return nil, err
-		}
-		if err := e.DecryptPrivateKeys(pass); err != nil {
-			return nil, fail.Inputf("key %s: wrong passphrase", fpr).WithHint("check the passphrase file or retype it")
-		}
-	}
-	return e, nil
 }
 
 // Signed is a .prov made by SignChart.

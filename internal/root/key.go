@@ -166,50 +166,24 @@ func LoadSecret(data []byte, passphrase func() ([]byte, error)) (*openpgp.Entity
 		return nil, fail.Inputf("reading the root secret key").Wrap(err)
 	}
 	fpr := pgpkey.Fingerprint(e)
-	if !pgpkey.HasSecret(e) {
-		return nil, fail.Inputf("root key %s: the file holds only the public key", fpr).
+	switch err := pgpkey.Unlock(e, passphrase); {
+	case err == nil:
+		return e, nil
+	case errors.Is(err, pgpkey.ErrNoSecret):
+		return nil, fail.Inputf("root key %s: %v", fpr, err).
 			WithHint("give the secret key file written by keyctl root create --secret-out",
 				"a key kept in gpg-agent or on a smartcard signs with gpg; see docs/manifest.md")
-	}
-	var keys []*packet.PrivateKey
-	if e.PrivateKey != nil {
-		keys = append(keys, e.PrivateKey)
-	}
-	for _, s := range e.Subkeys {
-		if s.PrivateKey != nil {
-			keys = append(keys, s.PrivateKey)
-		}
-	}
-	usable, encrypted := 0, false
-	for _, k := range keys {
-		if k.Dummy() {
-			continue
-		}
-		usable++
-		if k.Encrypted {
-			encrypted = true
-		}
-	}
-	if usable == 0 {
-		return nil, fail.Inputf("root key %s: the secret key is a stub (gpg smartcard or offline key)", fpr).
+	case errors.Is(err, pgpkey.ErrStub):
+		return nil, fail.Inputf("root key %s: %v", fpr, err).
 			WithHint("sign with gpg --detach-sign; see docs/manifest.md")
+	case errors.Is(err, pgpkey.ErrNeedPassphrase):
+		return nil, fail.Inputf("root key %s is protected by a passphrase", fpr).
+			WithHint("give the passphrase with --passphrase-file, the environment or the prompt")
+	case errors.Is(err, pgpkey.ErrWrongPassphrase):
+		return nil, fail.Inputf("root key %s: wrong passphrase", fpr).WithHint("check the passphrase file or retype it")
+	default:
+		return nil, fail.Inputf("root key %s: reading the passphrase", fpr).Wrap(err)
 	}
-	if encrypted {
-		if passphrase == nil {
-			return nil, fail.Inputf("root key %s is protected by a passphrase", fpr).
-				WithHint("give the passphrase with --passphrase-file, the environment or the prompt")
-		}
-		pass, err := passphrase()
-		if err != nil {
-			return nil, fail.Inputf("root key %s: reading the passphrase", fpr).Wrap(err)
-		}
-		if err := e.DecryptPrivateKeys(pass); err != nil {
-			// The cause from go-crypto says nothing secret, but keep the
-			// message our own.
-			return nil, fail.Inputf("root key %s: wrong passphrase", fpr).WithHint("check the passphrase file or retype it")
-		}
-	}
-	return e, nil
 }
 
 // LoadPublic reads a root public key (armored or binary, one key) and
