@@ -9,12 +9,19 @@ func FuzzParseIndex(f *testing.F) {
 	f.Add([]byte("apiVersion: v1\nentries:\n  app:\n  - name: app\n    version: 1.0.0\n    urls: [app-1.0.0.tgz]\n"))
 	f.Add([]byte("apiVersion: v1\nentries: {a: [{version: 1, urls: [x]}]}\n"))
 	f.Add([]byte("a: &a [*a, *a]\n"))
+	f.Add([]byte("apiVersion: v1\nentries: {a: [{name: a, version: '1', urls: [x], digest: d}]}\n"))
+	f.Add([]byte("{}"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ix, err := ParseIndex(data)
 		if err != nil {
 			return
 		}
-		for name := range ix.Entries {
+		for name, vs := range ix.Entries {
+			for _, cv := range vs {
+				if !validChartName(name) || cv.Name != name || cv.Version == "" || len(cv.URLs) == 0 {
+					t.Fatalf("accepted %+v under %q", cv, name)
+				}
+			}
 			if cv, err := ix.Find(name, ""); err == nil {
 				if _, err := ResolveURL("https://charts.example.org/x", cv.URLs[0]); err != nil {
 					continue

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"golang.org/x/mod/semver"
-	"sigs.k8s.io/yaml"
 
 	"github.com/keyctl/keyctl/internal/fail"
 	"github.com/keyctl/keyctl/internal/provenance"
@@ -37,31 +36,18 @@ type ChartVersion struct {
 	Digest  string   `json:"digest,omitempty"`
 }
 
-// ParseIndex parses index.yaml: at most MaxIndexSize bytes, apiVersion v1,
-// entries whose releases have a name, a version and at least one URL.
-// Unknown fields are ignored, as Helm ignores them.
+// ParseIndex parses index.yaml with ParseReleases' strict rules and files
+// the releases by chart name.
 func ParseIndex(data []byte) (*Index, error) {
-	if len(data) > MaxIndexSize {
-		return nil, fail.Inputf("index.yaml is larger than %d bytes", MaxIndexSize)
+	rels, err := ParseReleases(data)
+	if err != nil {
+		return nil, err
 	}
-	var ix Index
-	if err := yaml.Unmarshal(data, &ix); err != nil {
-		return nil, fail.Inputf("index.yaml is not valid").Wrap(err)
+	ix := &Index{APIVersion: "v1", Entries: map[string][]*ChartVersion{}}
+	for _, r := range rels {
+		ix.Entries[r.Chart] = append(ix.Entries[r.Chart], &ChartVersion{Name: r.Chart, Version: r.Version, URLs: r.URLs, Digest: r.Digest})
 	}
-	if ix.APIVersion != "v1" {
-		return nil, fail.Inputf("index.yaml has apiVersion %q, want v1", ix.APIVersion).WithHint("is the location a Helm chart repository?")
-	}
-	for name, vs := range ix.Entries {
-		for _, cv := range vs {
-			if cv == nil || cv.Version == "" || len(cv.URLs) == 0 {
-				return nil, fail.Inputf("index.yaml: an entry of chart %q has no version or no URL", name)
-			}
-			if cv.Name == "" {
-				cv.Name = name
-			}
-		}
-	}
-	return &ix, nil
+	return ix, nil
 }
 
 // Find returns the release of chart name with version (exactly, with or

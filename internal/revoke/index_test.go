@@ -52,21 +52,3 @@ func TestResolveURL(t *testing.T) {
 		}
 	}
 }
-
-func FuzzParseIndex(f *testing.F) {
-	f.Add([]byte("apiVersion: v1\nentries:\n  a:\n  - name: a\n    version: 1.0.0\n    urls: [a-1.0.0.tgz]\n"))
-	f.Add([]byte("apiVersion: v1\nentries: {a: [{name: a, version: '1', urls: [x], digest: d}]}\n"))
-	f.Add([]byte("a: &a [*a, *a]\n"))
-	f.Add([]byte("{}"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		rels, err := ParseIndex(data)
-		if err != nil {
-			return
-		}
-		for _, r := range rels {
-			if !validChartName(r.Chart) || r.Version == "" || len(r.URLs) == 0 {
-				t.Fatalf("accepted %+v", r)
-			}
-		}
-	})
-}
