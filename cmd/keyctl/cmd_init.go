@@ -28,17 +28,9 @@ func (a *app) newInitCmd() *cobra.Command {
 				return fail.Inputf("at least one --root-key is required").
 					WithHint("make one offline with: keyctl root create --name NAME --secret-out root.key --public-out root.pub")
 			}
-			var ents []*openpgp.Entity
-			for _, f := range rootKeys {
-				data, err := a.readInput(f, pgpkey.MaxCertSize)
-				if err != nil {
-					return err
-				}
-				e, err := root.LoadPublic(data)
-				if err != nil {
-					return fail.Hint(err, "init takes root public keys; the secret key stays offline with its holder")
-				}
-				ents = append(ents, e)
+			ents, err := a.readRootPublics(rootKeys)
+			if err != nil {
+				return fail.Hint(err, "init takes root public keys; the secret key stays offline with its holder")
 			}
 			if threshold < 1 || threshold > len(ents) {
 				return fail.Inputf("--threshold %d with %d root keys", threshold, len(ents)).
@@ -78,4 +70,21 @@ func (a *app) newInitCmd() *cobra.Command {
 	f.StringSliceVar(&rootKeys, "root-key", nil, "root public key file (repeatable)")
 	f.IntVar(&threshold, "threshold", 1, "root signatures needed (1 to the number of root keys)")
 	return c
+}
+
+// readRootPublics reads root public key files, refusing secret material.
+func (a *app) readRootPublics(files []string) ([]*openpgp.Entity, error) {
+	var ents []*openpgp.Entity
+	for _, f := range files {
+		data, err := a.readInput(f, pgpkey.MaxCertSize)
+		if err != nil {
+			return nil, err
+		}
+		e, err := root.LoadPublic(data)
+		if err != nil {
+			return nil, err
+		}
+		ents = append(ents, e)
+	}
+	return ents, nil
 }

@@ -79,6 +79,20 @@ func (a *app) linter() (ring.Linter, error) {
 	}, nil
 }
 
+// lintedCert reads one certificate file and the linter that judges it,
+// the first steps of add and update.
+func (a *app) lintedCert(file string) (*openpgp.Entity, ring.Linter, error) {
+	e, err := a.readCert(file)
+	if err != nil {
+		return nil, nil, err
+	}
+	lint, err := a.linter()
+	if err != nil {
+		return nil, nil, err
+	}
+	return e, lint, nil
+}
+
 func (a *app) newAddCmd() *cobra.Command {
 	var req ring.AddRequest
 	c := &cobra.Command{
@@ -86,11 +100,7 @@ func (a *app) newAddCmd() *cobra.Command {
 		Short: "Lint a maintainer key against the policy and store its public part",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := a.readCert(args[0])
-			if err != nil {
-				return err
-			}
-			lint, err := a.linter()
+			e, lint, err := a.lintedCert(args[0])
 			if err != nil {
 				return err
 			}
@@ -126,11 +136,7 @@ func (a *app) newUpdateCmd() *cobra.Command {
 		Short: "Take in a newer copy of a stored key (extended expiry, new subkey or user ID)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := a.readCert(args[0])
-			if err != nil {
-				return err
-			}
-			lint, err := a.linter()
+			e, lint, err := a.lintedCert(args[0])
 			if err != nil {
 				return err
 			}

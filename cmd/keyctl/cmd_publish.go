@@ -37,6 +37,20 @@ func (a *app) loadRootSecrets(files []string, passFile string) ([]*openpgp.Entit
 	return out, nil
 }
 
+// signWith makes one detached signature over data per root key and merges
+// them.
+func (a *app) signWith(signers []*openpgp.Entity, data []byte) ([]byte, error) {
+	var all [][]byte
+	for _, e := range signers {
+		sig, err := root.Sign(e, data, a.now())
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, sig)
+	}
+	return root.Merge(all...)
+}
+
 func (a *app) newPublishCmd() *cobra.Command {
 	var to, prepare, from, passFile string
 	var rootKeys []string
@@ -127,15 +141,7 @@ func (a *app) publishDirect(to string, keyFiles []string, passFile string, expir
 	}
 	sigs := map[string][]byte{}
 	for name, data := range b.Files {
-		var all [][]byte
-		for _, e := range signers {
-			sig, err := root.Sign(e, data, a.now())
-			if err != nil {
-				return err
-			}
-			all = append(all, sig)
-		}
-		if sigs[name], err = root.Merge(all...); err != nil {
+		if sigs[name], err = a.signWith(signers, data); err != nil {
 			return err
 		}
 	}
@@ -307,17 +313,9 @@ The next keyctl publish publishes the chain and signs with the new set.`,
 				}
 				data, sigs = p.Files[0].Data, p.Files[0].Sigs
 			} else {
-				var ents []*openpgp.Entity
-				for _, f := range add {
-					b, err := a.readInput(f, pgpkey.MaxCertSize)
-					if err != nil {
-						return err
-					}
-					e, err := root.LoadPublic(b)
-					if err != nil {
-						return err
-					}
-					ents = append(ents, e)
+				ents, err := a.readRootPublics(add)
+				if err != nil {
+					return err
 				}
 				var rm []string
 				for _, r := range remove {
@@ -350,15 +348,7 @@ The next keyctl publish publishes the chain and signs with the new set.`,
 				if err != nil {
 					return err
 				}
-				var all [][]byte
-				for _, e := range signers {
-					sig, err := root.Sign(e, data, a.now())
-					if err != nil {
-						return err
-					}
-					all = append(all, sig)
-				}
-				if sigs, err = root.Merge(all...); err != nil {
+				if sigs, err = a.signWith(signers, data); err != nil {
 					return err
 				}
 			}
