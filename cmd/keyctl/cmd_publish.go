@@ -135,6 +135,11 @@ func (a *app) publishDirect(to string, keyFiles []string, passFile string, expir
 		return err
 	}
 	defer s.Close()
+	bucket, err := a.openBucketAdopting(s, to)
+	if err != nil {
+		return err
+	}
+	defer bucket.Close()
 	b, err := release.Prepare(s, expires, a.now())
 	if err != nil {
 		return err
@@ -145,7 +150,26 @@ func (a *app) publishDirect(to string, keyFiles []string, passFile string, expir
 			return err
 		}
 	}
-	return a.upload(s, b.Files, sigs, to)
+	return a.upload(s, b.Files, sigs, bucket)
+}
+
+// openBucketAdopting opens the publish target and first records a publish
+// of this store that went live there without being recorded (a publish
+// killed after its manifest went up): release.Adopt.
+func (a *app) openBucketAdopting(s *ring.Store, to string) (*publish.Bucket, error) {
+	bucket, err := publish.Open(context.Background(), to, nil)
+	if err != nil {
+		return nil, err
+	}
+	v, err := release.Adopt(context.Background(), s, bucket, a.actor, a.now())
+	if err != nil {
+		bucket.Close()
+		return nil, err
+	}
+	if v > 0 {
+		a.info("recorded manifest version %d, which an earlier publish from this store put live at %s without recording it", v, bucket.Location())
+	}
+	return bucket, nil
 }
 
 func (a *app) publishFrom(dir, to string) error {
@@ -162,10 +186,15 @@ func (a *app) publishFrom(dir, to string) error {
 		return err
 	}
 	defer s.Close()
-	return a.upload(s, files, sigs, to)
+	bucket, err := a.openBucketAdopting(s, to)
+	if err != nil {
+		return err
+	}
+	defer bucket.Close()
+	return a.upload(s, files, sigs, bucket)
 }
 
-func (a *app) upload(s *ring.Store, files, sigs map[string][]byte, to string) error {
+func (a *app) upload(s *ring.Store, files, sigs map[string][]byte, bucket *publish.Bucket) error {
 	signed, err := release.Check(s, files, sigs, a.now())
 	if err != nil {
 		return err
@@ -175,16 +204,11 @@ func (a *app) upload(s *ring.Store, files, sigs map[string][]byte, to string) er
 		return err
 	}
 	ctx := context.Background()
-	bucket, err := publish.Open(ctx, to, nil)
-	if err != nil {
-		return err
-	}
-	defer bucket.Close()
 	expect := ""
 	if info.Published != nil && info.Published.Location == bucket.Location() {
 		expect = info.Published.SHA256
 	}
-	live, uerr := signed.Upload(ctx, bucket, expect)
+	live, uerr := signed.Upload(ctx, s, bucket, expect, a.now())
 	if !live {
 		return uerr
 	}

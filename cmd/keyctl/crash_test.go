@@ -9,6 +9,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -26,7 +27,9 @@ import (
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 
 	"github.com/keyctl/keyctl/internal/pgpkey"
+	"github.com/keyctl/keyctl/internal/publish"
 	"github.com/keyctl/keyctl/internal/ring"
+	"github.com/keyctl/keyctl/internal/root"
 )
 
 // relEnv is one test's private keyctl world: a HOME, a store, a root key.
@@ -515,9 +518,10 @@ func TestPublishKilledBeforeRecord(t *testing.T) {
 	checkRecorded(t, e, out)
 }
 
-// killedPublish publishes and then puts the store file back as it was:
-// the state a kill -9 between the manifest upload and the store's commit
-// leaves.
+// killedPublish publishes and then puts the store file back as it was
+// before, plus the pending record that publish commits before its upload
+// starts: the state a kill -9 between the manifest upload and the store's
+// commit leaves.
 func killedPublish(t *testing.T, e *relEnv, site string) {
 	t.Helper()
 	before, err := os.ReadFile(e.store)
@@ -526,6 +530,27 @@ func killedPublish(t *testing.T, e *relEnv, site string) {
 	}
 	e.mustRun(t, "--store", e.store, "publish", "--to", site, "--root-key", e.rootKey)
 	if err := os.WriteFile(e.store, before, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, err := publish.Open(context.Background(), site, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	live, err := b.Get(context.Background(), root.ManifestName, root.MaxManifestSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := root.ParseManifest(live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := ring.Open(e.store, ring.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.SetPending(ring.Pending{Version: m.Version, SHA256: root.Hash(live), Location: b.Location()}); err != nil {
 		t.Fatal(err)
 	}
 }

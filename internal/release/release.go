@@ -14,6 +14,7 @@ package release
 import (
 	"bytes"
 	"context"
+	"io/fs"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -140,6 +141,10 @@ type Signed struct {
 	// (signed in this round) are to be stored back.
 	Links    []ring.RootLink
 	NewLinks []ring.RootLink
+
+	// sets are the store's root sets by version, to judge signatures
+	// already in the bucket (Upload).
+	sets map[uint64]*root.RootSet
 }
 
 // Check verifies that every file carries a threshold of valid root
@@ -182,7 +187,7 @@ func Check(s *ring.Store, files, sigs map[string][]byte, now time.Time) (*Signed
 	if m.Repository != info.Repository {
 		return nil, fail.Inputf("the manifest is for repository %q, this store for %q", m.Repository, info.Repository)
 	}
-	out := &Signed{Manifest: m, Files: files, Sigs: sigs, Signers: map[string][]string{}}
+	out := &Signed{Manifest: m, Files: files, Sigs: sigs, Signers: map[string][]string{}, sets: sets}
 	names := make([]string, 0, len(files))
 	for n := range files {
 		names = append(names, n)
@@ -310,13 +315,20 @@ func (sg *Signed) Plan(expectPrevious string) (publish.Plan, error) {
 	return p, nil
 }
 
-// Upload publishes the plan to b. When the upload fails after the
+// Upload publishes the plan to b, first recording it in s as pending (see
+// Adopt). When the upload fails after the
 // manifest went live (a convenience copy such as pubkeys.pgp kept failing),
 // live is true: the publish happened and must be recorded, and a re-run
 // (built on it) completes the copies.
-func (sg *Signed) Upload(ctx context.Context, b *publish.Bucket, expectPrevious string) (live bool, err error) {
+func (sg *Signed) Upload(ctx context.Context, s *ring.Store, b *publish.Bucket, expectPrevious string, now time.Time) (live bool, err error) {
 	plan, err := sg.Plan(expectPrevious)
 	if err != nil {
+		return false, err
+	}
+	if err := sg.keepPublishedSigs(ctx, b, &plan, now); err != nil {
+		return false, err
+	}
+	if err := s.SetPending(ring.Pending{Version: sg.Manifest.Version, SHA256: root.Hash(plan.Pointer.Data), Location: b.Location()}); err != nil {
 		return false, err
 	}
 	err = b.Publish(ctx, plan)
@@ -328,6 +340,52 @@ func (sg *Signed) Upload(ctx context.Context, b *publish.Bucket, expectPrevious 
 		return true, err
 	}
 	return false, err
+}
+
+// keepPublishedSigs reuses signatures already in the bucket. The
+// content-addressed signature objects (the manifest's, the root chain's)
+// are immutable, but signatures are salted: signing the same bytes again
+// (a re-run within the same second, a link signed again) gives other bytes,
+// which the bucket would refuse as tampering. When the object there holds
+// a threshold of valid root signatures over the same data, it is kept.
+func (sg *Signed) keepPublishedSigs(ctx context.Context, b *publish.Bucket, plan *publish.Plan, now time.Time) error {
+	mb := sg.Files[root.ManifestName]
+	targets := map[string]struct {
+		data []byte
+		set  *root.RootSet
+	}{}
+	targets[root.ContentPath(root.Hash(mb))+root.SigSuffix] = struct {
+		data []byte
+		set  *root.RootSet
+	}{mb, sg.sets[sg.Manifest.Root.Version]}
+	for _, l := range sg.Links {
+		targets[root.RootSetPath(l.Version)+root.SigSuffix] = struct {
+			data []byte
+			set  *root.RootSet
+		}{l.Data, sg.sets[l.Version]}
+	}
+	for i, o := range plan.Blobs {
+		t, ok := targets[o.Name]
+		if !ok || t.set == nil {
+			continue
+		}
+		cur, err := b.Get(ctx, o.Name, root.MaxSigSize)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			return err
+		}
+		if bytes.Equal(cur, o.Data) {
+			continue
+		}
+		if _, err := root.Verify(t.data, cur, t.set, now); err == nil {
+			plan.Blobs[i].Data = cur
+		}
+		// Otherwise the bucket refuses the write: what is there is not a
+		// valid signature over these bytes, which is worth an alarm.
+	}
+	return nil
 }
 
 // Record stores what was published: the new manifest as the store's last

@@ -21,6 +21,7 @@ type Info struct {
 	Removed    int
 	LogRecords int
 	Published  *Published
+	Pending    *Pending
 }
 
 // Init records the repository identity and pins the root set. It runs once.
@@ -63,6 +64,13 @@ func (s *Store) Info() (*Info, error) {
 			}
 			info.Published = &p
 		}
+		if v := m.Get(kPending); v != nil {
+			var p Pending
+			if err := json.Unmarshal(v, &p); err != nil {
+				return fmt.Errorf("pending publish record is damaged: %w", err)
+			}
+			info.Pending = &p
+		}
 		info.LogRecords = tx.Bucket(bLog).Stats().KeyN
 		return tx.Bucket(bKeys).ForEach(func(_, v []byte) error {
 			var k struct {
@@ -99,6 +107,24 @@ type Published struct {
 	Expires  time.Time `json:"expires"`
 }
 
+// Pending is a publish this store has started: the manifest it is about to
+// put live. It is written before the upload, so that a publish killed
+// after its manifest went live can be recognised as this store's own.
+type Pending struct {
+	Version  uint64 `json:"version"`
+	SHA256   string `json:"sha256"`
+	Location string `json:"location"`
+}
+
+// SetPending records the publish about to start (SetPublished clears it).
+func (s *Store) SetPending(p Pending) error {
+	v, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bMeta).Put(kPending, v) })
+}
+
 // SetPublished records a successful publish and logs it.
 func (s *Store) SetPublished(p Published, actor string) error {
 	p.Time = s.Now()
@@ -107,6 +133,9 @@ func (s *Store) SetPublished(p Published, actor string) error {
 		return err
 	}
 	return s.db.Update(func(tx *bbolt.Tx) error {
+		if err := tx.Bucket(bMeta).Delete(kPending); err != nil {
+			return err
+		}
 		if err := tx.Bucket(bMeta).Put(kPublished, v); err != nil {
 			return err
 		}

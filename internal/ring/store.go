@@ -11,6 +11,7 @@
 //	  rootset      -> current root set (internal/root canonical bytes)
 //	  loghead      -> SHA-256 of the newest log record (detects truncation)
 //	  published    -> JSON Published: last manifest published from this store
+//	  pending      -> JSON Pending: a publish started and not yet recorded
 //	keys/
 //	  <FPR>        -> JSON Key (the minimized public certificate inside)
 //	keyids/
@@ -61,6 +62,7 @@ var (
 	kRootSet    = []byte("rootset")
 	kLogHead    = []byte("loghead")
 	kPublished  = []byte("published")
+	kPending    = []byte("pending")
 )
 
 // migrations is the ordered table of schema upgrades; migrations[i] moves a
