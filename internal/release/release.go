@@ -14,11 +14,11 @@ package release
 import (
 	"bytes"
 	"context"
-	"io/fs"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"sort"
 	"strconv"
 	"strings"
