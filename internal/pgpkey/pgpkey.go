@@ -61,7 +61,8 @@ func IsArmored(data []byte) bool {
 }
 
 // Dearmor returns the binary content of armored data, or data itself when it
-// is not armored. Armor with a bad checksum is an error.
+// is not armored. The CRC-24 line is not checked (RFC 9580 §6.1 says a
+// reader must not refuse an object for it); the packets inside are.
 func Dearmor(data []byte) ([]byte, error) {
 	if !IsArmored(data) {
 		return data, nil
