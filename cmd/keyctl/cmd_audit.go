@@ -119,7 +119,7 @@ func (a *app) keySource(cmd *cobra.Command, o auditOpts, write bool) (*revoke.Ke
 		var tr *client.Trusted
 		if tr, err = client.Load(context.Background(), t.opts); err == nil {
 			var ks *revoke.KeySet
-			if ks, err = revoke.FromManifest(tr.Manifest, tr.Active, tr.Removed); err == nil {
+			if ks, err = revoke.FromTrusted(tr); err == nil {
 				return ks, st, nil
 			}
 		}

@@ -96,14 +96,35 @@ func (t *Trusted) check(p *provenance.Prov, archiveName string, sum []byte, arch
 	d.Chart, d.Version = p.Name, p.Version
 	cfg := t.verifyConfig().PacketConfig(t.Now)
 
-	sig, err := p.Verify(t.Active, cfg)
+	// Only the certificates the signature names are parsed; a signature
+	// that names none is checked against every key.
+	var ids []string
+	for _, is := range p.Issuers() {
+		for _, id := range []string{is.Fingerprint, is.KeyID} {
+			if id != "" {
+				ids = append(ids, id)
+			}
+		}
+	}
+	if len(ids) == 0 {
+		ids = nil
+	}
+	active, err := t.keys(root.Active, ids)
+	if err != nil {
+		return t.badSignature(d, err)
+	}
+	sig, err := p.Verify(active, cfg)
 	removed := false
 	if err != nil {
 		if _, unknown := provenance.IsUnknownSigner(err); !unknown {
 			return t.badSignature(d, err)
 		}
 		// Not an active key: perhaps a removed one, to name it.
-		rsig, rerr := p.Verify(t.Removed, cfg)
+		removedKeys, kerr := t.keys(root.Removed, ids)
+		if kerr != nil {
+			return t.badSignature(d, kerr)
+		}
+		rsig, rerr := p.Verify(removedKeys, cfg)
 		switch {
 		case rerr == nil:
 			sig, removed = rsig, true
@@ -203,7 +224,7 @@ func (t *Trusted) badSignature(d *Decision, err error) *Decision {
 func (t *Trusted) describeSigner(d *Decision, primary, key string, entry root.KeyEntry) {
 	d.Signer, d.SigningKey = primary, key
 	d.Subkey = key != "" && key != primary
-	if e := t.entities[primary]; e != nil {
+	if e := t.Entity(primary); e != nil {
 		if uids := pgpkey.UserIDs(e); len(uids) > 0 {
 			d.SignerUID = uids[0]
 		}

@@ -86,10 +86,6 @@ type Trusted struct {
 	Manifest       *root.Manifest
 	ManifestSHA256 string
 	RootSet        *root.RootSet
-	// Active holds the certificates of pubkeys.pgp that the manifest lists
-	// as active; Removed those of pubkeys.pgp and revoked.pgp that it lists
-	// as removed. Certificates the manifest does not list are dropped.
-	Active, Removed openpgp.EntityList
 	// Previous is what the state held before this load (zero when none).
 	Previous State
 	// Now is the time the checks were made at.
@@ -98,8 +94,23 @@ type Trusted struct {
 	// because the fixed-name copy did not match the manifest.
 	Fallbacks []string
 
+	// The keyrings are indexed at load (public key packets only) and a
+	// certificate is parsed when a check needs it: verifying one chart
+	// against a 1,000-key pubkeys.pgp parses one certificate, not 1,000.
+	// Certificates the manifest does not list, or lists with another
+	// status than their file implies, are not indexed.
+	certs     map[string]*cert  // primary fingerprint → certificate
 	primaryOf map[string]string // (sub)key fingerprint and key ID → primary fingerprint
-	entities  map[string]*openpgp.Entity
+	order     []string          // primary fingerprints in file order
+}
+
+// cert is one indexed certificate of a published keyring.
+type cert struct {
+	data   []byte
+	span   pgpkey.CertSpan
+	status root.Status
+	parsed *openpgp.Entity
+	err    error
 }
 
 // Load fetches and checks a repository's published set (see the package
@@ -190,7 +201,7 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 	}
 
 	t := &Trusted{Location: loc, Manifest: m, ManifestSHA256: mhash, RootSet: set, Previous: prev, Now: t0,
-		primaryOf: map[string]string{}, entities: map[string]*openpgp.Entity{}}
+		primaryOf: map[string]string{}, certs: map[string]*cert{}}
 	for _, name := range []string{root.PubkeysFile, root.RevokedFile} {
 		data, fallback, err := fetchBound(ctx, b, m, name)
 		if err != nil {
@@ -325,23 +336,20 @@ func fetchBound(ctx context.Context, b *publish.Bucket, m *root.Manifest, name s
 		Hints: []string{"a publish may be in progress: retry; if it persists, tell the repository's team lead"}}
 }
 
-// addKeyring parses one published keyring and files its certificates by
+// addKeyring indexes one published keyring and files its certificates by
 // the status the manifest gives them.
 func (t *Trusted) addKeyring(name string, data []byte) error {
 	if len(data) == 0 {
 		return nil
 	}
-	list, err := pgpkey.ReadKeyring(data, pgpkey.MaxKeyringSize)
-	if errors.Is(err, pgpkey.ErrEmpty) {
-		return nil
-	}
+	spans, err := pgpkey.IndexKeyring(data, pgpkey.MaxKeyringSize)
 	if err != nil {
 		return fail.Untrustedf("%s matches the manifest but is not a valid keyring", name).Wrap(err)
 	}
-	for _, e := range list {
-		fpr := pgpkey.Fingerprint(e)
+	for _, sp := range spans {
+		fpr := sp.Fingerprint()
 		entry, ok := t.Manifest.Key(fpr)
-		if !ok || t.entities[fpr] != nil {
+		if !ok || t.certs[fpr] != nil {
 			continue
 		}
 		switch entry.Status {
@@ -349,22 +357,80 @@ func (t *Trusted) addKeyring(name string, data []byte) error {
 			if name != root.PubkeysFile {
 				continue
 			}
-			t.Active = append(t.Active, e)
 		case root.Removed:
-			t.Removed = append(t.Removed, e)
 		default:
 			continue
 		}
-		t.entities[fpr] = e
+		t.certs[fpr] = &cert{data: data, span: sp, status: entry.Status}
+		t.order = append(t.order, fpr)
 		t.primaryOf[fpr] = fpr
-		t.primaryOf[pgpkey.KeyID(e.PrimaryKey)] = fpr
-		for _, sk := range e.Subkeys {
-			t.primaryOf[pgpkey.FormatFingerprint(sk.PublicKey.Fingerprint)] = fpr
-			t.primaryOf[pgpkey.KeyID(sk.PublicKey)] = fpr
+		t.primaryOf[pgpkey.KeyID(sp.Primary)] = fpr
+		for _, sk := range sp.Subkeys {
+			t.primaryOf[pgpkey.FormatFingerprint(sk.Fingerprint)] = fpr
+			t.primaryOf[pgpkey.KeyID(sk)] = fpr
 		}
 	}
 	return nil
 }
+
+// entity parses (once) the certificate with primary fingerprint fpr.
+func (t *Trusted) entity(fpr string) (*openpgp.Entity, error) {
+	c := t.certs[fpr]
+	if c == nil {
+		return nil, nil
+	}
+	if c.parsed == nil && c.err == nil {
+		c.parsed, c.err = pgpkey.ParseSpan(c.data, c.span)
+	}
+	return c.parsed, c.err
+}
+
+// keys returns the parsed certificates with the given status; with ids,
+// only those holding one of the (sub)key IDs or fingerprints.
+func (t *Trusted) keys(status root.Status, ids []string) (openpgp.EntityList, error) {
+	var out openpgp.EntityList
+	add := func(fpr string) error {
+		c := t.certs[fpr]
+		if c == nil || c.status != status {
+			return nil
+		}
+		for _, e := range out {
+			if pgpkey.Fingerprint(e) == fpr {
+				return nil
+			}
+		}
+		e, err := t.entity(fpr)
+		if err != nil {
+			return fail.Untrustedf("certificate %s of the published keyring does not parse", fpr).Wrap(err)
+		}
+		out = append(out, e)
+		return nil
+	}
+	if ids == nil {
+		for _, fpr := range t.order {
+			if err := add(fpr); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	for _, id := range ids {
+		if fpr, ok := t.Primary(id); ok {
+			if err := add(fpr); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// Active parses and returns every certificate the manifest lists as
+// active (from pubkeys.pgp), in file order.
+func (t *Trusted) Active() (openpgp.EntityList, error) { return t.keys(root.Active, nil) }
+
+// Removed parses and returns every certificate the manifest lists as
+// removed (from pubkeys.pgp or revoked.pgp), in file order.
+func (t *Trusted) Removed() (openpgp.EntityList, error) { return t.keys(root.Removed, nil) }
 
 // Primary maps a fingerprint or 16-digit key ID of a primary key or subkey
 // of a listed certificate to its primary fingerprint. A key ID shared by
@@ -387,5 +453,9 @@ func (t *Trusted) Entry(key string) (root.KeyEntry, bool) {
 	return t.Manifest.Key(p)
 }
 
-// Entity returns the certificate with primary fingerprint fpr.
-func (t *Trusted) Entity(fpr string) *openpgp.Entity { return t.entities[fpr] }
+// Entity returns the certificate with primary fingerprint fpr (nil when
+// none is published or it does not parse).
+func (t *Trusted) Entity(fpr string) *openpgp.Entity {
+	e, _ := t.entity(fpr)
+	return e
+}

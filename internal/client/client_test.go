@@ -32,8 +32,10 @@ func TestCheckStatuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tr.Active) != 2 || len(tr.Removed) != 0 {
-		t.Fatalf("active %d removed %d, want 2 and 0", len(tr.Active), len(tr.Removed))
+	active, aerr := tr.Active()
+	removed, rerr := tr.Removed()
+	if aerr != nil || rerr != nil || len(active) != 2 || len(removed) != 0 {
+		t.Fatalf("active %d removed %d (%v %v), want 2 and 0", len(active), len(removed), aerr, rerr)
 	}
 
 	a, p, _ := chart(t, alice, "web-app", "1.0.0", t0)
@@ -324,7 +326,10 @@ func TestLoadGCS(t *testing.T) {
 	// pubkeys.pgp replaced at its fixed name: the content-addressed copy wins.
 	put(t, f.b, root.PubkeysFile, []byte("not a keyring"))
 	tr, err = Load(context.Background(), Options{Location: "gs://charts/repo", Pins: f.pins(), StateDir: st, Now: func() time.Time { return t0.Add(time.Hour) }})
-	if err != nil || len(tr.Fallbacks) != 1 || tr.Fallbacks[0] != root.PubkeysFile || len(tr.Active) != 1 {
+	if err != nil {
+		t.Fatal(err)
+	}
+	if act, _ := tr.Active(); len(tr.Fallbacks) != 1 || tr.Fallbacks[0] != root.PubkeysFile || len(act) != 1 {
 		t.Fatalf("fallback: %v %+v", err, tr)
 	}
 	// Both replaced: mix-and-match.
@@ -490,7 +495,8 @@ func TestLoadHTTP(t *testing.T) {
 	}
 	os.Remove(filepath.Join(dir, root.PubkeysFile))
 	tr, err = Load(context.Background(), opts)
-	if err != nil || len(tr.Fallbacks) != 1 || len(tr.Active) != 1 {
+	active, _ := tr.Active()
+	if err != nil || len(tr.Fallbacks) != 1 || len(active) != 1 {
 		t.Fatalf("without pubkeys.pgp: %v", err)
 	}
 	// Served by a repository that never published: an input error (exit 2).

@@ -154,3 +154,74 @@ func TestArmorWithTrailingDataRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestParallelParseKeepsOrder: a keyring large enough to be parsed on
+// several cores gives the same certificates, in file order, as one pass.
+func TestParallelParseKeepsOrder(t *testing.T) {
+	var ring []byte
+	for i := 0; i < 400; i++ {
+		e, err := openpgp.NewEntity("k", "", "k@example.org", &packet.Config{Algorithm: packet.PubKeyAlgoEd25519})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, _ := SerializePublic(e, true)
+		ring = append(ring, pub...)
+	}
+	if len(ring) < parallelMin {
+		t.Fatalf("test keyring of %d bytes is below the parallel threshold", len(ring))
+	}
+	got, err := ReadKeyring(ring, MaxKeyringSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := readKeyRingSafe(ring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) || len(got) != 400 {
+		t.Fatalf("parallel parse: %d certificates, one pass: %d", len(got), len(want))
+	}
+	for i := range got {
+		if Fingerprint(got[i]) != Fingerprint(want[i]) {
+			t.Fatalf("certificate %d differs: %s vs %s", i, Fingerprint(got[i]), Fingerprint(want[i]))
+		}
+	}
+}
+
+func TestIndexKeyringMatchesFullParse(t *testing.T) {
+	var ring []byte
+	for i := 0; i < 50; i++ {
+		e, err := openpgp.NewEntity("k", "", "k@example.org", &packet.Config{Algorithm: packet.PubKeyAlgoEd25519})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, _ := SerializePublic(e, true)
+		ring = append(ring, pub...)
+	}
+	spans, err := IndexKeyring(ring, MaxKeyringSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := ReadKeyring(ring, MaxKeyringSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(spans) != len(full) {
+		t.Fatalf("index: %d certificates, full parse %d", len(spans), len(full))
+	}
+	for i, sp := range spans {
+		if sp.Fingerprint() != Fingerprint(full[i]) || len(sp.Subkeys) != len(full[i].Subkeys) {
+			t.Fatalf("certificate %d: index %s/%d subkeys, parse %s/%d", i, sp.Fingerprint(), len(sp.Subkeys), Fingerprint(full[i]), len(full[i].Subkeys))
+		}
+		e, err := ParseSpan(ring, sp)
+		if err != nil || Fingerprint(e) != sp.Fingerprint() {
+			t.Fatalf("ParseSpan %d: %v", i, err)
+		}
+	}
+	if _, err := IndexKeyring(ring[:len(ring)-3], MaxKeyringSize); err == nil {
+		t.Fatal("truncated keyring indexed")
+	}
+	if _, err := IndexKeyring([]byte{0xb4, 0x01, 'x'}, MaxKeyringSize); err == nil {
+		t.Fatal("a keyring that starts with a user ID indexed")
+	}
+}

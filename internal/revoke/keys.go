@@ -7,6 +7,7 @@ import (
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 
+	"github.com/keyctl/keyctl/internal/client"
 	"github.com/keyctl/keyctl/internal/fail"
 	"github.com/keyctl/keyctl/internal/pgpkey"
 	"github.com/keyctl/keyctl/internal/ring"
@@ -112,6 +113,20 @@ func FromManifest(m *root.Manifest, active, removed openpgp.EntityList) (*KeySet
 		return nil, err
 	}
 	return NewKeySet(out)
+}
+
+// FromTrusted is FromManifest over a published set that internal/client
+// loaded and checked.
+func FromTrusted(t *client.Trusted) (*KeySet, error) {
+	active, err := t.Active()
+	if err != nil {
+		return nil, err
+	}
+	removed, err := t.Removed()
+	if err != nil {
+		return nil, err
+	}
+	return FromManifest(t.Manifest, active, removed)
 }
 
 // Keyring is every certificate of the set, active and removed.
