@@ -92,3 +92,27 @@ func FuzzReadKeyring(f *testing.F) {
 		}
 	})
 }
+
+// FuzzIndexKeyring: no input panics IndexKeyring or ParseSpan, and what the
+// index finds lies inside the input, in order, each span starting with its
+// primary key.
+func FuzzIndexKeyring(f *testing.F) {
+	for _, s := range fuzzSeedKeys(f) {
+		f.Add(s)
+	}
+	f.Add([]byte{0x99, 0x00, 0x01})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		spans, err := IndexKeyring(data, MaxCertSize)
+		if err != nil {
+			return
+		}
+		prev := 0
+		for _, sp := range spans {
+			if sp.Start < prev || sp.End <= sp.Start || sp.End > len(data) || sp.Primary == nil {
+				t.Fatalf("bad span %d-%d of %d bytes", sp.Start, sp.End, len(data))
+			}
+			prev = sp.End
+			_, _ = ParseSpan(data, sp)
+		}
+	})
+}
