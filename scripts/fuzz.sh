@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 fuzztime="${1:-4s}"
 count=0
 while IFS= read -r file; do
-	pkg="./$(dirname "$file")"
+	pkg="./$(dirname "${file#./}")"
 	for target in $(grep -oE '^func (Fuzz[A-Za-z0-9_]+)\(' "$file" | sed -E 's/^func (Fuzz[A-Za-z0-9_]+)\(/\1/'); do
 		echo "fuzz: $pkg $target for $fuzztime" >&2
 		go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" "$pkg" >/dev/null
