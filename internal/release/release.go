@@ -316,10 +316,10 @@ func (sg *Signed) Plan(expectPrevious string) (publish.Plan, error) {
 }
 
 // Upload publishes the plan to b, first recording it in s as pending (see
-// Adopt). When the upload fails after the
-// manifest went live (a convenience copy such as pubkeys.pgp kept failing),
-// live is true: the publish happened and must be recorded, and a re-run
-// (built on it) completes the copies.
+// Adopt). When the upload fails after the manifest went live (a
+// convenience copy such as pubkeys.pgp kept failing), live is true: the
+// publish happened and must be recorded, and a re-run (built on it)
+// completes the copies.
 func (sg *Signed) Upload(ctx context.Context, s *ring.Store, b *publish.Bucket, expectPrevious string, now time.Time) (live bool, err error) {
 	plan, err := sg.Plan(expectPrevious)
 	if err != nil {
