@@ -19,6 +19,7 @@ import (
 
 	"github.com/keyctl/keyctl/internal/fail"
 	"github.com/keyctl/keyctl/internal/ring"
+	"github.com/keyctl/keyctl/policy"
 )
 
 // app is one invocation: streams, configuration and global flags. Nothing
@@ -360,4 +361,33 @@ func sortedKeys[M ~map[string]V, V any](m M) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// durationValue is a flag that takes keyctl's durations: Go's ("72h",
+// "1h30m") and days, weeks and years ("90d", "2w", "5y"), as policy reads
+// them from the config file.
+type durationValue struct{ d *time.Duration }
+
+func (v durationValue) String() string {
+	if v.d == nil {
+		return "0s"
+	}
+	return policy.Duration(*v.d).String()
+}
+
+func (v durationValue) Set(s string) error {
+	d, err := policy.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*v.d = time.Duration(d)
+	return nil
+}
+
+func (v durationValue) Type() string { return "duration" }
+
+// durationFlag defines a duration flag that also takes d, w and y units.
+func durationFlag(fs *pflag.FlagSet, p *time.Duration, name string, def time.Duration, usage string) {
+	*p = def
+	fs.Var(durationValue{p}, name, usage)
 }

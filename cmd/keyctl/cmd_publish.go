@@ -17,6 +17,7 @@ import (
 	"github.com/keyctl/keyctl/internal/release"
 	"github.com/keyctl/keyctl/internal/ring"
 	"github.com/keyctl/keyctl/internal/root"
+	"github.com/keyctl/keyctl/policy"
 )
 
 // loadRootSecrets reads root secret key files, asking for each passphrase
@@ -97,7 +98,7 @@ Offline, with the root keys elsewhere (M of N holders):
 	f.StringVar(&passFile, "passphrase-file", "", "file holding the root key passphrase")
 	f.StringVar(&prepare, "prepare", "", "write the files to sign into this new directory and stop")
 	f.StringVar(&from, "from", "", "publish a directory prepared and signed offline")
-	f.DurationVar(&expires, "expires", root.DefaultManifestValidity, "how long the manifest is valid; clients refuse it after that")
+	durationFlag(f, &expires, "expires", root.DefaultManifestValidity, "how long the manifest is valid, e.g. 90d or 2160h; clients refuse it after that")
 	return c
 }
 
@@ -485,19 +486,19 @@ func (a *app) newStatusCmd() *cobra.Command {
 					fmt.Fprintln(w, "published    never")
 				}
 				if len(actions) == 0 {
-					fmt.Fprintf(w, "nothing expires within %s\n", within)
+					fmt.Fprintf(w, "nothing expires within %s\n", policy.Duration(within))
 				}
 				for _, act := range actions {
 					fmt.Fprintf(w, "needs action: %s\n", act)
 				}
 			}
 			if len(actions) > 0 {
-				return &fail.Error{Kind: fail.Untrusted, Msg: fmt.Sprintf("%d item(s) need action within %s", len(actions), within),
+				return &fail.Error{Kind: fail.Untrusted, Msg: fmt.Sprintf("%d item(s) need action within %s", len(actions), policy.Duration(within)),
 					Hints: []string{"extend keys with gpg --quick-set-expire and keyctl update; re-publish before the manifest expires"}}
 			}
 			return nil
 		},
 	}
-	c.Flags().DurationVar(&within, "within", 30*24*time.Hour, "window for expiry warnings")
+	durationFlag(c.Flags(), &within, "within", 30*24*time.Hour, "window for expiry warnings, e.g. 30d or 2w")
 	return c
 }

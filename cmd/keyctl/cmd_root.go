@@ -75,7 +75,7 @@ func (a *app) newRootCreateCmd() *cobra.Command {
 	f.StringVar(&algo, "algorithm", "ed25519", "ed25519 or rsa4096")
 	f.StringVar(&passFile, "passphrase-file", "", "file holding the passphrase that protects the secret key")
 	f.BoolVar(&noPass, "no-passphrase", false, "write the secret key unprotected (for keys kept on an encrypted offline medium)")
-	f.DurationVar(&validity, "validity", 0, "how long the root key is valid (default 5 years)")
+	durationFlag(f, &validity, "validity", 0, "how long the root key is valid, e.g. 5y (default 5 years)")
 	return c
 }
 
