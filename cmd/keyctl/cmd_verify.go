@@ -72,6 +72,9 @@ func (a *app) clientNow() (func() time.Time, error) {
 	if err != nil {
 		return nil, fail.Inputf("KEYCTL_NOW %q is not an RFC 3339 time", s).WithHint("KEYCTL_NOW is for tests; unset it")
 	}
+	// Setting the clock back would hide an expired (frozen) manifest: say
+	// so every time, so that it cannot pass unnoticed in a CI log.
+	a.warn("KEYCTL_NOW sets the clock to %s: expiry checks use that time (for tests only; unset it in real use)", t.UTC().Format(time.RFC3339))
 	return func() time.Time { return t }, nil
 }
 
