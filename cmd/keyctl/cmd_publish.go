@@ -259,6 +259,9 @@ func (a *app) newRootSignCmd() *cobra.Command {
 			if len(keyFiles) == 0 {
 				return fail.Inputf("--root-key is required").WithHint("a holder with the key in gpg signs with gpg --detach-sign; see docs/manifest.md")
 			}
+			if err := a.describeSigningDir(args[0]); err != nil {
+				return err
+			}
 			signers, err := a.loadRootSecrets(keyFiles, passFile)
 			if err != nil {
 				return err
@@ -287,6 +290,48 @@ func (a *app) newRootSignCmd() *cobra.Command {
 	c.Flags().StringSliceVar(&keyFiles, "root-key", nil, "root secret key file (repeatable)")
 	c.Flags().StringVar(&passFile, "passphrase-file", "", "file holding the root key passphrase")
 	return c
+}
+
+// describeSigningDir says what a root holder is about to sign, from the
+// directory's own files: a manifest's repository, version, expiry and key
+// counts (removed keys by name), a root set's keys and threshold. Signing
+// is the holder's decision; this is what it decides on.
+func (a *app) describeSigningDir(dir string) error {
+	p, err := root.LoadDir(dir)
+	if err != nil {
+		return err
+	}
+	w := a.stderr
+	if a.json() {
+		return nil
+	}
+	for _, f := range p.Files {
+		switch {
+		case f.Name == root.ManifestName:
+			m, err := root.ParseManifest(f.Data)
+			if err != nil {
+				return err
+			}
+			var removed []string
+			for _, k := range m.Keys {
+				if k.Status == root.Removed {
+					removed = append(removed, fmt.Sprintf("%s (%s)", k.Fingerprint, k.Reason))
+				}
+			}
+			fmt.Fprintf(w, "keyctl: about to sign manifest version %d for %s, issued %s, expires %s: %d active, %d removed keys\n",
+				m.Version, m.Repository, m.Issued.Format(time.RFC3339), m.Expires.Format(time.RFC3339), countStatus(m, root.Active), len(removed))
+			for _, r := range removed {
+				fmt.Fprintf(w, "keyctl:   removed %s\n", r)
+			}
+		case strings.HasPrefix(f.Name, "rootset-"):
+			rs, err := root.ParseRootSet(f.Data)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "keyctl: about to sign root set %d for %s: %d of %s\n", rs.Version, rs.Repository, rs.Threshold, strings.Join(rs.Fingerprints(), ", "))
+		}
+	}
+	return nil
 }
 
 func (a *app) newRootRotateCmd() *cobra.Command {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -46,8 +47,15 @@ func (a *app) newRootCreateCmd() *cobra.Command {
 					return err
 				}
 			}
-			if _, err := os.Stat(secretOut); err == nil {
-				return fail.Inputf("%s already exists; keyctl will not overwrite a secret key file", secretOut)
+			as, _ := filepath.Abs(secretOut)
+			ap, _ := filepath.Abs(publicOut)
+			if as == ap {
+				return fail.Inputf("--secret-out and --public-out name the same file").WithHint("give two files, e.g. root.key and root.pub")
+			}
+			for _, f := range []string{secretOut, publicOut} {
+				if _, err := os.Lstat(f); err == nil {
+					return fail.Inputf("%s already exists; keyctl will not overwrite a key file", f).WithHint("choose another name or move the old file away")
+				}
 			}
 			created, err := root.Create(root.CreateOptions{Name: name, Algo: al, Passphrase: pass, Validity: validity}, a.now())
 			if err != nil {
@@ -56,7 +64,15 @@ func (a *app) newRootCreateCmd() *cobra.Command {
 			if err := writeSecret(secretOut, created.Secret); err != nil {
 				return err
 			}
-			if err := os.WriteFile(publicOut, created.Public, 0o644); err != nil {
+			pf, err := os.OpenFile(publicOut, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+			if err != nil {
+				return fail.Inputf("cannot write %s", publicOut).Wrap(err)
+			}
+			if _, err := pf.Write(created.Public); err != nil {
+				pf.Close()
+				return fail.Inputf("cannot write %s", publicOut).Wrap(err)
+			}
+			if err := pf.Close(); err != nil {
 				return fail.Inputf("cannot write %s", publicOut).Wrap(err)
 			}
 			if a.json() {

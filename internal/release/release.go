@@ -131,6 +131,61 @@ func Prepare(s *ring.Store, validity time.Duration, now time.Time) (*Bundle, err
 	return &Bundle{Manifest: m, Files: files}, nil
 }
 
+// checkCurrent refuses a signed directory that is not the next publish of
+// the store as it is now: one prepared before a later publish (its version
+// or previous manifest no longer follow), before a key was added or
+// removed, or a root rotation (its keys, keyrings or root set differ), or
+// one that has expired. Publishing such a directory would put back keys
+// the store has removed since. The directory that is already live (a re-run
+// that completes an interrupted publish) is let through.
+func checkCurrent(s *ring.Store, info *ring.Info, m *root.Manifest, mb []byte, links []ring.RootLink, now time.Time) error {
+	if p := info.Published; p != nil && root.Hash(mb) == p.SHA256 {
+		return nil
+	}
+	stale := func(why string) error {
+		return fail.Inputf("the signing directory is stale: %s", why).
+			WithHint("prepare it again from the store as it is now: keyctl publish --prepare NEWDIR, and have the root holders sign that")
+	}
+	var wantV uint64 = 1
+	wantPrev := ""
+	if p := info.Published; p != nil {
+		wantV, wantPrev = p.Version+1, p.SHA256
+	}
+	if m.Version != wantV || m.Previous != wantPrev {
+		return stale(fmt.Sprintf("it holds manifest version %d, the next publish of this store is version %d", m.Version, wantV))
+	}
+	if newest := links[len(links)-1]; m.Root.Version != newest.Version {
+		return stale(fmt.Sprintf("it names root set %d, the store's current root set is %d", m.Root.Version, newest.Version))
+	}
+	if !now.Before(m.Expires) {
+		return stale("its manifest expired at " + m.Expires.UTC().Format(time.RFC3339))
+	}
+	fresh, err := Prepare(s, 0, now)
+	if err != nil {
+		return err
+	}
+	f := fresh.Manifest
+	if len(f.Files) != len(m.Files) {
+		return stale("its keyrings differ from the store's")
+	}
+	for i := range f.Files {
+		if f.Files[i] != m.Files[i] {
+			return stale(fmt.Sprintf("its %s differs from the store's (keys were added, updated or removed since it was prepared)", m.Files[i].Name))
+		}
+	}
+	if len(f.Keys) != len(m.Keys) {
+		return stale(fmt.Sprintf("it lists %d keys, the store holds %d", len(m.Keys), len(f.Keys)))
+	}
+	for i := range f.Keys {
+		a, b := f.Keys[i], m.Keys[i]
+		if a.Fingerprint != b.Fingerprint || a.Status != b.Status || a.Reason != b.Reason || !a.Effective.Equal(b.Effective) ||
+			!a.Added.Equal(b.Added) || strings.Join(a.Scopes, ",") != strings.Join(b.Scopes, ",") {
+			return stale(fmt.Sprintf("key %s is %s in the store but %s in the directory", a.Fingerprint, a.Status, b.Status))
+		}
+	}
+	return nil
+}
+
 // Signed is a bundle with every file's signatures, checked.
 type Signed struct {
 	Manifest *root.Manifest
@@ -187,6 +242,9 @@ func Check(s *ring.Store, files, sigs map[string][]byte, now time.Time) (*Signed
 	if m.Repository != info.Repository {
 		return nil, fail.Inputf("the manifest is for repository %q, this store for %q", m.Repository, info.Repository)
 	}
+	if err := checkCurrent(s, info, m, mb, links, now); err != nil {
+		return nil, err
+	}
 	out := &Signed{Manifest: m, Files: files, Sigs: sigs, Signers: map[string][]string{}, sets: sets}
 	names := make([]string, 0, len(files))
 	for n := range files {
@@ -201,6 +259,21 @@ func Check(s *ring.Store, files, sigs map[string][]byte, now time.Time) (*Signed
 			l, ok := byVersion[v]
 			if !ok || string(l.Data) != string(data) {
 				return nil, fail.Inputf("%s is not root set %d of this store", n, v)
+			}
+			if len(l.Sigs) > 0 {
+				// A signed link is never replaced: new signatures could only
+				// make it weaker (say, signed by the new set alone).
+				return nil, fail.Inputf("%s is already signed in the store", n).WithHint("prepare the publish again from this store")
+			}
+			if v > 1 {
+				// Links after the first must follow from their predecessor
+				// (threshold of the old set and of the new).
+				if _, err := root.VerifyLink(sets[v-1], data, sigs[n], now); err != nil {
+					return nil, err
+				}
+				out.Signers[n] = nil
+				newSigs[v] = sigs[n]
+				continue
 			}
 			vset = sets[v]
 			newSigs[v] = sigs[n]
