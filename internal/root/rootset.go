@@ -120,6 +120,9 @@ func (s *RootSet) keyset() (keyset, error) {
 			}
 			list = append(list, e)
 		}
+		if err := uniqueKeyIDs(list); err != nil {
+			return keyset{}, err
+		}
 		s.entities = list
 	}
 	return keyset{list: s.entities, fprs: s.Fingerprints()}, nil
@@ -142,7 +145,56 @@ func parseRootKey(k RootKey) (*openpgp.Entity, error) {
 	if got := pgpkey.Fingerprint(e); got != k.Fingerprint {
 		return nil, fail.Inputf("root set names key %s but embeds key %s", k.Fingerprint, got)
 	}
+	if err := checkSubkeyBindings(e); err != nil {
+		return nil, err
+	}
 	return e, nil
+}
+
+// checkSubkeyBindings refuses a root certificate with a subkey that has no
+// binding signature, or one that does not verify against the primary key.
+// go-crypto accepts such subkeys when it reads a certificate; in a root set
+// one could carry a copy of another root's key and shadow it (see
+// uniqueKeyIDs).
+func checkSubkeyBindings(e *openpgp.Entity) error {
+	fpr := pgpkey.Fingerprint(e)
+	for _, sk := range e.Subkeys {
+		if len(sk.Bindings) == 0 {
+			return fail.Inputf("root key %s: subkey %s has no binding signature", fpr, pgpkey.KeyID(sk.PublicKey)).
+				WithHint("export the root key again, or drop the subkey")
+		}
+		for _, b := range sk.Bindings {
+			if b == nil || b.Packet == nil || e.PrimaryKey.VerifyKeySignature(sk.PublicKey, b.Packet) != nil {
+				return fail.Inputf("root key %s: subkey %s has a binding signature that does not verify", fpr, pgpkey.KeyID(sk.PublicKey)).
+					WithHint("export the root key again, or drop the subkey")
+			}
+		}
+	}
+	return nil
+}
+
+// uniqueKeyIDs refuses root keys that share a 64-bit key ID (primary or
+// subkey). Signatures name their issuer by key ID; a root that holds
+// another root's key ID could otherwise stand in the way of that root's
+// signatures, or be confused with it.
+func uniqueKeyIDs(list openpgp.EntityList) error {
+	owner := map[uint64]string{}
+	for _, e := range list {
+		fpr := pgpkey.Fingerprint(e)
+		seen := map[uint64]bool{}
+		for _, id := range pgpkey.AllKeyIDs(e) {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			if other, ok := owner[id]; ok {
+				return fail.Inputf("root keys %s and %s share key ID %016X", other, fpr, id).
+					WithHint("every root key and subkey of a root set must have its own key ID")
+			}
+			owner[id] = fpr
+		}
+	}
+	return nil
 }
 
 func validRepository(id string) error {

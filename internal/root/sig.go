@@ -320,7 +320,7 @@ func countSigners(data, sigs []byte, ks keyset, now time.Time, mode verifyMode) 
 
 func verifyOne(data, raw []byte, ks keyset, now time.Time, mode verifyMode) (string, bool) {
 	sig, err := parseSignature(raw)
-	if err != nil || sig.SigType != packet.SigTypeBinary {
+	if err != nil || sig.SigType != packet.SigTypeBinary || sig.IssuerKeyId == nil {
 		return "", false
 	}
 	if sig.CreationTime.After(now.Add(ClockSkew)) {
@@ -328,22 +328,43 @@ func verifyOne(data, raw []byte, ks keyset, now time.Time, mode verifyMode) (str
 	}
 	cfg := verifyConfig()
 	cfg.Time = func() time.Time { return now }
-	_, signer, err := openpgp.VerifyDetachedSignature(ks.list, bytes.NewReader(data), bytes.NewReader(raw), cfg)
-	if err != nil || signer == nil {
-		return "", false
+	// go-crypto looks the issuer up with EntitiesById and tries only the
+	// first entity holding that key ID: a root certificate carrying a copy
+	// of another root's key (as a subkey with a bogus binding) would then
+	// shadow it and make its signatures fail. Try every root that holds
+	// the key ID, each in a keyring of its own, and count the one for
+	// which the signature verifies. (Root sets also refuse such keys and
+	// shared key IDs; this keeps verification right on its own.)
+	for _, e := range ks.list {
+		if !holdsKeyID(e, *sig.IssuerKeyId) {
+			continue
+		}
+		_, signer, err := openpgp.VerifyDetachedSignature(openpgp.EntityList{e}, bytes.NewReader(data), bytes.NewReader(raw), cfg)
+		if err != nil || signer != e {
+			continue
+		}
+		if mode == atNow {
+			// go-crypto checks the key at the signature's creation time,
+			// which the signer chooses; for current trust the key must
+			// also be valid now.
+			if _, ok := signer.SigningKeyById(now, *sig.IssuerKeyId, cfg); !ok {
+				continue
+			}
+		}
+		return pgpkey.Fingerprint(signer), true
 	}
-	if sig.IssuerKeyId == nil {
-		return "", false
-	}
-	if mode == atNow {
-		// go-crypto checks the key at the signature's creation time, which
-		// the signer chooses; for current trust the key must also be valid
-		// now.
-		if _, ok := signer.SigningKeyById(now, *sig.IssuerKeyId, cfg); !ok {
-			return "", false
+	return "", false
+}
+
+// holdsKeyID reports whether e's primary key or one of its subkeys has the
+// 64-bit key ID id.
+func holdsKeyID(e *openpgp.Entity, id uint64) bool {
+	for _, k := range pgpkey.AllKeyIDs(e) {
+		if k == id {
+			return true
 		}
 	}
-	return pgpkey.Fingerprint(signer), true
+	return false
 }
 
 // checkThreshold counts signers and returns a *ThresholdError below need.
