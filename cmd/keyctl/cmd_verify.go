@@ -191,6 +191,8 @@ func (a *app) verifyInto(ctx context.Context, cmd *cobra.Command, arg string, o 
 	var archive, provData []byte
 	var archiveName, provName string
 	var bucket *publish.Bucket
+	var fetched *client.Download // REPO/CHART: what index.yaml led to
+	var chartName string
 	repoArg := o.repo
 
 	_, statErr := os.Stat(arg)
@@ -233,10 +235,12 @@ func (a *app) verifyInto(ctx context.Context, cmd *cobra.Command, arg string, o 
 		if err != nil {
 			return err
 		}
-		d, err := client.FetchChart(ctx, bucket, base, arg[strings.Index(arg, "/")+1:], o.version)
+		chartName = arg[strings.Index(arg, "/")+1:]
+		d, err := client.FetchChart(ctx, bucket, base, chartName, o.version)
 		if err != nil {
 			return err
 		}
+		fetched = d
 		archive, provData, archiveName, provName = d.Archive, d.Prov, d.Name, d.URL+".prov"
 		rep.Source = d.URL
 		if o.prov != "" {
@@ -285,6 +289,14 @@ func (a *app) verifyInto(ctx context.Context, cmd *cobra.Command, arg string, o 
 			return fail.Untrustedf("%s: %s", archiveName, d.Reason).Wrap(arErr).WithHint(verifyHints(d)...)
 		}
 		return arErr
+	}
+	if fetched != nil {
+		// index.yaml is not signed: the archive it led to must be the
+		// release asked for, not another chart or version signed by the
+		// same maintainer.
+		if err := fetched.CheckArchive(chartName, o.version, ar); err != nil {
+			return err
+		}
 	}
 	d := t.Check(prov, archiveName, ar, nil)
 	rep.Decision, rep.Trusted = d, d.Trusted

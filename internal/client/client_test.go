@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -505,5 +506,107 @@ func TestLoadHTTP(t *testing.T) {
 	opts.Location = empty.URL
 	if _, err := Load(context.Background(), opts); err == nil || fail.ExitCode(err) != 2 {
 		t.Fatalf("empty repository: %v", err)
+	}
+}
+
+// Chart URLs from the unsigned index.yaml must stay in the repository.
+func TestCheckChartURL(t *testing.T) {
+	for _, c := range []struct {
+		base, ref string
+		ok        bool
+	}{
+		{"https://charts.example.org/sub", "app-1.0.0.tgz", true},
+		{"https://charts.example.org/sub", "../other/app-1.0.0.tgz", true},
+		{"https://charts.example.org/sub", "https://CHARTS.example.org/x/app.tgz", true},
+		{"http://charts.example.org", "https://charts.example.org/app.tgz", true},
+		{"https://user:tok@charts.example.org", "app.tgz", true},
+		{"https://charts.example.org", "http://charts.example.org/app.tgz", false},
+		{"https://charts.example.org", "https://cdn.example.org/app.tgz", false},
+		{"https://charts.example.org", "http://169.254.169.254/latest/meta-data", false},
+		{"https://charts.example.org", "https://charts.example.org:8443/app.tgz", false},
+		{"https://charts.example.org", "file:///etc/passwd", false},
+		{"https://charts.example.org", "gs://bucket/app.tgz", false},
+		{"https://charts.example.org", "s3://bucket/app.tgz", false},
+		{"https://charts.example.org", "https://u:p@charts.example.org/app.tgz", false},
+		{"gs://bucket/charts", "app.tgz", true},
+		{"gs://bucket/charts", "gs://bucket/other/app.tgz", true},
+		{"gs://bucket/charts", "gs://evil/app.tgz", false},
+		{"gs://bucket/charts", "s3://bucket/app.tgz", false},
+		{"gs://bucket/charts", "file:///etc/passwd", false},
+		{"s3://bucket", "https://bucket.s3.amazonaws.com/app.tgz", false},
+		{"file:///srv/charts", "app.tgz", true},
+		{"file:///srv/charts", "sub/app.tgz", true},
+		{"file:///srv/charts", "../../etc/passwd", false},
+		{"file:///srv/charts", "sub/%2e%2e/%2e%2e/etc/x.tgz", false},
+		{"file:///srv/charts", "file:///etc/passwd", false},
+		{"file:///srv/charts", "file:///srv/charts-evil/app.tgz", false},
+		{"file:///srv/charts", "file:///srv/charts/app.tgz", true},
+		{"file:///srv/charts", "file://host/srv/charts/app.tgz", false},
+		{"file:///srv/charts", "https://charts.example.org/app.tgz", false},
+	} {
+		u, err := ResolveURL(c.base, c.ref)
+		if err != nil {
+			t.Fatalf("%s + %s: %v", c.base, c.ref, err)
+		}
+		if err := CheckChartURL(c.base, u); (err == nil) != c.ok {
+			t.Errorf("CheckChartURL(%q, %q) = %v; want ok=%v", c.base, u, err, c.ok)
+		}
+	}
+}
+
+func TestFetchChartRefusesEscapes(t *testing.T) {
+	dir := t.TempDir()
+	repo := filepath.Join(dir, "repo")
+	os.MkdirAll(repo, 0o755)
+	os.WriteFile(filepath.Join(dir, "secret.tgz"), []byte("secret"), 0o644)
+	ctx := context.Background()
+	b, err := publish.Open(ctx, repo, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	base, _ := BaseURL(repo)
+	for _, u := range []string{"../secret.tgz", "file://" + filepath.ToSlash(dir) + "/secret.tgz", "gs://b/x.tgz", "http://169.254.169.254/x.tgz"} {
+		os.WriteFile(filepath.Join(repo, "index.yaml"), []byte("apiVersion: v1\nentries:\n  app:\n  - name: app\n    version: 1.0.0\n    urls: ['"+u+"']\n"), 0o644)
+		_, err := FetchChart(ctx, b, base, "app", "")
+		if err == nil || fail.ExitCode(err) != 2 || !strings.Contains(err.Error(), "chart app 1.0.0") || !strings.Contains(err.Error(), "refused") {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
+	// Credentials of the repository are not echoed.
+	if _, err := ResolveURL("https://user:s3cret@h.example/r", "x.tgz"); err != nil {
+		t.Fatal(err)
+	}
+	err = CheckChartURL("https://user:s3cret@h.example/r", "https://user:s3cret@evil.example/x.tgz")
+	msg := fmt.Sprint(err, RedactURL("https://user:s3cret@evil.example/x.tgz"), RedactURL("https://tok3n@h.example/"))
+	if err == nil || strings.Contains(msg, "s3cret") || strings.Contains(msg, "tok3n") {
+		t.Errorf("credentials: %s", msg)
+	}
+}
+
+// The archive index.yaml leads to must be the release asked for.
+func TestCheckArchive(t *testing.T) {
+	alice := newMaintainer(t, "alice")
+	a1, _, _ := chart(t, alice, "app", "1.0.0", t0)
+	other, _, _ := chart(t, alice, "other", "1.0.0", t0)
+	d := func(name, version string) *Download {
+		return &Download{Name: "x.tgz", Release: &ChartVersion{Name: name, Version: version}}
+	}
+	if err := d("app", "1.0.0").CheckArchive("app", "", a1); err != nil {
+		t.Error(err)
+	}
+	if err := d("app", "1.0.0").CheckArchive("app", "v1.0.0", a1); err != nil {
+		t.Error(err)
+	}
+	for what, err := range map[string]error{
+		"newer version entry": d("app", "2.0.0").CheckArchive("app", "2.0.0", a1),
+		"no --version":        d("app", "2.0.0").CheckArchive("app", "", a1),
+		"other chart":         d("app", "1.0.0").CheckArchive("app", "1.0.0", other),
+		"entry of other name": d("other", "1.0.0").CheckArchive("app", "", other),
+		"--version differs":   d("app", "1.0.0").CheckArchive("app", "1.0.1", a1),
+	} {
+		if err == nil || fail.ExitCode(err) != 1 {
+			t.Errorf("%s: %v", what, err)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -120,9 +121,108 @@ func ResolveURL(base, ref string) (string, error) {
 	return out.String(), nil
 }
 
+// CheckChartURL refuses a resolved chart URL u that leaves the repository
+// whose base URL is base (see BaseURL): index.yaml is not signed, so
+// whoever serves it must not steer the client to other schemes, hosts,
+// buckets or local files.
+//
+//   - http(s) repositories: http or https on the same host and port (an
+//     https repository only https). Helm also follows chart URLs on other
+//     hosts (CDNs); keyctl does not, because the index is unauthenticated
+//     and such URLs make the client fetch arbitrary addresses (cloud
+//     metadata services, intranet hosts). Mirror the archives on the
+//     repository's host, or verify the downloaded file with --repo.
+//   - gs:// and s3:// repositories: the same scheme and bucket.
+//   - directories and file:// repositories: file URLs whose cleaned path
+//     stays inside the repository's root folder (checked lexically).
+//
+// Userinfo in u is refused unless it is the repository's own.
+func CheckChartURL(base, u string) error {
+	b, err := url.Parse(base)
+	if err != nil {
+		return errors.New("the repository URL is not valid")
+	}
+	c, err := url.Parse(u)
+	if err != nil {
+		return errors.New("it is not a valid URL")
+	}
+	bs, cs := strings.ToLower(b.Scheme), strings.ToLower(c.Scheme)
+	if c.User != nil && (b.User == nil || c.User.String() != b.User.String()) {
+		return errors.New("it carries credentials of its own")
+	}
+	switch bs {
+	case "http", "https":
+		if cs != "https" && (cs != "http" || bs == "https") {
+			return fmt.Errorf("scheme %q is not allowed for a %s repository", c.Scheme, bs)
+		}
+		if !strings.EqualFold(c.Host, b.Host) {
+			return fmt.Errorf("host %q is not the repository's host %q", c.Host, b.Host)
+		}
+	case "gs", "s3", "mem":
+		if cs != bs {
+			return fmt.Errorf("scheme %q is not allowed for a %s repository", c.Scheme, bs)
+		}
+		if c.Host != b.Host {
+			return fmt.Errorf("bucket %q is not the repository's bucket %q", c.Host, b.Host)
+		}
+	case "file":
+		if cs != "file" {
+			return fmt.Errorf("scheme %q is not allowed for a local repository", c.Scheme)
+		}
+		if c.Host != "" && c.Host != "localhost" {
+			return errors.New("file URLs with a host are not allowed")
+		}
+		rootDir := path.Clean("/" + b.Path)
+		p := path.Clean("/" + c.Path)
+		if rootDir != "/" && !strings.HasPrefix(p, rootDir+"/") {
+			return fmt.Errorf("it is outside the repository folder %s", rootDir)
+		}
+	default:
+		return fmt.Errorf("repository scheme %q serves no chart URLs", b.Scheme)
+	}
+	return nil
+}
+
+// RedactURL returns u for output: a password is replaced by url.Redacted's
+// "xxxxx", and so is a user name given alone (often a token). A string
+// that does not parse as a URL with userinfo is returned unchanged.
+func RedactURL(u string) string {
+	pu, err := url.Parse(u)
+	if err != nil || pu.User == nil {
+		if err != nil && strings.Contains(u, "@") && strings.Contains(u, "://") {
+			return "(URL not shown: it does not parse and may hold credentials)"
+		}
+		return u
+	}
+	if _, ok := pu.User.Password(); !ok {
+		pu.User = url.User("xxxxx")
+		return pu.String()
+	}
+	return pu.Redacted()
+}
+
+// CheckArchive refuses an archive whose Chart.yaml is not the release d
+// stands for: the index is not signed, so a release entry may point at
+// another chart's archive, or another version's, signed by the same
+// maintainer. name and version are what the user asked for (version may be
+// empty: the release index.yaml picked).
+func (d *Download) CheckArchive(name, version string, ar *provenance.Archive) error {
+	want := d.Release
+	trim := func(v string) string { return strings.TrimPrefix(v, "v") }
+	switch {
+	case ar.Name != name || want.Name != name:
+		return fail.Untrustedf("%s: index.yaml lists it as chart %s, but its Chart.yaml names chart %q (a substituted archive)", d.Name, want, ar.Name).
+			WithHint("the repository's index.yaml points at another chart: do not use it; report it to the repository's owner")
+	case ar.Version != want.Version || (version != "" && trim(ar.Version) != trim(version)):
+		return fail.Untrustedf("%s: index.yaml lists it as %s, but its Chart.yaml says version %q (a substituted archive)", d.Name, want, ar.Version).
+			WithHint("the repository's index.yaml points at another release: do not use it; report it to the repository's owner")
+	}
+	return nil
+}
+
 // Download is a chart archive and its .prov fetched through index.yaml.
 type Download struct {
-	URL      string // the archive's resolved URL
+	URL      string // the archive's resolved URL, redacted (RedactURL) for output
 	Name     string // the archive's file name
 	Archive  []byte
 	Prov     []byte // nil when the repository has no .prov for it
@@ -149,7 +249,11 @@ func FetchChart(ctx context.Context, b *publish.Bucket, base, name, version stri
 	}
 	u, err := ResolveURL(base, cv.URLs[0])
 	if err != nil {
-		return nil, err
+		return nil, fail.Inputf("index.yaml: chart %s", cv).Wrap(err)
+	}
+	if err := CheckChartURL(base, u); err != nil {
+		return nil, fail.Inputf("index.yaml: chart %s: URL %s is refused: %v", cv, RedactURL(u), err).
+			WithHint("a chart URL must stay in the repository: same scheme and host or bucket, or inside the repository folder")
 	}
 	dir, file, err := splitURL(u)
 	if err != nil {
@@ -160,7 +264,7 @@ func FetchChart(ctx context.Context, b *publish.Bucket, base, name, version stri
 		return nil, err
 	}
 	defer cb.Close()
-	d := &Download{URL: u, Name: file, Release: cv, Location: cb.Location()}
+	d := &Download{URL: RedactURL(u), Name: file, Release: cv, Location: cb.Location()}
 	if d.Archive, err = cb.Get(ctx, file, provenance.DefaultLimits.MaxArchive); err != nil {
 		return nil, err
 	}
