@@ -242,7 +242,7 @@ func (a *app) verifyInto(ctx context.Context, cmd *cobra.Command, arg string, o 
 		}
 		fetched = d
 		archive, provData, archiveName, provName = d.Archive, d.Prov, d.Name, d.URL+".prov"
-		rep.Source = d.URL
+		rep.Source = d.URL // redacted: a repository URL may hold user:token@
 		if o.prov != "" {
 			return fail.Inputf("--prov applies to a local archive")
 		}
@@ -413,10 +413,10 @@ func (a *app) printVerify(rep *verifyReport, archiveName string) {
 	if r := rep.Repository; r != nil {
 		fmt.Fprintf(w, "  repository:  %s, manifest version %d (sha256 %.16s, expires %s), root set %d\n",
 			r.ID, r.ManifestVersion, r.ManifestSHA256, r.Expires, r.RootSetVersion)
-		fmt.Fprintf(w, "  location:    %s\n", r.Location)
+		fmt.Fprintf(w, "  location:    %s\n", client.RedactURL(r.Location))
 	}
 	if rep.Source != "" {
-		fmt.Fprintf(w, "  fetched:     %s\n", rep.Source)
+		fmt.Fprintf(w, "  fetched:     %s\n", client.RedactURL(rep.Source))
 	}
 	if s := rep.SourceDir; s != nil {
 		if s.Matches {

@@ -82,7 +82,7 @@ type Options struct {
 
 // Trusted is a repository's published set after every check of SPEC §3.1-3.
 type Trusted struct {
-	Location       string
+	Location       string // for output: credentials redacted (RedactURL)
 	Manifest       *root.Manifest
 	ManifestSHA256 string
 	RootSet        *root.RootSet
@@ -147,7 +147,7 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 	}
 	expect := opts.Repository
 	if expect != "" && prev.Repository != "" && expect != prev.Repository {
-		return nil, fail.Inputf("repository %s was trusted as %q before, now %q is expected", loc, prev.Repository, expect).
+		return nil, fail.Inputf("repository %s was trusted as %q before, now %q is expected", RedactURL(loc), prev.Repository, expect).
 			WithHint("check the repository identity in the configuration",
 				"if the repository really changed its identity, move the state file away: "+st.path)
 	}
@@ -200,7 +200,7 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 		return nil, err
 	}
 
-	t := &Trusted{Location: loc, Manifest: m, ManifestSHA256: mhash, RootSet: set, Previous: prev, Now: t0,
+	t := &Trusted{Location: RedactURL(loc), Manifest: m, ManifestSHA256: mhash, RootSet: set, Previous: prev, Now: t0,
 		primaryOf: map[string]string{}, certs: map[string]*cert{}}
 	for _, name := range []string{root.PubkeysFile, root.RevokedFile} {
 		data, fallback, err := fetchBound(ctx, b, m, name)

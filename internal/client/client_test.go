@@ -610,3 +610,38 @@ func TestCheckArchive(t *testing.T) {
 		}
 	}
 }
+
+// A repository URL with credentials: they appear in no output field.
+func TestCredentialsRedacted(t *testing.T) {
+	dir := t.TempDir()
+	rk := newRootKey(t, "root")
+	f := newFixture(t, dir, "charts.example.org", rk)
+	alice := newMaintainer(t, "alice")
+	f.add(alice)
+	f.publish(t0)
+	_, _, data := chart(t, alice, "app", "1.0.0", t0)
+	os.WriteFile(filepath.Join(dir, "app-1.0.0.tgz"), data, 0o644)
+	os.WriteFile(filepath.Join(dir, "index.yaml"), []byte("apiVersion: v1\nentries:\n  app:\n  - name: app\n    version: 1.0.0\n    urls: [app-1.0.0.tgz]\n"), 0o644)
+	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	defer srv.Close()
+	for _, loc := range []string{strings.Replace(srv.URL, "://", "://user:s3cret@", 1), strings.Replace(srv.URL, "://", "://t0ken@", 1)} {
+		ctx := context.Background()
+		tr, err := Load(ctx, Options{Location: loc, Pins: f.pins(), StateDir: t.TempDir(), Now: func() time.Time { return t0.Add(time.Hour) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := publish.Open(ctx, loc, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := FetchChart(ctx, b, loc, "app", "")
+		b.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := tr.Location + " " + d.URL + " " + d.Location
+		if strings.Contains(out, "s3cret") || strings.Contains(out, "t0ken") || !strings.Contains(d.URL, "/app-1.0.0.tgz") {
+			t.Errorf("%s: output shows credentials: %s", loc, out)
+		}
+	}
+}

@@ -264,7 +264,7 @@ func FetchChart(ctx context.Context, b *publish.Bucket, base, name, version stri
 		return nil, err
 	}
 	defer cb.Close()
-	d := &Download{URL: RedactURL(u), Name: file, Release: cv, Location: cb.Location()}
+	d := &Download{URL: RedactURL(u), Name: file, Release: cv, Location: RedactURL(cb.Location())}
 	if d.Archive, err = cb.Get(ctx, file, provenance.DefaultLimits.MaxArchive); err != nil {
 		return nil, err
 	}
@@ -284,11 +284,11 @@ func splitURL(u string) (dir, file string, err error) {
 		return "", "", fail.Inputf("chart URL is not valid")
 	}
 	if pu.RawQuery != "" || pu.Fragment != "" {
-		return "", "", fail.Inputf("chart URL %s has a query or fragment, which keyctl does not follow", pu.Redacted())
+		return "", "", fail.Inputf("chart URL %s has a query or fragment, which keyctl does not follow", RedactURL(u))
 	}
 	i := strings.LastIndex(pu.Path, "/")
 	if i < 0 || i == len(pu.Path)-1 {
-		return "", "", fail.Inputf("chart URL %s names no file", pu.Redacted())
+		return "", "", fail.Inputf("chart URL %s names no file", RedactURL(u))
 	}
 	file = pu.Path[i+1:]
 	pu.Path = pu.Path[:i]
