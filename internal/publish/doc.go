@@ -17,11 +17,14 @@
 //  0. Backends without object generations (directories, file://, mem://,
 //     s3://) first take a lock next to the pointer, "POINTER.lock": a file
 //     created with O_EXCL for directories, an object written with
-//     IfNotExist otherwise. It is held through step 4 and removed at the
-//     end, also on failure. A lock left by a killed publish makes the next
-//     one fail with a *LockedError that names it and its age; removing it
-//     by hand is the fix. GCS needs no lock: step 3 carries a generation
-//     precondition instead.
+//     IfNotExist otherwise. It holds a random token, is held through step
+//     4 and removed at the end, also on failure, but only if it still
+//     holds this publish's token (read, compare, delete): a publish whose
+//     lock was removed by hand leaves the next publish's lock alone. A
+//     lock left by a killed publish makes the next one fail with a
+//     *LockedError that names it and its age; removing it by hand is the
+//     fix. GCS needs no lock: step 3 carries a generation precondition
+//     instead.
 //  1. Read the pointer's current content (and, on GCS, its generation). If
 //     its SHA-256 is not Plan.ExpectPrevious (nil: the pointer must not
 //     exist), another publish went live since this one was built: a

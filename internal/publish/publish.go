@@ -283,11 +283,30 @@ func (b *Bucket) lock(ctx context.Context, bb *blob.Bucket, pointer string) (fun
 	if _, err := rand.Read(token); err != nil {
 		return nil, fail.Inputf("make a lock token").Wrap(err)
 	}
-	content := lockContent(hex.EncodeToString(token), time.Now())
+	tok := hex.EncodeToString(token)
+	content := lockContent(tok, time.Now())
 	if b.loc.kind == kindDir {
-		return b.lockFile(pointer, content)
+		return b.lockFile(pointer, content, tok)
 	}
-	return b.lockObject(ctx, bb, pointer+lockSuffix, content)
+	return b.lockObject(ctx, bb, pointer+lockSuffix, content, tok)
+}
+
+// lockToken returns the token line of a lock written by lockContent, or "".
+func lockToken(data []byte) string {
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		if k, v, _ := strings.Cut(sc.Text(), " "); k == "token" {
+			return v
+		}
+	}
+	return ""
+}
+
+// notOurLock is logged when the lock to release holds another token: it
+// was removed by hand while this publish stalled, and another publish has
+// taken it since. That lock is not ours to delete.
+func (b *Bucket) notOurLock(lock string) {
+	b.logf("the lock %s is no longer this publish's (removed by hand while it ran?); leaving it to its holder", lock)
 }
 
 func lockContent(token string, now time.Time) []byte {
@@ -323,7 +342,7 @@ func parseLock(data []byte) (since time.Time, holder string) {
 	return since, holder
 }
 
-func (b *Bucket) lockFile(pointer string, content []byte) (func() error, error) {
+func (b *Bucket) lockFile(pointer string, content []byte, token string) (func() error, error) {
 	p := filepath.Join(b.loc.dir, filepath.FromSlash(pointer)) + lockSuffix
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return nil, fail.Inputf("create %s", filepath.Dir(p)).Wrap(err)
@@ -352,7 +371,27 @@ func (b *Bucket) lockFile(pointer string, content []byte) (func() error, error) 
 		_ = os.Remove(p)
 		return nil, fail.Inputf("write the lock %s", p).Wrap(werr)
 	}
-	return func() error { return os.Remove(p) }, nil
+	return func() error {
+		// Delete the lock only if it still holds our token. Between the
+		// read and the remove another publish could still slip in; that
+		// needs the lock to be removed by hand at just that moment.
+		cur, err := readSmallFile(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if lockToken(cur) != token {
+			b.notOurLock(p)
+			return nil
+		}
+		err = os.Remove(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}, nil
 }
 
 func readSmallFile(p string) ([]byte, error) {
@@ -364,7 +403,7 @@ func readSmallFile(p string) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(f, 4096))
 }
 
-func (b *Bucket) lockObject(ctx context.Context, bb *blob.Bucket, name string, content []byte) (func() error, error) {
+func (b *Bucket) lockObject(ctx context.Context, bb *blob.Bucket, name string, content []byte, token string) (func() error, error) {
 	obj := Object{Name: name, Data: content, ContentType: "text/plain; charset=utf-8"}
 	err := b.retry(ctx, "lock "+name, func(ctx context.Context) error {
 		_, err := b.writeOnce(ctx, bb, obj, cacheMutable, ifNotExist, 0)
@@ -387,6 +426,23 @@ func (b *Bucket) lockObject(ctx context.Context, bb *blob.Bucket, name string, c
 		// Release even when the publish was interrupted.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.opts.MaxElapsed)
 		defer cancel()
+		// Delete the lock only if it still holds our token. Object stores
+		// have no delete-if-content-matches (S3 has no conditional
+		// delete; gocloud exposes none), so this is read, compare, then
+		// delete: a lock taken by another publish between the read and
+		// the delete would still go, but only if ours was removed by hand
+		// at just that moment.
+		cur, _, err := b.readRetry(ctx, name, 4096)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if lockToken(cur) != token {
+			b.notOurLock(b.loc.display + "/" + name)
+			return nil
+		}
 		return b.retry(ctx, "unlock "+name, func(ctx context.Context) error {
 			err := bb.Delete(ctx, name)
 			if gcerrors.Code(err) == gcerrors.NotFound {
