@@ -196,7 +196,11 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 			return nil, err
 		}
 	}
-	if err := checkHistory(ctx, b, m, mhash, prev); err != nil {
+	statePath := ""
+	if st != nil {
+		statePath = st.path
+	}
+	if err := checkHistory(ctx, b, m, mhash, prev, statePath); err != nil {
 		return nil, err
 	}
 
@@ -228,7 +232,7 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 }
 
 // checkHistory compares m (whose bytes hash to mhash) with the state.
-func checkHistory(ctx context.Context, b *publish.Bucket, m *root.Manifest, mhash string, prev State) error {
+func checkHistory(ctx context.Context, b *publish.Bucket, m *root.Manifest, mhash string, prev State, statePath string) error {
 	if prev.Version == 0 {
 		return nil
 	}
@@ -246,7 +250,11 @@ func checkHistory(ctx context.Context, b *publish.Bucket, m *root.Manifest, mhas
 	// Previous through the content-addressed copies. Their bytes are bound
 	// by hash to the signed manifest, so no signature is needed.
 	if m.Version-prev.Version > MaxBackLinks {
-		return nil // too far to walk; the signatures on m still hold
+		// Fail closed: without the walk a forked history signed by the
+		// same roots would pass unnoticed.
+		return fail.Untrustedf("manifest version %d is %d versions past version %d seen before, more than the %d this client walks to check they share one history",
+			m.Version, m.Version-prev.Version, prev.Version, MaxBackLinks).
+			WithHint("if the repository really published that many times since, check it by other means, then move the client state file away to re-bootstrap: mv "+statePath+" "+statePath+".old")
 	}
 	cur, want := m, m.Previous
 	for cur.Version-1 > prev.Version {

@@ -645,3 +645,24 @@ func TestCredentialsRedacted(t *testing.T) {
 		}
 	}
 }
+
+// A manifest too far past the one seen to walk the history: not trusted.
+func TestHistoryTooFarFailsClosed(t *testing.T) {
+	rk := newRootKey(t, "root")
+	f := newFixture(t, t.TempDir(), "charts.example.org", rk)
+	f.add(newMaintainer(t, "alice"))
+	f.version, f.prevHash = MaxBackLinks+1, strings.Repeat("cd", 32)
+	f.publish(t0)
+	st := t.TempDir()
+	seen := State{Location: f.b.Location(), Repository: "charts.example.org", Version: 1, ManifestSHA256: strings.Repeat("ab", 32), Issued: t0, RootVersion: 1}
+	if err := newStateFile(st, f.b.Location()).write(seen); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.load(t, st, t0.Add(time.Hour))
+	if err == nil || fail.ExitCode(err) != 1 || !strings.Contains(strings.Join(fail.HintsOf(err), " "), StatePath(st, f.b.Location())) {
+		t.Fatalf("history beyond the walk limit: %v", err)
+	}
+	if s, _ := ReadState(st, f.b.Location()); s != seen {
+		t.Errorf("state changed: %+v", s)
+	}
+}

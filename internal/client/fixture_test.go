@@ -182,8 +182,8 @@ func (f *fixture) publish(now time.Time, signers ...rootKey) string {
 	if root.Hash(rev) != root.Hash(pub) {
 		plan.Blobs = append(plan.Blobs, publish.Object{Name: root.ContentPath(root.Hash(rev)), Data: rev})
 	}
-	if f.prevHash != "" {
-		h := sha256.Sum256(mustGet(f.t, f.b, root.ManifestName))
+	if cur, err := f.b.Get(context.Background(), root.ManifestName, root.MaxManifestSize); err == nil {
+		h := sha256.Sum256(cur)
 		plan.ExpectPrevious = h[:]
 	}
 	if err := f.b.Publish(context.Background(), plan); err != nil {
