@@ -56,7 +56,11 @@
 //	    key's public certificate (primary key, user IDs with self-signatures,
 //	    subkeys with bindings; certifications by other keys stripped), never
 //	    secret material, at most MaxRootKeySize bytes; its primary fingerprint
-//	    must be "fingerprint".
+//	    must be "fingerprint". Every subkey must have a binding signature,
+//	    and every binding must verify against the primary key. No 64-bit key
+//	    ID (primary or subkey) may appear in two keys of the set: signatures
+//	    name their issuer by key ID, and a key carrying a copy of another's
+//	    must not stand in its way.
 //
 // Root set N is published with signatures by a threshold of set N's keys
 // (N = 1) or by a threshold of set N-1 and a threshold of set N (N > 1: a
@@ -65,6 +69,19 @@
 // Pins (fingerprints and a threshold), trusts the first root set signed by a
 // threshold of its pins (Bootstrap, Resolve) and walks forward link by link
 // (WalkChain), bounded.
+//
+// Limitation: link signatures are judged at their creation time, and the
+// signer chooses that time. A root key that merely expired, and whose
+// secret is later stolen or leaked, can therefore still sign a link
+// backdated to when it was valid; a threshold of such keys can make a
+// rotation link from the set they belong to that VerifyLink accepts.
+// Expiry does not retire a root key. The mitigation: retire a root key by
+// rotating it out (a new root set without it, signed while it is still
+// valid), not by letting it expire, and revoke it, so that anything which
+// sees the revocation stops trusting it. Clients should keep the root set
+// version they have seen (the newest trusted manifest names it) and walk
+// forward from it (WalkChain) rather than from older pins, so that a forged
+// link from a set they have moved past does not reach them.
 //
 // # Manifest
 //
