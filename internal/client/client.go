@@ -12,10 +12,14 @@
 //
 //  1. reads the state file of the location (state.go), failing closed when
 //     it is damaged;
-//  2. resolves the current root set from the pins: the first root set signed
-//     by a threshold of the pinned fingerprints (root.Resolve), then each
-//     rotation link forward, at most MaxRootLinks (tamper, threshold);
-//  3. reads keyctl-manifest.json and the signatures published for exactly
+//  2. reads keyctl-manifest.json and, unverified, the root set version it
+//     names (below the one in the state: rollback);
+//  3. resolves the root set from the pins: the first root set signed by a
+//     threshold of the pinned fingerprints (root.Resolve), then each
+//     rotation link forward up to the version the manifest names, at most
+//     MaxRootLinks (tamper, threshold); root sets published ahead of the
+//     manifest (a publish in progress) are not followed yet;
+//     then checks the manifest's signatures published for exactly
 //     those bytes at keyctl/sha256/<hash>.sig, and checks them against the
 //     root set's threshold, the repository named by the root set, the root
 //     set reference, the issue time and the expiry (tamper, threshold,
@@ -155,25 +159,13 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 		expect = prev.Repository
 	}
 
-	set, err := root.Resolve(opts.Pins, func(v uint64) ([]byte, []byte, error) {
-		data, err := b.Get(ctx, root.RootSetPath(v), root.MaxRootSetSize)
-		if err != nil {
-			return nil, nil, err
-		}
-		sigs, err := b.Get(ctx, root.RootSetPath(v)+root.SigSuffix, root.MaxSigSize)
-		if errors.Is(err, fs.ErrNotExist) {
-			return data, nil, nil // no signatures: the threshold check says so
-		}
-		return data, sigs, err
-	}, MaxRootLinks, t0)
-	if err != nil {
-		return nil, err
-	}
-	if prev.RootVersion > set.Version {
-		return nil, fail.Untrustedf("root set %d is the newest published, but root set %d was trusted before (rollback)", set.Version, prev.RootVersion).
-			WithHint("an old copy of the repository is being served; try again later or another mirror")
-	}
-
+	// The manifest first: the root set it names bounds the walk from the
+	// pins. Root sets go up before the manifest that names them, so during
+	// (or after a failed) publish a newer root set may be published while
+	// the live manifest still names the older one; resolving to the newest
+	// would refuse that live manifest. The unverified parse only learns
+	// which root set to verify with; nothing else is read from it before
+	// its signatures are checked.
 	mdata, err := b.Get(ctx, root.ManifestName, root.MaxManifestSize)
 	if err != nil {
 		return nil, err
@@ -187,6 +179,46 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 	if err != nil {
 		return nil, err
 	}
+	named, err := root.ParseManifest(mdata)
+	if err != nil {
+		return nil, fail.Untrustedf("%s does not parse (tamper)", root.ManifestName).Wrap(err).
+			WithHint("a publish may have been interrupted or the file replaced by hand: ask the repository's team lead")
+	}
+	rootWant := named.Root.Version
+	if prev.RootVersion > rootWant {
+		return nil, fail.Untrustedf("the manifest names root set %d, but root set %d was trusted before (rollback)", rootWant, prev.RootVersion).
+			WithHint("an old copy of the repository is being served; try again later or another mirror")
+	}
+
+	var badSet error // a fetched root set that does not parse
+	set, err := root.Resolve(opts.Pins, func(v uint64) ([]byte, []byte, error) {
+		if v > rootWant {
+			return nil, nil, fs.ErrNotExist // not named by the manifest: not followed
+		}
+		data, err := b.Get(ctx, root.RootSetPath(v), root.MaxRootSetSize)
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, perr := root.ParseRootSet(data); perr != nil && badSet == nil {
+			badSet = fail.Untrustedf("root set %d does not parse (tamper)", v).Wrap(perr)
+		}
+		sigs, err := b.Get(ctx, root.RootSetPath(v)+root.SigSuffix, root.MaxSigSize)
+		if errors.Is(err, fs.ErrNotExist) {
+			return data, nil, nil // no signatures: the threshold check says so
+		}
+		return data, sigs, err
+	}, MaxRootLinks, t0)
+	if err != nil {
+		if badSet != nil && fail.KindOf(err) == fail.Input {
+			return nil, badSet
+		}
+		return nil, err
+	}
+	if prev.RootVersion > set.Version {
+		return nil, fail.Untrustedf("root set %d is the newest published, but root set %d was trusted before (rollback)", set.Version, prev.RootVersion).
+			WithHint("an old copy of the repository is being served; try again later or another mirror")
+	}
+
 	m, err := root.VerifyManifest(mdata, msigs, set, t0)
 	if err != nil {
 		return nil, err
@@ -254,7 +286,7 @@ func checkHistory(ctx context.Context, b *publish.Bucket, m *root.Manifest, mhas
 		// same roots would pass unnoticed.
 		return fail.Untrustedf("manifest version %d is %d versions past version %d seen before, more than the %d this client walks to check they share one history",
 			m.Version, m.Version-prev.Version, prev.Version, MaxBackLinks).
-			WithHint("if the repository really published that many times since, check it by other means, then move the client state file away to re-bootstrap: mv "+statePath+" "+statePath+".old")
+			WithHint("if the repository really published that many times since, check it by other means, then move the client state file away to re-bootstrap: mv " + statePath + " " + statePath + ".old")
 	}
 	cur, want := m, m.Previous
 	for cur.Version-1 > prev.Version {

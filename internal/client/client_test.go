@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+
 	"github.com/keyctl/keyctl/internal/fail"
 	"github.com/keyctl/keyctl/internal/pgpkey"
 	"github.com/keyctl/keyctl/internal/provenance"
@@ -664,5 +666,74 @@ func TestHistoryTooFarFailsClosed(t *testing.T) {
 	}
 	if s, _ := ReadState(st, f.b.Location()); s != seen {
 		t.Errorf("state changed: %+v", s)
+	}
+}
+
+// A root set published ahead of the manifest that names it (a publish in
+// progress, or one that failed after the root set went up) does not make
+// the live manifest unverifiable; once the manifest names it, it is used,
+// and a manifest naming an older root set than the state is a rollback.
+func TestRootSetAheadOfManifest(t *testing.T) {
+	rk := newRootKey(t, "root")
+	f := newFixture(t, t.TempDir(), "charts.example.org", rk)
+	f.add(newMaintainer(t, "alice"))
+	f.publish(t0)
+	st := t.TempDir()
+	if _, err := f.load(t, st, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	// Root set 2 goes up, the manifest does not follow.
+	rk2 := newRootKey(t, "root2")
+	set2, err := root.Rotate(f.set, []*openpgp.Entity{rk2.pub}, nil, 1, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb2, err := set2.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sigs [][]byte
+	for _, k := range []rootKey{rk, rk2} {
+		sig, err := root.Sign(k.sec, sb2, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sigs = append(sigs, sig)
+	}
+	sig2, err := root.Merge(sigs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.b.Publish(context.Background(), publish.Plan{Pointer: publish.Object{Name: root.RootSetPath(2), Data: sb2}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.b.Publish(context.Background(), publish.Plan{Pointer: publish.Object{Name: root.RootSetPath(2) + root.SigSuffix, Data: sig2}}); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := f.load(t, st, t0.Add(time.Hour))
+	if err != nil || tr.RootSet.Version != 1 {
+		t.Fatalf("live manifest naming root set 1 while root set 2 is up: %v", err)
+	}
+	// The manifest now names root set 2.
+	v1 := mustGet(t, f.b, root.ManifestName)
+	f.set, f.setBytes, f.setSigs = set2, sb2, sig2
+	f.publish(t0.Add(time.Minute))
+	tr, err = f.load(t, st, t0.Add(time.Hour))
+	if err != nil || tr.RootSet.Version != 2 {
+		t.Fatalf("manifest naming root set 2: %v", err)
+	}
+	// An old copy naming root set 1 again: rollback, whatever its version.
+	put(t, f.b, root.ManifestName, v1)
+	_, err = f.load(t, st, t0.Add(time.Hour))
+	if err == nil || fail.ExitCode(err) != 1 || !strings.Contains(err.Error(), "rollback") {
+		t.Fatalf("manifest naming an older root set: %v", err)
+	}
+	// A root set that does not parse: not trusted, not an input error.
+	g := newFixture(t, t.TempDir(), "charts.example.org", rk)
+	g.add(newMaintainer(t, "bob"))
+	g.publish(t0)
+	put(t, g.b, root.RootSetPath(1), append(mustGet(t, g.b, root.RootSetPath(1)), '}'))
+	if _, err := g.load(t, t.TempDir(), t0.Add(time.Hour)); err == nil || fail.ExitCode(err) != 1 {
+		t.Fatalf("tampered root set: %v", err)
 	}
 }

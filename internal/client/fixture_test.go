@@ -128,7 +128,7 @@ func (f *fixture) build(now time.Time) (mb, pub, rev []byte, m *root.Manifest) {
 	f.t.Helper()
 	var act, rem []*openpgp.Entity
 	m = &root.Manifest{Repository: f.repo, Version: f.version + 1, Issued: now, Expires: now.Add(f.validity), Previous: f.prevHash,
-		Root: root.RootRef{Version: 1, SHA256: root.Hash(f.setBytes)}}
+		Root: root.RootRef{Version: f.set.Version, SHA256: root.Hash(f.setBytes)}}
 	for _, mb := range f.members {
 		k := root.KeyEntry{Fingerprint: pgpkey.Fingerprint(mb.e), Status: mb.status, Reason: mb.reason, Added: t0.Add(-time.Hour), Effective: mb.effective, Scopes: mb.scopes}
 		m.Keys = append(m.Keys, k)
@@ -173,8 +173,8 @@ func (f *fixture) publish(now time.Time, signers ...rootKey) string {
 			{Name: root.ContentPath(root.Hash(pub)), Data: pub},
 			{Name: root.ContentPath(mh), Data: mb},
 			{Name: root.ContentPath(mh) + root.SigSuffix, Data: msig},
-			{Name: root.RootSetPath(1), Data: f.setBytes},
-			{Name: root.RootSetPath(1) + root.SigSuffix, Data: f.setSigs},
+			{Name: root.RootSetPath(f.set.Version), Data: f.setBytes},
+			{Name: root.RootSetPath(f.set.Version) + root.SigSuffix, Data: f.setSigs},
 		},
 		Pointer: publish.Object{Name: root.ManifestName, Data: mb},
 		Files:   []publish.Object{{Name: root.PubkeysFile, Data: pub}, {Name: root.RevokedFile, Data: rev}},
