@@ -137,6 +137,8 @@ type verifyReport struct {
 	SourceDir  *sourceReport    `json:"source_check,omitempty"`
 	Error      *errorReport     `json:"error,omitempty"`
 	Warnings   []string         `json:"warnings,omitempty"`
+
+	printed bool // the document is out: -o json prints exactly one
 }
 
 type repoReport struct {
@@ -177,7 +179,7 @@ func (a *app) verify(cmd *cobra.Command, arg string, o verifyOpts) error {
 	ctx := context.Background()
 	rep := &verifyReport{Chart: arg}
 	err := a.verifyInto(ctx, cmd, arg, o, rep)
-	if err != nil && a.json() {
+	if err != nil && a.json() && !rep.printed {
 		rep.Trusted = false
 		rep.Error = &errorReport{Kind: kindName(err), Message: err.Error(), Hints: fail.HintsOf(err)}
 		if perr := a.printJSON(rep); perr != nil {
@@ -319,6 +321,7 @@ func (a *app) verifyInto(ctx context.Context, cmd *cobra.Command, arg string, o 
 	}
 
 	if a.json() {
+		rep.printed = true
 		if err := a.printJSON(rep); err != nil {
 			return err
 		}
