@@ -270,7 +270,13 @@ func (a *app) verifyInto(ctx context.Context, cmd *cobra.Command, arg string, o 
 	var prov *provenance.Prov
 	if provData != nil {
 		if prov, err = provenance.Parse(provData); err != nil {
-			return fail.Hint(err, "in "+provName)
+			if o.prov != "" {
+				return fail.Hint(err, "in "+provName) // the file the user named
+			}
+			// Fetched from the repository or lying next to the archive:
+			// damaged or tampered signature data, so not trusted.
+			return fail.Untrustedf("%s is not a valid provenance file", provName).Wrap(err).
+				WithHint("the .prov was altered or truncated: do not use this chart")
 		}
 	}
 

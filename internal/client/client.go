@@ -151,7 +151,8 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 	}
 	expect := opts.Repository
 	if expect != "" && prev.Repository != "" && expect != prev.Repository {
-		return nil, fail.Inputf("repository %s was trusted as %q before, now %q is expected", RedactURL(loc), prev.Repository, expect).
+		// Replay: this location served repository prev.Repository before.
+		return nil, fail.Untrustedf("repository %s was trusted as %q before, now %q is expected (replay?)", RedactURL(loc), prev.Repository, expect).
 			WithHint("check the repository identity in the configuration",
 				"if the repository really changed its identity, move the state file away: "+st.path)
 	}
@@ -232,6 +233,9 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 	if st != nil {
 		statePath = st.path
 	}
+	if prev.RootVersion == set.Version && prev.RootSHA256 != "" && prev.RootSHA256 != m.Root.SHA256 {
+		return nil, rootEquivocation(set.Version, prev.RootSHA256, m.Root.SHA256)
+	}
 	if err := checkHistory(ctx, b, m, mhash, prev, statePath); err != nil {
 		return nil, err
 	}
@@ -253,9 +257,17 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 
 	if st != nil {
 		next := State{Location: loc, Repository: m.Repository, Version: m.Version, ManifestSHA256: mhash,
-			Issued: m.Issued, RootVersion: set.Version}
+			Issued: m.Issued, RootVersion: set.Version, RootSHA256: m.Root.SHA256}
 		if next != prev {
-			if err := st.write(next); err != nil {
+			// Under the state lock: when another run recorded a version
+			// meanwhile, m must descend from that one too.
+			err := st.writeChecked(next, func(cur State) error {
+				if cur == prev {
+					return nil
+				}
+				return checkHistory(ctx, b, m, mhash, cur, st.path)
+			})
+			if err != nil {
 				return nil, err
 			}
 		}

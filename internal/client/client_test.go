@@ -212,9 +212,9 @@ func TestLoadRefusals(t *testing.T) {
 	}
 	unchanged("wrong pin")
 
-	// Expected identity differs from the one recorded: input error.
+	// Expected identity differs from the one recorded: replay, not trusted.
 	_, err = Load(context.Background(), Options{Bucket: f.b, Pins: f.pins(), StateDir: st, Repository: "x.example.org", Now: func() time.Time { return t0 }})
-	if err == nil || fail.ExitCode(err) != 2 || !strings.Contains(err.Error(), "was trusted as") {
+	if err == nil || fail.ExitCode(err) != 1 || !strings.Contains(err.Error(), "was trusted as") {
 		t.Errorf("identity conflict: %v", err)
 	}
 
@@ -735,5 +735,76 @@ func TestRootSetAheadOfManifest(t *testing.T) {
 	put(t, g.b, root.RootSetPath(1), append(mustGet(t, g.b, root.RootSetPath(1)), '}'))
 	if _, err := g.load(t, t.TempDir(), t0.Add(time.Hour)); err == nil || fail.ExitCode(err) != 1 {
 		t.Fatalf("tampered root set: %v", err)
+	}
+}
+
+// State writes: equivocation at one version is refused under the lock, never
+// overwritten; concurrent writers keep the newest record.
+func TestStateWriteLocked(t *testing.T) {
+	dir := t.TempDir()
+	sf := newStateFile(dir, "/srv/charts")
+	s := State{Location: "/srv/charts", Repository: "charts.example.org", Version: 3, ManifestSHA256: strings.Repeat("ab", 32), Issued: t0, RootVersion: 1, RootSHA256: strings.Repeat("01", 32)}
+	if err := sf.write(s); err != nil {
+		t.Fatal(err)
+	}
+	other := s
+	other.ManifestSHA256 = strings.Repeat("cd", 32)
+	if err := sf.write(other); fail.KindOf(err) != fail.Security {
+		t.Errorf("same version, other hash: %v", err)
+	}
+	otherRoot := s
+	otherRoot.Version, otherRoot.ManifestSHA256, otherRoot.RootSHA256 = 4, strings.Repeat("ef", 32), strings.Repeat("02", 32)
+	if err := sf.write(otherRoot); fail.KindOf(err) != fail.Security {
+		t.Errorf("same root version, other root set: %v", err)
+	}
+	if got, _ := sf.read(); got != s {
+		t.Errorf("state overwritten: %+v", got)
+	}
+	// A state file without root_sha256 (written before it was recorded) reads.
+	old := s
+	old.RootSHA256 = ""
+	os.WriteFile(sf.path, mustMarshal(t, old), 0o600)
+	if got, err := sf.read(); err != nil || got != old {
+		t.Errorf("state without root_sha256: %+v %v", got, err)
+	}
+
+	// Concurrent runs recording successive versions: the newest stands.
+	cdir := t.TempDir()
+	const n = 32
+	errs := make(chan error, n)
+	for i := 1; i <= n; i++ {
+		go func(v int) {
+			st := State{Location: "/srv/charts", Repository: "charts.example.org", Version: uint64(v), ManifestSHA256: fmt.Sprintf("%064x", v), Issued: t0, RootVersion: 1}
+			errs <- newStateFile(cdir, "/srv/charts").write(st)
+		}(i)
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if got, err := ReadState(cdir, "/srv/charts"); err != nil || got.Version != n {
+		t.Errorf("after concurrent writes: %+v %v", got, err)
+	}
+}
+
+// A root set other than the one recorded at the same root version: security.
+func TestLoadRootSetEquivocation(t *testing.T) {
+	rk := newRootKey(t, "root")
+	f := newFixture(t, t.TempDir(), "charts.example.org", rk)
+	f.add(newMaintainer(t, "alice"))
+	f.publish(t0)
+	st := t.TempDir()
+	if _, err := f.load(t, st, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	s, err := ReadState(st, f.b.Location())
+	if err != nil || s.RootSHA256 != root.Hash(f.setBytes) {
+		t.Fatalf("root_sha256 not recorded: %+v %v", s, err)
+	}
+	s.RootSHA256 = strings.Repeat("77", 32)
+	os.WriteFile(StatePath(st, f.b.Location()), mustMarshal(t, s), 0o600)
+	if _, err := f.load(t, st, t0.Add(time.Hour)); fail.KindOf(err) != fail.Security || !strings.Contains(err.Error(), "two different root sets") {
+		t.Errorf("other root set at version 1: %v", err)
 	}
 }

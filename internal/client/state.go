@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/keyctl/keyctl/internal/fail"
@@ -28,8 +29,12 @@ import (
 //	  "version": 7,
 //	  "manifest_sha256": "<hex>",
 //	  "issued": "2026-03-01T12:00:00Z",
-//	  "root_version": 2
+//	  "root_version": 2,
+//	  "root_sha256": "<hex>"
 //	}
+//
+// root_sha256 (the hash of the root set the manifest named) is absent in
+// files written before it was recorded; it is then learned on the next run.
 type State struct {
 	Location       string    `json:"location"`
 	Repository     string    `json:"repository"`
@@ -37,6 +42,7 @@ type State struct {
 	ManifestSHA256 string    `json:"manifest_sha256"`
 	Issued         time.Time `json:"issued"`
 	RootVersion    uint64    `json:"root_version"`
+	RootSHA256     string    `json:"root_sha256,omitempty"`
 }
 
 // StateFormat is the first field of a state file.
@@ -53,6 +59,7 @@ type stateJSON struct {
 	ManifestSHA256 string `json:"manifest_sha256"`
 	Issued         string `json:"issued"`
 	RootVersion    uint64 `json:"root_version"`
+	RootSHA256     string `json:"root_sha256,omitempty"`
 }
 
 // MarshalState returns the canonical bytes of s.
@@ -61,7 +68,7 @@ func MarshalState(s State) ([]byte, error) {
 		return nil, err
 	}
 	j := stateJSON{Format: StateFormat, Location: s.Location, Repository: s.Repository, Version: s.Version,
-		ManifestSHA256: s.ManifestSHA256, Issued: s.Issued.UTC().Format(time.RFC3339), RootVersion: s.RootVersion}
+		ManifestSHA256: s.ManifestSHA256, Issued: s.Issued.UTC().Format(time.RFC3339), RootVersion: s.RootVersion, RootSHA256: s.RootSHA256}
 	b, err := json.MarshalIndent(j, "", "  ")
 	if err != nil {
 		return nil, err
@@ -92,7 +99,7 @@ func ParseState(data []byte) (State, error) {
 		return State{}, fmt.Errorf("issued %q is not an RFC 3339 time", j.Issued)
 	}
 	s := State{Location: j.Location, Repository: j.Repository, Version: j.Version, ManifestSHA256: j.ManifestSHA256,
-		Issued: issued.UTC(), RootVersion: j.RootVersion}
+		Issued: issued.UTC(), RootVersion: j.RootVersion, RootSHA256: j.RootSHA256}
 	if err := s.validate(); err != nil {
 		return State{}, err
 	}
@@ -111,6 +118,8 @@ func (s State) validate() error {
 		return errors.New("root_version must be 1 or more")
 	case len(s.ManifestSHA256) != 64 || strings.Trim(s.ManifestSHA256, "0123456789abcdef") != "":
 		return errors.New("manifest_sha256 must be 64 lower-case hex digits")
+	case s.RootSHA256 != "" && (len(s.RootSHA256) != 64 || strings.Trim(s.RootSHA256, "0123456789abcdef") != ""):
+		return errors.New("root_sha256 must be 64 lower-case hex digits")
 	case s.Issued.IsZero():
 		return errors.New("issued is missing")
 	}
@@ -165,9 +174,22 @@ func (f *stateFile) read() (State, error) {
 
 // write replaces the state atomically: a temporary file in the same
 // directory, written, synced, mode 0600, renamed over the old one, and the
-// directory synced. Just before the rename the state is read again: when
-// another run recorded a newer version meanwhile, it is kept.
-func (f *stateFile) write(s State) error {
+// directory synced. See writeChecked.
+func (f *stateFile) write(s State) error { return f.writeChecked(s, nil) }
+
+// writeChecked is write under an exclusive flock of PATH.lock, held around
+// read-compare-rename so that concurrent runs cannot lose or mix records.
+// Under the lock the state is read again (a damaged file fails closed) and:
+//
+//   - a newer version recorded meanwhile by another run is kept;
+//   - the same version with another manifest hash, or the same root set
+//     version with another root set hash, is equivocation (a Security
+//     error), never overwritten;
+//   - a record of another repository identity is not replaced;
+//   - otherwise, when the record differs from what Load started from
+//     (another run wrote an intermediate version), check (when not nil)
+//     is asked whether s still descends from it.
+func (f *stateFile) writeChecked(s State, check func(cur State) error) error {
 	data, err := MarshalState(s)
 	if err != nil {
 		return fail.Inputf("client state for %s", f.location).Wrap(err)
@@ -175,6 +197,11 @@ func (f *stateFile) write(s State) error {
 	if err := os.MkdirAll(f.dir, 0o700); err != nil {
 		return fail.Inputf("cannot create the client state folder %s", f.dir).Wrap(errors.Unwrap(err))
 	}
+	unlock, err := f.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	tmp, err := os.CreateTemp(f.dir, ".repo-*.tmp")
 	if err != nil {
 		return fail.Inputf("cannot write client state in %s", f.dir).Wrap(errors.Unwrap(err))
@@ -196,8 +223,22 @@ func (f *stateFile) write(s State) error {
 	if err := tmp.Close(); err != nil {
 		return werr(err)
 	}
-	if cur, err := f.read(); err == nil && cur.Version > s.Version && cur.Repository == s.Repository {
-		return nil // a concurrent run got further; keep its record
+	cur, err := f.read()
+	if err != nil {
+		return err
+	}
+	if cur.Version != 0 {
+		if err := compareState(cur, s); err != nil {
+			return err
+		}
+		if cur.Version > s.Version {
+			return nil // a concurrent run got further; keep its record
+		}
+		if check != nil {
+			if err := check(cur); err != nil {
+				return err
+			}
+		}
 	}
 	if err := os.Rename(tmp.Name(), f.path); err != nil {
 		return fail.Inputf("cannot write client state %s", f.path).Wrap(errors.Unwrap(err))
@@ -207,6 +248,53 @@ func (f *stateFile) write(s State) error {
 		d.Close()
 	}
 	return nil
+}
+
+// compareState refuses to replace the record cur by s when they disagree
+// on what one version was.
+func compareState(cur, s State) error {
+	switch {
+	case cur.Repository != s.Repository:
+		return fail.Inputf("client state of %s now records repository %q, not %q (another run wrote it)", RedactURL(s.Location), cur.Repository, s.Repository).
+			WithHint("check the repository identity; run again")
+	case cur.Version == s.Version && cur.ManifestSHA256 != s.ManifestSHA256:
+		return &fail.Error{Kind: fail.Security, Msg: fmt.Sprintf(
+			"two different manifests carry version %d: recorded sha256 %s, now sha256 %s", s.Version, cur.ManifestSHA256, s.ManifestSHA256),
+			Hints: equivocationHints}
+	case cur.RootVersion == s.RootVersion && cur.RootSHA256 != "" && s.RootSHA256 != "" && cur.RootSHA256 != s.RootSHA256:
+		return rootEquivocation(s.RootVersion, cur.RootSHA256, s.RootSHA256)
+	}
+	return nil
+}
+
+func rootEquivocation(v uint64, seen, now string) error {
+	return &fail.Error{Kind: fail.Security, Msg: fmt.Sprintf(
+		"two different root sets carry version %d: seen before sha256 %s, named now sha256 %s", v, seen, now),
+		Hints: []string{"the root keys signed two different root sets for one version: report it to the repository's team lead",
+			"keep the client state file as evidence"}}
+}
+
+// lock takes an exclusive flock on PATH.lock (created mode 0600) and
+// returns its release.
+func (f *stateFile) lock() (func(), error) {
+	lf, err := os.OpenFile(f.path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fail.Inputf("cannot lock client state %s", f.path).Wrap(errors.Unwrap(err))
+	}
+	for {
+		err = syscall.Flock(int(lf.Fd()), syscall.LOCK_EX)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		lf.Close()
+		return nil, fail.Inputf("cannot lock client state %s", f.path).Wrap(err)
+	}
+	return func() {
+		syscall.Flock(int(lf.Fd()), syscall.LOCK_UN)
+		lf.Close()
+	}, nil
 }
 
 // ReadState returns the state recorded for location under dir (the zero
