@@ -283,6 +283,10 @@ func printAudit(a *app, rep *revoke.Report) {
 func reasonCell(r *revoke.Result) string {
 	switch {
 	case r.Removed && r.Reason == string(ring.Compromised):
+		if !r.SignerVerified {
+			// The .prov names the key; the signature was not checked.
+			return "names a compromised key; " + r.Detail
+		}
 		return "key compromised"
 	case r.Removed:
 		s := "key " + r.Reason

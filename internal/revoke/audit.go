@@ -354,14 +354,20 @@ func auditRelease(ctx context.Context, src *source, opts Options, rel *Release, 
 			}
 		}
 		sigStatus, sigDetail = BadSignature, stripFail(verr)
-		// A removed key whose own revocation travels with it fails
-		// go-crypto's check as revoked: the key is what matters then.
-		if signer != nil && !signer.Active && (errors.Is(verr, provenance.ErrKeyRevoked) || errors.Is(verr, provenance.ErrKeyExpired)) {
-			sigStatus = ""
+		// go-crypto refuses a revoked or expired key before it checks the
+		// signature: such a signature was never verified, and anyone can
+		// write a .prov naming a retired key. It stays bad, but for a key
+		// removed as compromised, which is reported as such (never
+		// trusted): the responder's worklist is the same.
+		if signer != nil && !signer.Active && signer.Reason == ring.Compromised && (errors.Is(verr, provenance.ErrKeyRevoked) || errors.Is(verr, provenance.ErrKeyExpired)) {
+			sigStatus, sigDetail = Compromised, "names compromised key "+signer.Fingerprint+" (signature not checked: "+stripFail(verr)+")"
 		}
 	}
 	if signer != nil {
 		r.ids = append(r.ids, certIDs(signer)...)
+		if !signer.Active {
+			r.Removed, r.Reason = true, string(signer.Reason)
+		}
 	}
 
 	// The archive: hash and Chart.yaml.
@@ -388,22 +394,23 @@ func auditRelease(ctx context.Context, src *source, opts Options, rel *Release, 
 
 	// Removal semantics and scopes.
 	keyStatus, keyDetail := Status(""), ""
-	if signer != nil && !signer.Active {
-		r.Removed, r.Reason = true, string(signer.Reason)
+	if signer != nil && !signer.Active && (!r.SignerVerified || r.SignedAt == nil) {
+		// Nothing verified: no signature time to judge the removal by.
+		keyStatus = RemovedKey
+		if signer.Reason == ring.Compromised {
+			keyStatus = Compromised
+		}
+	} else if signer != nil && !signer.Active {
 		var firstSeen *time.Time
 		if le, ok := opts.Ledger[[2]string{rel.Chart, rel.Version}]; ok {
-			if ledgerMatches(&le, &r, opts.ProvOnly) {
-				t := le.FirstSeen.UTC()
+			if t, ok := ledgerMatches(&le, &r, prov, archiveName(u), signer, opts.ProvOnly); ok {
+				t = t.UTC()
 				firstSeen, r.FirstSeen = &t, &t
 			} else {
 				keyDetail = "the ledger's record of this release has other bytes; its first-seen time does not apply; "
 			}
 		}
-		signedAt := time.Time{}
-		if r.SignedAt != nil {
-			signedAt = *r.SignedAt
-		}
-		j := JudgeRemoval(signer, signedAt, firstSeen)
+		j := JudgeRemoval(signer, *r.SignedAt, firstSeen)
 		r.TimeSource = j.TimeSource
 		keyDetail += j.Detail
 		if !j.Trusted {
@@ -438,18 +445,43 @@ func auditRelease(ctx context.Context, src *source, opts Options, rel *Release, 
 		r.Status = sigStatus
 	case keyStatus != "":
 		r.Status = keyStatus
+	case !r.SignerVerified:
+		// Unreachable by construction; a release whose signature did not
+		// verify is never trusted.
+		r.Status = BadSignature
 	default:
 		r.Status = Trusted
 	}
 	return r
 }
 
-// ledgerMatches reports whether a first-seen record is of the bytes audited.
-func ledgerMatches(le *ring.LedgerEntry, r *Result, provOnly bool) bool {
-	if !provOnly && le.ArchiveSHA256 != r.ArchiveSHA256 {
-		return false
+// ledgerMatches reports whether a first-seen record is of the bytes audited
+// and, if so, since when the ledger has seen this .prov: the record's
+// first-seen time for the first .prov, or the time of an accepted re-sign
+// (when it came before the signer's removal took effect). A record first
+// seen unsigned says nothing about when this .prov appeared, so it does not
+// match. Under --prov-only the archive is not fetched: the .prov must list
+// the recorded archive's digest for its archive name.
+func ledgerMatches(le *ring.LedgerEntry, r *Result, prov *provenance.Prov, name string, signer *Key, provOnly bool) (time.Time, bool) {
+	if provOnly {
+		if le.ArchiveSHA256 == "" || prov.Files[name] != "sha256:"+le.ArchiveSHA256 {
+			return time.Time{}, false
+		}
+	} else if le.ArchiveSHA256 == "" || le.ArchiveSHA256 != r.ArchiveSHA256 {
+		return time.Time{}, false
 	}
-	return le.ProvSHA256 == "" || le.ProvSHA256 == r.ProvSHA256
+	if r.ProvSHA256 == "" {
+		return time.Time{}, false
+	}
+	if le.ProvSHA256 != "" && le.ProvSHA256 == r.ProvSHA256 {
+		return le.FirstSeen, true
+	}
+	for _, rs := range le.Resigns {
+		if rs.ProvSHA256 == r.ProvSHA256 && !rs.Time.IsZero() && rs.Time.Before(signer.Effective) {
+			return rs.Time, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // digestArchive streams the archive once: its SHA-256 and, to check the
@@ -489,6 +521,9 @@ func workItem(r *Result) (WorkItem, bool) {
 		return w, false
 	case Compromised:
 		w.Why = fmt.Sprintf("signed by compromised key %s: check the archive against its source, then re-sign with an active key", r.Signer)
+		if !r.SignerVerified {
+			w.Why = fmt.Sprintf("names compromised key %s (signature not checked): check the archive against its source, then re-sign with an active key", r.Signer)
+		}
 	case RemovedKey:
 		if r.TimeSource == TimeSignature {
 			w.Why = fmt.Sprintf("signed by %s key %s; no ledger record backs the signature time: re-sign with an active key", r.Reason, r.Signer)
