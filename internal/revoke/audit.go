@@ -207,11 +207,18 @@ func Audit(ctx context.Context, opts Options) (*Report, error) {
 	}
 	for i := range results {
 		r := &results[i]
-		if len(match) > 0 && !matches(match, r.ids) {
-			continue
-		}
-		if opts.RemovedOnly && !r.Removed {
-			continue
+		filtered := len(match) > 0 || opts.RemovedOnly
+		if filtered && unattributed(r) {
+			// Its signer is unknown: it may be one of the keys asked
+			// for, so it is listed (and the audit does not pass).
+			r.Detail = joinDetail(r.Detail, "could not be attributed to a signer, so it may be signed by the key asked for: listed")
+		} else {
+			if len(match) > 0 && !matches(match, r.ids) {
+				continue
+			}
+			if opts.RemovedOnly && !r.Removed {
+				continue
+			}
 		}
 		rep.Results = append(rep.Results, *r)
 		rep.Counts[r.Status]++
@@ -223,9 +230,19 @@ func Audit(ctx context.Context, opts Options) (*Report, error) {
 	return rep, nil
 }
 
-// resolveMatch expands the --key queries: a query naming a known key (by
-// primary or subkey fingerprint or key ID) stands for every key ID and
-// fingerprint of that certificate; an unknown one matches issuers as given.
+// unattributed reports whether no .prov told who signed r: it could not be
+// fetched or read.
+func unattributed(r *Result) bool {
+	return (r.Status == Unreachable || r.Status == Invalid) && len(r.ids) == 0
+}
+
+func joinDetail(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
 // warmKeys checks, once, every self-signature, binding and revocation of
 // the set's certificates, so that go-crypto's cached validity (sig.Valid)
 // is written before the audit's workers read it concurrently. A zero date
@@ -248,6 +265,9 @@ func warmKeys(ks *KeySet) {
 	}
 }
 
+// resolveMatch expands the --key queries: a query naming a known key (by
+// primary or subkey fingerprint or key ID) stands for every key ID and
+// fingerprint of that certificate; an unknown one matches issuers as given.
 func resolveMatch(ks *KeySet, queries []string) (map[string]bool, error) {
 	out := map[string]bool{}
 	for _, raw := range queries {
