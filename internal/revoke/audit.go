@@ -327,6 +327,9 @@ func auditRelease(ctx context.Context, src *source, opts Options, rel *Release, 
 			}
 		}
 		return r
+	case errors.Is(err, errOverCap):
+		r.Status, r.Detail = Invalid, err.Error()
+		return r
 	case err != nil:
 		r.Status, r.Detail = Unreachable, err.Error()
 		return r
@@ -398,7 +401,7 @@ func auditRelease(ctx context.Context, src *source, opts Options, rel *Release, 
 	if !opts.ProvOnly && archStatus == "" {
 		a, err := digestArchive(ctx, src, u, opts, &r)
 		switch {
-		case err != nil && isFetch(err):
+		case err != nil && isFetch(err) && !errors.Is(err, errOverCap):
 			r.Status, r.Detail = Unreachable, err.Error()
 			return r
 		case err != nil:

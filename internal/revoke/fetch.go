@@ -28,6 +28,7 @@ type source struct {
 	base    *url.URL // the repository's URL, path ending in "/"
 	display string
 	dir     string          // directories: the absolute root
+	root    *os.Root        // directories: opened at dir; no path leaves it
 	bucket  *publish.Bucket // gs://, s3://, mem://
 	http    *http.Client
 	retries int
@@ -36,6 +37,10 @@ type source struct {
 
 // errNotFound says an object does not exist (an unsigned release's .prov).
 var errNotFound = errors.New("not found")
+
+// errOverCap: an object is over its size cap. It was fetched (or its size
+// was told): it is content keyctl refuses, not a failure to fetch.
+var errOverCap = errors.New("over the size limit")
 
 // fetchError is a failure to fetch (not a property of the content).
 type fetchError struct {
@@ -76,7 +81,11 @@ func openSource(ctx context.Context, location string, opts Options) (*source, er
 			return nil, fail.Inputf("repository %s is not a directory", abs).
 				WithHint("give the directory that holds index.yaml, or an http(s):// or gs:// URL")
 		}
-		s.dir, s.display = abs, abs
+		root, err := os.OpenRoot(abs)
+		if err != nil {
+			return nil, fail.Inputf("repository %s", abs).Wrap(err)
+		}
+		s.dir, s.display, s.root = abs, abs, root
 		s.base = &url.URL{Scheme: "file", Path: filepath.ToSlash(abs) + "/"}
 	case strings.HasPrefix(strings.ToLower(location), "http://"), strings.HasPrefix(strings.ToLower(location), "https://"):
 		u, err := url.Parse(location)
@@ -106,6 +115,9 @@ func (s *source) close() {
 	if s.bucket != nil {
 		s.bucket.Close()
 	}
+	if s.root != nil {
+		s.root.Close()
+	}
 }
 
 // readAll fetches a small object whole, with a cap.
@@ -117,7 +129,7 @@ func (s *source) readAll(ctx context.Context, u *url.URL, limit int64) ([]byte, 
 			return err
 		}
 		if int64(len(d)) > limit {
-			return fmt.Errorf("larger than %d bytes", limit)
+			return fmt.Errorf("%w: larger than %d bytes", errOverCap, limit)
 		}
 		data = d
 		return nil
@@ -177,16 +189,39 @@ func (s *source) openOnce(ctx context.Context, u *url.URL, limit int64, use func
 		if p != s.dir && !strings.HasPrefix(p, s.dir+string(filepath.Separator)) {
 			return fe(errors.New("outside the repository directory")), false
 		}
-		f, err := os.Open(p)
+		rel, err := filepath.Rel(s.dir, p)
+		if err != nil {
+			return fe(errors.New("outside the repository directory")), false
+		}
+		// Through the root: a symbolic link may not lead out of the
+		// repository; only regular files are opened (a FIFO would block).
+		st, err := s.root.Stat(rel)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return fe(errNotFound), false
 			}
-			return fe(err), false
+			return fe(stripPath(err)), false
+		}
+		if !st.Mode().IsRegular() {
+			return fe(errors.New("not a regular file")), false
+		}
+		f, err := s.root.Open(rel)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return fe(errNotFound), false
+			}
+			return fe(stripPath(err)), false
 		}
 		defer f.Close()
-		if st, err := f.Stat(); err == nil && st.Size() > limit {
-			return fe(fmt.Errorf("larger than %d bytes", limit)), false
+		st, err = f.Stat()
+		if err != nil {
+			return fe(stripPath(err)), false
+		}
+		if !st.Mode().IsRegular() {
+			return fe(errors.New("not a regular file")), false
+		}
+		if st.Size() > limit {
+			return fe(fmt.Errorf("%w: larger than %d bytes", errOverCap, limit)), false
 		}
 		nr := &netReader{r: f}
 		if err := use(nr); err != nil {
@@ -216,7 +251,7 @@ func (s *source) openOnce(ctx context.Context, u *url.URL, limit int64, use func
 			return fe(fmt.Errorf("HTTP %d", resp.StatusCode)), false
 		}
 		if resp.ContentLength > limit {
-			return fe(fmt.Errorf("larger than %d bytes", limit)), false
+			return fe(fmt.Errorf("%w: larger than %d bytes", errOverCap, limit)), false
 		}
 		nr := &netReader{r: resp.Body}
 		if err := use(nr); err != nil {
@@ -253,6 +288,15 @@ func redact(u *url.URL) string {
 		return filepath.FromSlash(c.Path)
 	}
 	return c.String()
+}
+
+// stripPath is a file error without the path (the caller names it).
+func stripPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // stripURL drops the URL that net/http puts in its errors (it may carry a
