@@ -20,14 +20,17 @@ if ((${#need[@]})); then
 fi
 
 dir="${KEYCTL_PEERS_DIR:-$HOME/.cache/keyctl-peers}"
-build_helm() { # major version module-path
-	local major=$1 version=$2 bin="$dir/helm$1/helm"
-	if [ -x "$bin" ] && "$bin" version --template '{{.Version}}' 2>/dev/null | grep -qx "$version"; then
+build_helm() { # major version
+	local major=$1 version=$2 bin="$dir/helm$1/helm" stamp="$dir/helm$1/.module-version"
+	# `go install` builds carry no full version string (helm version says
+	# "v3.22"), so a stamp file records which module version was built.
+	if [ -x "$bin" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$version" ]; then
 		return
 	fi
 	echo "peers: building Helm $version into $dir/helm$major (once; reused afterwards)" >&2
 	mkdir -p "$dir/helm$major"
 	GOBIN="$dir/helm$major" GOFLAGS=-buildvcs=false go install "helm.sh/helm/v$major/cmd/helm@$version"
+	echo "$version" >"$stamp"
 }
 build_helm 3 v3.22.0
 build_helm 4 v4.3.1
