@@ -151,7 +151,7 @@ func (a *app) publishDirect(to string, keyFiles []string, passFile string, expir
 			return err
 		}
 	}
-	return a.upload(s, b.Files, sigs, bucket)
+	return a.upload(s, b.Files, sigs, b.Manifest, bucket)
 }
 
 // openBucketAdopting opens the publish target and first records a publish
@@ -192,11 +192,11 @@ func (a *app) publishFrom(dir, to string) error {
 		return err
 	}
 	defer bucket.Close()
-	return a.upload(s, files, sigs, bucket)
+	return a.upload(s, files, sigs, nil, bucket)
 }
 
-func (a *app) upload(s *ring.Store, files, sigs map[string][]byte, bucket *publish.Bucket) error {
-	signed, err := release.Check(s, files, sigs, a.now())
+func (a *app) upload(s *ring.Store, files, sigs map[string][]byte, fresh *root.Manifest, bucket *publish.Bucket) error {
+	signed, err := release.Check(s, files, sigs, fresh, a.now())
 	if err != nil {
 		return err
 	}

@@ -138,7 +138,7 @@ func Prepare(s *ring.Store, validity time.Duration, now time.Time) (*Bundle, err
 // one that has expired. Publishing such a directory would put back keys
 // the store has removed since. The directory that is already live (a re-run
 // that completes an interrupted publish) is let through.
-func checkCurrent(s *ring.Store, info *ring.Info, m *root.Manifest, mb []byte, links []ring.RootLink, now time.Time) error {
+func checkCurrent(s *ring.Store, info *ring.Info, m *root.Manifest, mb []byte, links []ring.RootLink, f *root.Manifest, now time.Time) error {
 	if p := info.Published; p != nil && root.Hash(mb) == p.SHA256 {
 		return nil
 	}
@@ -160,11 +160,13 @@ func checkCurrent(s *ring.Store, info *ring.Info, m *root.Manifest, mb []byte, l
 	if !now.Before(m.Expires) {
 		return stale("its manifest expired at " + m.Expires.UTC().Format(time.RFC3339))
 	}
-	fresh, err := Prepare(s, 0, now)
-	if err != nil {
-		return err
+	if f == nil {
+		fresh, err := Prepare(s, 0, now)
+		if err != nil {
+			return err
+		}
+		f = fresh.Manifest
 	}
-	f := fresh.Manifest
 	if len(f.Files) != len(m.Files) {
 		return stale("its keyrings differ from the store's")
 	}
@@ -202,12 +204,16 @@ type Signed struct {
 	sets map[uint64]*root.RootSet
 }
 
-// Check verifies that every file carries a threshold of valid root
+// Check verifies that the bundle is the store's next publish (see
+// checkCurrent) and that every file carries a threshold of valid root
 // signatures: manifest and keyrings by the root set the manifest names,
-// a link rootset-N.json by set N (links N>1 were verified against N-1 when
-// they were rotated in). It refuses a bundle below the threshold with the
+// the first root set link by itself, a later link by its predecessor and
+// itself (VerifyLink). It refuses a bundle below a threshold with the
 // missing holders named.
-func Check(s *ring.Store, files, sigs map[string][]byte, now time.Time) (*Signed, error) {
+//
+// fresh, when not nil, is the manifest Prepare just built from the store
+// (a direct publish); nil makes Check build it to compare with.
+func Check(s *ring.Store, files, sigs map[string][]byte, fresh *root.Manifest, now time.Time) (*Signed, error) {
 	mb, ok := files[root.ManifestName]
 	if !ok {
 		return nil, fail.Inputf("the signing directory has no %s", root.ManifestName).WithHint("prepare it with keyctl publish --prepare DIR")
@@ -242,7 +248,7 @@ func Check(s *ring.Store, files, sigs map[string][]byte, now time.Time) (*Signed
 	if m.Repository != info.Repository {
 		return nil, fail.Inputf("the manifest is for repository %q, this store for %q", m.Repository, info.Repository)
 	}
-	if err := checkCurrent(s, info, m, mb, links, now); err != nil {
+	if err := checkCurrent(s, info, m, mb, links, fresh, now); err != nil {
 		return nil, err
 	}
 	out := &Signed{Manifest: m, Files: files, Sigs: sigs, Signers: map[string][]string{}, sets: sets}
