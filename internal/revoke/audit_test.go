@@ -164,7 +164,7 @@ func TestAuditSoftRemovalNeedsTheLedger(t *testing.T) {
 		if res.Chart == "c00" {
 			continue
 		}
-		i := indexOf(r, res.Chart, res.Version)
+		i := indexOf(t, r, res.Chart, res.Version)
 		ledger[[2]string{res.Chart, res.Version}] = ring.LedgerEntry{Chart: res.Chart, Version: res.Version, ArchiveSHA256: res.ArchiveSHA256, ProvSHA256: res.ProvSHA256, FirstSeen: r.releases[i].signedAt.Add(time.Hour)}
 	}
 	// c01 1.0.3 has a record of other bytes: its time does not count.
@@ -204,13 +204,15 @@ func TestAuditSoftRemovalNeedsTheLedger(t *testing.T) {
 	}
 }
 
-func indexOf(r *testRepo, chart, version string) int {
+func indexOf(t *testing.T, r *testRepo, chart, version string) int {
+	t.Helper()
 	for i, rel := range r.releases {
 		if rel.chart == chart && rel.version == version {
 			return i
 		}
 	}
-	panic("no release " + chart + " " + version)
+	t.Fatalf("the audit reported %s %s, which the test repository does not hold", chart, version)
+	return -1
 }
 
 func TestAuditHTTPRetriesAndUnreachable(t *testing.T) {

@@ -107,6 +107,7 @@ type Server struct {
 	URL string
 
 	inner http.Handler
+	t     testing.TB
 	mu    sync.Mutex
 	rules []*rule
 	fired int
@@ -124,7 +125,7 @@ type rule struct {
 // when the test ends.
 func Start(t testing.TB, buckets ...string) *Server {
 	t.Helper()
-	s := &Server{}
+	s := &Server{t: t}
 	ts := httptest.NewUnstartedServer(s)
 	// httptest listens on 127.0.0.1 by default; check it, so no test ever
 	// binds a public interface.
@@ -229,23 +230,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"error":{"code":429,"message":"injected: rate limit exceeded"}}`, http.StatusTooManyRequests)
 	case DropConn:
 		_, _ = io.Copy(io.Discard, r.Body)
-		hangUp(w)
+		s.hangUp(w)
 	case DropResponse:
 		s.inner.ServeHTTP(httptest.NewRecorder(), r)
-		hangUp(w)
+		s.hangUp(w)
 	}
 }
 
-func hangUp(w http.ResponseWriter) {
+// hangUp closes the connection without an answer. If it cannot (not with
+// httptest's HTTP/1.1 server), the test fails: a fault that was not
+// injected must not pass for one that was.
+func (s *Server) hangUp(w http.ResponseWriter) {
 	hj, ok := w.(http.Hijacker)
 	if !ok {
-		// Cannot happen with httptest's HTTP/1.1 server; fail loudly
-		// rather than pretend the connection dropped.
-		panic("gcsemu: response writer cannot be hijacked")
+		s.t.Errorf("gcsemu: cannot drop the connection: the response writer cannot be hijacked")
+		http.Error(w, "gcsemu: cannot drop the connection", http.StatusInternalServerError)
+		return
 	}
 	conn, _, err := hj.Hijack()
 	if err != nil {
-		panic("gcsemu: hijack: " + err.Error())
+		s.t.Errorf("gcsemu: cannot drop the connection: %v", err)
+		return
 	}
 	_ = conn.Close()
 }
