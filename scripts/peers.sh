@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs the real programs keyctl's tests talk to, on a fresh Debian
-# machine: GnuPG and Sequoia from Debian's packages, and Helm 3.22 and 4.3
-# built with `go install` into a cache folder ($KEYCTL_PEERS_DIR, default
-# ~/.cache/keyctl-peers) that later runs reuse.
+# machine: GnuPG (gpg, gpgv, gpgconf) and Sequoia (sq) from Debian's
+# packages, hyperfine for make bench, Helm 3.22 and 4.3 built with
+# `go install` into a cache folder ($KEYCTL_PEERS_DIR, default
+# ~/.cache/keyctl-peers) that later runs reuse, and Helm's module source
+# (its KEYS files). The GCS emulator (fake-gcs-server) is a Go module the
+# tests start in-process; `go test` fetches it with the other modules.
 set -euo pipefail
 
 need=()
@@ -34,4 +37,7 @@ build_helm() { # major version
 }
 build_helm 3 v3.22.0
 build_helm 4 v4.3.1
+# The policy tests read Helm's KEYS files from the module source; make sure
+# it is in the module cache even when the binaries above were cached.
+(cd "$(mktemp -d)" && GOFLAGS=-mod=mod go mod download helm.sh/helm/v3@v3.22.0 helm.sh/helm/v4@v4.3.1)
 echo "peers: gpg $(gpg --version | head -1 | awk '{print $3}'), sq $(sq --version | awk '{print $2}'), helm $("$dir/helm3/helm" version --template '{{.Version}}') and $("$dir/helm4/helm" version --template '{{.Version}}')" >&2
