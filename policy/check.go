@@ -233,7 +233,7 @@ func (c *checker) algorithm(pk *packet.PublicKey, isPrimary bool) {
 	if !isPrimary {
 		what = " (subkey)"
 	}
-	name := algorithmName(pk)
+	name := AlgorithmName(pk)
 	if c.strict.RejectPublicKeyAlgorithm(pk.PubKeyAlgo) {
 		c.add(RuleWeakAlgorithm, pk, "", weakFix, "is %s%s, which is no longer safe", name, what)
 		return
@@ -651,9 +651,10 @@ func hashName(h crypto.Hash) string {
 	return h.String()
 }
 
-// algorithmName describes a key's algorithm and size: "RSA-4096",
-// "Ed25519", "ECDSA P-256", "DSA-2048".
-func algorithmName(pk *packet.PublicKey) string {
+// AlgorithmName describes a public key's algorithm and size the way every
+// keyctl message and listing does: "RSA-4096", "Ed25519", "ECDSA P-256",
+// "DSA-2048".
+func AlgorithmName(pk *packet.PublicKey) string {
 	bits, err := pk.BitLength()
 	sized := func(name string) string {
 		if err != nil {

@@ -115,7 +115,7 @@ func TestHelmKEYS(t *testing.T) {
 				continue
 			}
 			seen[id] = true
-			if got := algorithmName(e.PrimaryKey); got != w.algo {
+			if got := AlgorithmName(e.PrimaryKey); got != w.algo {
 				t.Errorf("%s %s: algorithm %s, want %s", w.who, id, got, w.algo)
 			}
 			t.Run(filepath.Base(filepath.Dir(file))+"/"+id, func(t *testing.T) {

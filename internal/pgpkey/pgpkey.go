@@ -26,6 +26,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+	"github.com/keyctl/keyctl/policy"
 )
 
 // Limits on what is read. A maintainer certificate is a few KiB; a keyring of
@@ -412,57 +413,9 @@ func Armor(blockType string, bin []byte) ([]byte, error) {
 }
 
 // Algorithm describes a public key's algorithm and size, e.g. "RSA-4096",
-// "Ed25519", "ECDSA P-256".
-func Algorithm(pk *packet.PublicKey) string {
-	bits, err := pk.BitLength()
-	switch pk.PubKeyAlgo {
-	case packet.PubKeyAlgoRSA, packet.PubKeyAlgoRSASignOnly, packet.PubKeyAlgoRSAEncryptOnly:
-		if err == nil {
-			return fmt.Sprintf("RSA-%d", bits)
-		}
-		return "RSA"
-	case packet.PubKeyAlgoDSA:
-		return fmt.Sprintf("DSA-%d", bits)
-	case packet.PubKeyAlgoElGamal:
-		return fmt.Sprintf("ElGamal-%d", bits)
-	case packet.PubKeyAlgoEdDSA:
-		if c := curveName(pk); c != "Curve25519" {
-			return "EdDSA " + c
-		}
-		return "Ed25519"
-	case packet.PubKeyAlgoEd25519:
-		return "Ed25519"
-	case packet.PubKeyAlgoEd448:
-		return "Ed448"
-	case packet.PubKeyAlgoECDSA:
-		return "ECDSA " + curveName(pk)
-	case packet.PubKeyAlgoECDH:
-		return "ECDH " + curveName(pk)
-	case packet.PubKeyAlgoX25519:
-		return "X25519"
-	case packet.PubKeyAlgoX448:
-		return "X448"
-	}
-	return fmt.Sprintf("algorithm %d", pk.PubKeyAlgo)
-}
-
-func curveName(pk *packet.PublicKey) string {
-	c, err := pk.Curve()
-	if err != nil {
-		return "(unknown curve)"
-	}
-	switch c {
-	case packet.Curve25519:
-		return "Curve25519"
-	case packet.CurveNistP256:
-		return "P-256"
-	case packet.CurveNistP384:
-		return "P-384"
-	case packet.CurveNistP521:
-		return "P-521"
-	}
-	return string(c)
-}
+// "Ed25519", "ECDSA P-256" (policy.AlgorithmName, so that listings and
+// policy messages name a key alike).
+func Algorithm(pk *packet.PublicKey) string { return policy.AlgorithmName(pk) }
 
 // SigningKey is a (sub)key that may make signatures at a given time, with a
 // valid binding (and back-signature, for subkeys) checked by go-crypto.
