@@ -26,7 +26,8 @@ type Limits struct {
 // MaxDecompressedFileSize) plus caps on the compressed size and entry count.
 var DefaultLimits = Limits{MaxArchive: 100 << 20, MaxUncompressed: 100 << 20, MaxFileSize: 5 << 20, MaxFiles: 10000}
 
-func (l Limits) withDefaults() Limits {
+// WithDefaults fills every zero or negative limit from DefaultLimits.
+func (l Limits) WithDefaults() Limits {
 	if l.MaxArchive <= 0 {
 		l.MaxArchive = DefaultLimits.MaxArchive
 	}
@@ -159,7 +160,7 @@ func readArchive(r io.Reader, lim Limits, keep func(name string, data []byte)) (
 // the raw bytes and every file, and keeps Chart.yaml, requirements.yaml and
 // plugin.yaml of the top directory.
 func readTar(r io.Reader, lim Limits, keep func(name string, data []byte)) (*Archive, error) {
-	lim = lim.withDefaults()
+	lim = lim.WithDefaults()
 	cr := &countingReader{r: r, h: sha256.New(), limit: lim.MaxArchive, err: errArchiveTooLarge}
 	zr, err := gzip.NewReader(cr)
 	if err != nil {

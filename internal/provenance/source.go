@@ -75,7 +75,7 @@ type bufFile struct {
 // charts/NAME/ (names starting with "_" or "." skipped), and the
 // --version/--app-version overrides applied.
 func LoadSource(dir string, opts CompareOptions) (*Source, error) {
-	lim := opts.Limits.withDefaults()
+	lim := opts.Limits.WithDefaults()
 	files, err := readSourceDir(dir, lim)
 	if err != nil {
 		return nil, input(err)

@@ -56,19 +56,7 @@ type archiveHead struct {
 // reads the top-level Chart.yaml (at most lim.MaxFileSize, found within
 // lim.MaxFiles entries and lim.MaxUncompressed bytes).
 func headArchive(r io.Reader, lim provenance.Limits) (*archiveHead, error) {
-	d := provenance.DefaultLimits
-	if lim.MaxArchive <= 0 {
-		lim.MaxArchive = d.MaxArchive
-	}
-	if lim.MaxUncompressed <= 0 {
-		lim.MaxUncompressed = d.MaxUncompressed
-	}
-	if lim.MaxFileSize <= 0 {
-		lim.MaxFileSize = d.MaxFileSize
-	}
-	if lim.MaxFiles <= 0 {
-		lim.MaxFiles = d.MaxFiles
-	}
+	lim = lim.WithDefaults()
 	hr := &hashReader{r: r, h: sha256.New(), limit: lim.MaxArchive}
 	// Most archives give Chart.yaml within their first few KiB: inflate
 	// only those, in memory. Otherwise (or when they do not decode on
