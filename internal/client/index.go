@@ -100,25 +100,35 @@ func BaseURL(location string) (string, error) {
 // base URL as Helm does (repo.ResolveReferenceURL): absolute URLs stand,
 // relative ones are taken relative to the base with a trailing slash.
 func ResolveURL(base, ref string) (string, error) {
-	r, err := url.Parse(ref)
-	if err != nil {
-		return "", fail.Inputf("index.yaml: chart URL is not valid")
-	}
-	if r.IsAbs() {
-		return ref, nil
-	}
 	b, err := url.Parse(base)
 	if err != nil {
 		return "", fail.Inputf("repository URL is not valid")
 	}
-	b.RawPath = strings.TrimSuffix(b.RawPath, "/") + "/"
-	if b.RawPath == "/" {
-		b.RawPath = ""
+	out, err := ResolveReference(b, ref)
+	if err != nil {
+		return "", fail.Inputf("index.yaml: chart URL is not valid")
 	}
-	b.Path = strings.TrimSuffix(b.Path, "/") + "/"
-	out := b.ResolveReference(r)
-	out.RawQuery = b.RawQuery
 	return out.String(), nil
+}
+
+// ResolveReference is ResolveURL on a parsed base: the one rule verify and
+// audit share. The base's query (a signed-URL token, say) is kept.
+func ResolveReference(base *url.URL, ref string) (*url.URL, error) {
+	r, err := url.Parse(ref)
+	if err != nil {
+		return nil, err
+	}
+	if r.IsAbs() {
+		return r, nil
+	}
+	b := *base
+	b.Path = strings.TrimSuffix(b.Path, "/") + "/"
+	if b.RawPath != "" {
+		b.RawPath = strings.TrimSuffix(b.RawPath, "/") + "/"
+	}
+	out := b.ResolveReference(r)
+	out.RawQuery = base.RawQuery
+	return out, nil
 }
 
 // CheckChartURL refuses a resolved chart URL u that leaves the repository

@@ -28,25 +28,13 @@ func trunc(s string) string {
 }
 
 // ResolveURL resolves a chart URL of the index against the index's base URL
-// as Helm does (repo.ResolveReferenceURL): an absolute URL stays, a relative
-// one is resolved against the base with a trailing slash, and the base's
-// query is kept.
+// as Helm does: client.ResolveReference, the rule verify uses too.
 func ResolveURL(base *url.URL, ref string) (*url.URL, error) {
-	r, err := url.Parse(ref)
+	u, err := client.ResolveReference(base, ref)
 	if err != nil {
 		return nil, fmt.Errorf("chart url %q is not a valid URL", trunc(ref))
 	}
-	if r.IsAbs() {
-		return r, nil
-	}
-	b := *base
-	b.Path = strings.TrimSuffix(b.Path, "/") + "/"
-	if b.RawPath != "" {
-		b.RawPath = strings.TrimSuffix(b.RawPath, "/") + "/"
-	}
-	res := b.ResolveReference(r)
-	res.RawQuery = base.RawQuery
-	return res, nil
+	return u, nil
 }
 
 // archiveName is the file name Helm stores a chart archive under: the base
