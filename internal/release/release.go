@@ -77,18 +77,11 @@ func Prepare(s *ring.Store, validity time.Duration, now time.Time) (*Bundle, err
 		return nil, fail.Inputf("the store has no root set").WithHint("run keyctl init first")
 	}
 	cur := links[len(links)-1]
-	pub, err := s.Export(ring.Active)
-	if err != nil {
-		return nil, err
-	}
-	rev, err := s.Export(ring.Removed)
-	if err != nil {
-		return nil, err
-	}
 	keys, err := s.List(true)
 	if err != nil {
 		return nil, err
 	}
+	pub, rev := ring.Keyring(keys, ring.Active), ring.Keyring(keys, ring.Removed)
 	now = now.UTC().Truncate(time.Second)
 	m := &root.Manifest{
 		Repository: info.Repository,

@@ -699,21 +699,15 @@ func attachRevocation(k *Key, data []byte) ([]byte, error) {
 	return pgpkey.SerializePublic(e, true)
 }
 
-// Export returns a binary keyring of the keys with the given status,
-// sorted by fingerprint: pubkeys.pgp (Active) or revoked.pgp (Removed).
-func (s *Store) Export(status Status) ([]byte, error) {
+// Keyring returns the binary keyring of the keys (as List returns them,
+// sorted by fingerprint) with the given status: pubkeys.pgp (Active) or
+// revoked.pgp (Removed).
+func Keyring(keys []*Key, status Status) []byte {
 	var buf bytes.Buffer
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		return tx.Bucket(bKeys).ForEach(func(_, v []byte) error {
-			var k Key
-			if err := json.Unmarshal(v, &k); err != nil {
-				return fmt.Errorf("a store record is damaged: %w", err)
-			}
-			if k.Status == status {
-				buf.Write(k.Cert)
-			}
-			return nil
-		})
-	})
-	return buf.Bytes(), err
+	for _, k := range keys {
+		if k.Status == status {
+			buf.Write(k.Cert)
+		}
+	}
+	return buf.Bytes()
 }

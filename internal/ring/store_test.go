@@ -97,8 +97,7 @@ func TestAddRemoveReopen(t *testing.T) {
 	if err != nil || len(got.Scopes) != 1 || got.Scopes[0] != "nginx-*" {
 		t.Fatalf("scopes not kept: %+v %v", got, err)
 	}
-	pub, _ := s.Export(Active)
-	rev, _ := s.Export(Removed)
+	pub, rev := Keyring(all, Active), Keyring(all, Removed)
 	pl, err := pgpkey.ReadKeyring(pub, pgpkey.MaxKeyringSize)
 	if err != nil || len(pl) != 1 || pgpkey.Fingerprint(pl[0]) != pgpkey.Fingerprint(b) {
 		t.Fatalf("pubkeys export: %v", err)
