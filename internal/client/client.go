@@ -220,8 +220,8 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 			WithHint("an old copy of the repository is being served; try again later or another mirror")
 	}
 
-	m, err := root.VerifyManifest(mdata, msigs, set, t0)
-	if err != nil {
+	m := named // parsed above; now checked as signed by the resolved root set
+	if err := root.VerifyParsed(m, mdata, msigs, set, t0); err != nil {
 		return nil, err
 	}
 	if expect != "" {

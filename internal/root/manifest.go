@@ -452,34 +452,59 @@ func (e *RootMismatchError) Unwrap() error {
 // root set (*RootMismatchError), is not issued in the future
 // (*NotYetValidError) and has not expired (*ExpiredError).
 func VerifyManifest(data, sigs []byte, set *RootSet, now time.Time) (*Manifest, error) {
-	if len(data) > MaxManifestSize {
-		return nil, fail.Inputf("manifest is larger than %d bytes", MaxManifestSize)
-	}
-	if _, err := set.verify(ManifestName, data, sigs, now, atNow); err != nil {
+	if err := verifyManifestSigs(data, sigs, set, now); err != nil {
 		return nil, err
 	}
 	m, err := ParseManifest(data)
 	if err != nil {
 		return nil, err
 	}
-	if err := m.CheckRepository(set.Repository); err != nil {
+	if err := m.checkTrusted(set, now); err != nil {
 		return nil, err
+	}
+	return m, nil
+}
+
+// VerifyParsed is VerifyManifest for a caller that has already parsed data
+// with ParseManifest (a client reads the manifest first to learn which root
+// set it names): it makes every check of VerifyManifest on m without
+// parsing the bytes again. m must be what ParseManifest returned for data.
+func VerifyParsed(m *Manifest, data, sigs []byte, set *RootSet, now time.Time) error {
+	if err := verifyManifestSigs(data, sigs, set, now); err != nil {
+		return err
+	}
+	return m.checkTrusted(set, now)
+}
+
+func verifyManifestSigs(data, sigs []byte, set *RootSet, now time.Time) error {
+	if len(data) > MaxManifestSize {
+		return fail.Inputf("manifest is larger than %d bytes", MaxManifestSize)
+	}
+	_, err := set.verify(ManifestName, data, sigs, now, atNow)
+	return err
+}
+
+// checkTrusted makes the checks of a signed manifest against the root set
+// that signed it and the clock.
+func (m *Manifest) checkTrusted(set *RootSet, now time.Time) error {
+	if err := m.CheckRepository(set.Repository); err != nil {
+		return err
 	}
 	setBytes, err := set.Marshal()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	trusted := RootRef{Version: set.Version, SHA256: Hash(setBytes)}
 	if m.Root != trusted {
-		return nil, &RootMismatchError{Manifest: m.Root, Trusted: trusted}
+		return &RootMismatchError{Manifest: m.Root, Trusted: trusted}
 	}
 	if m.Issued.After(now.Add(ClockSkew)) {
-		return nil, &NotYetValidError{Version: m.Version, Issued: m.Issued, Now: now}
+		return &NotYetValidError{Version: m.Version, Issued: m.Issued, Now: now}
 	}
 	if !now.Before(m.Expires) {
-		return nil, &ExpiredError{Version: m.Version, Expires: m.Expires, Now: now}
+		return &ExpiredError{Version: m.Version, Expires: m.Expires, Now: now}
 	}
-	return m, nil
+	return nil
 }
 
 // MismatchError is a file whose hash or length differs from the manifest
