@@ -22,6 +22,15 @@ func (e *NotFoundError) Error() string {
 // Is makes errors.Is(err, fs.ErrNotExist) true.
 func (e *NotFoundError) Is(target error) bool { return target == fs.ErrNotExist }
 
+// LiveError is a publish that failed after its pointer went live (step 4,
+// the mutable copies): clients already see the new state, consistent
+// through the content-addressed blobs; a re-run completes the copies. The
+// cause keeps its kind and hints.
+type LiveError struct{ Err error }
+
+func (e *LiveError) Error() string { return e.Err.Error() }
+func (e *LiveError) Unwrap() error { return e.Err }
+
 // TooLargeError says an object is larger than the caller's limit.
 type TooLargeError struct {
 	Name, Location string

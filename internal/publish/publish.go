@@ -162,7 +162,7 @@ func (b *Bucket) Publish(ctx context.Context, p Plan) (err error) {
 			if gcs && newGen != 0 {
 				moved, err := b.pointerMoved(ctx, bb, p.Pointer.Name, newGen)
 				if err != nil {
-					return err
+					return &LiveError{Err: err}
 				}
 				if moved {
 					b.logf("%s was replaced by a newer publish; leaving %s and the rest to it", p.Pointer.Name, o.Name)
@@ -170,7 +170,7 @@ func (b *Bucket) Publish(ctx context.Context, p Plan) (err error) {
 				}
 			}
 			if err := b.putMutable(ctx, bb, o); err != nil {
-				return err
+				return &LiveError{Err: err}
 			}
 		}
 	}

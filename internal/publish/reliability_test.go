@@ -41,6 +41,9 @@ func TestFailureBeforePointerLeavesPreviousLive(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "kept failing") {
 		t.Fatalf("err = %v, want kept failing", err)
 	}
+	if le := (*LiveError)(nil); errors.As(err, &le) {
+		t.Fatalf("a failure before the pointer is reported as live: %v", err)
+	}
 	if got := getString(t, b, pointerName); got != string(p1.Pointer.Data) {
 		t.Fatalf("pointer moved although a blob failed: %s", got)
 	}
@@ -59,8 +62,12 @@ func TestFailureAfterPointerIsConsistentAndResumes(t *testing.T) {
 	srv, b, p1 := published(t)
 	p2 := testPlan(p1.Pointer.Data, "v2")
 	srv.FailNext(100, gcsemu.Unavailable, gcsemu.Upload(gsName("pubkeys.pgp")))
-	if err := b.Publish(ctx, p2); err == nil {
+	err := b.Publish(ctx, p2)
+	if err == nil {
 		t.Fatal("publish succeeded through a failing pubkeys.pgp")
+	}
+	if le := (*LiveError)(nil); !errors.As(err, &le) {
+		t.Fatalf("a failure after the pointer is not reported as live: %v", err)
 	}
 	// The new set is live and complete: pointer new, its blobs present.
 	if got := getString(t, b, pointerName); got != string(p2.Pointer.Data) {

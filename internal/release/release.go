@@ -404,14 +404,8 @@ func (sg *Signed) Upload(ctx context.Context, s *ring.Store, b *publish.Bucket, 
 		return false, err
 	}
 	err = b.Publish(ctx, plan)
-	if err == nil {
-		return true, nil
-	}
-	cur, gerr := b.Get(ctx, root.ManifestName, root.MaxManifestSize)
-	if gerr == nil && bytes.Equal(cur, plan.Pointer.Data) {
-		return true, err
-	}
-	return false, err
+	var le *publish.LiveError
+	return err == nil || errors.As(err, &le), err
 }
 
 // keepPublishedSigs reuses signatures already in the bucket. The
