@@ -129,15 +129,6 @@ func describe(vs []Violation) string {
 	return b.String()
 }
 
-func findRule(vs []Violation, rule string) (Violation, bool) {
-	for _, v := range vs {
-		if v.Rule == rule {
-			return v, true
-		}
-	}
-	return Violation{}, false
-}
-
 func readFile(t testing.TB, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)

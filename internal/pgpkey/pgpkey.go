@@ -308,21 +308,6 @@ func ParseFingerprint(s string) (string, error) {
 	return t, nil
 }
 
-// Matches reports whether a normalized fingerprint or key ID names fpr.
-func Matches(query, fpr string) bool {
-	if len(query) == 16 {
-		return strings.HasSuffix(fpr, query) || keyIDOfV6(fpr) == query
-	}
-	return query == fpr
-}
-
-func keyIDOfV6(fpr string) string {
-	if len(fpr) == 64 {
-		return fpr[:16]
-	}
-	return ""
-}
-
 // KeyIDOfFingerprint returns the 64-bit key ID a fingerprint implies.
 func KeyIDOfFingerprint(fpr string) string {
 	if len(fpr) == 64 {

@@ -165,17 +165,6 @@ func hasFingerprint(e *openpgp.Entity, fpr string) bool {
 	return false
 }
 
-// Removed lists the removed keys.
-func (ks *KeySet) Removed() []*Key {
-	var out []*Key
-	for _, f := range ks.order {
-		if k := ks.keys[f]; !k.Active {
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
 // TimeSource says what a judgement about time rests on (policy.TimeSource).
 type TimeSource = policy.TimeSource
 

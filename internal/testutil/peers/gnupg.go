@@ -39,9 +39,6 @@ func NewGnuPG(t testing.TB) *GnuPG {
 	return &GnuPG{Bin: bin, Home: home}
 }
 
-// Env is the environment that points gpg (and Helm's keyring lookups) at this home.
-func (g *GnuPG) Env() []string { return []string{"GNUPGHOME=" + g.Home} }
-
 // Run runs gpg in batch mode in this home and returns standard output.
 func (g *GnuPG) Run(t testing.TB, args ...string) []byte {
 	t.Helper()
