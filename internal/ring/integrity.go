@@ -80,7 +80,13 @@ func explain(tx *bbolt.Tx, hashes bool) *UnexplainedError {
 		name := RecordName(bKeys, k)
 		seen[name] = true
 		fpr := string(k)
-		var key Key
+		var key struct {
+			Fingerprint string   `json:"fingerprint"`
+			KeyID       string   `json:"key_id"`
+			SubkeyIDs   []string `json:"subkey_ids"`
+			Status      Status   `json:"status"`
+			Removal     *Removal `json:"removal"`
+		}
 		if err := json.Unmarshal(v, &key); err != nil {
 			bad = &UnexplainedError{Record: name, Fingerprint: fpr, Reason: "the record is damaged: " + err.Error()}
 			return errStop
