@@ -141,8 +141,9 @@ func (s State) withCompromised(m *root.Manifest, other []CompromisedKey) State {
 // StateFormat is the first field of a state file.
 const StateFormat = "keyctl-client-state/1"
 
-// MaxStateSize caps a state file.
-const MaxStateSize = 64 << 10
+// MaxStateSize caps a state file: room for the compromised keys of the
+// largest manifest (about 110 bytes each).
+const MaxStateSize = 8 << 20
 
 type stateJSON struct {
 	Format         string `json:"format"`
