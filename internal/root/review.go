@@ -282,9 +282,9 @@ func (r *Review) describeKey(fpr string) string {
 }
 
 func describeEntry(k KeyEntry) string {
-	s := string(k.Status)
+	s := string(k.Status) + " (in the store since " + fmtTimeOrNever(k.Added) + ")"
 	if k.Status == Removed {
-		s += fmt.Sprintf(" (%s, effective %s)", q(string(k.Reason)), fmtTimeOrNever(k.Effective))
+		s += fmt.Sprintf(", reason %s, effective %s", q(string(k.Reason)), fmtTimeOrNever(k.Effective))
 	}
 	s += ", scope " + describeScopes(k.Scopes)
 	return s
@@ -327,7 +327,7 @@ func (r *Review) Write(w io.Writer) {
 			case !had:
 				fmt.Fprintf(w, "  + added    %s\n             %s\n", r.describeKey(k.Fingerprint), describeEntry(k))
 				changes++
-			case describeEntry(old) != describeEntry(k) || !old.Added.Equal(k.Added):
+			case describeEntry(old) != describeEntry(k):
 				fmt.Fprintf(w, "  ~ changed  %s\n             was %s\n             now %s\n", r.describeKey(k.Fingerprint), describeEntry(old), describeEntry(k))
 				changes++
 			}
@@ -341,7 +341,7 @@ func (r *Review) Write(w io.Writer) {
 			}
 			for _, f := range m.Files {
 				if old, ok := r.Previous.File(f.Name); ok && old != f {
-					fmt.Fprintf(w, "  ~ %s changed (certificates updated: new user IDs, subkeys or expiry)\n", f.Name)
+					fmt.Fprintf(w, "  ~ %s changed (keys added or removed, or certificates updated: user IDs, subkeys, expiry)\n", f.Name)
 					changes++
 				}
 			}
