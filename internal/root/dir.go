@@ -166,7 +166,7 @@ func readCapped(path string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
+		return nil, fmt.Errorf("%s is not a regular file", escapeControl(path))
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -246,7 +246,7 @@ func gatherSigs(dir, name string) ([]byte, error) {
 		p := filepath.Join(sd, e.Name())
 		b, err := readCapped(p, MaxSigSize)
 		if err != nil {
-			return nil, fail.Inputf("reading %s", p).Wrap(err)
+			return nil, fail.Inputf("reading %s", escapeControl(p)).Wrap(err)
 		}
 		inputs, sources = append(inputs, b), append(sources, p)
 	}
@@ -255,7 +255,7 @@ func gatherSigs(dir, name string) ([]byte, error) {
 	}
 	for i, in := range inputs {
 		if _, err := Merge(in); err != nil {
-			return nil, fail.Inputf("%s does not hold OpenPGP signatures", sources[i]).Wrap(err).
+			return nil, fail.Inputf("%s does not hold OpenPGP signatures", escapeControl(sources[i])).Wrap(err).
 				WithHint("make it with gpg --detach-sign (binary or --armor); see docs/manifest.md")
 		}
 	}

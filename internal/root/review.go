@@ -75,7 +75,7 @@ func ReviewDir(dir string) (*Review, error) {
 	}
 	r := &Review{Prepared: p, Keys: map[string]KeyInfo{}, RootSets: map[string]*RootSet{}}
 	refuse := func(name, why string) error {
-		return fail.Inputf("%s: %s", filepath.Join(dir, name), why).
+		return fail.Inputf("%s: %s", escapeControl(filepath.Join(dir, name)), escapeControl(why)).
 			WithHint("do not sign this directory: it is not what keyctl publish --prepare or keyctl root rotate --prepare writes; prepare a new one")
 	}
 	mf, isPublish := p.File(ManifestName)
@@ -252,10 +252,26 @@ func checkPresent(dir string, p *Prepared, withPrevious bool) error {
 				continue
 			}
 		}
-		return fail.Inputf("%s: unexpected file in the signing directory", filepath.Join(dir, n)).
+		return fail.Inputf("%s: unexpected file in the signing directory", escapeControl(filepath.Join(dir, n))).
 			WithHint("a signing directory holds only what prepare.json lists, their .sig files and .sigs/ directories; if you put it there, move it away; otherwise do not sign and prepare a new directory")
 	}
 	return nil
+}
+
+// escapeControl escapes control and non-printable characters in text that
+// reaches the terminal in an error (file names, parse errors), leaving
+// plain text as it is.
+func escapeControl(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strconv.IsPrint(r) {
+			b.WriteRune(r)
+			continue
+		}
+		qr := strconv.QuoteRune(r)
+		b.WriteString(qr[1 : len(qr)-1])
+	}
+	return b.String()
 }
 
 // q prints text from the directory (user IDs, reasons, scopes) with every

@@ -126,6 +126,12 @@ func TestReviewDir(t *testing.T) {
 	if _, err := ReviewDir(rot); err == nil || !strings.Contains(err.Error(), "other.json.sig") {
 		t.Errorf("stray sig: %v", err)
 	}
+	os.Remove(filepath.Join(rot, "other.json.sig"))
+	// A file name meant to rewrite the terminal is escaped in the error.
+	os.WriteFile(filepath.Join(rot, "x\x1b[2J\rok"), nil, 0o644)
+	if _, err := ReviewDir(rot); err == nil || !strings.Contains(err.Error(), `x\x1b[2J\rok`) || strings.ContainsAny(err.Error(), "\x1b\r") {
+		t.Errorf("control characters in a file name: %q", err)
+	}
 }
 
 func mustCert(t *testing.T) []byte {
