@@ -59,7 +59,7 @@ func (a *app) newPublishCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "publish --to URL --root-key FILE | --prepare DIR | --from DIR --to URL",
 		Short: "Sign and upload pubkeys.pgp, revoked.pgp, their signatures and the manifest",
-		Long: `publish builds what SPEC §2 lists from the store and uploads it to a bucket:
+		Long: `publish builds what docs/manifest.md lists from the store and uploads it to a bucket:
 file:///dir, a plain directory, gs://bucket/prefix, s3://bucket/prefix.
 
 Directly, with root secret key files at hand:
@@ -67,7 +67,8 @@ Directly, with root secret key files at hand:
 
 Offline, with the root keys elsewhere (M of N holders):
   keyctl publish --prepare DIR           # no secret needed
-  keyctl root sign DIR --root-key FILE   # each holder, or gpg --detach-sign
+  keyctl root review DIR                 # what changes, and the files to sign
+  keyctl root sign DIR --root-key FILE   # each holder, or gpg --detach-sign of those files
   keyctl publish --from DIR --to URL     # refuses below the threshold`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			modes := 0
@@ -273,7 +274,12 @@ func (a *app) newRootSignCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "sign DIR --root-key FILE",
 		Short: "Sign a directory written by publish --prepare or root rotate --prepare (offline)",
-		Args:  cobra.ExactArgs(1),
+		Long: `sign checks the directory as root review does: it re-derives the one manifest
+(or root set) the directory is for and refuses any other file, naming it.
+It prints the full change against the published manifest on stderr before
+it asks for a passphrase, then signs exactly the checked files into
+NAME.sig. See docs/manifest.md, "Offline signing".`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(keyFiles) == 0 {
 				return fail.Inputf("--root-key is required").WithHint("a holder with the key in gpg signs with gpg --detach-sign; see docs/manifest.md")
