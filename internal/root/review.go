@@ -61,8 +61,9 @@ func rootSetVersion(name string) (uint64, bool) {
 //   - a publish directory holds keyctl-manifest.json, the pubkeys.pgp and
 //     revoked.pgp it binds (hash and length), each key of those keyrings
 //     listed in the manifest with the matching status and no other, at
-//     most the manifest's root set and earlier ones (rootset-N.json, same
-//     repository; the manifest's own by hash), and from version 2 on
+//     most the manifest's own root set (rootset-N.json, bound by hash; an
+//     older unsigned set is not bound by anything and refused), and from
+//     version 2 on
 //     previous-manifest.json, whose hash is the manifest's previous, for
 //     the same repository and the version before;
 //   - a rotation directory holds one rootset-N.json;
@@ -123,9 +124,13 @@ func ReviewDir(dir string) (*Review, error) {
 					return nil, refuse(f.Name, fmt.Sprintf("holds root set version %d", rs.Version))
 				case rs.Repository != m.Repository:
 					return nil, refuse(f.Name, fmt.Sprintf("is for repository %q, the manifest for %q", rs.Repository, m.Repository))
-				case v > m.Root.Version:
-					return nil, refuse(f.Name, fmt.Sprintf("is newer than the manifest's root set %d", m.Root.Version))
-				case v == m.Root.Version && Hash(f.Data) != m.Root.SHA256:
+				case v != m.Root.Version:
+					// Only the manifest's own root set is bound (by hash); an
+					// older unsigned one could be any set of keys, and a root
+					// holder's signature would make clients trust it.
+					return nil, fail.Inputf("%s: root set %d is not the manifest's root set %d, which alone it binds; it cannot be checked offline", escapeControl(filepath.Join(dir, f.Name)), v, m.Root.Version).
+						WithHint("do not sign it; if the store really holds an unsigned root set " + strconv.FormatUint(v, 10) + ", publish once directly with keyctl publish --root-key")
+				case Hash(f.Data) != m.Root.SHA256:
 					return nil, refuse(f.Name, "is not the root set the manifest names (hash differs)")
 				}
 				r.RootSets[f.Name] = rs

@@ -75,6 +75,16 @@ func TestReviewDir(t *testing.T) {
 	// and be the one the manifest names.
 	files2, _ := publishFiles(t, set, 2, Hash(prevBytes), cert, fpr)
 	delete(files2, "rootset-1.json")
+	forged1, err := mustSet(t, 1, r[1]).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := Rotate(set, []*openpgp.Entity{r[1].pub}, nil, 2, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	older, _ := publishFiles(t, next, 2, Hash(prevBytes), cert, fpr)
+	delete(older, "rootset-1.json")
 	extra, _ := publishFiles(t, set, 2, Hash(prevBytes), append(append([]byte(nil), cert...), mustCert(t)...), fpr)
 	delete(extra, "rootset-1.json")
 	for name, tc := range map[string]struct {
@@ -88,6 +98,8 @@ func TestReviewDir(t *testing.T) {
 		"keyring changed": {with(files2, PubkeysFile, mustCert(t)), prevBytes, "does not match the manifest"},
 		"key not listed":  {extra, prevBytes, "which the manifest does not list as active"},
 		"newer root set":  {with(files2, "rootset-2.json", files["rootset-1.json"]), prevBytes, "rootset-2.json"},
+		"forged set 1":    {with(files2, "rootset-1.json", forged1), prevBytes, "is not the root set the manifest names"},
+		"older root set":  {with(older, "rootset-1.json", files["rootset-1.json"]), prevBytes, "which alone it binds"},
 		"other file":      {with(files2, "evil.json", prevBytes), prevBytes, "evil.json: unexpected file"},
 		"no keyring":      {without(files2, RevokedFile), prevBytes, "revoked.pgp: missing"},
 	} {
@@ -103,10 +115,6 @@ func TestReviewDir(t *testing.T) {
 
 	// A rotation directory: one root set, shown in full.
 	rot := filepath.Join(t.TempDir(), "rot")
-	next, err := Rotate(set, []*openpgp.Entity{r[1].pub}, nil, 2, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
 	nb, _ := next.Marshal()
 	if err := WriteDir(rot, map[string][]byte{"rootset-2.json": nb}, nil); err != nil {
 		t.Fatal(err)
