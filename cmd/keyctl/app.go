@@ -77,6 +77,7 @@ func (a *app) rootCommand() *cobra.Command {
 	for _, c := range a.commands() {
 		root.AddCommand(c)
 	}
+	a.completions(root)
 	walk(root, func(c *cobra.Command) {
 		if c.Args == nil {
 			c.Args = cobra.NoArgs
