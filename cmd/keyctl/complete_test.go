@@ -3,9 +3,12 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/keyctl/keyctl/internal/testutil/peers"
 )
 
 // complete runs cobra's hidden __complete command, as the shell scripts
@@ -130,5 +133,45 @@ func TestCompletion(t *testing.T) {
 	// No name matches: the shell's own completion of *.tgz files.
 	if c, d := complete(t, "verify", "my"); strings.Join(c, " ") != "tgz" || d != ":8" {
 		t.Fatalf("verify my: %v %s, want tgz :8 (filter by extension)", c, d)
+	}
+}
+
+// TestBashCompletion runs the script of keyctl completion bash in a real
+// bash with the bash-completion package, as a user's shell would on TAB.
+func TestBashCompletion(t *testing.T) {
+	const lib = "/usr/share/bash-completion/bash_completion"
+	bash, err := exec.LookPath("bash")
+	if _, serr := os.Stat(lib); err != nil || serr != nil {
+		if peers.Required() {
+			t.Fatalf("bash and %s are needed (scripts/peers.sh installs bash-completion)", lib)
+		}
+		t.Skipf("bash or %s missing; scripts/peers.sh installs bash-completion", lib)
+	}
+	keyctlBin(t)
+	dir := t.TempDir()
+	env := append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(dir, "xdg"), "XDG_DATA_HOME="+filepath.Join(dir, "data"))
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "xdg"))
+	t.Setenv("XDG_DATA_HOME", filepath.Join(dir, "data"))
+	mustKC(t, "repo", "add", "example", "https://charts.example.org", "--root", strings.Repeat("AB", 20))
+	script := `source ` + lib + `
+source <(keyctl completion bash)
+c() { COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}; read -ra COMP_WORDS <<<"$*"
+  [[ "$COMP_LINE" == *" " ]] && COMP_WORDS+=("")
+  COMP_CWORD=$((${#COMP_WORDS[@]}-1)); COMPREPLY=(); __start_keyctl keyctl 2>/dev/null
+  echo "$*|${COMPREPLY[*]}"; }
+c "keyctl repo remove "
+c "keyctl verify ex"
+c "keyctl verify --repo "
+c "keyctl repo re"
+`
+	cmd := exec.Command(bash, "--norc", "--noprofile", "-c", script)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("bash: %v\n%s", err, out)
+	}
+	want := "keyctl repo remove |example\nkeyctl verify ex|example/\nkeyctl verify --repo |example\nkeyctl repo re|remove\n"
+	if string(out) != want {
+		t.Fatalf("bash completion gave\n%s\nwant\n%s", out, want)
 	}
 }
