@@ -2,10 +2,15 @@
 GO ?= go
 FUZZTIME ?= 4s
 
-.PHONY: build test test-go fuzz fuzz-long demo bench peers
+.PHONY: build test test-go fuzz fuzz-long demo bench peers man
 
 build:
 	$(GO) build -o bin/keyctl ./cmd/keyctl
+
+# One man page per command into man/ (gitignored): man ./man/keyctl-verify.1
+man:
+	rm -rf man
+	$(GO) run ./cmd/keyctl gen-man man
 
 peers:
 	./scripts/peers.sh

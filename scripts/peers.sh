@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real programs keyctl's tests talk to, on a fresh Debian
 # machine: GnuPG (gpg, gpgv, gpgconf) and Sequoia (sq) from Debian's
-# packages, hyperfine for make bench, Helm 3.22 and 4.3 built with
+# packages, hyperfine for make bench, bash-completion for the completion
+# test, Helm 3.22 and 4.3 built with
 # `go install` into a cache folder ($KEYCTL_PEERS_DIR, default
 # ~/.cache/keyctl-peers) that later runs reuse, and Helm's module source
 # (its KEYS files). The GCS emulator (fake-gcs-server) is a Go module the
@@ -14,6 +15,7 @@ command -v gpgv >/dev/null 2>&1 || need+=(gpgv)
 command -v gpgconf >/dev/null 2>&1 || need+=(gnupg)
 command -v sq >/dev/null 2>&1 || need+=(sq)
 command -v hyperfine >/dev/null 2>&1 || need+=(hyperfine)
+[ -f /usr/share/bash-completion/bash_completion ] || need+=(bash-completion)
 if ((${#need[@]})); then
 	sudo=""
 	[ "$(id -u)" = 0 ] || sudo="sudo"

@@ -58,10 +58,12 @@ func (a *app) rootCommand() *cobra.Command {
 		Long:          "keyctl keeps the maintainer keys of a Helm chart repository, publishes them signed by an offline root key,\nverifies charts against that governed keyring, and audits what a compromised key signed.",
 		SilenceErrors: true,
 		SilenceUsage:  true,
+		Version:       versionText(),
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			return a.configure(cmd)
 		},
 	}
+	root.SetVersionTemplate("{{.Version}}")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fail.Inputf("%v", err).WithHint("see: " + c.CommandPath() + " --help")
 	})
@@ -75,6 +77,7 @@ func (a *app) rootCommand() *cobra.Command {
 	for _, c := range a.commands() {
 		root.AddCommand(c)
 	}
+	a.completions(root)
 	walk(root, func(c *cobra.Command) {
 		if c.Args == nil {
 			c.Args = cobra.NoArgs

@@ -59,7 +59,9 @@ func (a *app) newPublishCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "publish --to URL --root-key FILE | --prepare DIR | --from DIR --to URL",
 		Short: "Sign and upload pubkeys.pgp, revoked.pgp, their signatures and the manifest",
-		Long: `publish builds what docs/manifest.md lists from the store and uploads it to a bucket:
+		Long: `publish builds the signed keyring from the store (pubkeys.pgp, revoked.pgp,
+their root signatures, the root sets and keyctl-manifest.json; see
+docs/manifest.md) and uploads it to a bucket:
 file:///dir, a plain directory, gs://bucket/prefix, s3://bucket/prefix.
 
 Directly, with root secret key files at hand:

@@ -32,7 +32,7 @@ func (a *app) newVerifyCmd() *cobra.Command {
 	var o verifyOpts
 	c := &cobra.Command{
 		Use:   "verify CHART.tgz | REPO/CHART [--version V]",
-		Short: "Verify a chart against its repository's governed keyring (SPEC §3)",
+		Short: "Verify a chart against its repository's governed keyring (see docs/verify.md)",
 		Long: `verify checks a chart's .prov against the keyring that the repository publishes,
 after checking the published set itself under the pinned root fingerprints:
 tamper, rollback, equivocation, expiry, replay, mix-and-match and the root threshold.

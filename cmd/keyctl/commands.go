@@ -21,5 +21,6 @@ func (a *app) commands() []*cobra.Command {
 		a.newRepoCmd(),
 		a.newAuditCmd(),
 		a.newLedgerCmd(),
+		a.newManCmd(),
 	}
 }
