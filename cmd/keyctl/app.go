@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,14 +20,19 @@ import (
 
 	"github.com/keyctl/keyctl/internal/fail"
 	"github.com/keyctl/keyctl/internal/ring"
+	"github.com/keyctl/keyctl/internal/termsafe"
 	"github.com/keyctl/keyctl/policy"
 )
 
 // app is one invocation: streams, configuration and global flags. Nothing
 // here is package-level state, so tests run many invocations in a process.
 type app struct {
-	stdin          io.Reader
-	stdout, stderr io.Writer
+	stdin io.Reader
+	// stdout and stderr are for text: everything written through them
+	// passes termsafe (see output.go). rawStdout is for JSON only;
+	// rawStderr for the progress bar, which draws with escape sequences.
+	stdout, stderr       io.Writer
+	rawStdout, rawStderr io.Writer
 
 	v          *viper.Viper
 	storePath  string
@@ -38,12 +44,13 @@ type app struct {
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, now: time.Now}
+	a := &app{stdin: stdin, stdout: termsafe.NewWriter(stdout), stderr: termsafe.NewWriter(stderr),
+		rawStdout: stdout, rawStderr: stderr, now: time.Now}
 	root := a.rootCommand()
 	root.SetArgs(args)
 	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
 	err := root.Execute()
 	if err != nil {
 		a.printError(err)
@@ -246,35 +253,46 @@ func (a *app) printError(err error) {
 		label = "not trusted"
 	}
 	msg := err.Error()
+	// Each line of the message is one argument: termsafe escapes what it
+	// holds, the layout is keyctl's.
 	for i, line := range strings.Split(strings.TrimRight(msg, "\n"), "\n") {
 		if i == 0 {
-			fmt.Fprintf(a.stderr, "keyctl: %s: %s\n", label, line)
+			tprintf(a.stderr, "keyctl: %s: %s\n", label, line)
 		} else {
-			fmt.Fprintf(a.stderr, "keyctl:   %s\n", line)
+			tprintf(a.stderr, "keyctl:   %s\n", line)
 		}
 	}
 	for _, h := range fail.HintsOf(err) {
-		fmt.Fprintf(a.stderr, "keyctl: hint: %s\n", h)
+		tprintf(a.stderr, "keyctl: hint: %s\n", h)
 	}
 }
 
 // warn prints a warning line to stderr.
 func (a *app) warn(format string, args ...any) {
-	fmt.Fprintf(a.stderr, "keyctl: warning: "+format+"\n", args...)
+	tprintf(a.stderr, "keyctl: warning: "+format+"\n", args...)
 }
 
 // info prints a progress line to stderr (text mode only).
 func (a *app) info(format string, args ...any) {
-	fmt.Fprintf(a.stderr, "keyctl: "+format+"\n", args...)
+	tprintf(a.stderr, "keyctl: "+format+"\n", args...)
 }
 
 func (a *app) json() bool { return a.output == "json" }
 
 func (a *app) printJSON(v any) error {
-	enc := json.NewEncoder(a.stdout)
+	// JSON keeps exact values. encoding/json escapes C0 controls and
+	// U+2028/2029 (SetEscapeHTML only concerns <, > and &); termsafe.JSON
+	// escapes what it leaves raw (C1, bidi overrides), so that the
+	// document controls nothing when printed on a terminal.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false) // user IDs hold <mail@example.org>
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := a.rawStdout.Write(termsafe.JSON(buf.Bytes()))
+	return err
 }
 
 func (a *app) openStore(readOnly bool) (*ring.Store, error) {
@@ -327,9 +345,9 @@ func (a *app) passphrase(file, what string) func() ([]byte, error) {
 			return nil, fail.Inputf("%s is protected by a passphrase and there is no terminal to ask on", what).
 				WithHint("give it with --passphrase-file FILE or the KEYCTL_PASSPHRASE variable")
 		}
-		fmt.Fprintf(a.stderr, "keyctl: passphrase for %s: ", what)
+		tprintf(a.stderr, "keyctl: passphrase for %s: ", what)
 		p, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(a.stderr)
+		tprintln(a.stderr)
 		if err != nil {
 			return nil, fail.Inputf("cannot read the passphrase").Wrap(err)
 		}

@@ -140,7 +140,7 @@ func (a *app) newRepoCmd() *cobra.Command {
 				return a.printJSON(repos)
 			}
 			if len(repos) == 0 {
-				fmt.Fprintln(a.stdout, "no repositories configured (keyctl repo add NAME URL --root FPR)")
+				tprintln(a.stdout, "no repositories configured (keyctl repo add NAME URL --root FPR)")
 				return nil
 			}
 			for _, r := range repos {
@@ -148,7 +148,7 @@ func (a *app) newRepoCmd() *cobra.Command {
 				if t == 0 {
 					t = 1
 				}
-				fmt.Fprintf(a.stdout, "%s\t%s\t%d of %s\n", r.Name, r.URL, t, strings.Join(r.Roots, ","))
+				tprintf(a.stdout, "%s\t%s\t%d of %s\n", r.Name, r.URL, t, strings.Join(r.Roots, ","))
 			}
 			return nil
 		},
@@ -235,7 +235,7 @@ func (a *app) editRepos(edit func([]repoEntry) ([]repoEntry, error), done string
 		return err
 	}
 	if !a.json() {
-		fmt.Fprintf(a.stdout, "%s in %s\n", done, path)
+		tprintf(a.stdout, "%s in %s\n", done, path)
 	}
 	return nil
 }

@@ -133,3 +133,34 @@ func (w *Writer) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// JSON escapes, as \uXXXX (a surrogate pair above U+FFFF), every control,
+// format or separator character that encoding/json leaves raw in the
+// document b (it escapes C0 and U+2028/2029 but not C1 or bidi overrides).
+// Such characters occur only inside strings, so the document stays valid
+// and every value exact; printed on a terminal it controls nothing.
+func JSON(b []byte) []byte {
+	var out []byte
+	last := 0
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r >= 0x80 && unsafe(r) {
+			if out == nil {
+				out = make([]byte, 0, len(b)+16)
+			}
+			out = append(out, b[last:i]...)
+			if r > 0xffff {
+				r -= 0x10000
+				out = fmt.Appendf(out, `\u%04x\u%04x`, 0xd800+(r>>10), 0xdc00+(r&0x3ff))
+			} else {
+				out = fmt.Appendf(out, `\u%04x`, r)
+			}
+			last = i + n
+		}
+		i += n
+	}
+	if out == nil {
+		return b
+	}
+	return append(out, b[last:]...)
+}

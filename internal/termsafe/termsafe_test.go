@@ -2,6 +2,7 @@ package termsafe
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -83,6 +84,14 @@ func FuzzString(f *testing.F) {
 		out := String(s)
 		check(t, s, out, false)
 		check(t, s, Text(s), true)
+		if b, err := json.Marshal(s); err == nil {
+			j := JSON(b)
+			check(t, string(b), string(j), false)
+			var x, y string
+			if json.Unmarshal(b, &x) != nil || json.Unmarshal(j, &y) != nil || x != y {
+				t.Fatalf("JSON changed %q: %q vs %q", s, b, j)
+			}
+		}
 		if String(out) != out {
 			t.Fatalf("String is not idempotent on %q", s)
 		}
@@ -96,4 +105,18 @@ func FuzzString(f *testing.F) {
 			t.Fatalf("String changed clean text %q to %q", s, out)
 		}
 	})
+}
+
+func TestJSON(t *testing.T) {
+	in := map[string]string{"v": "a\x1b\u202e\u0085\U000E0041\u2028é"}
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := JSON(b)
+	check(t, string(b), string(got), false)
+	var back map[string]string
+	if err := json.Unmarshal(got, &back); err != nil || back["v"] != in["v"] {
+		t.Fatalf("JSON changed the value: %q (%v)", back["v"], err)
+	}
 }
