@@ -136,7 +136,8 @@ func (w *Writer) Write(p []byte) (int, error) {
 
 // JSON escapes, as \uXXXX (a surrogate pair above U+FFFF), every control,
 // format or separator character that encoding/json leaves raw in the
-// document b (it escapes C0 and U+2028/2029 but not C1 or bidi overrides).
+// document b (it escapes C0 and U+2028/2029 but not DEL, C1 or bidi
+// overrides).
 // Such characters occur only inside strings, so the document stays valid
 // and every value exact; printed on a terminal it controls nothing.
 func JSON(b []byte) []byte {
@@ -144,7 +145,7 @@ func JSON(b []byte) []byte {
 	last := 0
 	for i := 0; i < len(b); {
 		r, n := utf8.DecodeRune(b[i:])
-		if r >= 0x80 && unsafe(r) {
+		if r >= 0x7f && unsafe(r) { // encoding/json leaves DEL raw too
 			if out == nil {
 				out = make([]byte, 0, len(b)+16)
 			}
