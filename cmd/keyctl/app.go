@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -129,6 +130,9 @@ func (a *app) configure(cmd *cobra.Command) error {
 			return fail.Inputf("cannot read config file %s", cfg).Wrap(err).
 				WithHint("the config file is YAML; keys are flag names, e.g. 'store: /srv/keyctl.db'")
 		}
+		if err := checkConfigMode(cfg, v.AllKeys()); err != nil {
+			return err
+		}
 		a.configFile = cfg
 	}
 	var ferr error
@@ -171,6 +175,47 @@ func (a *app) configure(cmd *cobra.Command) error {
 	}
 	if a.actor == "" {
 		a.actor = defaultActor()
+	}
+	return nil
+}
+
+// checkConfigMode refuses to take pins (root fingerprints, repositories)
+// from a config file that group or others may write, or that sits in a
+// folder they may write (without the sticky bit), as ssh refuses such an
+// authorized_keys: whoever can write it chooses which roots keyctl trusts.
+func checkConfigMode(path string, keys []string) error {
+	if runtime.GOOS == "windows" {
+		return nil // no Unix modes; the ACLs are the user's profile's
+	}
+	var pins []string
+	for _, k := range keys {
+		last := k[strings.LastIndex(k, ".")+1:]
+		if last == "root" || last == "repositories" {
+			pins = append(pins, k)
+		}
+	}
+	if len(pins) == 0 {
+		return nil
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fail.Inputf("config file %s", path).Wrap(err)
+	}
+	for _, p := range []string{abs, filepath.Dir(abs)} {
+		st, err := os.Stat(p)
+		if err != nil {
+			return fail.Inputf("config file %s", path).Wrap(errors.Unwrap(err))
+		}
+		m := st.Mode()
+		if m.Perm()&0o022 == 0 || (m.IsDir() && m&os.ModeSticky != 0) {
+			continue
+		}
+		what := "config file " + p
+		if m.IsDir() {
+			what = "folder " + p + ", which holds the config file " + abs + ","
+		}
+		return fail.Securityf("%s is writable by group or others (mode %04o); keyctl takes no pinned roots or repositories (%s) from it", what, m.Perm(), strings.Join(pins, ", ")).
+			WithHint("chmod go-w " + p + " (whoever can write it chooses which roots keyctl trusts)")
 	}
 	return nil
 }

@@ -120,7 +120,13 @@ func parseLocation(s string) (location, error) {
 		base.Scheme = strings.ToLower(u.Scheme)
 		base.Path = strings.TrimSuffix(u.Path, "/")
 		base.RawPath = ""
-		return location{kind: kindHTTP, display: base.Redacted(), url: base.String()}, nil
+		shown := base
+		if shown.User != nil {
+			// Redacted hides a password but shows a user name, which
+			// may be a token (https://TOKEN@host/charts).
+			shown.User = url.User("xxxxx")
+		}
+		return location{kind: kindHTTP, display: shown.String(), url: base.String()}, nil
 	}
 	return location{}, badLocation(s, fmt.Sprintf("unknown scheme %q", u.Scheme))
 }
