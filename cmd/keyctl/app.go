@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -19,14 +21,19 @@ import (
 
 	"github.com/keyctl/keyctl/internal/fail"
 	"github.com/keyctl/keyctl/internal/ring"
+	"github.com/keyctl/keyctl/internal/termsafe"
 	"github.com/keyctl/keyctl/policy"
 )
 
 // app is one invocation: streams, configuration and global flags. Nothing
 // here is package-level state, so tests run many invocations in a process.
 type app struct {
-	stdin          io.Reader
-	stdout, stderr io.Writer
+	stdin io.Reader
+	// stdout and stderr are for text: everything written through them
+	// passes termsafe (see output.go). rawStdout is for JSON only;
+	// rawStderr for the progress bar, which draws with escape sequences.
+	stdout, stderr       io.Writer
+	rawStdout, rawStderr io.Writer
 
 	v          *viper.Viper
 	storePath  string
@@ -38,12 +45,13 @@ type app struct {
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, now: time.Now}
+	a := &app{stdin: stdin, stdout: termsafe.NewWriter(stdout), stderr: termsafe.NewWriter(stderr),
+		rawStdout: stdout, rawStderr: stderr, now: time.Now}
 	root := a.rootCommand()
 	root.SetArgs(args)
 	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
 	err := root.Execute()
 	if err != nil {
 		a.printError(err)
@@ -125,6 +133,9 @@ func (a *app) configure(cmd *cobra.Command) error {
 			return fail.Inputf("cannot read config file %s", cfg).Wrap(err).
 				WithHint("the config file is YAML; keys are flag names, e.g. 'store: /srv/keyctl.db'")
 		}
+		if err := checkConfigMode(cfg, v.AllKeys()); err != nil {
+			return err
+		}
 		a.configFile = cfg
 	}
 	var ferr error
@@ -167,6 +178,47 @@ func (a *app) configure(cmd *cobra.Command) error {
 	}
 	if a.actor == "" {
 		a.actor = defaultActor()
+	}
+	return nil
+}
+
+// checkConfigMode refuses to take pins (root fingerprints, repositories)
+// from a config file that group or others may write, or that sits in a
+// folder they may write (without the sticky bit), as ssh refuses such an
+// authorized_keys: whoever can write it chooses which roots keyctl trusts.
+func checkConfigMode(path string, keys []string) error {
+	if runtime.GOOS == "windows" {
+		return nil // no Unix modes; the ACLs are the user's profile's
+	}
+	var pins []string
+	for _, k := range keys {
+		last := k[strings.LastIndex(k, ".")+1:]
+		if last == "root" || last == "repositories" {
+			pins = append(pins, k)
+		}
+	}
+	if len(pins) == 0 {
+		return nil
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fail.Inputf("config file %s", path).Wrap(err)
+	}
+	for _, p := range []string{abs, filepath.Dir(abs)} {
+		st, err := os.Stat(p)
+		if err != nil {
+			return fail.Inputf("config file %s", path).Wrap(errors.Unwrap(err))
+		}
+		m := st.Mode()
+		if m.Perm()&0o022 == 0 || (m.IsDir() && m&os.ModeSticky != 0) {
+			continue
+		}
+		what := "config file " + p
+		if m.IsDir() {
+			what = "folder " + p + ", which holds the config file " + abs + ","
+		}
+		return fail.Securityf("%s is writable by group or others (mode %04o); keyctl takes no pinned roots or repositories (%s) from it", what, m.Perm(), strings.Join(pins, ", ")).
+			WithHint("chmod go-w " + p + " (whoever can write it chooses which roots keyctl trusts)")
 	}
 	return nil
 }
@@ -249,35 +301,46 @@ func (a *app) printError(err error) {
 		label = "not trusted"
 	}
 	msg := err.Error()
+	// Each line of the message is one argument: termsafe escapes what it
+	// holds, the layout is keyctl's.
 	for i, line := range strings.Split(strings.TrimRight(msg, "\n"), "\n") {
 		if i == 0 {
-			fmt.Fprintf(a.stderr, "keyctl: %s: %s\n", label, line)
+			tprintf(a.stderr, "keyctl: %s: %s\n", label, line)
 		} else {
-			fmt.Fprintf(a.stderr, "keyctl:   %s\n", line)
+			tprintf(a.stderr, "keyctl:   %s\n", line)
 		}
 	}
 	for _, h := range fail.HintsOf(err) {
-		fmt.Fprintf(a.stderr, "keyctl: hint: %s\n", h)
+		tprintf(a.stderr, "keyctl: hint: %s\n", h)
 	}
 }
 
 // warn prints a warning line to stderr.
 func (a *app) warn(format string, args ...any) {
-	fmt.Fprintf(a.stderr, "keyctl: warning: "+format+"\n", args...)
+	tprintf(a.stderr, "keyctl: warning: "+format+"\n", args...)
 }
 
 // info prints a progress line to stderr (text mode only).
 func (a *app) info(format string, args ...any) {
-	fmt.Fprintf(a.stderr, "keyctl: "+format+"\n", args...)
+	tprintf(a.stderr, "keyctl: "+format+"\n", args...)
 }
 
 func (a *app) json() bool { return a.output == "json" }
 
 func (a *app) printJSON(v any) error {
-	enc := json.NewEncoder(a.stdout)
+	// JSON keeps exact values. encoding/json escapes C0 controls and
+	// U+2028/2029 (SetEscapeHTML only concerns <, > and &); termsafe.JSON
+	// escapes what it leaves raw (C1, bidi overrides), so that the
+	// document controls nothing when printed on a terminal.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false) // user IDs hold <mail@example.org>
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := a.rawStdout.Write(termsafe.JSON(buf.Bytes()))
+	return err
 }
 
 func (a *app) openStore(readOnly bool) (*ring.Store, error) {
@@ -330,9 +393,9 @@ func (a *app) passphrase(file, what string) func() ([]byte, error) {
 			return nil, fail.Inputf("%s is protected by a passphrase and there is no terminal to ask on", what).
 				WithHint("give it with --passphrase-file FILE or the KEYCTL_PASSPHRASE variable")
 		}
-		fmt.Fprintf(a.stderr, "keyctl: passphrase for %s: ", what)
+		tprintf(a.stderr, "keyctl: passphrase for %s: ", what)
 		p, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(a.stderr)
+		tprintln(a.stderr)
 		if err != nil {
 			return nil, fail.Inputf("cannot read the passphrase").Wrap(err)
 		}

@@ -147,7 +147,7 @@ func (a *app) runAudit(cmd *cobra.Command, o auditOpts, ks *revoke.KeySet, st *r
 		}
 		opts.Ledger = l
 	}
-	if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+	if f, ok := a.rawStderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		// Audit calls Progress(0, total) once before any release starts.
 		var bar *progressbar.ProgressBar
 		opts.Progress = func(done, total int) {
@@ -245,15 +245,15 @@ func summaryLine(rep *revoke.Report) string {
 }
 
 func printAudit(a *app, rep *revoke.Report) {
-	fmt.Fprintf(a.stdout, "audit of %s: %s\n", rep.Repository, summaryLine(rep))
+	tprintf(a.stdout, "audit of %s: %s\n", rep.Repository, summaryLine(rep))
 	if rep.Listed == 0 {
 		if len(rep.Keys) > 0 {
-			fmt.Fprintf(a.stdout, "no release is signed by %s\n", strings.Join(rep.Keys, ", "))
+			tprintf(a.stdout, "no release is signed by %s\n", strings.Join(rep.Keys, ", "))
 		}
 		return
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CHART\tVERSION\tSTATUS\tSIGNER\tSIGNED AT\tREASON")
+	tprintln(tw, "CHART\tVERSION\tSTATUS\tSIGNER\tSIGNED AT\tREASON")
 	for _, r := range rep.Results {
 		signer, at := "-", "-"
 		if r.SignerKeyID != "" {
@@ -264,15 +264,15 @@ func printAudit(a *app, rep *revoke.Report) {
 		if r.SignedAt != nil {
 			at = r.SignedAt.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Chart, r.Version, r.Status, signer, at, reasonCell(&r))
+		tprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Chart, r.Version, r.Status, signer, at, reasonCell(&r))
 	}
 	tw.Flush()
 	if len(rep.Worklist) > 0 {
-		fmt.Fprintf(a.stdout, "\nre-sign worklist (%d):\n", len(rep.Worklist))
+		tprintf(a.stdout, "\nre-sign worklist (%d):\n", len(rep.Worklist))
 		tw = tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "CHART\tVERSION\tURL\tWHY")
+		tprintln(tw, "CHART\tVERSION\tURL\tWHY")
 		for _, w := range rep.Worklist {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", w.Chart, w.Version, w.URL, w.Why)
+			tprintf(tw, "%s\t%s\t%s\t%s\n", w.Chart, w.Version, w.URL, w.Why)
 		}
 		tw.Flush()
 	}
@@ -361,9 +361,9 @@ func (a *app) ledgerRecord(cmd *cobra.Command, o auditOpts) error {
 			return err
 		}
 	} else {
-		fmt.Fprintf(a.stdout, "recorded %d new releases of %s (%d already known, %d not fetched)\n", res.Added, rep.Repository, res.Known, rep.Total-res.Added-res.Known)
+		tprintf(a.stdout, "recorded %d new releases of %s (%d already known, %d not fetched)\n", res.Added, rep.Repository, res.Known, rep.Total-res.Added-res.Known)
 		for _, r := range res.Resigned {
-			fmt.Fprintf(a.stdout, "re-signed %s %s: %s (first-seen record kept)\n", r.Chart, r.Version, r.What)
+			tprintf(a.stdout, "re-signed %s %s: %s (first-seen record kept)\n", r.Chart, r.Version, r.What)
 		}
 	}
 	if len(res.Alarms) == 0 {
@@ -402,17 +402,17 @@ func (a *app) ledgerList() error {
 		return a.printJSON(entries)
 	}
 	if len(entries) == 0 {
-		fmt.Fprintln(a.stdout, "the ledger is empty; record a repository with: keyctl ledger record --repo URL")
+		tprintln(a.stdout, "the ledger is empty; record a repository with: keyctl ledger record --repo URL")
 		return nil
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CHART\tVERSION\tFIRST SEEN\tSIGNER\tARCHIVE SHA256")
+	tprintln(tw, "CHART\tVERSION\tFIRST SEEN\tSIGNER\tARCHIVE SHA256")
 	for _, e := range entries {
 		signer := "-"
 		if e.Signer != "" {
 			signer = pgpkey.KeyIDOfFingerprint(e.Signer)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Chart, e.Version, e.FirstSeen.UTC().Format(time.RFC3339), signer, e.ArchiveSHA256[:min(16, len(e.ArchiveSHA256))])
+		tprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Chart, e.Version, e.FirstSeen.UTC().Format(time.RFC3339), signer, e.ArchiveSHA256[:min(16, len(e.ArchiveSHA256))])
 	}
 	return tw.Flush()
 }

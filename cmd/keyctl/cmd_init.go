@@ -56,12 +56,12 @@ func (a *app) newInitCmd() *cobra.Command {
 			if a.json() {
 				return a.printJSON(map[string]any{"store": s.Path(), "repository": repo, "root_fingerprints": set.Fingerprints(), "threshold": threshold})
 			}
-			fmt.Fprintf(a.stdout, "initialized %s for repository %s\n", s.Path(), repo)
-			fmt.Fprintf(a.stdout, "root set 1: %d of %d signatures needed\n", threshold, len(ents))
+			tprintf(a.stdout, "initialized %s for repository %s\n", s.Path(), repo)
+			tprintf(a.stdout, "root set 1: %d of %d signatures needed\n", threshold, len(ents))
 			for _, f := range set.Fingerprints() {
-				fmt.Fprintf(a.stdout, "  root %s\n", f)
+				tprintf(a.stdout, "  root %s\n", f)
 			}
-			fmt.Fprintln(a.stdout, "clients pin these fingerprints: keyctl verify --root FPR ...")
+			tprintln(a.stdout, "clients pin these fingerprints: keyctl verify --root FPR ...")
 			return nil
 		},
 	}

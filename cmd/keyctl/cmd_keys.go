@@ -117,7 +117,7 @@ func (a *app) newAddCmd() *cobra.Command {
 			if a.json() {
 				return a.printJSON(keyView(k))
 			}
-			fmt.Fprintf(a.stdout, "added %s %s\n", k.Fingerprint, firstUID(k))
+			tprintf(a.stdout, "added %s %s\n", k.Fingerprint, firstUID(k))
 			return nil
 		},
 	}
@@ -152,8 +152,8 @@ func (a *app) newUpdateCmd() *cobra.Command {
 			if a.json() {
 				return a.printJSON(map[string]any{"key": keyView(res.Key), "changes": res.Changes})
 			}
-			fmt.Fprintf(a.stdout, "updated %s: %s\n", res.Key.Fingerprint, strings.Join(res.Changes, "; "))
-			fmt.Fprintln(a.stdout, "the next keyctl publish carries the new copy to helm verify users")
+			tprintf(a.stdout, "updated %s: %s\n", res.Key.Fingerprint, strings.Join(res.Changes, "; "))
+			tprintln(a.stdout, "the next keyctl publish carries the new copy to helm verify users")
 			return nil
 		},
 	}
@@ -201,13 +201,13 @@ func (a *app) newRemoveCmd() *cobra.Command {
 			if a.json() {
 				return a.printJSON(keyView(k))
 			}
-			fmt.Fprintf(a.stdout, "removed %s (%s", k.Fingerprint, k.Removal.Reason)
+			tprintf(a.stdout, "removed %s (%s", k.Fingerprint, k.Removal.Reason)
 			if r != ring.Compromised {
-				fmt.Fprintf(a.stdout, ", effective %s", k.Removal.Effective.Format(time.RFC3339))
+				tprintf(a.stdout, ", effective %s", k.Removal.Effective.Format(time.RFC3339))
 			}
-			fmt.Fprintln(a.stdout, ")")
+			tprintln(a.stdout, ")")
 			if r == ring.Compromised {
-				fmt.Fprintln(a.stdout, "next: keyctl publish, then keyctl audit --repo URL --key "+k.Fingerprint)
+				tprintln(a.stdout, "next: keyctl publish, then keyctl audit --repo URL --key "+k.Fingerprint)
 			}
 			return nil
 		},
@@ -275,11 +275,11 @@ func (a *app) newListCmd() *cobra.Command {
 				return a.printJSON(out)
 			}
 			if len(keys) == 0 {
-				fmt.Fprintln(a.stdout, "no keys")
+				tprintln(a.stdout, "no keys")
 				return nil
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "FINGERPRINT\tSTATUS\tALGORITHM\tEXPIRES\tSCOPES\tUSER ID")
+			tprintln(tw, "FINGERPRINT\tSTATUS\tALGORITHM\tEXPIRES\tSCOPES\tUSER ID")
 			for _, k := range keys {
 				status := string(k.Status)
 				if k.Removal != nil {
@@ -289,7 +289,7 @@ func (a *app) newListCmd() *cobra.Command {
 				if scopes == "" {
 					scopes = "*"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.Fingerprint, status, k.Algorithm, fmtTimePtr(k.Expires), scopes, firstUID(k))
+				tprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.Fingerprint, status, k.Algorithm, fmtTimePtr(k.Expires), scopes, firstUID(k))
 			}
 			return tw.Flush()
 		},
@@ -317,43 +317,43 @@ func (a *app) newShowCmd() *cobra.Command {
 				return a.printJSON(keyView(k))
 			}
 			w := a.stdout
-			fmt.Fprintf(w, "fingerprint  %s\n", k.Fingerprint)
-			fmt.Fprintf(w, "key id       %s\n", k.KeyID)
+			tprintf(w, "fingerprint  %s\n", k.Fingerprint)
+			tprintf(w, "key id       %s\n", k.KeyID)
 			for i, u := range k.UserIDs {
 				label := "user id     "
 				if i > 0 {
 					label = "            "
 				}
-				fmt.Fprintf(w, "%s %s\n", label, u)
+				tprintf(w, "%s %s\n", label, u)
 			}
-			fmt.Fprintf(w, "algorithm    %s\n", k.Algorithm)
-			fmt.Fprintf(w, "created      %s\n", k.Created.Format(time.RFC3339))
-			fmt.Fprintf(w, "expires      %s\n", fmtTimePtr(k.Expires))
+			tprintf(w, "algorithm    %s\n", k.Algorithm)
+			tprintf(w, "created      %s\n", k.Created.Format(time.RFC3339))
+			tprintf(w, "expires      %s\n", fmtTimePtr(k.Expires))
 			for _, sk := range k.SigningKeys {
 				role := "subkey"
 				if sk.Primary {
 					role = "primary"
 				}
-				fmt.Fprintf(w, "signs with   %s %s (%s, expires %s)\n", sk.KeyID, sk.Algorithm, role, fmtTimePtr(sk.Expires))
+				tprintf(w, "signs with   %s %s (%s, expires %s)\n", sk.KeyID, sk.Algorithm, role, fmtTimePtr(sk.Expires))
 			}
 			if len(k.SigningKeys) == 0 {
-				fmt.Fprintln(w, "signs with   nothing valid now")
+				tprintln(w, "signs with   nothing valid now")
 			}
-			fmt.Fprintf(w, "status       %s\n", k.Status)
+			tprintf(w, "status       %s\n", k.Status)
 			scopes := strings.Join(k.Scopes, ", ")
 			if scopes == "" {
 				scopes = "every chart"
 			}
-			fmt.Fprintf(w, "scopes       %s\n", scopes)
-			fmt.Fprintf(w, "added        %s by %s: %s\n", k.Added.Format(time.RFC3339), k.AddedBy, k.Reason)
+			tprintf(w, "scopes       %s\n", scopes)
+			tprintf(w, "added        %s by %s: %s\n", k.Added.Format(time.RFC3339), k.AddedBy, k.Reason)
 			if k.Ticket != "" {
-				fmt.Fprintf(w, "ticket       %s\n", k.Ticket)
+				tprintf(w, "ticket       %s\n", k.Ticket)
 			}
 			if k.RequestedBy != "" {
-				fmt.Fprintf(w, "requested by %s\n", k.RequestedBy)
+				tprintf(w, "requested by %s\n", k.RequestedBy)
 			}
 			if k.Removal != nil {
-				fmt.Fprintf(w, "removed      %s by %s: %s, effective %s\n", k.Removal.Time.Format(time.RFC3339), k.Removal.By, k.Removal.Reason, k.Removal.Effective.Format(time.RFC3339))
+				tprintf(w, "removed      %s by %s: %s, effective %s\n", k.Removal.Time.Format(time.RFC3339), k.Removal.By, k.Removal.Reason, k.Removal.Effective.Format(time.RFC3339))
 			}
 			return nil
 		},
@@ -379,7 +379,7 @@ func (a *app) newLogCmd() *cobra.Command {
 				if a.json() {
 					return a.printJSON(map[string]any{"verified": true, "records": n})
 				}
-				fmt.Fprintf(a.stdout, "change log verified: %d records, hash chain intact, every key and ledger record explained\n", n)
+				tprintf(a.stdout, "change log verified: %d records, hash chain intact, every key and ledger record explained\n", n)
 				return nil
 			}
 			recs, err := s.Log()
@@ -390,7 +390,7 @@ func (a *app) newLogCmd() *cobra.Command {
 				return a.printJSON(recs)
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SEQ\tTIME\tACTION\tKEY\tREASON\tACTOR\tDETAIL")
+			tprintln(tw, "SEQ\tTIME\tACTION\tKEY\tREASON\tACTOR\tDETAIL")
 			for _, r := range recs {
 				key := r.Fingerprint
 				if key == "" {
@@ -400,7 +400,7 @@ func (a *app) newLogCmd() *cobra.Command {
 				if r.Ticket != "" {
 					reason += " [" + r.Ticket + "]"
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, r.Time.Format(time.RFC3339), r.Action, key, reason, r.Actor, r.Detail)
+				tprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, r.Time.Format(time.RFC3339), r.Action, key, reason, r.Actor, r.Detail)
 			}
 			return tw.Flush()
 		},
@@ -442,7 +442,7 @@ func (a *app) newCheckCmd() *cobra.Command {
 			if err := violationsError(fpr, vs); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "key %s passes the key policy\n", fpr)
+			tprintf(a.stdout, "key %s passes the key policy\n", fpr)
 			return nil
 		},
 	}

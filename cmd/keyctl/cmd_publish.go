@@ -134,11 +134,11 @@ func (a *app) publishPrepare(dir string, expires time.Duration) error {
 	if a.json() {
 		return a.printJSON(map[string]any{"dir": dir, "version": b.Manifest.Version, "files": sortedKeys(b.Files), "expires": b.Manifest.Expires})
 	}
-	fmt.Fprintf(a.stdout, "prepared manifest version %d in %s (expires %s)\n", b.Manifest.Version, dir, b.Manifest.Expires.Format(time.RFC3339))
+	tprintf(a.stdout, "prepared manifest version %d in %s (expires %s)\n", b.Manifest.Version, dir, b.Manifest.Expires.Format(time.RFC3339))
 	for _, n := range sortedKeys(b.Files) {
-		fmt.Fprintf(a.stdout, "  %s\n", n)
+		tprintf(a.stdout, "  %s\n", n)
 	}
-	fmt.Fprintf(a.stdout, "next: each root holder runs keyctl root sign %s --root-key FILE (or keyctl root review and gpg, see docs/manifest.md),\nthen: keyctl publish --from %s --to URL\n", dir, dir)
+	tprintf(a.stdout, "next: each root holder runs keyctl root sign %s --root-key FILE (or keyctl root review and gpg, see docs/manifest.md),\nthen: keyctl publish --from %s --to URL\n", dir, dir)
 	return nil
 }
 
@@ -249,10 +249,10 @@ func (a *app) upload(s *ring.Store, files, sigs map[string][]byte, fresh *root.M
 			"expires": m.Expires, "signers": signed.Signers[root.ManifestName], "active_keys": countStatus(m, root.Active), "removed_keys": countStatus(m, root.Removed),
 		})
 	}
-	fmt.Fprintf(a.stdout, "published manifest version %d to %s\n", m.Version, bucket.Location())
-	fmt.Fprintf(a.stdout, "  %d active keys in %s, %d removed in %s\n", countStatus(m, root.Active), root.PubkeysFile, countStatus(m, root.Removed), root.RevokedFile)
-	fmt.Fprintf(a.stdout, "  signed by %s\n", strings.Join(signed.Signers[root.ManifestName], ", "))
-	fmt.Fprintf(a.stdout, "  expires %s\n", m.Expires.Format(time.RFC3339))
+	tprintf(a.stdout, "published manifest version %d to %s\n", m.Version, bucket.Location())
+	tprintf(a.stdout, "  %d active keys in %s, %d removed in %s\n", countStatus(m, root.Active), root.PubkeysFile, countStatus(m, root.Removed), root.RevokedFile)
+	tprintf(a.stdout, "  signed by %s\n", strings.Join(signed.Signers[root.ManifestName], ", "))
+	tprintf(a.stdout, "  expires %s\n", m.Expires.Format(time.RFC3339))
 	return nil
 }
 
@@ -305,7 +305,7 @@ NAME.sig. See docs/manifest.md, "Offline signing".`,
 				}
 				signed = names
 				if !a.json() {
-					fmt.Fprintf(a.stdout, "signed %s with root key %s\n", strings.Join(names, ", "), pgpkey.Fingerprint(e))
+					tprintf(a.stdout, "signed %s with root key %s\n", strings.Join(names, ", "), pgpkey.Fingerprint(e))
 				}
 			}
 			if a.json() {
@@ -346,7 +346,7 @@ docs/manifest.md. It exits 2 on a directory that holds anything else.`,
 				// names only; the summary goes to stderr.
 				r.Write(a.stderr)
 				for _, n := range r.Sign {
-					fmt.Fprintln(a.stdout, n)
+					tprintln(a.stdout, n)
 				}
 				return nil
 			}
@@ -361,7 +361,7 @@ docs/manifest.md. It exits 2 on a directory that holds anything else.`,
 				return a.printJSON(out)
 			}
 			r.Write(a.stdout)
-			fmt.Fprintf(a.stdout, "with gpg, per file F of that list: gpg --local-user FPR --detach-sign --digest-algo SHA512 -o %s/F.sigs/NAME.sig %s/F\n", args[0], args[0])
+			tprintf(a.stdout, "with gpg, per file F of that list: gpg --local-user FPR --detach-sign --digest-algo SHA512 -o %s/F.sigs/NAME.sig %s/F\n", args[0], args[0])
 			return nil
 		},
 	}
@@ -443,8 +443,8 @@ The next keyctl publish publishes the chain and signs with the new set.`,
 					if err := root.WriteDir(prepare, map[string][]byte{name: data}, nil); err != nil {
 						return err
 					}
-					fmt.Fprintf(a.stdout, "prepared root set %d in %s: %d of %s\n", next.Version, prepare, next.Threshold, strings.Join(next.Fingerprints(), ", "))
-					fmt.Fprintf(a.stdout, "next: a threshold of the current holders (%d of %s) and of the new set sign it with keyctl root sign %s --root-key FILE,\nthen: keyctl root rotate --from %s\n", cur.Threshold, strings.Join(cur.Fingerprints(), ", "), prepare, prepare)
+					tprintf(a.stdout, "prepared root set %d in %s: %d of %s\n", next.Version, prepare, next.Threshold, strings.Join(next.Fingerprints(), ", "))
+					tprintf(a.stdout, "next: a threshold of the current holders (%d of %s) and of the new set sign it with keyctl root sign %s --root-key FILE,\nthen: keyctl root rotate --from %s\n", cur.Threshold, strings.Join(cur.Fingerprints(), ", "), prepare, prepare)
 					return nil
 				}
 				if len(keyFiles) == 0 {
@@ -469,8 +469,8 @@ The next keyctl publish publishes the chain and signs with the new set.`,
 			if a.json() {
 				return a.printJSON(map[string]any{"version": next.Version, "threshold": next.Threshold, "root_fingerprints": next.Fingerprints()})
 			}
-			fmt.Fprintf(a.stdout, "root set %d is current: %d of %s\n", next.Version, next.Threshold, strings.Join(next.Fingerprints(), ", "))
-			fmt.Fprintln(a.stdout, "next: keyctl publish (signed by the new root set); clients pinned to older roots follow the chain")
+			tprintf(a.stdout, "root set %d is current: %d of %s\n", next.Version, next.Threshold, strings.Join(next.Fingerprints(), ", "))
+			tprintln(a.stdout, "next: keyctl publish (signed by the new root set); clients pinned to older roots follow the chain")
 			return nil
 		},
 	}
@@ -557,20 +557,20 @@ func (a *app) newStatusCmd() *cobra.Command {
 				}
 			} else {
 				w := a.stdout
-				fmt.Fprintf(w, "store        %s\n", info.Path)
-				fmt.Fprintf(w, "repository   %s\n", info.Repository)
-				fmt.Fprintf(w, "keys         %d active, %d removed\n", info.Active, info.Removed)
-				fmt.Fprintf(w, "root set     %d: %d of %s\n", rs.Version, rs.Threshold, strings.Join(rs.Fingerprints(), ", "))
+				tprintf(w, "store        %s\n", info.Path)
+				tprintf(w, "repository   %s\n", info.Repository)
+				tprintf(w, "keys         %d active, %d removed\n", info.Active, info.Removed)
+				tprintf(w, "root set     %d: %d of %s\n", rs.Version, rs.Threshold, strings.Join(rs.Fingerprints(), ", "))
 				if p := info.Published; p != nil {
-					fmt.Fprintf(w, "published    version %d to %s on %s, expires %s\n", p.Version, p.Location, p.Time.Format(time.RFC3339), p.Expires.Format(time.RFC3339))
+					tprintf(w, "published    version %d to %s on %s, expires %s\n", p.Version, p.Location, p.Time.Format(time.RFC3339), p.Expires.Format(time.RFC3339))
 				} else {
-					fmt.Fprintln(w, "published    never")
+					tprintln(w, "published    never")
 				}
 				if len(actions) == 0 {
-					fmt.Fprintf(w, "nothing expires within %s\n", policy.Duration(within))
+					tprintf(w, "nothing expires within %s\n", policy.Duration(within))
 				}
 				for _, act := range actions {
-					fmt.Fprintf(w, "needs action: %s\n", act)
+					tprintf(w, "needs action: %s\n", act)
 				}
 			}
 			if len(actions) > 0 {

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/keyctl/keyctl/internal/client"
 	"github.com/keyctl/keyctl/internal/fail"
 	"github.com/keyctl/keyctl/internal/pgpkey"
 )
@@ -117,7 +118,7 @@ func (a *app) newRepoCmd() *cobra.Command {
 					}
 				}
 				return append(list, e), nil
-			}, fmt.Sprintf("added repository %s (%s)", name, url))
+			}, fmt.Sprintf("added repository %s (%s)", name, client.RedactURL(url)))
 		},
 	}
 	add.Flags().StringSliceVar(&roots, "root", nil, "pinned root fingerprint (repeatable)")
@@ -134,13 +135,15 @@ func (a *app) newRepoCmd() *cobra.Command {
 				return err
 			}
 			if a.json() {
-				if repos == nil {
-					repos = []repoEntry{}
+				shown := make([]repoEntry, len(repos))
+				for i, r := range repos {
+					r.URL = client.RedactURL(r.URL)
+					shown[i] = r
 				}
-				return a.printJSON(repos)
+				return a.printJSON(shown)
 			}
 			if len(repos) == 0 {
-				fmt.Fprintln(a.stdout, "no repositories configured (keyctl repo add NAME URL --root FPR)")
+				tprintln(a.stdout, "no repositories configured (keyctl repo add NAME URL --root FPR)")
 				return nil
 			}
 			for _, r := range repos {
@@ -148,7 +151,7 @@ func (a *app) newRepoCmd() *cobra.Command {
 				if t == 0 {
 					t = 1
 				}
-				fmt.Fprintf(a.stdout, "%s\t%s\t%d of %s\n", r.Name, r.URL, t, strings.Join(r.Roots, ","))
+				tprintf(a.stdout, "%s\t%s\t%d of %s\n", r.Name, client.RedactURL(r.URL), t, strings.Join(r.Roots, ","))
 			}
 			return nil
 		},
@@ -231,11 +234,17 @@ func (a *app) editRepos(edit func([]repoEntry) ([]repoEntry, error), done string
 	if err != nil {
 		return fail.Inputf("encoding the config file").Wrap(err)
 	}
-	if err := writeFileAtomic(path, out, 0o644); err != nil {
+	// The file may hold credentials in a URL: only its owner reads it, or
+	// fewer when the user made it stricter.
+	mode := os.FileMode(0o600)
+	if st, err := os.Stat(path); err == nil {
+		mode &= st.Mode().Perm()
+	}
+	if err := writeFileAtomic(path, out, mode); err != nil {
 		return err
 	}
 	if !a.json() {
-		fmt.Fprintf(a.stdout, "%s in %s\n", done, path)
+		tprintf(a.stdout, "%s in %s\n", done, path)
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"path/filepath"
 	"time"
@@ -78,9 +77,9 @@ func (a *app) newRootCreateCmd() *cobra.Command {
 			if a.json() {
 				return a.printJSON(map[string]any{"fingerprint": created.Fingerprint, "algorithm": al.String(), "secret_out": secretOut, "public_out": publicOut, "passphrase": !noPass})
 			}
-			fmt.Fprintf(a.stdout, "root key %s (%s)\n", created.Fingerprint, al)
-			fmt.Fprintf(a.stdout, "secret key: %s (mode 0600; keep it offline)\n", secretOut)
-			fmt.Fprintf(a.stdout, "public key: %s (give it to keyctl init --root-key)\n", publicOut)
+			tprintf(a.stdout, "root key %s (%s)\n", created.Fingerprint, al)
+			tprintf(a.stdout, "secret key: %s (mode 0600; keep it offline)\n", secretOut)
+			tprintf(a.stdout, "public key: %s (give it to keyctl init --root-key)\n", publicOut)
 			return nil
 		},
 	}

@@ -96,10 +96,10 @@ func (a *app) sign(cmd *cobra.Command, chart, keyFile, passFile, repo string, vo
 			"signed_at": sig.Created.UTC(), "warnings": warnings,
 		})
 	}
-	fmt.Fprintf(a.stdout, "signed %s %s: wrote %s\n", s.Archive.Name, s.Archive.Version, out)
-	fmt.Fprintf(a.stdout, "  signer:      %s %s\n", sig.PrimaryFingerprint, uid)
+	tprintf(a.stdout, "signed %s %s: wrote %s\n", s.Archive.Name, s.Archive.Version, out)
+	tprintf(a.stdout, "  signer:      %s %s\n", sig.PrimaryFingerprint, uid)
 	if sig.KeyFingerprint != sig.PrimaryFingerprint {
-		fmt.Fprintf(a.stdout, "  signing key: %s (subkey)\n", sig.KeyFingerprint)
+		tprintf(a.stdout, "  signing key: %s (subkey)\n", sig.KeyFingerprint)
 	}
 	return nil
 }
@@ -117,8 +117,8 @@ func (a *app) signPlugin(signer *openpgp.Entity, p *provenance.Plugin, archive, 
 	if a.json() {
 		return a.printJSON(map[string]any{"prov": out, "plugin": p.Name, "version": p.Version, "signer": pgpkey.Fingerprint(signer)})
 	}
-	fmt.Fprintf(a.stdout, "signed Helm plugin %s %s: wrote %s\n", p.Name, p.Version, out)
-	fmt.Fprintf(a.stdout, "  signer:      %s\n", pgpkey.Fingerprint(signer))
+	tprintf(a.stdout, "signed Helm plugin %s %s: wrote %s\n", p.Name, p.Version, out)
+	tprintf(a.stdout, "  signer:      %s\n", pgpkey.Fingerprint(signer))
 	return nil
 }
 

@@ -394,46 +394,46 @@ func (a *app) printVerify(rep *verifyReport, archiveName string) {
 	if d.Chart != "" {
 		chart = fmt.Sprintf("%s %s (%s)", d.Chart, d.Version, archiveName)
 	}
-	fmt.Fprintf(w, "%s: %s\n", verdict, chart)
+	tprintf(w, "%s: %s\n", verdict, chart)
 	if d.Signer != "" {
 		if d.SignerUID != "" {
-			fmt.Fprintf(w, "  signed by:   %s\n", d.SignerUID)
+			tprintf(w, "  signed by:   %s\n", d.SignerUID)
 		}
-		fmt.Fprintf(w, "  fingerprint: %s (%s", d.Signer, d.KeyStatus)
+		tprintf(w, "  fingerprint: %s (%s", d.Signer, d.KeyStatus)
 		if d.KeyReason != "" {
-			fmt.Fprintf(w, ", %s since %s", d.KeyReason, d.Effective)
+			tprintf(w, ", %s since %s", d.KeyReason, d.Effective)
 		}
-		fmt.Fprintln(w, ")")
+		tprintln(w, ")")
 		if d.SigningKey != "" {
 			kind := "primary key"
 			if d.Subkey {
 				kind = "subkey"
 			}
-			fmt.Fprintf(w, "  signing key: %s (%s)\n", d.SigningKey, kind)
+			tprintf(w, "  signing key: %s (%s)\n", d.SigningKey, kind)
 		}
 		if d.SignedAt != "" {
-			fmt.Fprintf(w, "  signed at:   %s (%s)\n", d.SignedAt, policy.TimeSignature.Describe())
+			tprintf(w, "  signed at:   %s (%s)\n", d.SignedAt, policy.TimeSignature.Describe())
 		}
 	}
-	fmt.Fprintf(w, "  reason:      %s\n", d.Reason)
+	tprintf(w, "  reason:      %s\n", d.Reason)
 	if d.Detail != "" {
-		fmt.Fprintf(w, "  note:        %s\n", d.Detail)
+		tprintf(w, "  note:        %s\n", d.Detail)
 	}
 	if r := rep.Repository; r != nil {
-		fmt.Fprintf(w, "  repository:  %s, manifest version %d (sha256 %.16s, expires %s), root set %d\n",
+		tprintf(w, "  repository:  %s, manifest version %d (sha256 %.16s, expires %s), root set %d\n",
 			r.ID, r.ManifestVersion, r.ManifestSHA256, r.Expires, r.RootSetVersion)
-		fmt.Fprintf(w, "  location:    %s\n", client.RedactURL(r.Location))
+		tprintf(w, "  location:    %s\n", client.RedactURL(r.Location))
 	}
 	if rep.Source != "" {
-		fmt.Fprintf(w, "  fetched:     %s\n", client.RedactURL(rep.Source))
+		tprintf(w, "  fetched:     %s\n", client.RedactURL(rep.Source))
 	}
 	if s := rep.SourceDir; s != nil {
 		if s.Matches {
-			fmt.Fprintf(w, "  source:      archive matches %s\n", s.Dir)
+			tprintf(w, "  source:      archive matches %s\n", s.Dir)
 		} else {
-			fmt.Fprintf(w, "  source:      archive differs from %s:\n", s.Dir)
+			tprintf(w, "  source:      archive differs from %s:\n", s.Dir)
 			for _, df := range s.Differences {
-				fmt.Fprintf(w, "    %s\n", df)
+				tprintf(w, "    %s\n", df)
 			}
 		}
 	}

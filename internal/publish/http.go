@@ -32,6 +32,9 @@ func (b *Bucket) httpGet(ctx context.Context, name string, limit int64) ([]byte,
 			return err
 		}
 		resp, err := b.opts.HTTPClient.Do(req)
+		if re, ok := AsRedirectError(err); ok {
+			return re // net/http's wrapping repeats the URL
+		}
 		if err != nil {
 			return err
 		}
@@ -67,6 +70,9 @@ func (b *Bucket) httpExists(ctx context.Context, name string) (bool, error) {
 			return err
 		}
 		resp, err := b.opts.HTTPClient.Do(req)
+		if re, ok := AsRedirectError(err); ok {
+			return re // net/http's wrapping repeats the URL
+		}
 		if err != nil {
 			return err
 		}

@@ -120,7 +120,15 @@ func parseLocation(s string) (location, error) {
 		base.Scheme = strings.ToLower(u.Scheme)
 		base.Path = strings.TrimSuffix(u.Path, "/")
 		base.RawPath = ""
-		return location{kind: kindHTTP, display: base.Redacted(), url: base.String()}, nil
+		display := base.Redacted()
+		if _, hasPass := base.User.Password(); base.User != nil && !hasPass {
+			// Redacted hides a password but shows a lone user name,
+			// which is often a token (https://TOKEN@host/charts).
+			shown := base
+			shown.User = url.User("xxxxx")
+			display = shown.String()
+		}
+		return location{kind: kindHTTP, display: display, url: base.String()}, nil
 	}
 	return location{}, badLocation(s, fmt.Sprintf("unknown scheme %q", u.Scheme))
 }

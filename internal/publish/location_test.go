@@ -44,6 +44,7 @@ func TestParseLocation(t *testing.T) {
 		{in: "https://charts.example.com/stable/", kind: kindHTTP, url: "https://charts.example.com/stable", display: "https://charts.example.com/stable"},
 		{in: "http://127.0.0.1:8080", kind: kindHTTP, url: "http://127.0.0.1:8080", display: "http://127.0.0.1:8080"},
 		{in: "https://u:secret@h/x", kind: kindHTTP, url: "https://u:secret@h/x", display: "https://u:xxxxx@h/x"},
+		{in: "https://glpat-TOKEN@h/x", kind: kindHTTP, url: "https://glpat-TOKEN@h/x", display: "https://xxxxx@h/x"},
 		{in: "https://h/x?y=1", errHas: "takes no query"},
 		{in: "https:///x", errHas: "no host"},
 		{in: "https://h/x#frag", errHas: "fragment"},

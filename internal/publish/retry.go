@@ -35,8 +35,12 @@ type Options struct {
 	// retryable failure. Default 60 s.
 	AttemptTimeout time.Duration
 	// HTTPClient is used for http(s) locations; default: a client with
-	// AttemptTimeout as its timeout.
+	// AttemptTimeout as its timeout. Its CheckRedirect is replaced by
+	// Redirects.
 	HTTPClient *http.Client
+	// Redirects is which redirects reads follow; the zero value keeps
+	// them on the location's scheme and host (see RedirectPolicy).
+	Redirects RedirectPolicy
 	// Log, when set, receives one line per object written (name, size and
 	// what happened, never the content) and per retry.
 	Log func(format string, args ...any)
@@ -58,6 +62,7 @@ func (o Options) withDefaults() Options {
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Timeout: o.AttemptTimeout}
 	}
+	o.HTTPClient = o.Redirects.Client(o.HTTPClient)
 	return o
 }
 
@@ -92,6 +97,9 @@ func transient(err error) bool {
 	var nf *NotFoundError
 	var tl *TooLargeError
 	if errors.As(err, &nf) || errors.As(err, &tl) {
+		return false
+	}
+	if _, ok := AsRedirectError(err); ok {
 		return false
 	}
 	var gerr *googleapi.Error

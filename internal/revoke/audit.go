@@ -20,6 +20,7 @@ import (
 	"github.com/keyctl/keyctl/internal/fail"
 	"github.com/keyctl/keyctl/internal/pgpkey"
 	"github.com/keyctl/keyctl/internal/provenance"
+	"github.com/keyctl/keyctl/internal/publish"
 	"github.com/keyctl/keyctl/internal/ring"
 	"github.com/keyctl/keyctl/policy"
 )
@@ -105,8 +106,12 @@ type Options struct {
 	// release starts, then (from several goroutines) after each release
 	// with the count done.
 	Progress func(done, total int)
-	// HTTPClient for http(s) repositories and chart URLs.
+	// HTTPClient for http(s) repositories and chart URLs. Its
+	// CheckRedirect is replaced by Redirects.
 	HTTPClient *http.Client
+	// Redirects is which redirects fetches follow; the zero value keeps
+	// them on the repository's scheme and host (publish.RedirectPolicy).
+	Redirects publish.RedirectPolicy
 	// Retries per fetch (default 4) and the first wait (default 250 ms).
 	Retries int
 	Backoff time.Duration

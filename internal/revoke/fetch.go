@@ -56,6 +56,9 @@ func openSource(ctx context.Context, location string, opts Options) (*source, er
 	if s.http == nil {
 		s.http = &http.Client{Timeout: 2 * time.Minute}
 	}
+	// A chart URL is checked to be on the repository's host before it is
+	// fetched; the redirects of that fetch are held to the same rule here.
+	s.http = opts.Redirects.Client(s.http)
 	if s.retries <= 0 {
 		s.retries = 4
 	}
@@ -97,7 +100,7 @@ func openSource(ctx context.Context, location string, opts Options) (*source, er
 		u.Fragment = ""
 		s.base, s.display = u, u.Redacted()
 	default:
-		b, err := publish.Open(ctx, location, &publish.Options{MaxAttempts: s.retries, InitialBackoff: s.backoff})
+		b, err := publish.Open(ctx, location, &publish.Options{MaxAttempts: s.retries, InitialBackoff: s.backoff, Redirects: opts.Redirects})
 		if err != nil {
 			return nil, err
 		}
@@ -237,6 +240,9 @@ func (s *source) openOnce(ctx context.Context, u *url.URL, limit int64, use func
 			return fe(err), false
 		}
 		resp, err := s.http.Do(req)
+		if re, ok := publish.AsRedirectError(err); ok {
+			return fe(re), false
+		}
 		if err != nil {
 			return fe(stripURL(err)), true
 		}
