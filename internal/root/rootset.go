@@ -603,9 +603,9 @@ func covers(set *RootSet, fprs []string) bool {
 type PinReason int
 
 const (
-	PinsIncomplete   PinReason = iota + 1 // fewer keys or a lower threshold than the set
-	PinHashMismatch                       // no root set hashes to the pinned hash
-	PinsNoMatch                           // no root set has the pinned keys and threshold
+	PinsIncomplete  PinReason = iota + 1 // fewer keys or a lower threshold than the set
+	PinHashMismatch                      // no root set hashes to the pinned hash
+	PinsNoMatch                          // no root set has the pinned keys and threshold
 )
 
 // PinError refuses pins that name no root set of the published history.

@@ -203,7 +203,7 @@ func TestResolveOneKeyCannotTakeOver(t *testing.T) {
 	f2 := marshal(t, forged)
 	var le *LinkError
 	for name, h := range map[string]history{
-		"signed set 1": {1: {d1, signAll(t, d1, now, a, b)}, 2: {f2, signAll(t, f2, now, a)}},
+		"signed set 1":  {1: {d1, signAll(t, d1, now, a, b)}, 2: {f2, signAll(t, f2, now, a)}},
 		"emptied set 1": {1: {d1, nil}, 2: {f2, signAll(t, f2, now, a)}},
 	} {
 		for _, pins := range []Pins{{Fingerprints: []string{a.fpr}}, {Fingerprints: []string{a.fpr, b.fpr, c.fpr}, Threshold: 2}} {
