@@ -196,6 +196,14 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 		return nil, fail.Untrustedf("%s does not parse (tamper)", root.ManifestName).Wrap(err).
 			WithHint("a publish may have been interrupted or the file replaced by hand: ask the repository's team lead")
 	}
+	if expect != "" {
+		// Refused before the root sets are read (nothing unverified is
+		// trusted): another repository's root set would otherwise be
+		// reported as a second root set for the one recorded.
+		if err := named.CheckRepository(expect); err != nil {
+			return nil, err
+		}
+	}
 	rootWant := named.Root.Version
 	if prev.RootVersion > rootWant {
 		return nil, fail.Untrustedf("the manifest names root set %d, but root set %d was trusted before (rollback)", rootWant, prev.RootVersion).

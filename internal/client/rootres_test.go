@@ -208,3 +208,32 @@ func TestRotatedOutKeyCannotReturn(t *testing.T) {
 		t.Errorf("state poisoned:\n%s", now)
 	}
 }
+
+// A state file written before root_sha256 was recorded: the run resolves
+// from the pins as on first use (whole set, every link) and records the
+// hash; a forged set under one pinned key is refused.
+func TestStateWithoutRootHash(t *testing.T) {
+	f, a, b, c := threeRoots(t)
+	now := t0.Add(time.Hour)
+	st := t.TempDir()
+	full := root.Pins{Fingerprints: fprs(a, b, c), Threshold: 2}
+	if _, err := loadPins(f, full, st, now); err != nil {
+		t.Fatal(err)
+	}
+	s, err := ReadState(st, f.b.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.RootSHA256 = ""
+	os.WriteFile(StatePath(st, f.b.Location()), mustMarshal(t, s), 0o600)
+	var pe *root.PinError
+	if _, err := loadPins(f, root.Pins{Fingerprints: fprs(a)}, st, now); !errors.As(err, &pe) || pe.Reason != root.PinsIncomplete {
+		t.Errorf("old state, one pinned key: %v", err)
+	}
+	if _, err := loadPins(f, full, st, now); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := ReadState(st, f.b.Location()); s.RootSHA256 != root.Hash(f.setBytes) {
+		t.Errorf("root_sha256 not recorded: %+v", s)
+	}
+}

@@ -641,12 +641,16 @@ func (e *PinError) Unwrap() error {
 	for _, f := range e.Set.Fingerprints() {
 		roots = append(roots, "--root "+f)
 	}
-	what := "the published root set"
-	if e.Reason == PinsIncomplete {
-		what = "the root set holding the pinned keys"
+	if e.Reason != PinsIncomplete {
+		fe.Hints = []string{
+			"this is not the repository that was pinned, or it was rotated before it was pinned: check the pins with its team lead (out of band)",
+			fmt.Sprintf("it publishes root set %d, sha256:%s (%d of %s); pin it only if its team lead confirms that value; see docs/verify.md",
+				e.Set.Version, e.SetSHA256, e.Set.Threshold, strings.Join(e.Set.Fingerprints(), ", ")),
+		}
+		return fe
 	}
 	fe.Hints = []string{
-		fmt.Sprintf("%s is version %d: pin it with --root-set sha256:%s", what, e.Set.Version, e.SetSHA256),
+		fmt.Sprintf("the root set holding the pinned keys is version %d: pin it with --root-set sha256:%s", e.Set.Version, e.SetSHA256),
 		fmt.Sprintf("or with all its keys and its threshold: %s --threshold %d", strings.Join(roots, " "), e.Set.Threshold),
 		"check these values with the repository's team lead (out of band) before pinning them; see docs/verify.md",
 	}
