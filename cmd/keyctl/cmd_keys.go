@@ -364,7 +364,7 @@ func (a *app) newLogCmd() *cobra.Command {
 	var verify bool
 	c := &cobra.Command{
 		Use:   "log",
-		Short: "Print the append-only change log (--verify checks its hash chain)",
+		Short: "Print the append-only change log (--verify checks its hash chain and that it explains every stored record)",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := a.openStore(true)
 			if err != nil {
@@ -379,7 +379,7 @@ func (a *app) newLogCmd() *cobra.Command {
 				if a.json() {
 					return a.printJSON(map[string]any{"verified": true, "records": n})
 				}
-				fmt.Fprintf(a.stdout, "change log verified: %d records, hash chain intact\n", n)
+				fmt.Fprintf(a.stdout, "change log verified: %d records, hash chain intact, every key and ledger record explained\n", n)
 				return nil
 			}
 			recs, err := s.Log()
@@ -405,7 +405,7 @@ func (a *app) newLogCmd() *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	c.Flags().BoolVar(&verify, "verify", false, "check the hash chain; exit 1 at the first broken record")
+	c.Flags().BoolVar(&verify, "verify", false, "check the hash chain and that every key and ledger record is what the log explains; exit 1 naming the first that is not")
 	return c
 }
 

@@ -59,7 +59,7 @@ func (a *app) newPublishCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "publish --to URL --root-key FILE | --prepare DIR | --from DIR --to URL",
 		Short: "Sign and upload pubkeys.pgp, revoked.pgp, their signatures and the manifest",
-		Long: `publish builds what SPEC §2 lists from the store and uploads it to a bucket:
+		Long: `publish builds what docs/manifest.md lists from the store and uploads it to a bucket:
 file:///dir, a plain directory, gs://bucket/prefix, s3://bucket/prefix.
 
 Directly, with root secret key files at hand:
@@ -67,7 +67,8 @@ Directly, with root secret key files at hand:
 
 Offline, with the root keys elsewhere (M of N holders):
   keyctl publish --prepare DIR           # no secret needed
-  keyctl root sign DIR --root-key FILE   # each holder, or gpg --detach-sign
+  keyctl root review DIR                 # what changes, and the files to sign
+  keyctl root sign DIR --root-key FILE   # each holder, or gpg --detach-sign of those files
   keyctl publish --from DIR --to URL     # refuses below the threshold`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			modes := 0
@@ -112,7 +113,20 @@ func (a *app) publishPrepare(dir string, expires time.Duration) error {
 	if err != nil {
 		return err
 	}
-	if err := root.WriteDir(dir, b.Files); err != nil {
+	// The manifest published now goes along, unsigned, so that root holders
+	// see what changes (keyctl root review); the new manifest binds it by hash.
+	var previous []byte
+	if b.Manifest.Previous != "" {
+		info, err := s.Info()
+		if err != nil {
+			return err
+		}
+		if previous = info.Published.Manifest; root.Hash(previous) != b.Manifest.Previous {
+			return fail.Inputf("the store does not hold the manifest it last published (version %d)", info.Published.Version).
+				WithHint("publish directly once with --root-key, or restore the store from a backup")
+		}
+	}
+	if err := root.WriteDir(dir, b.Files, previous); err != nil {
 		return err
 	}
 	if a.json() {
@@ -122,7 +136,7 @@ func (a *app) publishPrepare(dir string, expires time.Duration) error {
 	for _, n := range sortedKeys(b.Files) {
 		fmt.Fprintf(a.stdout, "  %s\n", n)
 	}
-	fmt.Fprintf(a.stdout, "next: each root holder runs keyctl root sign %s --root-key FILE (or gpg, see docs/manifest.md),\nthen: keyctl publish --from %s --to URL\n", dir, dir)
+	fmt.Fprintf(a.stdout, "next: each root holder runs keyctl root sign %s --root-key FILE (or keyctl root review and gpg, see docs/manifest.md),\nthen: keyctl publish --from %s --to URL\n", dir, dir)
 	return nil
 }
 
@@ -174,12 +188,18 @@ func (a *app) openBucketAdopting(s *ring.Store, to string) (*publish.Bucket, err
 }
 
 func (a *app) publishFrom(dir, to string) error {
-	p, err := root.LoadDir(dir)
+	// The same review the holders saw: only the files it names, checked
+	// against the manifest, are verified and uploaded.
+	r, err := root.ReviewDir(dir)
 	if err != nil {
 		return err
 	}
+	if r.Manifest == nil {
+		return fail.Inputf("%s is a rotation directory, not a publish", dir).WithHint("take it in with keyctl root rotate --from " + dir)
+	}
 	files, sigs := map[string][]byte{}, map[string][]byte{}
-	for _, f := range p.Files {
+	for _, n := range r.Sign {
+		f, _ := r.Prepared.File(n)
 		files[f.Name], sigs[f.Name] = f.Data, f.Sigs
 	}
 	s, err := a.openStore(false)
@@ -245,7 +265,7 @@ func countStatus(m *root.Manifest, st root.Status) int {
 }
 
 func (a *app) rootSubcommands() []*cobra.Command {
-	return []*cobra.Command{a.newRootSignCmd(), a.newRootRotateCmd()}
+	return []*cobra.Command{a.newRootSignCmd(), a.newRootReviewCmd(), a.newRootRotateCmd()}
 }
 
 func (a *app) newRootSignCmd() *cobra.Command {
@@ -254,21 +274,30 @@ func (a *app) newRootSignCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "sign DIR --root-key FILE",
 		Short: "Sign a directory written by publish --prepare or root rotate --prepare (offline)",
-		Args:  cobra.ExactArgs(1),
+		Long: `sign checks the directory as root review does: it re-derives the one manifest
+(or root set) the directory is for and refuses any other file, naming it.
+It prints the full change against the published manifest on stderr before
+it asks for a passphrase, then signs exactly the checked files into
+NAME.sig. See docs/manifest.md, "Offline signing".`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(keyFiles) == 0 {
 				return fail.Inputf("--root-key is required").WithHint("a holder with the key in gpg signs with gpg --detach-sign; see docs/manifest.md")
 			}
-			if err := a.describeSigningDir(args[0]); err != nil {
+			// Review first, before any passphrase: the holder decides on the
+			// full change, and exactly the reviewed bytes are signed.
+			r, err := root.ReviewDir(args[0])
+			if err != nil {
 				return err
 			}
+			r.Write(a.stderr)
 			signers, err := a.loadRootSecrets(keyFiles, passFile)
 			if err != nil {
 				return err
 			}
 			var signed []string
 			for _, e := range signers {
-				names, err := root.SignDir(args[0], e, a.now())
+				names, err := r.SignWith(e, a.now())
 				if err != nil {
 					return err
 				}
@@ -292,46 +321,50 @@ func (a *app) newRootSignCmd() *cobra.Command {
 	return c
 }
 
-// describeSigningDir says what a root holder is about to sign, from the
-// directory's own files: a manifest's repository, version, expiry and key
-// counts (removed keys by name), a root set's keys and threshold. Signing
-// is the holder's decision; this is what it decides on.
-func (a *app) describeSigningDir(dir string) error {
-	p, err := root.LoadDir(dir)
-	if err != nil {
-		return err
-	}
-	w := a.stderr
-	if a.json() {
-		return nil
-	}
-	for _, f := range p.Files {
-		switch {
-		case f.Name == root.ManifestName:
-			m, err := root.ParseManifest(f.Data)
+func (a *app) newRootReviewCmd() *cobra.Command {
+	var filesOnly bool
+	c := &cobra.Command{
+		Use:   "review DIR",
+		Short: "Show what a signing directory asks root holders to sign, and which files (read-only, no key)",
+		Long: `review checks a directory written by publish --prepare or root rotate --prepare
+as root sign does, and prints the same summary: the manifest's repository,
+version, issue time and expiry, every key added, dropped or changed against
+the manifest published now (fingerprint, user IDs, status, scope, expiry),
+the root sets to sign, and exactly the files to sign. A holder who signs
+with gpg --detach-sign runs it first and signs those files only; see
+docs/manifest.md. It exits 2 on a directory that holds anything else.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := root.ReviewDir(args[0])
 			if err != nil {
 				return err
 			}
-			var removed []string
-			for _, k := range m.Keys {
-				if k.Status == root.Removed {
-					removed = append(removed, fmt.Sprintf("%s (%s)", k.Fingerprint, k.Reason))
+			if filesOnly {
+				// For scripts (the gpg loop of docs/manifest.md): checked
+				// names only; the summary goes to stderr.
+				r.Write(a.stderr)
+				for _, n := range r.Sign {
+					fmt.Fprintln(a.stdout, n)
 				}
+				return nil
 			}
-			fmt.Fprintf(w, "keyctl: about to sign manifest version %d for %s, issued %s, expires %s: %d active, %d removed keys\n",
-				m.Version, m.Repository, m.Issued.Format(time.RFC3339), m.Expires.Format(time.RFC3339), countStatus(m, root.Active), len(removed))
-			for _, r := range removed {
-				fmt.Fprintf(w, "keyctl:   removed %s\n", r)
+			if a.json() {
+				out := map[string]any{"dir": args[0], "sign": r.Sign}
+				if m := r.Manifest; m != nil {
+					out["manifest"] = map[string]any{"repository": m.Repository, "version": m.Version, "issued": m.Issued, "expires": m.Expires, "sha256": r.ManifestSHA256}
+					if r.Previous != nil {
+						out["previous"] = map[string]any{"version": r.Previous.Version, "sha256": m.Previous}
+					}
+				}
+				return a.printJSON(out)
 			}
-		case strings.HasPrefix(f.Name, "rootset-"):
-			rs, err := root.ParseRootSet(f.Data)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(w, "keyctl: about to sign root set %d for %s: %d of %s\n", rs.Version, rs.Repository, rs.Threshold, strings.Join(rs.Fingerprints(), ", "))
-		}
+			r.Write(a.stdout)
+			fmt.Fprintf(a.stdout, "with gpg, per file F of that list: gpg --local-user FPR --detach-sign --digest-algo SHA512 -o %s/F.sigs/NAME.sig %s/F\n", args[0], args[0])
+			return nil
+		},
 	}
-	return nil
+	c.Flags().BoolVar(&filesOnly, "files", false, "print only the names of the files to sign, one a line (summary on stderr)")
+	return c
 }
 
 func (a *app) newRootRotateCmd() *cobra.Command {
@@ -374,14 +407,15 @@ The next keyctl publish publishes the chain and signs with the new set.`,
 				if len(add)+len(remove) > 0 || threshold != 0 || len(keyFiles) > 0 {
 					return fail.Inputf("--from takes no other rotation flags: the directory holds the new set")
 				}
-				p, err := root.LoadDir(from)
+				r, err := root.ReviewDir(from)
 				if err != nil {
 					return err
 				}
-				if len(p.Files) != 1 {
-					return fail.Inputf("%s is not a rotation directory (it holds %d files)", from, len(p.Files)).WithHint("make one with keyctl root rotate --prepare DIR")
+				if r.Manifest != nil {
+					return fail.Inputf("%s is not a rotation directory (it holds a manifest)", from).WithHint("make one with keyctl root rotate --prepare DIR")
 				}
-				data, sigs = p.Files[0].Data, p.Files[0].Sigs
+				f := r.Prepared.Files[0]
+				data, sigs = f.Data, f.Sigs
 			} else {
 				ents, err := a.readRootPublics(add)
 				if err != nil {
@@ -404,7 +438,7 @@ The next keyctl publish publishes the chain and signs with the new set.`,
 				}
 				if prepare != "" {
 					name := fmt.Sprintf("rootset-%d.json", next.Version)
-					if err := root.WriteDir(prepare, map[string][]byte{name: data}); err != nil {
+					if err := root.WriteDir(prepare, map[string][]byte{name: data}, nil); err != nil {
 						return err
 					}
 					fmt.Fprintf(a.stdout, "prepared root set %d in %s: %d of %s\n", next.Version, prepare, next.Threshold, strings.Join(next.Fingerprints(), ", "))

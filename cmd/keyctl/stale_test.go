@@ -22,7 +22,7 @@ func TestStaleSigningDirectoryRefused(t *testing.T) {
 	signDir := filepath.Join(dir, "sign")
 	mustKC(t, "--store", store, "publish", "--prepare", signDir)
 	_, summary, code := kc(t, nil, "--store", store, "root", "sign", signDir, "--root-key", rk)
-	if code != 0 || !strings.Contains(summary, "about to sign manifest version 1 for charts.example.org") || !strings.Contains(summary, "2 active, 0 removed") {
+	if code != 0 || !strings.Contains(summary, `manifest version 1 for repository "charts.example.org"`) || !strings.Contains(summary, "2 active, 0 removed") {
 		t.Fatalf("root sign does not say what it signs: exit %d %s", code, summary)
 	}
 	mustKC(t, "--store", store, "remove", fpr, "--reason", "compromised")

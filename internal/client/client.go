@@ -313,14 +313,21 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 	}
 
 	if st != nil {
+		// Compromised keys stay compromised (state.go, CheckCompromised).
+		if err := prev.CheckCompromised(m); err != nil {
+			return nil, err
+		}
 		next := State{Location: loc, Repository: m.Repository, Version: m.Version, ManifestSHA256: mhash,
-			Issued: m.Issued, RootVersion: set.Version, RootSHA256: m.Root.SHA256}
-		if next != prev {
+			Issued: m.Issued, RootVersion: set.Version, RootSHA256: m.Root.SHA256}.withCompromised(m, prev.Compromised)
+		if !next.Equal(prev) {
 			// Under the state lock: when another run recorded a version
 			// meanwhile, m must descend from that one too.
 			err := st.writeChecked(next, func(cur State) error {
-				if cur == prev {
+				if cur.Equal(prev) {
 					return nil
+				}
+				if err := cur.CheckCompromised(m); err != nil {
+					return err
 				}
 				return checkHistory(ctx, b, m, mhash, cur, st.path)
 			})

@@ -264,7 +264,7 @@ func TestStateFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := sf.read()
-	if err != nil || got != s {
+	if err != nil || !got.Equal(s) {
 		t.Fatalf("round trip: %+v %v", got, err)
 	}
 	// An older record does not replace a newer one written meanwhile.
@@ -665,7 +665,7 @@ func TestHistoryTooFarFailsClosed(t *testing.T) {
 	if err == nil || fail.ExitCode(err) != 1 || !strings.Contains(strings.Join(fail.HintsOf(err), " "), StatePath(st, f.b.Location())) {
 		t.Fatalf("history beyond the walk limit: %v", err)
 	}
-	if s, _ := ReadState(st, f.b.Location()); s != seen {
+	if s, _ := ReadState(st, f.b.Location()); !s.Equal(seen) {
 		t.Errorf("state changed: %+v", s)
 	}
 }
@@ -758,14 +758,14 @@ func TestStateWriteLocked(t *testing.T) {
 	if err := sf.write(otherRoot); fail.KindOf(err) != fail.Security {
 		t.Errorf("same root version, other root set: %v", err)
 	}
-	if got, _ := sf.read(); got != s {
+	if got, _ := sf.read(); !got.Equal(s) {
 		t.Errorf("state overwritten: %+v", got)
 	}
 	// A state file without root_sha256 (written before it was recorded) reads.
 	old := s
 	old.RootSHA256 = ""
 	os.WriteFile(sf.path, mustMarshal(t, old), 0o600)
-	if got, err := sf.read(); err != nil || got != old {
+	if got, err := sf.read(); err != nil || !got.Equal(old) {
 		t.Errorf("state without root_sha256: %+v %v", got, err)
 	}
 

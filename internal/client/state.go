@@ -11,11 +11,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/root"
 )
 
 // State is what a client remembers of one repository location: the
@@ -30,7 +32,8 @@ import (
 //	  "manifest_sha256": "<hex>",
 //	  "issued": "2026-03-01T12:00:00Z",
 //	  "root_version": 2,
-//	  "root_sha256": "<hex>"
+//	  "root_sha256": "<hex>",
+//	  "compromised": [{"fingerprint": "<FPR>", "version": 5}]
 //	}
 //
 // root_version and root_sha256 name the root set the manifest named (the
@@ -38,6 +41,11 @@ import (
 // this hash, and walks only forward from it. root_sha256 is absent in files
 // written before it was recorded; Load then resolves from the pins as on
 // first use (they must name the whole root set exactly) and records it.
+// compromised (optional, absent when empty and in files written before it
+// was recorded) lists the keys a trusted manifest listed as removed for
+// compromise, each with the version of the first manifest that did: a
+// later manifest that lists one of them as active, with a softer reason,
+// or not at all is refused (CheckCompromised).
 type State struct {
 	Location       string    `json:"location"`
 	Repository     string    `json:"repository"`
@@ -46,13 +54,99 @@ type State struct {
 	Issued         time.Time `json:"issued"`
 	RootVersion    uint64    `json:"root_version"`
 	RootSHA256     string    `json:"root_sha256,omitempty"`
+	// Compromised is sorted by fingerprint, without duplicates.
+	Compromised []CompromisedKey `json:"compromised,omitempty"`
+}
+
+// CompromisedKey is a key a trusted manifest listed as compromised.
+type CompromisedKey struct {
+	Fingerprint string `json:"fingerprint"`
+	// Version is the first trusted manifest that listed it compromised.
+	Version uint64 `json:"version"`
+}
+
+// Equal reports whether s and o record the same thing.
+func (s State) Equal(o State) bool {
+	return s.Location == o.Location && s.Repository == o.Repository && s.Version == o.Version &&
+		s.ManifestSHA256 == o.ManifestSHA256 && s.Issued.Equal(o.Issued) && s.RootVersion == o.RootVersion &&
+		s.RootSHA256 == o.RootSHA256 && slices.Equal(s.Compromised, o.Compromised)
+}
+
+// CheckCompromised refuses a manifest that brings back a key the state
+// recorded as compromised: the key must stay listed as removed for
+// compromise in every later manifest. Hard removal is forever (see
+// docs/verify.md); a manifest that undoes it was signed from a store that
+// was tampered with or by root keys acting against the team lead.
+func (s State) CheckCompromised(m *root.Manifest) error {
+	if len(s.Compromised) == 0 {
+		return nil
+	}
+	listed := make(map[string]root.KeyEntry, len(m.Keys))
+	for _, k := range m.Keys {
+		listed[k.Fingerprint] = k
+	}
+	for _, c := range s.Compromised {
+		k, ok := listed[c.Fingerprint]
+		var now string
+		switch {
+		case !ok:
+			now = "drops it"
+		case k.Status != root.Removed:
+			now = "lists it as " + string(k.Status)
+		case k.Reason != root.Compromised:
+			now = "lists it as removed (" + string(k.Reason) + ")"
+		default:
+			continue
+		}
+		return &fail.Error{Kind: fail.Security, Msg: fmt.Sprintf(
+			"key %s was listed compromised in manifest v%d; manifest v%d brings it back (it %s)", c.Fingerprint, c.Version, m.Version, now),
+			Hints: []string{"nothing was trusted: a compromised key stays removed in every later manifest",
+				"report it to the repository's team lead: the manifest was signed from a store that was changed behind keyctl's back, or by root keys acting without them",
+				"keep the client state file as evidence"}}
+	}
+	return nil
+}
+
+// withCompromised returns s with the keys m lists as compromised added
+// (first version seen kept) and those of other merged in.
+func (s State) withCompromised(m *root.Manifest, other []CompromisedKey) State {
+	seen := map[string]uint64{}
+	add := func(f string, v uint64) {
+		if old, ok := seen[f]; !ok || v < old {
+			seen[f] = v
+		}
+	}
+	for _, c := range s.Compromised {
+		add(c.Fingerprint, c.Version)
+	}
+	for _, c := range other {
+		add(c.Fingerprint, c.Version)
+	}
+	if m != nil {
+		for _, k := range m.Keys {
+			if k.Status == root.Removed && k.Reason == root.Compromised {
+				add(k.Fingerprint, m.Version)
+			}
+		}
+	}
+	out := make([]CompromisedKey, 0, len(seen))
+	for f, v := range seen {
+		out = append(out, CompromisedKey{Fingerprint: f, Version: v})
+	}
+	slices.SortFunc(out, func(a, b CompromisedKey) int { return strings.Compare(a.Fingerprint, b.Fingerprint) })
+	if len(out) == 0 {
+		out = nil
+	}
+	s.Compromised = out
+	return s
 }
 
 // StateFormat is the first field of a state file.
 const StateFormat = "keyctl-client-state/1"
 
-// MaxStateSize caps a state file.
-const MaxStateSize = 64 << 10
+// MaxStateSize caps a state file: room for the compromised keys of the
+// largest manifest (about 110 bytes each).
+const MaxStateSize = 8 << 20
 
 type stateJSON struct {
 	Format         string `json:"format"`
@@ -63,6 +157,9 @@ type stateJSON struct {
 	Issued         string `json:"issued"`
 	RootVersion    uint64 `json:"root_version"`
 	RootSHA256     string `json:"root_sha256,omitempty"`
+	// Compromised is optional: files written before it was recorded
+	// have none.
+	Compromised []CompromisedKey `json:"compromised,omitempty"`
 }
 
 // MarshalState returns the canonical bytes of s.
@@ -71,7 +168,7 @@ func MarshalState(s State) ([]byte, error) {
 		return nil, err
 	}
 	j := stateJSON{Format: StateFormat, Location: s.Location, Repository: s.Repository, Version: s.Version,
-		ManifestSHA256: s.ManifestSHA256, Issued: s.Issued.UTC().Format(time.RFC3339), RootVersion: s.RootVersion, RootSHA256: s.RootSHA256}
+		ManifestSHA256: s.ManifestSHA256, Issued: s.Issued.UTC().Format(time.RFC3339), RootVersion: s.RootVersion, RootSHA256: s.RootSHA256, Compromised: s.Compromised}
 	b, err := json.MarshalIndent(j, "", "  ")
 	if err != nil {
 		return nil, err
@@ -102,7 +199,7 @@ func ParseState(data []byte) (State, error) {
 		return State{}, fmt.Errorf("issued %q is not an RFC 3339 time", j.Issued)
 	}
 	s := State{Location: j.Location, Repository: j.Repository, Version: j.Version, ManifestSHA256: j.ManifestSHA256,
-		Issued: issued.UTC(), RootVersion: j.RootVersion, RootSHA256: j.RootSHA256}
+		Issued: issued.UTC(), RootVersion: j.RootVersion, RootSHA256: j.RootSHA256, Compromised: j.Compromised}
 	if err := s.validate(); err != nil {
 		return State{}, err
 	}
@@ -125,6 +222,16 @@ func (s State) validate() error {
 		return errors.New("root_sha256 must be 64 lower-case hex digits")
 	case s.Issued.IsZero():
 		return errors.New("issued is missing")
+	}
+	for i, c := range s.Compromised {
+		switch {
+		case (len(c.Fingerprint) != 40 && len(c.Fingerprint) != 64) || strings.Trim(c.Fingerprint, "0123456789ABCDEF") != "":
+			return fmt.Errorf("compromised key %q is not an upper-case hex fingerprint", c.Fingerprint)
+		case c.Version == 0 || c.Version > s.Version:
+			return fmt.Errorf("compromised key %s: version %d is not between 1 and %d", c.Fingerprint, c.Version, s.Version)
+		case i > 0 && s.Compromised[i-1].Fingerprint >= c.Fingerprint:
+			return errors.New("compromised keys must be sorted by fingerprint without duplicates")
+		}
 	}
 	return nil
 }
@@ -191,10 +298,10 @@ func (f *stateFile) write(s State) error { return f.writeChecked(s, nil) }
 //   - a record of another repository identity is not replaced;
 //   - otherwise, when the record differs from what Load started from
 //     (another run wrote an intermediate version), check (when not nil)
-//     is asked whether s still descends from it.
+//     is asked whether s still descends from it, and the compromised keys
+//     that record holds are kept in s.
 func (f *stateFile) writeChecked(s State, check func(cur State) error) error {
-	data, err := MarshalState(s)
-	if err != nil {
+	if _, err := MarshalState(s); err != nil {
 		return fail.Inputf("client state for %s", f.location).Wrap(err)
 	}
 	if err := os.MkdirAll(f.dir, 0o700); err != nil {
@@ -205,6 +312,29 @@ func (f *stateFile) writeChecked(s State, check func(cur State) error) error {
 		return err
 	}
 	defer unlock()
+	cur, err := f.read()
+	if err != nil {
+		return err
+	}
+	if cur.Version != 0 {
+		if err := compareState(cur, s); err != nil {
+			return err
+		}
+		if cur.Version > s.Version {
+			return nil // a concurrent run got further; keep its record
+		}
+		if check != nil {
+			if err := check(cur); err != nil {
+				return err
+			}
+		}
+		// Keys another run recorded as compromised are never forgotten.
+		s = s.withCompromised(nil, cur.Compromised)
+	}
+	data, err := MarshalState(s)
+	if err != nil {
+		return fail.Inputf("client state for %s", f.location).Wrap(err)
+	}
 	tmp, err := os.CreateTemp(f.dir, ".repo-*.tmp")
 	if err != nil {
 		return fail.Inputf("cannot write client state in %s", f.dir).Wrap(errors.Unwrap(err))
@@ -225,23 +355,6 @@ func (f *stateFile) writeChecked(s State, check func(cur State) error) error {
 	}
 	if err := tmp.Close(); err != nil {
 		return werr(err)
-	}
-	cur, err := f.read()
-	if err != nil {
-		return err
-	}
-	if cur.Version != 0 {
-		if err := compareState(cur, s); err != nil {
-			return err
-		}
-		if cur.Version > s.Version {
-			return nil // a concurrent run got further; keep its record
-		}
-		if check != nil {
-			if err := check(cur); err != nil {
-				return err
-			}
-		}
 	}
 	if err := os.Rename(tmp.Name(), f.path); err != nil {
 		return fail.Inputf("cannot write client state %s", f.path).Wrap(errors.Unwrap(err))

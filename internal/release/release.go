@@ -65,6 +65,9 @@ func Prepare(s *ring.Store, validity time.Duration, now time.Time) (*Bundle, err
 		return nil, fail.Inputf("--expires %s is out of range", validity).
 			WithHint(fmt.Sprintf("give between 1h and %dd; clients refuse an expired manifest (freeze protection)", int(root.MaxManifestValidity.Hours()/24)))
 	}
+	if err := requireExplained(s); err != nil {
+		return nil, err
+	}
 	info, err := s.Info()
 	if err != nil {
 		return nil, err
@@ -122,6 +125,18 @@ func Prepare(s *ring.Store, validity time.Duration, now time.Time) (*Bundle, err
 		}
 	}
 	return &Bundle{Manifest: m, Files: files}, nil
+}
+
+// requireExplained refuses to build or check a publish from a store that
+// its change log does not explain (ring.Store.VerifyLog): a key record
+// edited behind keyctl's back, for example a compromised key turned active
+// again, must never be signed back into the manifest.
+func requireExplained(s *ring.Store) error {
+	if _, err := s.VerifyLog(); err != nil {
+		return (&fail.Error{Kind: fail.Untrusted, Msg: "refusing to publish: the store is not what its change log explains", Err: err}).
+			WithHint("nothing was signed or uploaded; the team lead should restore the store from a backup and investigate before publishing (docs/manifest.md, section Store integrity)")
+	}
+	return nil
 }
 
 // checkCurrent refuses a signed directory that is not the next publish of
@@ -207,6 +222,11 @@ type Signed struct {
 // fresh, when not nil, is the manifest Prepare just built from the store
 // (a direct publish); nil makes Check build it to compare with.
 func Check(s *ring.Store, files, sigs map[string][]byte, fresh *root.Manifest, now time.Time) (*Signed, error) {
+	if fresh == nil { // Prepare checked the store it built fresh from
+		if err := requireExplained(s); err != nil {
+			return nil, err
+		}
+	}
 	mb, ok := files[root.ManifestName]
 	if !ok {
 		return nil, fail.Inputf("the signing directory has no %s", root.ManifestName).WithHint("prepare it with keyctl publish --prepare DIR")

@@ -69,3 +69,16 @@ func BenchmarkKeyring1000(b *testing.B) {
 		_ = Keyring(keys, Active)
 	}
 }
+
+// BenchmarkVerifyLog1000 checks the chain and that it explains every
+// record of a store of 1,000 keys (publish runs this first).
+func BenchmarkVerifyLog1000(b *testing.B) {
+	s, _ := benchStore(b, 1000)
+	defer s.Close()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.VerifyLog(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

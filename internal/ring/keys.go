@@ -297,7 +297,9 @@ func (s *Store) Add(e *openpgp.Entity, req AddRequest, lint Linter) (*Key, error
 		if req.RequestedBy != "" {
 			detail = strings.TrimSpace(detail + " requested-by " + req.RequestedBy)
 		}
-		if err := appendLog(tx, LogRecord{Time: now, Action: "add", Fingerprint: fpr, Reason: req.Reason, Ticket: req.Ticket, Actor: req.Actor, Detail: detail}); err != nil {
+		rec := LogRecord{Time: now, Action: "add", Fingerprint: fpr, Reason: req.Reason, Ticket: req.Ticket, Actor: req.Actor, Detail: detail}
+		bind(tx, &rec, bKeys, []byte(fpr))
+		if err := appendLog(tx, rec); err != nil {
 			return err
 		}
 		out = &k
@@ -384,7 +386,9 @@ func (s *Store) Update(e *openpgp.Entity, reason, ticket, actor string, lint Lin
 		if err := putKey(tx, &k); err != nil {
 			return err
 		}
-		if err := appendLog(tx, LogRecord{Time: now, Action: "update", Fingerprint: fpr, Reason: reason, Ticket: ticket, Actor: actor, Detail: strings.Join(changes, "; ")}); err != nil {
+		rec := LogRecord{Time: now, Action: "update", Fingerprint: fpr, Reason: reason, Ticket: ticket, Actor: actor, Detail: strings.Join(changes, "; ")}
+		bind(tx, &rec, bKeys, []byte(fpr))
+		if err := appendLog(tx, rec); err != nil {
 			return err
 		}
 		res = &UpdateResult{Key: &k, Changes: changes}
@@ -657,7 +661,9 @@ func (s *Store) Remove(query string, req RemoveRequest) (*Key, error) {
 		if len(req.Revocation) > 0 {
 			detail += "; own revocation signature attached"
 		}
-		if err := appendLog(tx, LogRecord{Time: now, Action: "remove", Fingerprint: fpr, Reason: string(req.Reason), Ticket: req.Ticket, Actor: req.Actor, Detail: detail}); err != nil {
+		rec := LogRecord{Time: now, Action: "remove", Fingerprint: fpr, Reason: string(req.Reason), Ticket: req.Ticket, Actor: req.Actor, Detail: detail}
+		bind(tx, &rec, bKeys, []byte(fpr))
+		if err := appendLog(tx, rec); err != nil {
 			return err
 		}
 		out = k

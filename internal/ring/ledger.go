@@ -65,6 +65,7 @@ func (s *Store) LedgerRecord(entries []LedgerEntry, actor string) (added int, co
 			return err
 		}
 		b := tx.Bucket(bLedger)
+		rec := LogRecord{Time: now, Action: "ledger", Actor: actor}
 		for _, e := range entries {
 			k := ledgerKey(e.Chart, e.Version)
 			if v := b.Get(k); v != nil {
@@ -86,10 +87,12 @@ func (s *Store) LedgerRecord(entries []LedgerEntry, actor string) (added int, co
 			if err := b.Put(k, v); err != nil {
 				return err
 			}
+			bind(tx, &rec, bLedger, k)
 			added++
 		}
 		if added > 0 {
-			return appendLog(tx, LogRecord{Time: now, Action: "ledger", Actor: actor, Detail: fmt.Sprintf("%d releases first seen", added)})
+			rec.Detail = fmt.Sprintf("%d releases first seen", added)
+			return appendLog(tx, rec)
 		}
 		return nil
 	})
@@ -168,8 +171,10 @@ func (s *Store) LedgerResign(entries []LedgerEntry, actor string) error {
 			if err := b.Put(k, nv); err != nil {
 				return err
 			}
-			if err := appendLog(tx, LogRecord{Time: now, Action: "ledger-resign", Fingerprint: e.Signer, Actor: actor,
-				Detail: fmt.Sprintf("%s %s re-signed (prov sha256:%s)", e.Chart, e.Version, e.ProvSHA256)}); err != nil {
+			lr := LogRecord{Time: now, Action: "ledger-resign", Fingerprint: e.Signer, Actor: actor,
+				Detail: fmt.Sprintf("%s %s re-signed (prov sha256:%s)", e.Chart, e.Version, e.ProvSHA256)}
+			bind(tx, &lr, bLedger, k)
+			if err := appendLog(tx, lr); err != nil {
 				return err
 			}
 		}

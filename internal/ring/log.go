@@ -30,7 +30,31 @@ type LogRecord struct {
 	Ticket      string    `json:"ticket,omitempty"`
 	Actor       string    `json:"actor,omitempty"`
 	Detail      string    `json:"detail,omitempty"`
-	Prev        string    `json:"prev"`
+	// Records binds the stored records this change wrote: record name
+	// (RecordName) -> SHA-256 (hex) of the value written. VerifyLog
+	// replays these and requires every key and ledger record to be the
+	// one the newest log record naming it wrote (schema 2).
+	Records map[string]string `json:"records,omitempty"`
+	Prev    string            `json:"prev"`
+}
+
+// RecordName names a stored record in LogRecord.Records: "keys/<FPR>" or
+// "ledger/<chart>/<version>".
+func RecordName(bucket, key []byte) string {
+	return string(bucket) + "/" + string(bytes.ReplaceAll(key, []byte{0}, []byte("/")))
+}
+
+func recordHash(v []byte) string {
+	h := sha256.Sum256(v)
+	return hex.EncodeToString(h[:])
+}
+
+// bind adds the current value of bucket/key in tx to r.Records.
+func bind(tx *bbolt.Tx, r *LogRecord, bucket, key []byte) {
+	if r.Records == nil {
+		r.Records = map[string]string{}
+	}
+	r.Records[RecordName(bucket, key)] = recordHash(tx.Bucket(bucket).Get(key))
 }
 
 func appendLog(tx *bbolt.Tx, r LogRecord) error {
@@ -72,6 +96,11 @@ func ParseLogRecord(v []byte) (*LogRecord, error) {
 	if r.Action == "" {
 		return nil, fmt.Errorf("log record has no action")
 	}
+	for name, h := range r.Records {
+		if b, err := hex.DecodeString(h); err != nil || len(b) != sha256.Size || name == "" {
+			return nil, fmt.Errorf("log record binds %q with a malformed hash", name)
+		}
+	}
 	if r.Prev != "" {
 		if b, err := hex.DecodeString(r.Prev); err != nil || len(b) != sha256.Size {
 			return nil, fmt.Errorf("log record has a malformed prev hash")
@@ -108,12 +137,15 @@ func (e *BrokenChainError) Error() string {
 	return fmt.Sprintf("change log is broken at record %d: %s", e.Seq, e.Reason)
 }
 
-// VerifyLog checks the hash chain from the first record to meta/loghead.
-// It returns the number of records checked, or a *fail.Error (Untrusted)
-// wrapping a *BrokenChainError.
+// VerifyLog checks the hash chain from the first record to meta/loghead,
+// then that every key, key-ID and ledger record is what the log explains
+// (see explain). It returns the number of records checked, or a
+// *fail.Error (Untrusted) wrapping a *BrokenChainError or an
+// *UnexplainedError naming the first record that fails.
 func (s *Store) VerifyLog() (int, error) {
 	n := 0
 	var broken *BrokenChainError
+	var bad *UnexplainedError
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		var prev []byte
 		var want uint64 = 1
@@ -145,7 +177,9 @@ func (s *Store) VerifyLog() (int, error) {
 		head := tx.Bucket(bMeta).Get(kLogHead)
 		if !bytes.Equal(head, prev) {
 			broken = &BrokenChainError{Seq: want, Reason: "the newest record does not match the stored log head (records were dropped or the last one altered)"}
+			return nil
 		}
+		bad = explain(tx, true)
 		return nil
 	})
 	if err != nil {
@@ -154,6 +188,9 @@ func (s *Store) VerifyLog() (int, error) {
 	if broken != nil {
 		return n, (&fail.Error{Kind: fail.Untrusted, Err: broken}).
 			WithHint("the store was changed outside keyctl; restore it from a backup and compare with keyctl log")
+	}
+	if bad != nil {
+		return n, unexplained(bad)
 	}
 	return n, nil
 }

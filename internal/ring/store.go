@@ -3,7 +3,7 @@
 // releases, the pinned root set and what was last published, all in one
 // embedded bbolt file.
 //
-// # Bucket layout (schema 1)
+// # Bucket layout (schema 2)
 //
 //	meta/
 //	  schema       -> uint64 big-endian: schema version
@@ -17,7 +17,8 @@
 //	keyids/
 //	  <KEYID16>    -> FPR of the certificate holding that primary or subkey ID
 //	log/
-//	  <seq u64 BE> -> JSON LogRecord, hash-chained through Prev
+//	  <seq u64 BE> -> JSON LogRecord, hash-chained through Prev, binding
+//	                  the SHA-256 of the key/ledger records it wrote
 //	ledger/
 //	  <chart>\x00<version> -> JSON LedgerEntry (first-seen record)
 //	rootsets/
@@ -26,6 +27,27 @@
 // Values are JSON so that a human with bbolt's CLI can read them; every
 // value is copied out of its transaction before use. Nothing is ever
 // deleted: removal moves a key to status "removed".
+//
+// # Store integrity
+//
+// The log explains the records: every change that writes a key or ledger
+// record appends, in the same transaction, a log record carrying the
+// SHA-256 of each value it wrote (LogRecord.Records). VerifyLog checks the
+// hash chain and then replays those bindings: every key and ledger record
+// must hash to what the newest log record naming it wrote, none may be
+// missing or unlogged, each key's status and removal reason must follow
+// its newest add/update/remove record, and the key-ID index must match
+// the keys. Someone editing the file directly (turning a compromised key
+// active again, altering a ledger entry, adding a key) is caught unless
+// they also rewrite the whole log, which a backup or the published
+// manifests show. Publishing (internal/release) runs VerifyLog first and
+// refuses a store the log does not explain.
+//
+// Schema 1 stores logged changes without these hashes. Migration 1 -> 2
+// (bindExisting) checks each key against its log records and then binds
+// every key and ledger record as it is, in one "bind" log record; a
+// ledger entry altered before the upgrade cannot be told from the
+// original.
 //
 // The file is opened with a lock timeout: a second writer waits up to
 // Options.Timeout and then gets ErrLocked. Read-only commands take a shared
@@ -47,7 +69,7 @@ import (
 )
 
 // SchemaVersion is the store layout this code writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 var (
 	bMeta     = []byte("meta")
@@ -66,10 +88,11 @@ var (
 )
 
 // migrations is the ordered table of schema upgrades; migrations[i] moves a
-// store from schema i to i+1. All pending ones run in one transaction at open.
-var migrations = []func(tx *bbolt.Tx) error{
+// store from schema i to i+1. All pending ones run in one transaction at
+// open, with the store's clock.
+var migrations = []func(tx *bbolt.Tx, now time.Time) error{
 	// 0 -> 1: the initial layout.
-	func(tx *bbolt.Tx) error {
+	func(tx *bbolt.Tx, _ time.Time) error {
 		for _, b := range [][]byte{bMeta, bKeys, bKeyIDs, bLog, bLedger, bRootSets} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
@@ -77,6 +100,10 @@ var migrations = []func(tx *bbolt.Tx) error{
 		}
 		return nil
 	},
+	// 1 -> 2: log records bind the hash of the records they write; the
+	// records already stored are bound by one "bind" log record, after a
+	// check that each key's status agrees with its log (bindExisting).
+	bindExisting,
 }
 
 // ErrLocked is returned when another keyctl holds the store.
@@ -177,11 +204,15 @@ func (s *Store) migrate(readOnly bool) error {
 				WithHint("create it with: keyctl init --repository ID --root-key ROOT.pub")
 		}
 		return fail.Inputf("store %s has schema %d and needs an upgrade to %d", s.path, have, SchemaVersion).
-			WithHint("run any changing command (e.g. keyctl log --verify is read-only; keyctl add upgrades)")
+			WithHint("any command that changes the store upgrades it (keyctl add, remove or publish); the upgrade binds the stored records to the change log, see docs/manifest.md")
 	}
 	return s.db.Update(func(tx *bbolt.Tx) error {
 		for v := have; v < SchemaVersion; v++ {
-			if err := migrations[v](tx); err != nil {
+			if err := migrations[v](tx, s.Now()); err != nil {
+				var fe *fail.Error
+				if errors.As(err, &fe) {
+					return fe
+				}
 				return fmt.Errorf("migrating store schema %d to %d: %w", v, v+1, err)
 			}
 		}

@@ -46,7 +46,7 @@ type prepareJSON struct {
 }
 
 func validFileName(n string) error {
-	if n == "" || len(n) > 128 || n == PrepareIndex || strings.HasPrefix(n, ".") ||
+	if n == "" || len(n) > 128 || n == PrepareIndex || n == PreviousManifest || strings.HasPrefix(n, ".") ||
 		strings.HasSuffix(n, SigSuffix) || strings.HasSuffix(n, SigsDirSuffix) {
 		return fmt.Errorf("%q cannot be a file name in a signing directory", n)
 	}
@@ -59,9 +59,11 @@ func validFileName(n string) error {
 }
 
 // WriteDir writes files (name → content) and the prepare.json index into
-// dir for offline signing. dir is created (0755) if needed and must be
+// dir for offline signing, and previous (the manifest currently published,
+// when not nil) as previous-manifest.json, outside the index: it is shown
+// to holders, never signed. dir is created (0755) if needed and must be
 // empty. Files are written 0644: only public data is ever prepared.
-func WriteDir(dir string, files map[string][]byte) error {
+func WriteDir(dir string, files map[string][]byte, previous []byte) error {
 	if len(files) == 0 || len(files) > MaxPrepared {
 		return fail.Inputf("a signing directory holds 1 to %d files, not %d", MaxPrepared, len(files))
 	}
@@ -89,6 +91,11 @@ func WriteDir(dir string, files map[string][]byte) error {
 	}
 	for _, f := range idx.Files {
 		if err := writeNew(filepath.Join(dir, f.Name), files[f.Name]); err != nil {
+			return err
+		}
+	}
+	if previous != nil {
+		if err := writeNew(filepath.Join(dir, PreviousManifest), previous); err != nil {
 			return err
 		}
 	}
@@ -159,7 +166,7 @@ func readCapped(path string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
+		return nil, fmt.Errorf("%s is not a regular file", escapeControl(path))
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -239,7 +246,7 @@ func gatherSigs(dir, name string) ([]byte, error) {
 		p := filepath.Join(sd, e.Name())
 		b, err := readCapped(p, MaxSigSize)
 		if err != nil {
-			return nil, fail.Inputf("reading %s", p).Wrap(err)
+			return nil, fail.Inputf("reading %s", escapeControl(p)).Wrap(err)
 		}
 		inputs, sources = append(inputs, b), append(sources, p)
 	}
@@ -248,7 +255,7 @@ func gatherSigs(dir, name string) ([]byte, error) {
 	}
 	for i, in := range inputs {
 		if _, err := Merge(in); err != nil {
-			return nil, fail.Inputf("%s does not hold OpenPGP signatures", sources[i]).Wrap(err).
+			return nil, fail.Inputf("%s does not hold OpenPGP signatures", escapeControl(sources[i])).Wrap(err).
 				WithHint("make it with gpg --detach-sign (binary or --armor); see docs/manifest.md")
 		}
 	}
@@ -281,21 +288,35 @@ func (p *Prepared) Verify(set *RootSet, now time.Time) (map[string][]string, err
 	return out, nil
 }
 
-// SignDir signs every file of an offline directory with signer and merges
-// the signature into NAME.sig (0644, written atomically). The files must
-// still match the index. It returns the names signed.
+// SignDir reviews an offline directory (ReviewDir) and signs exactly the
+// files the review names with signer: see Review.SignWith.
 func SignDir(dir string, signer *openpgp.Entity, now time.Time) ([]string, error) {
-	p, err := LoadDir(dir)
+	r, err := ReviewDir(dir)
 	if err != nil {
 		return nil, err
 	}
+	return r.SignWith(signer, now)
+}
+
+// SignWith signs the files of the review, as they were read and checked
+// (never re-read from the directory), and merges each signature into
+// NAME.sig (0644, written atomically). It returns the names signed.
+func (r *Review) SignWith(signer *openpgp.Entity, now time.Time) ([]string, error) {
+	return signFiles(r.Prepared, r.Sign, signer, now)
+}
+
+func signFiles(p *Prepared, names []string, signer *openpgp.Entity, now time.Time) ([]string, error) {
 	var signed []string
-	for _, f := range p.Files {
+	for _, name := range names {
+		f, ok := p.File(name)
+		if !ok {
+			return signed, fail.Inputf("%s is not in the signing directory", name)
+		}
 		sig, err := Sign(signer, f.Data, now)
 		if err != nil {
 			return signed, err
 		}
-		path := filepath.Join(dir, f.Name+SigSuffix)
+		path := filepath.Join(p.Dir, f.Name+SigSuffix)
 		var old []byte
 		if b, err := readCapped(path, MaxSigSize); err == nil {
 			old = b

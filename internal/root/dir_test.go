@@ -2,6 +2,7 @@ package root
 
 import (
 	"errors"
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,7 +27,7 @@ func TestOfflineDir(t *testing.T) {
 
 	dir := filepath.Join(t.TempDir(), "sign")
 	files := map[string][]byte{PubkeysFile: []byte("pub\x00keys"), RevokedFile: {}, ManifestName: []byte("{}\n")}
-	if err := WriteDir(dir, files); err != nil {
+	if err := WriteDir(dir, files, nil); err != nil {
 		t.Fatal(err)
 	}
 	for name := range files {
@@ -35,7 +36,7 @@ func TestOfflineDir(t *testing.T) {
 			t.Errorf("%s: %v mode %v", name, err, st.Mode())
 		}
 	}
-	if err := WriteDir(dir, files); err == nil {
+	if err := WriteDir(dir, files, nil); err == nil {
 		t.Error("WriteDir into a non-empty directory")
 	}
 	p, err := LoadDir(dir)
@@ -50,12 +51,12 @@ func TestOfflineDir(t *testing.T) {
 		t.Errorf("unsigned dir: %v", err)
 	}
 
-	signed, err := SignDir(dir, r[0].signer, time.Now())
+	signed, err := signDirAll(dir, r[0].signer)
 	if err != nil || len(signed) != 3 {
 		t.Fatalf("SignDir: %v %v", signed, err)
 	}
 	// Signing twice by the same holder adds nothing that counts.
-	if _, err := SignDir(dir, r[0].signer, time.Now()); err != nil {
+	if _, err := signDirAll(dir, r[0].signer); err != nil {
 		t.Fatal(err)
 	}
 	p, _ = LoadDir(dir)
@@ -122,7 +123,7 @@ func TestWriteDirRefuses(t *testing.T) {
 		"hidden":    {".x": nil},
 		"too large": {"x": make([]byte, MaxPreparedLen+1)},
 	} {
-		if err := WriteDir(filepath.Join(t.TempDir(), "d"), files); err == nil {
+		if err := WriteDir(filepath.Join(t.TempDir(), "d"), files, nil); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -132,10 +133,10 @@ func TestWriteDirRefuses(t *testing.T) {
 	// The secret key never goes into the directory: SignDir writes only .sig.
 	r := edTestRoots(t)[0]
 	dir := filepath.Join(t.TempDir(), "d")
-	if err := WriteDir(dir, map[string][]byte{"a": []byte("a")}); err != nil {
+	if err := WriteDir(dir, map[string][]byte{"a": []byte("a")}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := SignDir(dir, r.signer, time.Now()); err != nil {
+	if _, err := signDirAll(dir, r.signer); err != nil {
 		t.Fatal(err)
 	}
 	secBin, _ := pgpkey.Dearmor(r.secret)
@@ -152,4 +153,18 @@ func TestWriteDirRefuses(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// signDirAll signs every file of a directory without the review (the files
+// of these tests are not a real publish).
+func signDirAll(dir string, signer *openpgp.Entity) ([]string, error) {
+	p, err := LoadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, f := range p.Files {
+		names = append(names, f.Name)
+	}
+	return signFiles(p, names, signer, time.Now())
 }
