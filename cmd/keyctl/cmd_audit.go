@@ -62,7 +62,7 @@ Soft removals (retired, superseded) keep a release trusted only when the store's
 
   keyctl audit --repo https://charts.example.org --key 0123456789ABCDEF
   keyctl audit --repo ./repo --removed -o json
-  keyctl audit --repo https://charts.example.org --root ROOTFPR
+  keyctl audit --repo https://charts.example.org --root-set sha256:HEX
 
 Exit status: 0 every listed release trusted, 1 some are not, 2 the repository cannot be read.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
