@@ -23,6 +23,7 @@ import (
 
 type auditOpts struct {
 	repo, state, id   string
+	rootSet           string
 	roots, keys       []string
 	threshold         int
 	removed, provOnly bool
@@ -32,8 +33,9 @@ type auditOpts struct {
 func (o *auditOpts) flags(c *cobra.Command, filters bool) {
 	f := c.Flags()
 	f.StringVar(&o.repo, "repo", "", "chart repository: directory, file://, http(s):// or gs:// location holding index.yaml (required)")
-	f.StringSliceVar(&o.roots, "root", nil, "pinned root fingerprint (repeatable): judge with the published set instead of the store")
-	f.IntVar(&o.threshold, "threshold", 0, "root signatures needed with --root (default 1)")
+	f.StringVar(&o.rootSet, "root-set", "", "pinned root set hash, sha256:HEX: judge with the published set instead of the store")
+	f.StringSliceVar(&o.roots, "root", nil, "pinned root fingerprint (repeatable; every key of the root set): judge with the published set instead of the store")
+	f.IntVar(&o.threshold, "threshold", 0, "the root set's threshold, with --root (default 1)")
 	f.StringVar(&o.state, "state", "", "client state folder with --root (default $XDG_STATE_HOME/keyctl)")
 	f.StringVar(&o.id, "id", "", "expected repository identity with --root")
 	f.IntVar(&o.concurrency, "concurrency", 0, "releases fetched at once (default 2 × cores)")
@@ -60,7 +62,7 @@ Soft removals (retired, superseded) keep a release trusted only when the store's
 
   keyctl audit --repo https://charts.example.org --key 0123456789ABCDEF
   keyctl audit --repo ./repo --removed -o json
-  keyctl audit --repo https://charts.example.org --root ROOTFPR
+  keyctl audit --repo https://charts.example.org --root-set sha256:HEX
 
 Exit status: 0 every listed release trusted, 1 some are not, 2 the repository cannot be read.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -99,10 +101,10 @@ func (a *app) keySource(cmd *cobra.Command, o auditOpts, write bool) (*revoke.Ke
 		}
 		return nil, nil, err
 	}
-	if !cmd.Flags().Changed("root") && known == nil {
+	if !cmd.Flags().Changed("root") && !cmd.Flags().Changed("root-set") && known == nil {
 		if st == nil {
 			return nil, nil, fail.Inputf("no store at %s and no pinned root", a.storePath).
-				WithHint("audit with the team lead's store (--store PATH), or with the published set: --root ROOTFPR")
+				WithHint("audit with the team lead's store (--store PATH), or with the published set: --root-set sha256:HEX")
 		}
 		keys, err := st.List(true)
 		if err == nil {
@@ -114,7 +116,7 @@ func (a *app) keySource(cmd *cobra.Command, o auditOpts, write bool) (*revoke.Ke
 		st.Close()
 		return nil, nil, err
 	}
-	t, err := a.resolveRepo(cmd, o.repo, verifyOpts{roots: o.roots, threshold: o.threshold, state: o.state, id: o.id})
+	t, err := a.resolveRepo(cmd, o.repo, verifyOpts{roots: o.roots, threshold: o.threshold, rootSet: o.rootSet, state: o.state, id: o.id})
 	if err == nil {
 		var tr *client.Trusted
 		if tr, err = client.Load(context.Background(), t.opts); err == nil {

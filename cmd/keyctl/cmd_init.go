@@ -53,15 +53,18 @@ func (a *app) newInitCmd() *cobra.Command {
 			if err := s.Init(repo, ring.RootLink{Version: 1, Data: data}, detail, a.actor); err != nil {
 				return err
 			}
+			pin := root.PinOf(data)
 			if a.json() {
-				return a.printJSON(map[string]any{"store": s.Path(), "repository": repo, "root_fingerprints": set.Fingerprints(), "threshold": threshold})
+				return a.printJSON(map[string]any{"store": s.Path(), "repository": repo, "root_fingerprints": set.Fingerprints(), "threshold": threshold,
+					"root_set_version": 1, "root_set_pin": pin})
 			}
 			tprintf(a.stdout, "initialized %s for repository %s\n", s.Path(), repo)
 			tprintf(a.stdout, "root set 1: %d of %d signatures needed\n", threshold, len(ents))
 			for _, f := range set.Fingerprints() {
 				tprintf(a.stdout, "  root %s\n", f)
 			}
-			tprintln(a.stdout, "clients pin these fingerprints: keyctl verify --root FPR ...")
+			tprintf(a.stdout, "clients pin this root set: keyctl verify --root-set %s\n", pin)
+			tprintf(a.stdout, "  (or every root above: --root FPR for each, with --threshold %d)\n", threshold)
 			return nil
 		},
 	}

@@ -467,10 +467,11 @@ The next keyctl publish publishes the chain and signs with the new set.`,
 				return err
 			}
 			if a.json() {
-				return a.printJSON(map[string]any{"version": next.Version, "threshold": next.Threshold, "root_fingerprints": next.Fingerprints()})
+				return a.printJSON(map[string]any{"version": next.Version, "threshold": next.Threshold, "root_fingerprints": next.Fingerprints(), "root_set_pin": root.PinOf(data)})
 			}
 			tprintf(a.stdout, "root set %d is current: %d of %s\n", next.Version, next.Threshold, strings.Join(next.Fingerprints(), ", "))
-			tprintln(a.stdout, "next: keyctl publish (signed by the new root set); clients pinned to older roots follow the chain")
+			tprintf(a.stdout, "new clients pin it: keyctl verify --root-set %s\n", root.PinOf(data))
+			tprintln(a.stdout, "next: keyctl publish (signed by the new root set); clients pinned to older root sets follow the chain")
 			return nil
 		},
 	}
@@ -547,7 +548,7 @@ func (a *app) newStatusCmd() *cobra.Command {
 			}
 			if a.json() {
 				out := map[string]any{"store": info.Path, "repository": info.Repository, "active_keys": info.Active, "removed_keys": info.Removed,
-					"root_set": map[string]any{"version": rs.Version, "threshold": rs.Threshold, "fingerprints": rs.Fingerprints()},
+					"root_set": map[string]any{"version": rs.Version, "threshold": rs.Threshold, "fingerprints": rs.Fingerprints(), "pin": root.PinOf(info.RootSet)},
 					"expiring": expiring, "needs_action": len(actions) > 0, "log_records": info.LogRecords}
 				if p := info.Published; p != nil {
 					out["published"] = map[string]any{"version": p.Version, "location": p.Location, "time": p.Time, "expires": p.Expires, "sha256": p.SHA256}
@@ -561,6 +562,7 @@ func (a *app) newStatusCmd() *cobra.Command {
 				tprintf(w, "repository   %s\n", info.Repository)
 				tprintf(w, "keys         %d active, %d removed\n", info.Active, info.Removed)
 				tprintf(w, "root set     %d: %d of %s\n", rs.Version, rs.Threshold, strings.Join(rs.Fingerprints(), ", "))
+				tprintf(w, "root pin     --root-set %s\n", root.PinOf(info.RootSet))
 				if p := info.Published; p != nil {
 					tprintf(w, "published    version %d to %s on %s, expires %s\n", p.Version, p.Location, p.Time.Format(time.RFC3339), p.Expires.Format(time.RFC3339))
 				} else {

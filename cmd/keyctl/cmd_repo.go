@@ -15,6 +15,7 @@ import (
 	"github.com/keyctl/keyctl/internal/client"
 	"github.com/keyctl/keyctl/internal/fail"
 	"github.com/keyctl/keyctl/internal/pgpkey"
+	"github.com/keyctl/keyctl/internal/root"
 )
 
 // repoEntry is one item of the config file's repositories: list, written by
@@ -23,13 +24,15 @@ import (
 //	repositories:
 //	  - name: example
 //	    url: https://charts.example.org
-//	    roots: [FPR, ...]
-//	    threshold: 1
+//	    root_set: sha256:HEX  # the pinned root set's hash, or:
+//	    roots: [FPR, ...]     # every key of the root set
+//	    threshold: 2          # and its threshold
 //	    id: charts.example.org   # optional expected repository identity
 type repoEntry struct {
 	Name      string   `json:"name" yaml:"name"`
 	URL       string   `json:"url" yaml:"url"`
-	Roots     []string `json:"roots" yaml:"roots,flow"`
+	RootSet   string   `json:"root_set,omitempty" yaml:"root_set,omitempty"`
+	Roots     []string `json:"roots,omitempty" yaml:"roots,flow,omitempty"`
 	Threshold int      `json:"threshold,omitempty" yaml:"threshold,omitempty"`
 	ID        string   `json:"id,omitempty" yaml:"id,omitempty"`
 }
@@ -45,8 +48,8 @@ func (a *app) repositories() ([]repoEntry, error) {
 	}
 	var out []repoEntry
 	if err := json.Unmarshal(raw, &out); err != nil {
-		return nil, fail.Inputf("config file %s: repositories is not a list of name, url, roots, threshold", a.configFile).
-			WithHint("write entries with keyctl repo add NAME URL --root FPR")
+		return nil, fail.Inputf("config file %s: repositories is not a list of name, url, root_set, roots, threshold", a.configFile).
+			WithHint("write entries with keyctl repo add NAME URL --root-set sha256:HEX")
 	}
 	return out, nil
 }
@@ -81,19 +84,26 @@ func (a *app) newRepoCmd() *cobra.Command {
 	c := &cobra.Command{Use: "repo", Short: "Configure the chart repositories that keyctl verify trusts (like helm repo)"}
 	var roots []string
 	var threshold int
-	var id string
+	var id, rootSet string
 	var force bool
 	add := &cobra.Command{
-		Use:   "add NAME URL --root FPR... [--threshold N]",
-		Short: "Remember a repository's location and its pinned root fingerprints",
+		Use:   "add NAME URL (--root-set sha256:HEX | --root FPR... [--threshold N])",
+		Short: "Remember a repository's location and its pinned root set",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, url := args[0], args[1]
 			if err := validRepoName(name); err != nil {
 				return err
 			}
-			if len(roots) == 0 {
-				return fail.Inputf("--root is required").WithHint("pin the root fingerprint(s) the repository's team lead gave you (keyctl root create prints it)")
+			if len(roots) == 0 && rootSet == "" {
+				return fail.Inputf("--root-set or --root is required").WithHint("pin the root set the repository's team lead gave you: --root-set sha256:HEX (keyctl status prints it), or every root fingerprint with --root and the threshold with --threshold")
+			}
+			if rootSet != "" {
+				h, err := root.ParseRootSetPin(rootSet)
+				if err != nil {
+					return err
+				}
+				rootSet = root.RootSetPinPrefix + h
 			}
 			var fprs []string
 			for _, r := range roots {
@@ -106,7 +116,7 @@ func (a *app) newRepoCmd() *cobra.Command {
 			if threshold < 0 || threshold > len(fprs) {
 				return fail.Inputf("--threshold %d with %d root fingerprints", threshold, len(fprs))
 			}
-			e := repoEntry{Name: name, URL: url, Roots: fprs, Threshold: threshold, ID: id}
+			e := repoEntry{Name: name, URL: url, RootSet: rootSet, Roots: fprs, Threshold: threshold, ID: id}
 			return a.editRepos(func(list []repoEntry) ([]repoEntry, error) {
 				for i := range list {
 					if list[i].Name == name {
@@ -121,8 +131,9 @@ func (a *app) newRepoCmd() *cobra.Command {
 			}, fmt.Sprintf("added repository %s (%s)", name, client.RedactURL(url)))
 		},
 	}
-	add.Flags().StringSliceVar(&roots, "root", nil, "pinned root fingerprint (repeatable)")
-	add.Flags().IntVar(&threshold, "threshold", 0, "root signatures needed (default 1)")
+	add.Flags().StringVar(&rootSet, "root-set", "", "pinned root set hash, sha256:HEX (printed by keyctl init, status and root rotate)")
+	add.Flags().StringSliceVar(&roots, "root", nil, "pinned root fingerprint (repeatable): every key of the root set, with --threshold")
+	add.Flags().IntVar(&threshold, "threshold", 0, "the root set's threshold, with --root (default 1)")
 	add.Flags().StringVar(&id, "id", "", "expected repository identity (default: the one first seen)")
 	add.Flags().BoolVar(&force, "force", false, "replace an entry with the same name")
 
@@ -143,7 +154,7 @@ func (a *app) newRepoCmd() *cobra.Command {
 				return a.printJSON(shown)
 			}
 			if len(repos) == 0 {
-				tprintln(a.stdout, "no repositories configured (keyctl repo add NAME URL --root FPR)")
+				tprintln(a.stdout, "no repositories configured (keyctl repo add NAME URL --root-set sha256:HEX)")
 				return nil
 			}
 			for _, r := range repos {
@@ -151,7 +162,14 @@ func (a *app) newRepoCmd() *cobra.Command {
 				if t == 0 {
 					t = 1
 				}
-				tprintf(a.stdout, "%s\t%s\t%d of %s\n", r.Name, client.RedactURL(r.URL), t, strings.Join(r.Roots, ","))
+				var pins []string
+				if r.RootSet != "" {
+					pins = append(pins, r.RootSet)
+				}
+				if len(r.Roots) > 0 {
+					pins = append(pins, fmt.Sprintf("%d of %s", t, strings.Join(r.Roots, ",")))
+				}
+				tprintf(a.stdout, "%s\t%s\t%s\n", r.Name, client.RedactURL(r.URL), strings.Join(pins, " "))
 			}
 			return nil
 		},
@@ -214,7 +232,7 @@ func (a *app) editRepos(edit func([]repoEntry) ([]repoEntry, error), done string
 	var list []repoEntry
 	if listNode != nil {
 		if err := listNode.Decode(&list); err != nil {
-			return fail.Inputf("config file %s: repositories is not a list of name, url, roots, threshold", path)
+			return fail.Inputf("config file %s: repositories is not a list of name, url, root_set, roots, threshold", path)
 		}
 	}
 	list, err = edit(list)

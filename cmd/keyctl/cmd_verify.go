@@ -24,6 +24,7 @@ import (
 
 type verifyOpts struct {
 	prov, repo, state, source, version, id string
+	rootSet                                string
 	roots                                  []string
 	threshold                              int
 }
@@ -34,11 +35,13 @@ func (a *app) newVerifyCmd() *cobra.Command {
 		Use:   "verify CHART.tgz | REPO/CHART [--version V]",
 		Short: "Verify a chart against its repository's governed keyring (see docs/verify.md)",
 		Long: `verify checks a chart's .prov against the keyring that the repository publishes,
-after checking the published set itself under the pinned root fingerprints:
+after checking the published set itself under the pinned root set (its hash, or all
+its fingerprints and its threshold; see docs/verify.md):
 tamper, rollback, equivocation, expiry, replay, mix-and-match and the root threshold.
 
-  keyctl verify mychart-1.0.0.tgz --repo https://charts.example.org --root FPR
-  keyctl repo add example https://charts.example.org --root FPR
+  keyctl verify mychart-1.0.0.tgz --repo https://charts.example.org --root-set sha256:HEX
+  keyctl verify mychart-1.0.0.tgz --repo https://charts.example.org --root FPR1 --root FPR2 --root FPR3 --threshold 2
+  keyctl repo add example https://charts.example.org --root-set sha256:HEX
   keyctl verify mychart-1.0.0.tgz --repo example
   keyctl verify example/mychart --version 1.0.0        # fetched through index.yaml
   keyctl verify mychart-1.0.0.tgz --repo example --source ./mychart   # CI gate
@@ -52,8 +55,9 @@ Exit status: 0 trusted, 1 not trusted, 2 usage, input or I/O error.`,
 	f := c.Flags()
 	f.StringVar(&o.prov, "prov", "", "provenance file (default CHART.tgz.prov)")
 	f.StringVar(&o.repo, "repo", "", "repository: a name from keyctl repo add, or its location (directory, file://, gs://, s3://, http(s)://)")
-	f.StringSliceVar(&o.roots, "root", nil, "pinned root fingerprint (repeatable)")
-	f.IntVar(&o.threshold, "threshold", 0, "root signatures needed (default 1)")
+	f.StringVar(&o.rootSet, "root-set", "", "pinned root set hash, sha256:HEX (printed by keyctl init, status and root rotate)")
+	f.StringSliceVar(&o.roots, "root", nil, "pinned root fingerprint (repeatable): every key of the root set, with --threshold")
+	f.IntVar(&o.threshold, "threshold", 0, "the root set's threshold, with --root (default 1)")
 	f.StringVar(&o.state, "state", "", "client state folder (default $XDG_STATE_HOME/keyctl)")
 	f.StringVar(&o.source, "source", "", "chart source folder the archive must hold exactly (CI gate)")
 	f.StringVar(&o.version, "version", "", "chart version, for REPO/CHART")
@@ -93,7 +97,7 @@ func (a *app) resolveRepo(cmd *cobra.Command, repo string, o verifyOpts) (*repoT
 		}
 		if len(repos) != 1 {
 			return nil, fail.Inputf("--repo is required").
-				WithHint("give --repo URL --root FPR, or the name of a repository added with keyctl repo add")
+				WithHint("give --repo URL --root-set sha256:HEX, or the name of a repository added with keyctl repo add")
 		}
 		repo = repos[0].Name
 	}
@@ -107,21 +111,32 @@ func (a *app) resolveRepo(cmd *cobra.Command, repo string, o verifyOpts) (*repoT
 	}
 	t := &repoTarget{location: repo, opts: client.Options{StateDir: state, Now: now, Repository: o.id,
 		Pins: root.Pins{Fingerprints: o.roots, Threshold: o.threshold}}}
+	rootSet := o.rootSet
 	e, err := a.findRepo(repo)
 	if err != nil {
 		return nil, err
 	}
 	if e != nil {
 		t.name, t.location = e.Name, e.URL
-		if !cmd.Flags().Changed("root") {
+		// Pins given on the command line replace the configured ones.
+		flagPins := cmd.Flags().Changed("root") || cmd.Flags().Changed("root-set")
+		if !flagPins {
 			t.opts.Pins.Fingerprints = e.Roots
+			rootSet = e.RootSet
 		}
-		if !cmd.Flags().Changed("threshold") {
+		if !cmd.Flags().Changed("threshold") && !flagPins {
 			t.opts.Pins.Threshold = e.Threshold
 		}
 		if t.opts.Repository == "" {
 			t.opts.Repository = e.ID
 		}
+	}
+	if rootSet != "" {
+		h, err := root.ParseRootSetPin(rootSet)
+		if err != nil {
+			return nil, err
+		}
+		t.opts.Pins.RootSetSHA256 = h
 	}
 	t.opts.Location = t.location
 	return t, nil

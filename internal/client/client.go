@@ -14,11 +14,20 @@
 //     it is damaged;
 //  2. reads keyctl-manifest.json and, unverified, the root set version it
 //     names (below the one in the state: rollback);
-//  3. resolves the root set from the pins: the first root set signed by a
-//     threshold of the pinned fingerprints (root.Resolve), then each
-//     rotation link forward up to the version the manifest names, at most
-//     MaxRootLinks (tamper, threshold); root sets published ahead of the
-//     manifest (a publish in progress) are not followed yet;
+//  3. resolves the root set: when the state recorded one, re-fetches that
+//     root set, checks it against the recorded hash (two different root
+//     sets at one version are a Security error) and walks only forward
+//     from it (root.WalkChain), each link signed by a threshold of the
+//     previous set and of its own (root.VerifyLink); a root key that left
+//     the set cannot sign its way back in. In every case the pins must
+//     name one root set of a valid history exactly, by hash or by all its
+//     fingerprints and its threshold (root.Resolve: root set 1 signed by
+//     its own threshold, every link checked); pins with fewer keys or a
+//     lower threshold are refused (root.PinError), and without a recorded
+//     set trust comes from the pinned set, walked forward. Walks stop at
+//     the version the manifest names, at most MaxRootLinks (tamper,
+//     threshold); root sets published ahead of the manifest (a publish in
+//     progress) are not followed yet;
 //     then checks the manifest's signatures published for exactly
 //     those bytes at keyctl/sha256/<hash>.sig, and checks them against the
 //     root set's threshold, the repository named by the root set, the root
@@ -56,7 +65,8 @@ import (
 // Limits of what Load follows and fetches.
 const (
 	// MaxRootLinks bounds the root sets fetched to find and follow the
-	// chain from the pins.
+	// chain from set 1 to the pinned set, and from there (or from the set
+	// the state recorded) forward.
 	MaxRootLinks = 64
 	// MaxBackLinks bounds how many previous manifests Load walks back to
 	// tie a newer manifest to the one the state recorded.
@@ -71,7 +81,8 @@ type Options struct {
 	Location string
 	// Bucket, when set, is an already opened location; Load does not close it.
 	Bucket *publish.Bucket
-	// Pins are the pinned root fingerprints and threshold.
+	// Pins name the root set: its hash, or all its fingerprints and its
+	// threshold.
 	Pins root.Pins
 	// Repository is the expected repository identity; empty: the one the
 	// state recorded from the first trusted manifest (trust on first use).
@@ -185,14 +196,25 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 		return nil, fail.Untrustedf("%s does not parse (tamper)", root.ManifestName).Wrap(err).
 			WithHint("a publish may have been interrupted or the file replaced by hand: ask the repository's team lead")
 	}
+	if expect != "" {
+		// Refused before the root sets are read (nothing unverified is
+		// trusted): another repository's root set would otherwise be
+		// reported as a second root set for the one recorded.
+		if err := named.CheckRepository(expect); err != nil {
+			return nil, err
+		}
+	}
 	rootWant := named.Root.Version
 	if prev.RootVersion > rootWant {
 		return nil, fail.Untrustedf("the manifest names root set %d, but root set %d was trusted before (rollback)", rootWant, prev.RootVersion).
 			WithHint("an old copy of the repository is being served; try again later or another mirror")
 	}
 
+	if err := opts.Pins.Validate(); err != nil {
+		return nil, err
+	}
 	var badSet error // a fetched root set that does not parse
-	set, err := root.Resolve(opts.Pins, func(v uint64) ([]byte, []byte, error) {
+	fetch := func(v uint64) ([]byte, []byte, error) {
 		if v > rootWant {
 			return nil, nil, fs.ErrNotExist // not named by the manifest: not followed
 		}
@@ -208,7 +230,42 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 			return data, nil, nil // no signatures: the threshold check says so
 		}
 		return data, sigs, err
-	}, MaxRootLinks, t0)
+	}
+	type fetched struct {
+		data, sigs []byte
+		err        error
+	}
+	cache := map[uint64]fetched{} // each root set is read once
+	cached := func(v uint64) ([]byte, []byte, error) {
+		if c, ok := cache[v]; ok {
+			return c.data, c.sigs, c.err
+		}
+		data, sigs, err := fetch(v)
+		cache[v] = fetched{data, sigs, err}
+		return data, sigs, err
+	}
+	var set *root.RootSet
+	err = nil
+	if prev.RootSHA256 != "" {
+		// The state recorded a root set: trust walks forward from it only,
+		// so a root key that has left the set cannot sign its way back in.
+		set, err = resume(prev, cached, t0, st.path)
+	}
+	if err == nil {
+		// The pins must name one root set of a valid history exactly (on
+		// first use that is where trust comes from; with a state it only
+		// adds refusals: pins that do not name the whole set, or name
+		// another history, are refused however far the state got).
+		var pinned *root.RootSet
+		pinned, err = root.Resolve(opts.Pins, cached, MaxRootLinks, t0)
+		if err == nil && set != nil && !sameSet(set, pinned) {
+			err = fail.Untrustedf("the root history walked from the pins ends at root set %d, the one walked from the client state at root set %d", pinned.Version, set.Version).
+				WithHint("the repository changed while it was read: retry; if it persists, report it to the repository's team lead")
+		}
+		if set == nil {
+			set = pinned
+		}
+	}
 	if err != nil {
 		if badSet != nil && fail.KindOf(err) == fail.Input {
 			return nil, badSet
@@ -280,6 +337,36 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 		}
 	}
 	return t, nil
+}
+
+func sameSet(a, b *root.RootSet) bool {
+	ab, aerr := a.Marshal()
+	bb, berr := b.Marshal()
+	return aerr == nil && berr == nil && string(ab) == string(bb)
+}
+
+// resume returns the newest root set reached by walking the rotation chain
+// forward from the one the state recorded, re-fetched and checked by hash.
+func resume(prev State, fetch root.Fetch, now time.Time, statePath string) (*root.RootSet, error) {
+	data, _, err := fetch(prev.RootVersion)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fail.Untrustedf("root set %d, which this client trusted before, is no longer published (tamper?)", prev.RootVersion).
+			WithHint("an old or damaged copy of the repository may be served: try again later or another mirror; tell the repository's team lead")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if h := root.Hash(data); h != prev.RootSHA256 {
+		return nil, rootEquivocation(prev.RootVersion, prev.RootSHA256, h)
+	}
+	set, err := root.ParseRootSet(data)
+	if err != nil {
+		return nil, fail.Untrustedf("root set %d recorded in client state %s does not parse", prev.RootVersion, statePath).Wrap(err)
+	}
+	if set.Version != prev.RootVersion {
+		return nil, fail.Untrustedf("root set fetched as version %d says it is version %d (tamper)", prev.RootVersion, set.Version)
+	}
+	return root.WalkChain(set, fetch, MaxRootLinks, now)
 }
 
 // checkHistory compares m (whose bytes hash to mhash) with the state.

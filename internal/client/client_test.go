@@ -206,10 +206,11 @@ func TestLoadRefusals(t *testing.T) {
 	// Wrong pin, threshold above the pins.
 	other := newRootKey(t, "other")
 	_, err = Load(context.Background(), Options{Bucket: f.b, Pins: root.Pins{Fingerprints: []string{pgpkey.Fingerprint(other.pub)}}, StateDir: st, Now: func() time.Time { return t0 }})
-	var te *root.ThresholdError
-	if !errors.As(err, &te) || fail.ExitCode(err) != 1 {
+	var pe *root.PinError
+	if !errors.As(err, &pe) || fail.ExitCode(err) != 1 {
 		t.Errorf("wrong pin: %v", err)
 	}
+	var te *root.ThresholdError
 	unchanged("wrong pin")
 
 	// Expected identity differs from the one recorded: replay, not trusted.

@@ -36,8 +36,11 @@ import (
 //	  "compromised": [{"fingerprint": "<FPR>", "version": 5}]
 //	}
 //
-// root_sha256 (the hash of the root set the manifest named) is absent in
-// files written before it was recorded; it is then learned on the next run.
+// root_version and root_sha256 name the root set the manifest named (the
+// hash of its roots/N.json bytes): Load re-fetches that set, checks it by
+// this hash, and walks only forward from it. root_sha256 is absent in files
+// written before it was recorded; Load then resolves from the pins as on
+// first use (they must name the whole root set exactly) and records it.
 // compromised (optional, absent when empty and in files written before it
 // was recorded) lists the keys a trusted manifest listed as removed for
 // compromise, each with the version of the first manifest that did: a

@@ -66,9 +66,14 @@
 // (N = 1) or by a threshold of set N-1 and a threshold of set N (N > 1: a
 // rotation link; VerifyLink). Link signatures are judged at their creation
 // time, so a link stays valid after the old keys expire. A client holds
-// Pins (fingerprints and a threshold), trusts the first root set signed by a
-// threshold of its pins (Bootstrap, Resolve) and walks forward link by link
-// (WalkChain), bounded.
+// Pins that name one root set exactly: its hash (ParseRootSetPin), or all
+// of its fingerprints and its threshold. A client without history
+// (Resolve) checks root set 1 against its own threshold and every link
+// from there, trusts the set its pins name, and walks forward from it; pins
+// with fewer keys or a lower threshold than the set are refused
+// (PinError), since one key of an M-of-N set must not vouch for a set of
+// its own. A client that recorded a root set walks forward from that one
+// only (WalkChain), bounded.
 //
 // Limitation: link signatures are judged at their creation time, and the
 // signer chooses that time. A root key that merely expired, and whose
@@ -78,10 +83,10 @@
 // Expiry does not retire a root key. The mitigation: retire a root key by
 // rotating it out (a new root set without it, signed while it is still
 // valid), not by letting it expire, and revoke it, so that anything which
-// sees the revocation stops trusting it. Clients should keep the root set
-// version they have seen (the newest trusted manifest names it) and walk
-// forward from it (WalkChain) rather than from older pins, so that a forged
-// link from a set they have moved past does not reach them.
+// sees the revocation stops trusting it. Clients keep the root set they
+// have seen (version and hash; the newest trusted manifest names it) and
+// walk forward from it (WalkChain) rather than from their pins, so that a
+// forged link from a set they have moved past does not reach them.
 //
 // # Manifest
 //

@@ -299,7 +299,7 @@ func decodeStrict(data []byte, v any) error {
 // no unknown fields, canonical form (the bytes must be exactly what Marshal
 // writes), threshold between 1 and the number of keys, fingerprints sorted
 // and unique, each key binary and public only, and its fingerprint the one
-// named. It does not check signatures: see VerifyLink, Bootstrap.
+// named. It does not check signatures: see VerifyLink, Resolve.
 func ParseRootSet(data []byte) (*RootSet, error) {
 	if len(data) > MaxRootSetSize {
 		return nil, fail.Inputf("root set is larger than %d bytes", MaxRootSetSize)
@@ -487,17 +487,54 @@ func VerifyLink(prev *RootSet, linkData, sigs []byte, now time.Time) (*RootSet, 
 	return next, nil
 }
 
-// Pins is what a client is configured with: root fingerprints and how many
-// of them must sign. Whole keys are not pinned; they come from a root set
-// whose signatures the pinned fingerprints make trustworthy.
+// Pins is what a client is configured with. They must identify one root
+// set exactly: by the hash of its bytes (RootSetSHA256), or by all of its
+// key fingerprints and its threshold. A single root key of an M-of-N set
+// can sign anything alone, so pinning fewer keys, or a lower threshold,
+// than the set holds would let that one key vouch for a set of its own.
+// Whole keys are not pinned; they come from the root set the pins name.
 type Pins struct {
 	Fingerprints []string
 	Threshold    int // 0 means 1
+	// RootSetSHA256 is the hex SHA-256 of the canonical root set bytes
+	// (roots/N.json), as Hash returns it; see ParseRootSetPin.
+	RootSetSHA256 string
+}
+
+// RootSetPinPrefix starts a root-set hash pin: sha256:<64 hex digits>.
+const RootSetPinPrefix = "sha256:"
+
+// ParseRootSetPin parses a root-set hash pin, "sha256:HEX" (or bare HEX),
+// and returns the lower-case hex digest.
+func ParseRootSetPin(s string) (string, error) {
+	h := strings.ToLower(strings.TrimSpace(s))
+	h = strings.TrimPrefix(h, RootSetPinPrefix)
+	if !validHex256(h) {
+		return "", fail.Inputf("root set pin %q is not sha256: followed by 64 hex digits", s).
+			WithHint("copy the root-set hash that keyctl init, keyctl status or keyctl root rotate prints")
+	}
+	return h, nil
+}
+
+// PinOf returns the root-set hash pin of canonical root set bytes: the
+// string to pass to --root-set.
+func PinOf(setBytes []byte) string { return RootSetPinPrefix + Hash(setBytes) }
+
+// Validate checks the pins' syntax.
+func (p Pins) Validate() error {
+	_, _, err := p.normalize()
+	return err
 }
 
 func (p Pins) normalize() ([]string, int, error) {
+	if p.RootSetSHA256 != "" && !validHex256(p.RootSetSHA256) {
+		return nil, 0, fail.Inputf("root set pin %q is not 64 lower-case hex digits", p.RootSetSHA256)
+	}
 	if len(p.Fingerprints) == 0 {
-		return nil, 0, fail.Inputf("no root fingerprint is pinned").WithHint("pass --root FPR (the fingerprint printed by keyctl root create)")
+		if p.RootSetSHA256 != "" {
+			return nil, 0, nil
+		}
+		return nil, 0, fail.Inputf("no root set is pinned").WithHint("pass --root-set sha256:HEX (printed by keyctl init and keyctl status), or every root fingerprint with --root and the threshold with --threshold")
 	}
 	seen := map[string]bool{}
 	var fprs []string
@@ -523,42 +560,169 @@ func (p Pins) normalize() ([]string, int, error) {
 	return fprs, t, nil
 }
 
-// Bootstrap makes a root set trusted from pins: data must be a root set
-// whose signatures include valid ones by at least pins.Threshold distinct
-// pinned fingerprints that are keys of that set (key material from the set,
-// trust from the pin), and which meets its own threshold too.
-func Bootstrap(pins Pins, data, sigs []byte, now time.Time) (*RootSet, error) {
+// match reports whether set (whose canonical bytes are data) is the root
+// set the pins name: the hash matches, and the fingerprints and threshold
+// (when pinned) are exactly the set's.
+func (p Pins) match(set *RootSet, data []byte, fprs []string, need int) bool {
+	if p.RootSetSHA256 != "" && Hash(data) != p.RootSetSHA256 {
+		return false
+	}
+	if len(fprs) == 0 {
+		return true
+	}
+	have := set.Fingerprints()
+	if len(have) != len(fprs) || set.Threshold != need {
+		return false
+	}
+	for i := range have {
+		if have[i] != fprs[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// covers reports whether every pinned fingerprint is a key of set.
+func covers(set *RootSet, fprs []string) bool {
+	if len(fprs) == 0 {
+		return false
+	}
+	in := map[string]bool{}
+	for _, f := range set.Fingerprints() {
+		in[f] = true
+	}
+	for _, f := range fprs {
+		if !in[f] {
+			return false
+		}
+	}
+	return true
+}
+
+// PinReason says why pins matched no published root set.
+type PinReason int
+
+const (
+	PinsIncomplete  PinReason = iota + 1 // fewer keys or a lower threshold than the set
+	PinHashMismatch                      // no root set hashes to the pinned hash
+	PinsNoMatch                          // no root set has the pinned keys and threshold
+)
+
+// PinError refuses pins that name no root set of the published history.
+// Set is the newest set of that history the pins fall inside of (for
+// PinsIncomplete) or the newest one (otherwise), SetSHA256 its hash.
+type PinError struct {
+	Reason       PinReason
+	Fingerprints []string // pinned, normalized
+	Threshold    int      // pinned, normalized
+	PinnedSHA256 string
+	Set          *RootSet
+	SetSHA256    string
+}
+
+func (e *PinError) Error() string {
+	switch e.Reason {
+	case PinsIncomplete:
+		return fmt.Sprintf("the pins do not cover the whole root set: %d of %d pinned root key%s, but root set %d holds %d keys and needs %d signatures; one root key must not vouch for a root set it shares",
+			e.Threshold, len(e.Fingerprints), plural(len(e.Fingerprints)), e.Set.Version, len(e.Set.Keys), e.Set.Threshold)
+	case PinHashMismatch:
+		return fmt.Sprintf("root set hash mismatch: no published root set has the pinned hash sha256:%s", e.PinnedSHA256)
+	}
+	return fmt.Sprintf("no published root set is the pinned one (%d of %s)", e.Threshold, strings.Join(e.Fingerprints, ", "))
+}
+
+// Unwrap makes the error an Untrusted *fail.Error whose hints say what to pin.
+func (e *PinError) Unwrap() error {
+	fe := &fail.Error{Kind: fail.Untrusted}
+	if e.Set == nil {
+		return fe
+	}
+	var roots []string
+	for _, f := range e.Set.Fingerprints() {
+		roots = append(roots, "--root "+f)
+	}
+	if e.Reason != PinsIncomplete {
+		fe.Hints = []string{
+			"this is not the repository that was pinned, or it was rotated before it was pinned: check the pins with its team lead (out of band)",
+			fmt.Sprintf("it publishes root set %d, sha256:%s (%d of %s); pin it only if its team lead confirms that value; see docs/verify.md",
+				e.Set.Version, e.SetSHA256, e.Set.Threshold, strings.Join(e.Set.Fingerprints(), ", ")),
+		}
+		return fe
+	}
+	fe.Hints = []string{
+		fmt.Sprintf("the root set holding the pinned keys is version %d: pin it with --root-set sha256:%s", e.Set.Version, e.SetSHA256),
+		fmt.Sprintf("or with all its keys and its threshold: %s --threshold %d", strings.Join(roots, " "), e.Set.Threshold),
+		"check these values with the repository's team lead (out of band) before pinning them; see docs/verify.md",
+	}
+	return fe
+}
+
+// Resolve finds the current root set from pins. It reads root set 1, which
+// must be signed by a threshold of its own keys, and follows the rotation
+// chain forward (each link checked with VerifyLink) until it reaches the
+// root set the pins name exactly (Pins); from there it follows the chain
+// on to the newest version. Every link of the history, before the pinned
+// set and after it, must hold, so a root key that left the set cannot
+// rejoin it by publishing a set of its own. At most max versions are
+// fetched (0: DefaultMaxLinks).
+func Resolve(pins Pins, fetch Fetch, max int, now time.Time) (*RootSet, error) {
 	fprs, need, err := pins.normalize()
 	if err != nil {
 		return nil, err
 	}
-	set, err := ParseRootSet(data)
+	if max <= 0 {
+		max = DefaultMaxLinks
+	}
+	data, sigs, err := fetch(1)
+	if isNotFound(err) {
+		return nil, fail.Inputf("the repository publishes no root set").WithHint("publish the repository with keyctl publish first")
+	}
+	if err != nil {
+		return nil, fail.Inputf("fetching root set 1").Wrap(err)
+	}
+	cur, err := ParseRootSet(data)
 	if err != nil {
 		return nil, err
 	}
-	all, err := set.Entities()
-	if err != nil {
+	if cur.Version != 1 {
+		return nil, fail.Untrustedf("root set fetched as version 1 says it is version %d", cur.Version)
+	}
+	if _, err := cur.verify("root set 1", data, sigs, now, atSigTime); err != nil {
 		return nil, err
 	}
-	pinned := map[string]bool{}
-	for _, f := range fprs {
-		pinned[f] = true
-	}
-	var ks keyset
-	for _, e := range all {
-		if f := pgpkey.Fingerprint(e); pinned[f] {
-			ks.list = append(ks.list, e)
+	var inside *RootSet // newest set holding every pinned key
+	var insideHash string
+	for {
+		if pins.match(cur, data, fprs, need) {
+			return walk(cur, fetch, max-int(cur.Version), now)
 		}
+		if covers(cur, fprs) {
+			inside, insideHash = cur, Hash(data)
+		}
+		next, nsigs, err := fetch(cur.Version + 1)
+		if isNotFound(err) {
+			break
+		}
+		if err != nil {
+			return nil, fail.Inputf("fetching root set %d", cur.Version+1).Wrap(err)
+		}
+		if cur.Version >= uint64(max) {
+			return nil, &ChainTooLongError{From: 1, Max: uint64(max)}
+		}
+		set, err := VerifyLink(cur, next, nsigs, now)
+		if err != nil {
+			return nil, err
+		}
+		cur, data = set, next
 	}
-	ks.fprs = fprs
-	what := fmt.Sprintf("root set %d (pinned roots)", set.Version)
-	if _, err := checkThreshold(what, data, sigs, ks, need, now, atSigTime); err != nil {
-		return nil, err
+	pe := &PinError{Reason: PinsNoMatch, Fingerprints: fprs, Threshold: need, PinnedSHA256: pins.RootSetSHA256, Set: cur, SetSHA256: Hash(data)}
+	switch {
+	case pins.RootSetSHA256 != "":
+		pe.Reason = PinHashMismatch
+	case inside != nil:
+		pe.Reason, pe.Set, pe.SetSHA256 = PinsIncomplete, inside, insideHash
 	}
-	if _, err := set.verify(fmt.Sprintf("root set %d", set.Version), data, sigs, now, atSigTime); err != nil {
-		return nil, err
-	}
-	return set, nil
+	return nil, pe
 }
 
 // ErrNotFound is what a fetch function returns (or wraps) when a root set
@@ -617,49 +781,4 @@ func walk(start *RootSet, fetch Fetch, max int, now time.Time) (*RootSet, error)
 		}
 		cur = next
 	}
-}
-
-// Resolve finds the current root set from pins: it walks versions 1, 2, ...
-// until one bootstraps from the pins (a client pinned to the first roots
-// trusts version 1; one configured after a rotation with the new
-// fingerprints trusts the first version those keys signed), then follows
-// the chain forward with WalkChain. At most max versions are fetched (0:
-// DefaultMaxLinks).
-func Resolve(pins Pins, fetch Fetch, max int, now time.Time) (*RootSet, error) {
-	if _, _, err := pins.normalize(); err != nil {
-		return nil, err
-	}
-	if max <= 0 {
-		max = DefaultMaxLinks
-	}
-	var firstErr *ThresholdError
-	for v := uint64(1); v <= uint64(max); v++ {
-		data, sigs, err := fetch(v)
-		if isNotFound(err) {
-			if v == 1 {
-				return nil, fail.Inputf("the repository publishes no root set").WithHint("publish the repository with keyctl publish first")
-			}
-			firstErr.hints = append(firstErr.hints, "no published root set is signed by the pinned root keys; check --root and --threshold")
-			return nil, firstErr
-		}
-		if err != nil {
-			return nil, fail.Inputf("fetching root set %d", v).Wrap(err)
-		}
-		set, err := Bootstrap(pins, data, sigs, now)
-		if err != nil {
-			var te *ThresholdError
-			if !errors.As(err, &te) {
-				return nil, err
-			}
-			if firstErr == nil {
-				firstErr = te
-			}
-			continue
-		}
-		if set.Version != v {
-			return nil, fail.Untrustedf("root set fetched as version %d says it is version %d", v, set.Version)
-		}
-		return walk(set, fetch, max-int(v), now)
-	}
-	return nil, &ChainTooLongError{From: 1, Max: uint64(max)}
 }

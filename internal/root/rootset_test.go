@@ -85,14 +85,19 @@ func TestRotationWalk(t *testing.T) {
 		t.Fatalf("Resolve from set 1 pins: %v %v", pinned, err)
 	}
 	// A client configured after the rotation with the newest roots.
-	pinned, err = Resolve(Pins{Fingerprints: []string{r[3].fpr}}, h.fetch, 10, now)
+	pinned, err = Resolve(Pins{Fingerprints: []string{r[2].fpr, r[3].fpr}, Threshold: 2}, h.fetch, 10, now)
 	if err != nil || pinned.Version != 3 {
 		t.Fatalf("Resolve from set 3 pins: %v %v", pinned, err)
 	}
+	// A client pinned to set 2 by its hash.
+	pinned, err = Resolve(Pins{RootSetSHA256: Hash(h[2][0])}, h.fetch, 10, now)
+	if err != nil || pinned.Version != 3 {
+		t.Fatalf("Resolve from the hash of set 2: %v %v", pinned, err)
+	}
 	// A pin nobody in the history signed with.
 	_, err = Resolve(Pins{Fingerprints: []string{r[4].fpr}}, h.fetch, 10, now)
-	var te *ThresholdError
-	if !errors.As(err, &te) || fail.ExitCode(err) != 1 {
+	var pe *PinError
+	if !errors.As(err, &pe) || pe.Reason != PinsNoMatch || fail.ExitCode(err) != 1 {
 		t.Errorf("Resolve with a foreign pin: %v", err)
 	}
 	// Pins are fingerprints, not key IDs, and the threshold is checked.
@@ -121,6 +126,121 @@ func TestRotationWalk(t *testing.T) {
 	}
 	if _, err := WalkChain(sets[0], broken, 10, now); err == nil || !strings.Contains(err.Error(), "connection reset") {
 		t.Errorf("fetch error: %v", err)
+	}
+}
+
+// Pins must name one root set exactly. Set 1 = {a,b,c} 2-of-3: a client
+// pinning only a, or all three with threshold 1, is refused and told what
+// to pin; so is a hash no published set has.
+func TestResolvePinsWholeSet(t *testing.T) {
+	r := edTestRoots(t)
+	a, b, c := r[0], r[1], r[2]
+	now := time.Now()
+	s1 := mustSet(t, 2, a, b, c)
+	d1 := marshal(t, s1)
+	h := history{1: {d1, signAll(t, d1, now, a, b)}}
+	cases := map[string]Pins{
+		"one key":         {Fingerprints: []string{a.fpr}},
+		"lower threshold": {Fingerprints: []string{a.fpr, b.fpr, c.fpr}, Threshold: 1},
+		"two keys":        {Fingerprints: []string{a.fpr, b.fpr}, Threshold: 2},
+	}
+	for name, pins := range cases {
+		_, err := Resolve(pins, h.fetch, 10, now)
+		var pe *PinError
+		if !errors.As(err, &pe) || pe.Reason != PinsIncomplete || fail.ExitCode(err) != 1 {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if !strings.Contains(err.Error(), "do not cover the whole root set") {
+			t.Errorf("%s: message %q", name, err)
+		}
+		hints := strings.Join(fail.HintsOf(err), "\n")
+		for _, want := range []string{"--root-set sha256:" + Hash(d1), "--root " + a.fpr, "--root " + b.fpr, "--root " + c.fpr, "--threshold 2"} {
+			if !strings.Contains(hints, want) {
+				t.Errorf("%s: hints lack %q:\n%s", name, want, hints)
+			}
+		}
+	}
+	for name, pins := range map[string]Pins{
+		"all keys":      {Fingerprints: []string{c.fpr, a.fpr, b.fpr}, Threshold: 2},
+		"hash":          {RootSetSHA256: Hash(d1)},
+		"hash and keys": {RootSetSHA256: Hash(d1), Fingerprints: []string{a.fpr, b.fpr, c.fpr}, Threshold: 2},
+	} {
+		if got, err := Resolve(pins, h.fetch, 10, now); err != nil || got.Version != 1 {
+			t.Errorf("%s: %v %v", name, got, err)
+		}
+	}
+	_, err := Resolve(Pins{RootSetSHA256: strings.Repeat("ab", 32)}, h.fetch, 10, now)
+	var pe *PinError
+	if !errors.As(err, &pe) || pe.Reason != PinHashMismatch || !strings.Contains(err.Error(), "root set hash mismatch") ||
+		!strings.Contains(strings.Join(fail.HintsOf(err), " "), Hash(d1)) {
+		t.Errorf("unknown hash: %v %v", err, fail.HintsOf(err))
+	}
+	if _, err := ParseRootSetPin("sha256:" + strings.ToUpper(Hash(d1))); err != nil {
+		t.Errorf("upper-case pin: %v", err)
+	}
+	for _, bad := range []string{"", "sha256:", "sha256:abc", "md5:" + Hash(d1), Hash(d1) + "00"} {
+		if _, err := ParseRootSetPin(bad); err == nil {
+			t.Errorf("pin %q accepted", bad)
+		}
+	}
+}
+
+// One root key of a set cannot publish a set of its own that a client
+// without history trusts: not by forging a later set (with set 1's
+// signatures removed, so it does not match), and not after it was rotated
+// out.
+func TestResolveOneKeyCannotTakeOver(t *testing.T) {
+	r := edTestRoots(t)
+	a, b, c := r[0], r[1], r[2]
+	now := time.Now()
+	s1 := mustSet(t, 2, a, b, c)
+	d1 := marshal(t, s1)
+	forged, err := Rotate(s1, nil, []string{b.fpr, c.fpr}, 1, now) // set 2 = {a} 1-of-1
+	if err != nil {
+		t.Fatal(err)
+	}
+	f2 := marshal(t, forged)
+	var le *LinkError
+	for name, h := range map[string]history{
+		"signed set 1":  {1: {d1, signAll(t, d1, now, a, b)}, 2: {f2, signAll(t, f2, now, a)}},
+		"emptied set 1": {1: {d1, nil}, 2: {f2, signAll(t, f2, now, a)}},
+	} {
+		for _, pins := range []Pins{{Fingerprints: []string{a.fpr}}, {Fingerprints: []string{a.fpr, b.fpr, c.fpr}, Threshold: 2}} {
+			got, err := Resolve(pins, h.fetch, 10, now)
+			if err == nil || fail.ExitCode(err) != 1 {
+				t.Errorf("%s, pins %v: trusted %v", name, pins, got)
+			}
+			if name == "signed set 1" && !errors.As(err, &le) {
+				t.Errorf("%s, pins %v: want a link error, got %v", name, pins, err)
+			}
+		}
+	}
+	if _, err := Resolve(Pins{Fingerprints: []string{a.fpr}}, history{1: {d1, signAll(t, d1, now, a, b)}, 2: {f2, signAll(t, f2, now, a)}}.fetch, 10, now); !errors.As(err, &le) || le.Reason != LinkNotSignedByPrevious ||
+		!strings.Contains(err.Error(), "not signed by a threshold of root set 1") {
+		t.Errorf("forged set 2: %v", err)
+	}
+
+	// a rotated out: set 1 = {a}, set 2 = {b}; a forges set 3 = {a}.
+	o1 := mustSet(t, 1, a)
+	od1 := marshal(t, o1)
+	o2, err := Rotate(o1, []*openpgp.Entity{b.pub}, []string{a.fpr}, 1, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	od2 := marshal(t, o2)
+	o3, err := Rotate(o2, []*openpgp.Entity{a.pub}, []string{b.fpr}, 1, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	od3 := marshal(t, o3)
+	for name, h := range map[string]history{
+		"signed":        {1: {od1, signAll(t, od1, now, a)}, 2: {od2, signAll(t, od2, now, a, b)}, 3: {od3, signAll(t, od3, now, a)}},
+		"emptied set 1": {1: {od1, nil}, 2: {od2, signAll(t, od2, now, a, b)}, 3: {od3, signAll(t, od3, now, a)}},
+	} {
+		if got, err := Resolve(Pins{Fingerprints: []string{a.fpr}}, h.fetch, 10, now); err == nil {
+			t.Errorf("rotated-out key, %s: trusted %v", name, got)
+		}
 	}
 }
 
