@@ -142,8 +142,8 @@ func fixedTime(t *time.Time) func(time.Time) *time.Time {
 //     signed (a soft removal at the expiry time), stays trusted only when
 //     the ledger's first-seen time precedes the removal (policy.JudgeRemoval).
 //
-// When several signatures fail, the verdict reported is the first of:
-// bad signature, compromised (or removed) key that does not verify,
+// When several checks fail, the verdict reported is the first of: bad
+// signature, compromised key (whether or not its signature verifies),
 // unknown signer, hash mismatch, name mismatch, then the first signature's
 // scope or removal verdict in .prov order.
 func Decide(ks KeySet, now time.Time, r Candidate) *Decision {
@@ -195,7 +195,7 @@ func Decide(ks KeySet, now time.Time, r Candidate) *Decision {
 		}
 		return nil
 	}
-	for _, st := range []string{StatusBadSignature, StatusRemovedCompromised, StatusRemovedRetired, StatusRemovedSuperseded, StatusUnknownSigner} {
+	for _, st := range []string{StatusBadSignature, StatusRemovedCompromised, StatusUnknownSigner} {
 		if out := pick(func(j *judged) bool { return j.sigFailed && j.d.Status == st }); out != nil {
 			return out
 		}
@@ -261,11 +261,14 @@ func judgeSignature(ks KeySet, now time.Time, base Decision, res provenance.Sign
 			// The certificate of a removed key matched but the signature
 			// is not valid with it (often: the key carries its own
 			// revocation). It is still the removed key's signature claim.
-			if entry, ok := ks.KeyEntry(se.PrimaryFingerprint); ok && entry.Status == root.Removed {
+			// For a compromised key that is reported as such; for a
+			// retired or superseded key it is a bad signature (anyone can
+			// write a .prov that names a removed key).
+			if entry, ok := ks.KeyEntry(se.PrimaryFingerprint); ok && entry.Status == root.Removed && removedStatus(entry.Reason) == StatusRemovedCompromised {
 				describeSigner(ks, d, se.PrimaryFingerprint, "", entry)
-				d.Status = removedStatus(entry.Reason)
-				d.Reason = fmt.Sprintf("signed by removed key %s (%s)", se.PrimaryFingerprint, entry.Reason)
-				d.Detail = "the signature does not verify with the removed key either: " + se.Err.Error()
+				d.Status = StatusRemovedCompromised
+				d.Reason = fmt.Sprintf("names compromised key %s (signature not checked)", se.PrimaryFingerprint)
+				d.Detail = "the signature does not verify with the removed key: " + se.Err.Error()
 				return &judged{d: d, sigFailed: true}
 			}
 		}
@@ -354,14 +357,16 @@ func describeSigner(ks KeySet, d *Decision, primary, key string, entry root.KeyE
 	}
 }
 
+// removedStatus is the status of a removal reason; a reason this code does
+// not know is hard, as policy.JudgeRemoval treats it.
 func removedStatus(r root.Reason) string {
 	switch r {
-	case root.Compromised:
-		return StatusRemovedCompromised
 	case root.Retired:
 		return StatusRemovedRetired
+	case root.Superseded:
+		return StatusRemovedSuperseded
 	}
-	return StatusRemovedSuperseded
+	return StatusRemovedCompromised
 }
 
 // reasonOf is the one-line message of a provenance error, without hints.
