@@ -321,7 +321,12 @@ func TestVerifyAndAuditAgree(t *testing.T) {
 	a = clean("expired-late", "1.0.0")
 	put(tcase{chart: "expired-late", version: "1.0.0", want: revoke.KeyExpired}, a, signed(expiring, "expired-late", "1.0.0", a, crypto.SHA512, signAt))
 	writeIndex(t, repo)
-	mustRun("publish", "--to", repo, "--root-key", filepath.Join(work, "root.key"))
+	// publish warns early of the key about to expire (and of no other).
+	_, errs, code := keyctlRun(t, k("publish", "--to", repo, "--root-key", filepath.Join(work, "root.key"))...)
+	if code != 0 || !strings.Contains(errs, "keyctl: warning: maintainer key "+expiring.fpr+" expires") ||
+		!strings.Contains(errs, "keyctl update") || strings.Count(errs, "maintainer key") != 1 {
+		t.Fatalf("publish: exit %d, want one warning about key %s\n%s", code, expiring.fpr, errs)
+	}
 
 	// Judged 15 days from now: the expiring key has expired 5 days before.
 	now := real.Add(15 * 24 * time.Hour)
