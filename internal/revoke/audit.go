@@ -488,15 +488,16 @@ func ledgerMatches(le *ring.LedgerEntry, r *Result, prov *provenance.Prov, name 
 	return time.Time{}, false
 }
 
-// readArchive reads the archive once with provenance.ReadArchive, the
-// reader keyctl verify uses: the same refusals (duplicate entries, several
-// top-level folders, links) whichever command reads it.
+// readArchive reads the archive once with provenance.ScanArchive: the
+// reader keyctl verify uses (ReadArchive) without the per-file hashes, so
+// the same refusals (duplicate entries, several top-level folders, links)
+// whichever command reads it.
 func readArchive(ctx context.Context, src *source, u *url.URL, opts Options, r *Result) (*provenance.Archive, error) {
 	lim := opts.Limits.WithDefaults()
 	var a *provenance.Archive
 	err := src.open(ctx, u, lim.MaxArchive, func(rd io.Reader) error {
 		var err error
-		a, err = provenance.ReadArchive(rd, lim)
+		a, err = provenance.ScanArchive(rd, lim)
 		return err
 	})
 	if err != nil {
