@@ -403,8 +403,8 @@ func auditRelease(ctx context.Context, src *source, opts Options, rel *Release, 
 	return r
 }
 
-// auditStatus maps the one decision's status (client.Decide) to audit's.
-func auditStatus(d *client.Decision) Status {
+// AuditStatus maps the one decision's status (client.Decide) to audit's.
+func AuditStatus(d *client.Decision) Status {
 	if d.Trusted {
 		return Trusted
 	}
@@ -429,13 +429,9 @@ func auditStatus(d *client.Decision) Status {
 	return BadSignature
 }
 
-// AuditStatus is the audit status of a decision, for tests and for tools
-// that compare verify's verdict with audit's.
-func AuditStatus(d *client.Decision) Status { return auditStatus(d) }
-
 // fromDecision fills r from the decision.
 func fromDecision(r *Result, d *client.Decision, ks *KeySet) {
-	r.Status = auditStatus(d)
+	r.Status = AuditStatus(d)
 	if d.Signer != "" {
 		r.Signer, r.SignerKeyID = d.Signer, pgpkey.KeyIDOfFingerprint(d.Signer)
 		if k := ks.Get(d.Signer); k != nil {

@@ -176,17 +176,6 @@ const (
 	TimeSignature = policy.TimeSignature
 )
 
-// Judgement is the removal rule's answer for one signature.
-type Judgement = policy.Judgement
-
-// JudgeRemoval applies SPEC §3.5 (policy.JudgeRemoval, the rule verify
-// shares) to a signature made by removed key k at signedAt (self-asserted),
-// for a release first seen at firstSeen (nil when the ledger has no record
-// that matches the release's bytes).
-func JudgeRemoval(k *Key, signedAt time.Time, firstSeen *time.Time) Judgement {
-	return policy.JudgeRemoval(string(k.Reason), k.Effective, signedAt, firstSeen)
-}
-
 // Certificates implements client.KeySet: the certificates of the active
 // (or removed) keys holding one of ids; ids nil: all of them.
 func (ks *KeySet) Certificates(status root.Status, ids []string) (openpgp.EntityList, error) {
