@@ -69,7 +69,9 @@
 // makes every signature untrusted; a retired or superseded key's signature
 // stays trusted only when the release's first-seen time from the team
 // lead's ledger and the signature both precede the removal's effective
-// time. The signature's own date is set by the signer and never suffices.
+// time. A key still listed active that has expired since it signed is
+// judged the same way, effective at its expiry (ReasonExpired). The
+// signature's own date is set by the signer and never suffices.
 // InScope is the chart-name glob rule (path.Match) of a key's scopes.
 //
 // # Configuration

@@ -11,6 +11,10 @@ const (
 	ReasonCompromised = "compromised" // hard: every signature untrusted
 	ReasonRetired     = "retired"     // soft
 	ReasonSuperseded  = "superseded"  // soft
+	// ReasonExpired is not a removal a team lead records: a key still
+	// listed active that has expired since it signed is judged like a soft
+	// removal effective at its expiry time.
+	ReasonExpired = "expired"
 )
 
 // TimeSource says what a judgement about a signature's time rests on.
@@ -49,12 +53,12 @@ type Judgement struct {
 // when the ledger has none).
 //
 // Compromised — and any reason this code does not know — is hard: never
-// trusted. Retired and superseded are soft: the signature stays trusted
+// trusted. Retired, superseded and expired are soft: the signature stays trusted
 // only when the first-seen time and the signature time both precede the
 // effective time. The signature time alone never suffices.
 func JudgeRemoval(reason string, effective, signedAt time.Time, firstSeen *time.Time) Judgement {
 	eff := effective.UTC().Format(time.RFC3339)
-	if reason != ReasonRetired && reason != ReasonSuperseded {
+	if reason != ReasonRetired && reason != ReasonSuperseded && reason != ReasonExpired {
 		why := "compromised"
 		if reason != ReasonCompromised {
 			why = fmt.Sprintf("for unknown reason %q, treated as compromised", reason)

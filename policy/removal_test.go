@@ -27,6 +27,8 @@ func TestJudgeRemoval(t *testing.T) {
 		{"retired, no ledger, signed before", ReasonRetired, before, nil, false, TimeSignature, "no ledger record"},
 		{"retired, no ledger, signed after", ReasonRetired, after, nil, false, TimeSignature, "not before that"},
 		{"retired, ledger exactly at effective", ReasonRetired, before, &eff, false, TimeLedger, "not before"},
+		{"expired, ledger before", ReasonExpired, before, &before, true, TimeLedger, "before that"},
+		{"expired, no ledger", ReasonExpired, before, nil, false, TimeSignature, "no ledger record"},
 	} {
 		j := JudgeRemoval(tc.reason, eff, tc.signedAt, tc.firstSeen)
 		if j.Trusted != tc.trusted || j.TimeSource != tc.source || !strings.Contains(j.Detail, tc.detail) {

@@ -286,22 +286,27 @@ func reasonCell(r *revoke.Result) string {
 	switch {
 	case r.Removed && r.Reason == string(ring.Compromised):
 		if !r.SignerVerified {
-			// The .prov names the key; the signature was not checked.
-			return "names a compromised key; " + r.Detail
+			// The .prov names the key; the signature was not checked
+			// (the detail says so).
+			return r.Detail
 		}
 		return "key compromised"
-	case r.Removed:
+	case r.Removed, r.Reason == "expired":
 		s := "key " + r.Reason
 		if r.FirstSeen != nil {
 			rel := "after"
 			if r.Status == revoke.Trusted {
 				rel = "before"
 			}
-			s += fmt.Sprintf(", first seen %s %s removal (%s)", r.FirstSeen.UTC().Format(time.RFC3339), rel, r.TimeSource.Describe())
+			what := "removal"
+			if !r.Removed {
+				what = "expiry"
+			}
+			s += fmt.Sprintf(", first seen %s %s %s (%s)", r.FirstSeen.UTC().Format(time.RFC3339), rel, what, r.TimeSource.Describe())
 		} else if r.TimeSource != "" {
 			s += " (" + r.TimeSource.Describe() + ")"
 		}
-		if r.Status != revoke.Trusted && r.Status != revoke.RemovedKey {
+		if r.Status != revoke.Trusted && r.Status != revoke.RemovedKey && r.Status != revoke.KeyExpired {
 			s += "; " + r.Detail
 		}
 		return s

@@ -115,6 +115,9 @@ func (a *app) publishPrepare(dir string, expires time.Duration) error {
 	if err != nil {
 		return err
 	}
+	if err := a.warnExpiringKeys(s, b.Manifest.Expires); err != nil {
+		return err
+	}
 	// The manifest published now goes along, unsigned, so that root holders
 	// see what changes (keyctl root review); the new manifest binds it by hash.
 	var previous []byte
@@ -161,6 +164,9 @@ func (a *app) publishDirect(to string, keyFiles []string, passFile string, expir
 	if err != nil {
 		return err
 	}
+	if err := a.warnExpiringKeys(s, b.Manifest.Expires); err != nil {
+		return err
+	}
 	sigs := map[string][]byte{}
 	for name, data := range b.Files {
 		if sigs[name], err = a.signWith(signers, data); err != nil {
@@ -168,6 +174,38 @@ func (a *app) publishDirect(to string, keyFiles []string, passFile string, expir
 		}
 	}
 	return a.upload(s, b.Files, sigs, b.Manifest, bucket)
+}
+
+// expiryWarnWindow is how far ahead publish and status warn of a key's
+// expiry at least (publish also warns of any expiry before the new
+// manifest's own).
+const expiryWarnWindow = 30 * 24 * time.Hour
+
+// warnExpiringKeys warns of active keys that expire before the manifest
+// being published does, or within expiryWarnWindow: once a key has
+// expired, its signatures are trusted only with a ledger record from before
+// the expiry (docs/verify.md), so it should be extended first.
+func (a *app) warnExpiringKeys(s *ring.Store, until time.Time) error {
+	keys, err := s.List(false)
+	if err != nil {
+		return err
+	}
+	now := a.now()
+	if lim := now.Add(expiryWarnWindow); until.Before(lim) {
+		until = lim
+	}
+	for _, k := range keys {
+		if k.Expires == nil || !k.Expires.Before(until) {
+			continue
+		}
+		verb := "expires"
+		if k.Expires.Before(now) {
+			verb = "has expired"
+		}
+		a.warn("maintainer key %s %s %s: after that, charts it signed are trusted only with a ledger record from before (extend it: gpg --quick-set-expire, then keyctl update; see docs/runbook.md)",
+			k.Fingerprint, verb, k.Expires.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // openBucketAdopting opens the publish target and first records a publish
@@ -577,11 +615,12 @@ func (a *app) newStatusCmd() *cobra.Command {
 			}
 			if len(actions) > 0 {
 				return &fail.Error{Kind: fail.Untrusted, Msg: fmt.Sprintf("%d item(s) need action within %s", len(actions), policy.Duration(within)),
-					Hints: []string{"extend keys with gpg --quick-set-expire and keyctl update; re-publish before the manifest expires"}}
+					Hints: []string{"extend keys with gpg --quick-set-expire and keyctl update (docs/runbook.md); once a key has expired, charts it signed are trusted only with a ledger record from before the expiry",
+						"re-publish before the manifest expires"}}
 			}
 			return nil
 		},
 	}
-	durationFlag(c.Flags(), &within, "within", 30*24*time.Hour, "window for expiry warnings, e.g. 30d or 2w")
+	durationFlag(c.Flags(), &within, "within", expiryWarnWindow, "window for expiry warnings, e.g. 30d or 2w")
 	return c
 }

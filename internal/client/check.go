@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+
 	"github.com/keyctl/keyctl/internal/pgpkey"
 	"github.com/keyctl/keyctl/internal/provenance"
 	"github.com/keyctl/keyctl/internal/root"
@@ -23,6 +25,9 @@ const (
 	StatusHashMismatch       = "hash-mismatch"
 	StatusNameMismatch       = "name-mismatch"
 	StatusUnsigned           = "unsigned"
+	// StatusKeyExpired: signed by a key still listed active that has
+	// expired since; judged like a soft removal at the expiry time.
+	StatusKeyExpired = "key-expired"
 )
 
 // Where a signing time comes from.
@@ -46,6 +51,7 @@ type Decision struct {
 	KeyStatus     string   `json:"key_status,omitempty"`    // active, removed
 	KeyReason     string   `json:"key_reason,omitempty"`    // compromised, retired, superseded
 	Effective     string   `json:"key_effective,omitempty"` // RFC 3339, removed keys
+	KeyExpires    string   `json:"key_expires,omitempty"`   // RFC 3339, expired keys
 	SignedAt      string   `json:"signed_at,omitempty"`     // RFC 3339, the signature's own time
 	FirstSeen     string   `json:"first_seen,omitempty"`    // RFC 3339, from the ledger
 	TimeSource    string   `json:"time_source,omitempty"`
@@ -57,47 +63,107 @@ type Decision struct {
 	ArchiveChecked bool `json:"archive_checked"`
 }
 
+// KeySet is what a chart decision is made against: the keys a
+// repository publishes (a *Trusted, for verify) or the team lead's store
+// (internal/revoke's KeySet, for audit). Both commands decide through
+// Decide, so they give the same verdict on the same bytes.
+type KeySet interface {
+	// Certificates returns the parsed certificates with this status that
+	// hold one of ids (fingerprints or key IDs of a primary key or
+	// subkey); ids nil: every certificate with this status.
+	Certificates(status root.Status, ids []string) (openpgp.EntityList, error)
+	// KeyEntry returns the entry (status, reason, effective time, scopes)
+	// of the key with this primary fingerprint.
+	KeyEntry(fpr string) (root.KeyEntry, bool)
+	// Entity returns the certificate with this primary fingerprint (nil
+	// when there is none).
+	Entity(fpr string) *openpgp.Entity
+}
+
+// Certificates implements KeySet.
+func (t *Trusted) Certificates(status root.Status, ids []string) (openpgp.EntityList, error) {
+	return t.keys(status, ids)
+}
+
+// KeyEntry implements KeySet: the manifest's entry.
+func (t *Trusted) KeyEntry(fpr string) (root.KeyEntry, bool) { return t.Manifest.Key(fpr) }
+
+// Candidate is one chart release to decide on.
+type Candidate struct {
+	// Prov is the parsed .prov; nil: the release is unsigned.
+	Prov *provenance.Prov
+	// ArchiveName is the archive's file name, as the .prov's files: lists it.
+	ArchiveName string
+	// Archive is the archive read with provenance.ReadArchive; nil when it
+	// was not read. Its SHA-256 is used when SHA256 is nil.
+	Archive *provenance.Archive
+	// SHA256 is the archive's digest when only that is known; nil with
+	// Archive nil: the .prov alone is checked (audit --prov-only).
+	SHA256 []byte
+	// FirstSeen returns the ledger's first-seen time of this release's
+	// bytes that may back a signature by a key removed (or expired) at
+	// effective; nil (or a nil result): no ledger record.
+	FirstSeen func(effective time.Time) *time.Time
+}
+
 // Check decides whether the release in archive (read with
 // provenance.ReadArchive from a file named archiveName) is trusted with
 // .prov p. firstSeen is the release's first-seen time from the team
 // lead's ledger, nil when unknown. p nil means the release is unsigned.
 func (t *Trusted) Check(p *provenance.Prov, archiveName string, archive *provenance.Archive, firstSeen *time.Time) *Decision {
-	var sum []byte
-	if archive != nil {
-		sum = archive.SHA256[:]
-	}
-	return t.check(p, archiveName, sum, archive, firstSeen)
+	return Decide(t, t.Now, Candidate{Prov: p, ArchiveName: archiveName, Archive: archive, FirstSeen: fixedTime(firstSeen)})
 }
 
 // CheckDigest is Check when only the archive's SHA-256 is known (sum) or
 // nothing of it (sum nil: the .prov alone, as audit --prov-only does). The
 // chart name and version inside the archive are not compared.
 func (t *Trusted) CheckDigest(p *provenance.Prov, archiveName string, sum []byte, firstSeen *time.Time) *Decision {
-	return t.check(p, archiveName, sum, nil, firstSeen)
+	return Decide(t, t.Now, Candidate{Prov: p, ArchiveName: archiveName, SHA256: sum, FirstSeen: fixedTime(firstSeen)})
 }
 
-func (t *Trusted) verifyConfig() *policy.VerifyPolicy {
-	v := policy.DefaultVerify()
-	return &v
+func fixedTime(t *time.Time) func(time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	return func(time.Time) *time.Time { return t }
 }
 
-func (t *Trusted) check(p *provenance.Prov, archiveName string, sum []byte, archive *provenance.Archive, firstSeen *time.Time) *Decision {
+// Decide is the one chart decision of keyctl (verify and audit):
+//
+//  1. Every signature packet of the .prov is verified on its own (hash
+//     policy: policy.DefaultVerify) with the active and removed keys of ks.
+//     The .prov is trusted only when every one of them is: one signature
+//     that does not verify, names an unknown key, or is by a compromised
+//     key makes the whole .prov untrusted, whatever the others say.
+//  2. The archive's SHA-256 must be the files: entry of ArchiveName, and the
+//     .prov's chart name and version those of the archive's Chart.yaml.
+//  3. Each signer's scopes must cover the chart; a signature by a retired
+//     or superseded key, or by an active key that has expired since it
+//     signed (a soft removal at the expiry time), stays trusted only when
+//     the ledger's first-seen time precedes the removal (policy.JudgeRemoval).
+//
+// When several checks fail, the verdict reported is the first of: bad
+// signature, compromised key (whether or not its signature verifies),
+// unknown signer, hash mismatch, name mismatch, then the first signature's
+// scope or removal verdict in .prov order.
+func Decide(ks KeySet, now time.Time, r Candidate) *Decision {
+	p := r.Prov
+	sum := r.SHA256
+	if sum == nil && r.Archive != nil {
+		sum = r.Archive.SHA256[:]
+	}
 	d := &Decision{ArchiveChecked: sum != nil}
 	if sum != nil {
 		d.ArchiveSHA256 = fmt.Sprintf("%x", sum)
-	}
-	if firstSeen != nil {
-		d.FirstSeen = firstSeen.UTC().Format(time.RFC3339)
 	}
 	if p == nil {
 		d.Status, d.Reason = StatusUnsigned, "no provenance file"
 		return d
 	}
 	d.Chart, d.Version = p.Name, p.Version
-	cfg := t.verifyConfig().PacketConfig(t.Now)
+	cfg := policy.DefaultVerify().PacketConfig(now)
 
-	// Only the certificates the signature names are parsed; a signature
-	// that names none is checked against every key.
+	// Only the certificates the signatures name are parsed.
 	var ids []string
 	for _, is := range p.Issuers() {
 		for _, id := range []string{is.Fingerprint, is.KeyID} {
@@ -106,125 +172,181 @@ func (t *Trusted) check(p *provenance.Prov, archiveName string, sum []byte, arch
 			}
 		}
 	}
-	if len(ids) == 0 {
-		ids = nil
-	}
-	active, err := t.keys(root.Active, ids)
-	if err != nil {
-		return t.badSignature(d, err)
-	}
-	sig, err := p.Verify(active, cfg)
-	removed := false
-	if err != nil {
-		if _, unknown := provenance.IsUnknownSigner(err); !unknown {
-			return t.badSignature(d, err)
-		}
-		// Not an active key: perhaps a removed one, to name it.
-		removedKeys, kerr := t.keys(root.Removed, ids)
-		if kerr != nil {
-			return t.badSignature(d, kerr)
-		}
-		rsig, rerr := p.Verify(removedKeys, cfg)
-		switch {
-		case rerr == nil:
-			sig, removed = rsig, true
-		default:
-			if issuers, unknown := provenance.IsUnknownSigner(rerr); unknown {
-				d.Status = StatusUnknownSigner
-				for _, is := range issuers {
-					d.Issuers = append(d.Issuers, is.String())
-				}
-				d.Reason = "signed by a key that is not in the repository's keyring: " + joinOr(d.Issuers, "(no issuer)")
-				return d
+	var certs openpgp.EntityList
+	if len(ids) > 0 {
+		for _, st := range []root.Status{root.Active, root.Removed} {
+			es, err := ks.Certificates(st, ids)
+			if err != nil {
+				return badSignature(ks, d, err)
 			}
-			var se *provenance.SignatureError
-			if errors.As(rerr, &se) {
-				// The certificate of a removed key matched but the signature
-				// is not valid with it (often: the key carries its own
-				// revocation). It is still the removed key's signature claim.
-				if entry, ok := t.Manifest.Key(se.PrimaryFingerprint); ok && entry.Status == root.Removed {
-					t.describeSigner(d, se.PrimaryFingerprint, "", entry)
-					d.Status = removedStatus(entry.Reason)
-					d.Reason = fmt.Sprintf("signed by removed key %s (%s)", se.PrimaryFingerprint, entry.Reason)
-					d.Detail = "the signature does not verify with the removed key either: " + se.Err.Error()
-					return d
-				}
-			}
-			return t.badSignature(d, rerr)
+			certs = append(certs, es...)
 		}
 	}
-	entry, ok := t.Manifest.Key(sig.PrimaryFingerprint)
+	results := p.VerifyEach(certs, cfg)
+	verdicts := make([]*judged, len(results))
+	for i, res := range results {
+		verdicts[i] = judgeSignature(ks, now, *d, res, p.Name, r.FirstSeen)
+	}
+	pick := func(match func(j *judged) bool) *Decision {
+		for _, j := range verdicts {
+			if match(j) {
+				return withCount(j.d, len(verdicts))
+			}
+		}
+		return nil
+	}
+	for _, st := range []string{StatusBadSignature, StatusRemovedCompromised, StatusUnknownSigner} {
+		if out := pick(func(j *judged) bool { return j.sigFailed && j.d.Status == st }); out != nil {
+			return out
+		}
+	}
+	first := verdicts[0].d
+	if sum != nil {
+		if err := p.CheckArchive(r.ArchiveName, sum); err != nil {
+			out := *first
+			out.Status, out.Trusted, out.Reason, out.Detail = StatusHashMismatch, false, reasonOf(err), ""
+			return withCount(&out, len(verdicts))
+		}
+	}
+	if r.Archive != nil {
+		if err := p.CheckChart(r.Archive); err != nil {
+			out := *first
+			out.Status, out.Trusted, out.Reason, out.Detail = StatusNameMismatch, false, reasonOf(err), ""
+			return withCount(&out, len(verdicts))
+		}
+	}
+	if out := pick(func(j *judged) bool { return !j.d.Trusted }); out != nil {
+		return out
+	}
+	out := withCount(first, len(verdicts))
+	if out.Status == StatusTrusted && !out.ArchiveChecked {
+		out.Reason += " (provenance file only; the archive was not checked)"
+	}
+	return out
+}
+
+// judged is the verdict on one signature of a .prov.
+type judged struct {
+	d         *Decision
+	sigFailed bool // it did not verify, or its key is compromised
+}
+
+func withCount(d *Decision, n int) *Decision {
+	if n > 1 {
+		d.Detail = joinDetail(d.Detail, fmt.Sprintf("the .prov holds %d signatures; every one must be trusted (docs/verify.md)", n))
+	}
+	return d
+}
+
+func joinDetail(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+func judgeSignature(ks KeySet, now time.Time, base Decision, res provenance.SignatureResult, chart string, firstSeen func(time.Time) *time.Time) *judged {
+	d := &base
+	if res.Err != nil {
+		if issuers, unknown := provenance.IsUnknownSigner(res.Err); unknown {
+			d.Status = StatusUnknownSigner
+			for _, is := range issuers {
+				d.Issuers = append(d.Issuers, is.String())
+			}
+			d.Reason = "signed by a key that is not in the repository's keyring: " + joinOr(d.Issuers, "(no issuer)")
+			return &judged{d: d, sigFailed: true}
+		}
+		var se *provenance.SignatureError
+		if errors.As(res.Err, &se) {
+			// The certificate of a removed key matched but the signature
+			// is not valid with it (often: the key carries its own
+			// revocation). It is still the removed key's signature claim.
+			// For a compromised key that is reported as such; for a
+			// retired or superseded key it is a bad signature (anyone can
+			// write a .prov that names a removed key).
+			if entry, ok := ks.KeyEntry(se.PrimaryFingerprint); ok && entry.Status == root.Removed && removedStatus(entry.Reason) == StatusRemovedCompromised {
+				describeSigner(ks, d, se.PrimaryFingerprint, "", entry)
+				d.Status = StatusRemovedCompromised
+				d.Reason = fmt.Sprintf("names compromised key %s (signature not checked)", se.PrimaryFingerprint)
+				d.Detail = "the signature does not verify with the removed key: " + se.Err.Error()
+				return &judged{d: d, sigFailed: true}
+			}
+		}
+		return &judged{d: badSignature(ks, d, res.Err), sigFailed: true}
+	}
+	sig := res.Sig
+	entry, ok := ks.KeyEntry(sig.PrimaryFingerprint)
 	if !ok {
 		d.Status, d.Reason = StatusUnknownSigner, "signed by "+sig.PrimaryFingerprint+", which the manifest does not list"
-		return d
+		return &judged{d: d, sigFailed: true}
 	}
-	t.describeSigner(d, sig.PrimaryFingerprint, sig.KeyFingerprint, entry)
+	describeSigner(ks, d, sig.PrimaryFingerprint, sig.KeyFingerprint, entry)
 	d.SignedAt = sig.Created.UTC().Format(time.RFC3339)
-	if !sig.ValidNow && !removed {
-		d.Detail = "the signing key is no longer valid today (expired or revoked since it signed); the signature was made while it was valid"
-	}
-
-	if removed && entry.Reason == root.Compromised {
+	removed := entry.Status == root.Removed
+	if removed && entry.Reason != root.Retired && entry.Reason != root.Superseded {
 		d.Status = StatusRemovedCompromised
 		d.Reason = fmt.Sprintf("signed by removed key %s (compromised since %s): every signature by a compromised key is untrusted",
 			sig.PrimaryFingerprint, entry.Effective.UTC().Format(time.RFC3339))
-		return d
+		return &judged{d: d, sigFailed: true}
 	}
-	if sum != nil {
-		if err := p.CheckArchive(archiveName, sum); err != nil {
-			d.Status, d.Reason = StatusHashMismatch, reasonOf(err)
-			return d
-		}
-	}
-	if archive != nil {
-		if err := p.CheckChart(archive); err != nil {
-			d.Status, d.Reason = StatusNameMismatch, reasonOf(err)
-			return d
-		}
-	}
-	if !InScope(entry.Scopes, p.Name) {
+	if !InScope(entry.Scopes, chart) {
 		d.Status = StatusOutOfScope
-		d.Reason = fmt.Sprintf("key %s may sign only charts matching %s, not %q", sig.PrimaryFingerprint, joinOr(entry.Scopes, ""), p.Name)
-		return d
+		d.Reason = fmt.Sprintf("key %s may sign only charts matching %s, not %q", sig.PrimaryFingerprint, joinOr(entry.Scopes, ""), chart)
+		return &judged{d: d}
 	}
-	if !removed {
+	// An active key that expired since it signed is judged like a soft
+	// removal effective at its expiry time.
+	expired := !removed && !sig.ValidNow && !sig.Expires.IsZero() && !now.Before(sig.Expires)
+	if !removed && !expired {
+		if !sig.ValidNow {
+			d.Detail = "the signing key is no longer valid today (revoked since it signed); the signature was made while it was valid"
+		}
 		d.Status, d.Trusted = StatusTrusted, true
 		d.Reason = "signed by active key " + sig.PrimaryFingerprint
-		if !d.ArchiveChecked {
-			d.Reason += " (provenance file only; the archive was not checked)"
-		}
-		return d
+		return &judged{d: d}
 	}
-
-	// Soft removal: trusted only when the ledger proves the release existed
-	// before the removal took effect (policy.JudgeRemoval, shared with audit).
-	d.Status = removedStatus(entry.Reason)
-	j := policy.JudgeRemoval(string(entry.Reason), entry.Effective, sig.Created, firstSeen)
+	reason, effective, status := string(entry.Reason), entry.Effective, removedStatus(entry.Reason)
+	if expired {
+		reason, effective, status = policy.ReasonExpired, sig.Expires, StatusKeyExpired
+		d.KeyExpires = sig.Expires.UTC().Format(time.RFC3339)
+	}
+	var fs *time.Time
+	if firstSeen != nil {
+		fs = firstSeen(effective)
+	}
+	if fs != nil {
+		d.FirstSeen = fs.UTC().Format(time.RFC3339)
+	}
+	d.Status = status
+	j := policy.JudgeRemoval(reason, effective, sig.Created, fs)
 	d.Trusted, d.TimeSource = j.Trusted, string(j.TimeSource)
-	if j.Trusted {
+	switch {
+	case j.Trusted:
 		d.Reason = fmt.Sprintf("signed by key %s, %s", sig.PrimaryFingerprint, j.Detail)
-	} else {
+	case expired:
+		d.Reason = fmt.Sprintf("signed by expired key %s: %s", sig.PrimaryFingerprint, j.Detail)
+	default:
 		d.Reason = fmt.Sprintf("signed by removed key %s: %s", sig.PrimaryFingerprint, j.Detail)
 	}
-	return d
+	return &judged{d: d}
 }
 
-func (t *Trusted) badSignature(d *Decision, err error) *Decision {
-	d.Status = StatusBadSignature
+func badSignature(ks KeySet, d *Decision, err error) *Decision {
+	d.Status, d.Trusted = StatusBadSignature, false
 	d.Reason = reasonOf(err)
 	var se *provenance.SignatureError
 	if errors.As(err, &se) {
-		if entry, ok := t.Manifest.Key(se.PrimaryFingerprint); ok {
-			t.describeSigner(d, se.PrimaryFingerprint, "", entry)
+		if entry, ok := ks.KeyEntry(se.PrimaryFingerprint); ok {
+			describeSigner(ks, d, se.PrimaryFingerprint, "", entry)
 		}
 	}
 	return d
 }
 
-func (t *Trusted) describeSigner(d *Decision, primary, key string, entry root.KeyEntry) {
+func describeSigner(ks KeySet, d *Decision, primary, key string, entry root.KeyEntry) {
 	d.Signer, d.SigningKey = primary, key
 	d.Subkey = key != "" && key != primary
-	if e := t.Entity(primary); e != nil {
+	if e := ks.Entity(primary); e != nil {
 		if uids := pgpkey.UserIDs(e); len(uids) > 0 {
 			d.SignerUID = uids[0]
 		}
@@ -235,14 +357,16 @@ func (t *Trusted) describeSigner(d *Decision, primary, key string, entry root.Ke
 	}
 }
 
+// removedStatus is the status of a removal reason; a reason this code does
+// not know is hard, as policy.JudgeRemoval treats it.
 func removedStatus(r root.Reason) string {
 	switch r {
-	case root.Compromised:
-		return StatusRemovedCompromised
 	case root.Retired:
 		return StatusRemovedRetired
+	case root.Superseded:
+		return StatusRemovedSuperseded
 	}
-	return StatusRemovedSuperseded
+	return StatusRemovedCompromised
 }
 
 // reasonOf is the one-line message of a provenance error, without hints.

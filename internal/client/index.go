@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"net/url"
+	"os"
 	"path"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"golang.org/x/mod/semver"
 
@@ -244,7 +248,14 @@ type Download struct {
 // URL is base, see BaseURL), finds chart name at version, and downloads
 // the archive and ARCHIVE.prov as `helm pull --verify` would. Sizes are
 // capped at provenance's archive and .prov limits.
+//
+// A directory (or file://) repository is read as audit reads it: through
+// an os.Root opened at the repository folder, so that no symbolic link
+// leads out of it, and regular files only (a FIFO would block).
 func FetchChart(ctx context.Context, b *publish.Bucket, base, name, version string) (*Download, error) {
+	if dir, ok := localDir(base); ok {
+		return fetchLocal(dir, base, name, version)
+	}
 	data, err := b.Get(ctx, IndexName, MaxIndexSize)
 	if err != nil {
 		return nil, err
@@ -284,6 +295,99 @@ func FetchChart(ctx context.Context, b *publish.Bucket, base, name, version stri
 	}
 	d.Prov = prov
 	return d, nil
+}
+
+// localDir is the folder of a file:// base URL.
+func localDir(base string) (string, bool) {
+	u, err := url.Parse(base)
+	if err != nil || !strings.EqualFold(u.Scheme, "file") || (u.Host != "" && u.Host != "localhost") {
+		return "", false
+	}
+	return filepath.FromSlash(path.Clean("/" + u.Path)), true
+}
+
+// fetchLocal is FetchChart for a repository folder.
+func fetchLocal(dir, base, name, version string) (*Download, error) {
+	rt, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fail.Inputf("repository %s is not a readable folder", dir).Wrap(err).
+			WithHint("give the folder that holds index.yaml")
+	}
+	defer rt.Close()
+	data, err := readRegular(rt, dir, IndexName, MaxIndexSize)
+	if err != nil {
+		return nil, err
+	}
+	ix, err := ParseIndex(data)
+	if err != nil {
+		return nil, err
+	}
+	cv, err := ix.Find(name, version)
+	if err != nil {
+		return nil, err
+	}
+	u, err := ResolveURL(base, cv.URLs[0])
+	if err != nil {
+		return nil, fail.Inputf("index.yaml: chart %s", cv).Wrap(err)
+	}
+	if err := CheckChartURL(base, u); err != nil {
+		return nil, fail.Inputf("index.yaml: chart %s: URL %s is refused: %v", cv, RedactURL(u), err).
+			WithHint("a chart URL must stay in the repository: same scheme and host or bucket, or inside the repository folder")
+	}
+	pu, err := url.Parse(u)
+	if err != nil || pu.RawQuery != "" || pu.Fragment != "" {
+		return nil, fail.Inputf("chart URL %s has a query or fragment, which keyctl does not follow", RedactURL(u))
+	}
+	root := path.Clean("/" + filepath.ToSlash(dir))
+	rel := strings.TrimPrefix(strings.TrimPrefix(path.Clean("/"+pu.Path), root), "/")
+	d := &Download{URL: RedactURL(u), Name: path.Base(rel), Release: cv, Location: path.Dir(path.Join(root, rel))}
+	if d.Archive, err = readRegular(rt, dir, rel, provenance.DefaultLimits.MaxArchive); err != nil {
+		return nil, err
+	}
+	prov, err := readRegular(rt, dir, rel+".prov", provenance.MaxProvSize)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	d.Prov = prov
+	return d, nil
+}
+
+// readRegular reads rel, a regular file of at most limit bytes, through rt:
+// a symbolic link may not lead out of the folder, and anything but a
+// regular file is refused without blocking on it (O_NONBLOCK: a FIFO).
+func readRegular(rt *os.Root, dir, rel string, limit int64) ([]byte, error) {
+	where := filepath.Join(dir, filepath.FromSlash(rel))
+	f, err := rt.OpenFile(filepath.FromSlash(rel), os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fail.Inputf("no file %s", where).Wrap(&publish.NotFoundError{Name: rel, Location: dir})
+		}
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fail.Inputf("cannot read %s: %v", where, err).
+			WithHint("a repository folder's files must stay inside it: no symbolic link may lead out")
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fail.Inputf("cannot read %s", where).Wrap(err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fail.Inputf("%s is not a regular file", where).WithHint("a chart repository holds regular files only")
+	}
+	if st.Size() > limit {
+		return nil, fail.Inputf("%s is larger than %d bytes", where, limit)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fail.Inputf("cannot read %s", where).Wrap(err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fail.Inputf("%s is larger than %d bytes", where, limit)
+	}
+	return data, nil
 }
 
 // splitURL splits a chart URL into the location of its folder and its

@@ -128,7 +128,19 @@ func DigestArchive(r io.Reader, max int64) ([32]byte, int64, error) {
 // duplicate entries, and data after the archive. It requires
 // <Dir>/Chart.yaml and parses it as Helm does.
 func ReadArchive(r io.Reader, lim Limits) (*Archive, error) {
-	a, err := readArchive(r, lim, nil)
+	return readChecked(r, lim, true)
+}
+
+// ScanArchive is ReadArchive, with every check, without hashing each file:
+// the Archive's Files is nil. It is what an audit needs (the archive's own
+// SHA-256, its Chart.yaml, and every refusal ReadArchive makes) at the cost
+// of inflating the archive once.
+func ScanArchive(r io.Reader, lim Limits) (*Archive, error) {
+	return readChecked(r, lim, false)
+}
+
+func readChecked(r io.Reader, lim Limits, hashFiles bool) (*Archive, error) {
+	a, err := readArchiveOpt(r, lim, nil, hashFiles)
 	if err != nil {
 		return nil, input(err, "a chart archive is the .tgz that `helm package` writes")
 	}
@@ -138,7 +150,11 @@ func ReadArchive(r io.Reader, lim Limits) (*Archive, error) {
 // readArchive does ReadArchive's work; when keep is non-nil it also receives
 // each file's content (for subcharts in CompareSource).
 func readArchive(r io.Reader, lim Limits, keep func(name string, data []byte)) (*Archive, error) {
-	a, err := readTar(r, lim, keep)
+	return readArchiveOpt(r, lim, keep, true)
+}
+
+func readArchiveOpt(r io.Reader, lim Limits, keep func(name string, data []byte), hashFiles bool) (*Archive, error) {
+	a, err := readTarOpt(r, lim, keep, hashFiles)
 	if err != nil {
 		return nil, err
 	}
@@ -160,6 +176,12 @@ func readArchive(r io.Reader, lim Limits, keep func(name string, data []byte)) (
 // the raw bytes and every file, and keeps Chart.yaml, requirements.yaml and
 // plugin.yaml of the top directory.
 func readTar(r io.Reader, lim Limits, keep func(name string, data []byte)) (*Archive, error) {
+	return readTarOpt(r, lim, keep, true)
+}
+
+// readTarOpt is readTar; without hashFiles it does not hash each file (and
+// leaves Files nil).
+func readTarOpt(r io.Reader, lim Limits, keep func(name string, data []byte), hashFiles bool) (*Archive, error) {
 	lim = lim.WithDefaults()
 	cr := &countingReader{r: r, h: sha256.New(), limit: lim.MaxArchive, err: errArchiveTooLarge}
 	zr, err := gzip.NewReader(cr)
@@ -174,7 +196,10 @@ func readTar(r io.Reader, lim Limits, keep func(name string, data []byte)) (*Arc
 	// and padding included, so a gzip bomb stops early.
 	zlim := &countingReader{r: zr, limit: lim.MaxUncompressed + 1<<20, err: errUncompressedTooLarge}
 	tr := tar.NewReader(zlim)
-	a := &Archive{Files: map[string][32]byte{}}
+	a := &Archive{}
+	if hashFiles {
+		a.Files = map[string][32]byte{}
+	}
 	remaining := lim.MaxUncompressed
 	entries := 0
 	seen := map[string]bool{}
@@ -231,13 +256,21 @@ func readTar(r io.Reader, lim Limits, keep func(name string, data []byte)) (*Arc
 		if hd.Size > remaining {
 			return nil, &ArchiveError{Reason: fmt.Sprintf("decompressed content larger than %d bytes", lim.MaxUncompressed)}
 		}
-		h := sha256.New()
+		var h hash.Hash
+		var w io.Writer = io.Discard
+		if hashFiles {
+			h = sha256.New()
+			w = h
+		}
 		var data []byte
 		wantData := rel == "Chart.yaml" || rel == "requirements.yaml" || rel == "plugin.yaml" || keep != nil
-		var w io.Writer = h
 		sink := &byteSink{}
 		if wantData {
-			w = io.MultiWriter(h, sink)
+			if h != nil {
+				w = io.MultiWriter(h, sink)
+			} else {
+				w = sink
+			}
 		}
 		n, err := io.CopyBuffer(w, io.LimitReader(tr, hd.Size), buf)
 		if err != nil {
@@ -248,9 +281,11 @@ func readTar(r io.Reader, lim Limits, keep func(name string, data []byte)) (*Arc
 		}
 		remaining -= n
 		data = sink.b
-		var sum [32]byte
-		copy(sum[:], h.Sum(nil))
-		a.Files[rel] = sum
+		if h != nil {
+			var sum [32]byte
+			copy(sum[:], h.Sum(nil))
+			a.Files[rel] = sum
+		}
 		switch rel {
 		case "Chart.yaml":
 			a.ChartYAML = data

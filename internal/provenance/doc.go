@@ -21,6 +21,11 @@
 // signature's time (a certify-only primary is refused), and a hash stronger
 // than SHA-1.
 //
+// Verify accepts the first signature that verifies; VerifyEach checks every
+// signature packet on its own, for callers (keyctl verify and audit, through
+// client.Decide) that trust a .prov only when all of its signatures are
+// trusted (docs/verify.md).
+//
 // Parse is strict: at most MaxProvSize bytes, one clearsigned block with
 // only white space around it, one to MaxSignatures signature packets and no
 // other packet, exactly one "..." line, a non-empty files: map of base names

@@ -48,6 +48,7 @@ type Prov struct {
 
 	signed []byte // the canonical text the signature covers
 	sigs   []*packet.Signature
+	raw    [][]byte // each signature packet as stored, to verify one at a time
 }
 
 type sumCollection struct {
@@ -97,11 +98,11 @@ func Parse(data []byte) (p *Prov, err error) {
 	if len(sigBin) > MaxProvSize {
 		return nil, malformed("signature larger than %d bytes", MaxProvSize)
 	}
-	sigs, err := parseSignatures(sigBin)
+	sigs, raw, err := parseSignatures(sigBin)
 	if err != nil {
 		return nil, malformed("%v", err)
 	}
-	p = &Prov{Plaintext: block.Plaintext, Signatures: sigBin, signed: block.Bytes, sigs: sigs}
+	p = &Prov{Plaintext: block.Plaintext, Signatures: sigBin, signed: block.Bytes, sigs: sigs, raw: raw}
 
 	parts := bytes.Split(block.Plaintext, []byte(metadataBreak))
 	if len(parts) != 2 {
@@ -148,37 +149,38 @@ func validSum(s string) bool {
 	return err == nil
 }
 
-func parseSignatures(bin []byte) (sigs []*packet.Signature, err error) {
+func parseSignatures(bin []byte) (sigs []*packet.Signature, raw [][]byte, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			sigs, err = nil, fmt.Errorf("malformed signature packet")
+			sigs, raw, err = nil, nil, fmt.Errorf("malformed signature packet")
 		}
 	}()
-	r := packet.NewReader(bytes.NewReader(bin))
-	for {
-		pk, err := r.Next()
-		if err == io.EOF {
-			break
-		}
+	// One packet at a time, keeping each one's bytes: every signature is
+	// verified on its own (see VerifyEach).
+	rd := bytes.NewReader(bin)
+	for rd.Len() > 0 {
+		start := len(bin) - rd.Len()
+		pk, err := packet.Read(rd)
 		if err != nil {
-			return nil, fmt.Errorf("signature packets: %v", err)
+			return nil, nil, fmt.Errorf("signature packets: %v", err)
 		}
 		sig, ok := pk.(*packet.Signature)
 		if !ok {
-			return nil, fmt.Errorf("the signature block holds a %T packet", pk)
+			return nil, nil, fmt.Errorf("the signature block holds a %T packet", pk)
 		}
 		if sig.SigType != packet.SigTypeText && sig.SigType != packet.SigTypeBinary {
-			return nil, fmt.Errorf("signature type %#x is not a document signature", uint8(sig.SigType))
+			return nil, nil, fmt.Errorf("signature type %#x is not a document signature", uint8(sig.SigType))
 		}
 		sigs = append(sigs, sig)
+		raw = append(raw, bin[start:len(bin)-rd.Len()])
 		if len(sigs) > MaxSignatures {
-			return nil, fmt.Errorf("more than %d signatures", MaxSignatures)
+			return nil, nil, fmt.Errorf("more than %d signatures", MaxSignatures)
 		}
 	}
 	if len(sigs) == 0 {
-		return nil, fmt.Errorf("no signature packet")
+		return nil, nil, fmt.Errorf("no signature packet")
 	}
-	return sigs, nil
+	return sigs, raw, nil
 }
 
 // Issuers lists, for each signature, the issuer key ID and fingerprint it

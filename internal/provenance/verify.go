@@ -28,6 +28,49 @@ type Signature struct {
 	// Created is what Verify requires; whether a later removal matters is
 	// the caller's decision.
 	ValidNow bool
+	// Expires is when the signing (sub)key, or its primary key, expires by
+	// the self-signatures valid at Created (zero: never). A key that is not
+	// ValidNow and whose Expires has passed has expired since it signed.
+	Expires time.Time
+}
+
+// SignatureResult is the outcome for one signature packet of a .prov: Sig
+// when it verifies, else Err (*UnknownSignerError when no certificate of
+// the ring holds its issuer, else *SignatureError).
+type SignatureResult struct {
+	Issuer Issuer
+	Sig    *Signature
+	Err    error
+}
+
+// VerifyEach checks every signature packet of the .prov on its own against
+// keyring, under the same rules as Verify, and returns one result per
+// packet in .prov order. A caller that must trust the whole .prov (keyctl
+// verify and audit) requires every one to verify with a trusted key.
+func (p *Prov) VerifyEach(keyring openpgp.EntityList, cfg *packet.Config) []SignatureResult {
+	if cfg == nil {
+		cfg = &packet.Config{}
+	}
+	out := make([]SignatureResult, 0, len(p.sigs))
+	for i, sig := range p.sigs {
+		issuer := issuerOf(sig)
+		res := SignatureResult{Issuer: issuer}
+		for _, e := range candidates(keyring, sig) {
+			s, err := p.verifyWith(e, sig, p.raw[i], issuer, cfg)
+			if err == nil {
+				res.Sig, res.Err = s, nil
+				break
+			}
+			if res.Err == nil {
+				res.Err = err
+			}
+		}
+		if res.Sig == nil && res.Err == nil {
+			res.Err = &UnknownSignerError{Issuers: []Issuer{issuer}}
+		}
+		out = append(out, res)
+	}
+	return out
 }
 
 // weakHashes are refused whatever the config says.
@@ -50,10 +93,10 @@ func (p *Prov) Verify(keyring openpgp.EntityList, cfg *packet.Config) (*Signatur
 		cfg = &packet.Config{}
 	}
 	var firstErr error
-	for _, sig := range p.sigs {
+	for i, sig := range p.sigs {
 		issuer := issuerOf(sig)
 		for _, e := range candidates(keyring, sig) {
-			res, err := p.verifyWith(e, sig, issuer, cfg)
+			res, err := p.verifyWith(e, sig, p.raw[i], issuer, cfg)
 			if err == nil {
 				return res, nil
 			}
@@ -116,7 +159,7 @@ func keyMatches(pk *packet.PublicKey, id uint64, fpr []byte) bool {
 	return len(fpr) == 0 || bytes.Equal(fpr, pk.Fingerprint)
 }
 
-func (p *Prov) verifyWith(e *openpgp.Entity, sig *packet.Signature, issuer Issuer, cfg *packet.Config) (*Signature, error) {
+func (p *Prov) verifyWith(e *openpgp.Entity, sig *packet.Signature, raw []byte, issuer Issuer, cfg *packet.Config) (*Signature, error) {
 	fail := func(cause error) error {
 		return &SignatureError{Issuer: issuer, PrimaryFingerprint: pgpkey.Fingerprint(e), Err: cause}
 	}
@@ -125,7 +168,9 @@ func (p *Prov) verifyWith(e *openpgp.Entity, sig *packet.Signature, issuer Issue
 	}
 	// One certificate at a time: go-crypto would only try the first
 	// certificate that holds the key ID.
-	vs, signer, err := openpgp.VerifyDetachedSignature(openpgp.EntityList{e}, bytes.NewReader(p.signed), bytes.NewReader(p.Signatures), cfg)
+	// One signature packet at a time: go-crypto would only check the first
+	// that names a key of the certificate.
+	vs, signer, err := openpgp.VerifyDetachedSignature(openpgp.EntityList{e}, bytes.NewReader(p.signed), bytes.NewReader(raw), cfg)
 	if err != nil {
 		return nil, fail(classify(err))
 	}
@@ -151,6 +196,14 @@ func (p *Prov) verifyWith(e *openpgp.Entity, sig *packet.Signature, issuer Issue
 		if k.Fingerprint == res.KeyFingerprint {
 			res.ValidNow = true
 		}
+	}
+	for _, k := range pgpkey.SigningKeys(e, vs.CreationTime, cfg) {
+		if k.Fingerprint == res.KeyFingerprint {
+			res.Expires = k.Expires
+		}
+	}
+	if pe, ok := pgpkey.Expiry(e, vs.CreationTime, cfg); ok && !pe.IsZero() && (res.Expires.IsZero() || pe.Before(res.Expires)) {
+		res.Expires = pe
 	}
 	return res, nil
 }

@@ -14,9 +14,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/keyctl/keyctl/internal/client"
 	"github.com/keyctl/keyctl/internal/fail"
 	"github.com/keyctl/keyctl/internal/pgpkey"
 	"github.com/keyctl/keyctl/internal/provenance"
@@ -46,10 +46,14 @@ const (
 	Invalid     Status = "invalid"
 	Unsigned    Status = "unsigned"
 	Unreachable Status = "unreachable"
+	// KeyExpired: signed by a key still listed active that has expired
+	// since, and no ledger record backs a first-seen time before the
+	// expiry (judged like a soft removal at the expiry time).
+	KeyExpired Status = "key-expired"
 )
 
 // Statuses in report order.
-var Statuses = []Status{Trusted, Compromised, RemovedKey, UnknownSigner, OutOfScope, BadSignature, HashMismatch, ChartMismatch, Invalid, Unsigned, Unreachable}
+var Statuses = []Status{Trusted, Compromised, RemovedKey, KeyExpired, UnknownSigner, OutOfScope, BadSignature, HashMismatch, ChartMismatch, Invalid, Unsigned, Unreachable}
 
 // Result is the audit of one release. It holds no archive content: an
 // audit's memory grows with its concurrency, not with the repository.
@@ -327,7 +331,7 @@ func auditRelease(ctx context.Context, src *source, opts Options, rel *Release, 
 		r.Status, r.Detail = Unsigned, "no .prov file next to the archive"
 		if !opts.ProvOnly {
 			// The ledger still wants the archive's digest.
-			if _, derr := digestArchive(ctx, src, u, opts, &r); derr != nil {
+			if derr := digestArchive(ctx, src, u, opts, &r); derr != nil {
 				r.Detail += "; " + derr.Error()
 			}
 		}
@@ -360,127 +364,100 @@ func auditRelease(ctx context.Context, src *source, opts Options, rel *Release, 
 		}
 	}
 
-	// The signature, against every known key, active or removed.
-	var signer *Key
-	sig, verr := prov.Verify(opts.Keys.Keyring(), &packet.Config{Time: func() time.Time { return now }})
-	sigStatus, sigDetail := Status(""), ""
-	if verr == nil {
-		signer = opts.Keys.Get(sig.PrimaryFingerprint)
-		r.Signer, r.SignerVerified = sig.PrimaryFingerprint, true
-		r.SignerKeyID = pgpkey.KeyIDOfFingerprint(sig.PrimaryFingerprint)
-		r.SigningKey = sig.KeyFingerprint
-		t := sig.Created.UTC()
-		r.SignedAt = &t
-	} else if _, unknown := provenance.IsUnknownSigner(verr); unknown {
-		sigStatus, sigDetail = UnknownSigner, "signed by "+r.Signer+", a key that is neither active nor removed"
-	} else {
-		var se *provenance.SignatureError
-		if errors.As(verr, &se) {
-			signer = opts.Keys.Get(se.PrimaryFingerprint)
-			if signer != nil {
-				r.Signer, r.SignerKeyID = signer.Fingerprint, pgpkey.KeyIDOfFingerprint(signer.Fingerprint)
-			}
-		}
-		sigStatus, sigDetail = BadSignature, stripFail(verr)
-		// go-crypto refuses a revoked or expired key before it checks the
-		// signature: such a signature was never verified, and anyone can
-		// write a .prov naming a retired key. It stays bad, but for a key
-		// removed as compromised, which is reported as such (never
-		// trusted): the responder's worklist is the same.
-		if signer != nil && !signer.Active && signer.Reason == ring.Compromised && (errors.Is(verr, provenance.ErrKeyRevoked) || errors.Is(verr, provenance.ErrKeyExpired)) {
-			sigStatus, sigDetail = Compromised, "names compromised key "+signer.Fingerprint+" (signature not checked: "+stripFail(verr)+")"
-		}
-	}
-	if signer != nil {
-		r.ids = append(r.ids, certIDs(signer)...)
-		if !signer.Active {
-			r.Removed, r.Reason = true, string(signer.Reason)
-		}
-	}
-
-	// The archive: hash and Chart.yaml.
-	archStatus, archDetail := Status(""), ""
-	if prov.Name != rel.Chart || prov.Version != rel.Version {
-		archStatus, archDetail = ChartMismatch, fmt.Sprintf("the .prov is for %s %s but the index lists %s %s", prov.Name, prov.Version, rel.Chart, rel.Version)
-	}
-	if !opts.ProvOnly && archStatus == "" {
-		a, err := digestArchive(ctx, src, u, opts, &r)
+	// The archive, read as verify reads it (provenance.ReadArchive).
+	cand := client.Candidate{Prov: prov, ArchiveName: archiveName(u)}
+	if !opts.ProvOnly {
+		a, err := readArchive(ctx, src, u, opts, &r)
 		switch {
 		case err != nil && isFetch(err) && !errors.Is(err, errOverCap):
 			r.Status, r.Detail = Unreachable, err.Error()
 			return r
 		case err != nil:
-			archStatus, archDetail = Invalid, stripFail(err)
-		default:
-			if err := prov.CheckArchive(archiveName(u), a.SHA256[:]); err != nil {
-				archStatus, archDetail = HashMismatch, stripFail(err)
-			} else if err := prov.CheckChart(&provenance.Archive{Name: a.Name, Version: a.Version}); err != nil {
-				archStatus, archDetail = ChartMismatch, stripFail(err)
-			}
+			r.Status, r.Detail = Invalid, stripFail(err)
+			return r
 		}
+		cand.Archive = a
 	}
-
-	// Removal semantics and scopes.
-	keyStatus, keyDetail := Status(""), ""
-	if signer != nil && !signer.Active && (!r.SignerVerified || r.SignedAt == nil) {
-		// Nothing verified: no signature time to judge the removal by.
-		keyStatus = RemovedKey
-		if signer.Reason == ring.Compromised {
-			keyStatus = Compromised
-		}
-	} else if signer != nil && !signer.Active {
-		var firstSeen *time.Time
-		if le, ok := opts.Ledger[[2]string{rel.Chart, rel.Version}]; ok {
-			if t, ok := ledgerMatches(&le, &r, prov, archiveName(u), signer, opts.ProvOnly); ok {
+	// The ledger's first-seen time, for a key removed (or expired) at
+	// effective.
+	ledgerDetail := ""
+	if le, ok := opts.Ledger[[2]string{rel.Chart, rel.Version}]; ok {
+		cand.FirstSeen = func(effective time.Time) *time.Time {
+			if t, ok := ledgerMatches(&le, &r, prov, cand.ArchiveName, effective, opts.ProvOnly); ok {
 				t = t.UTC()
-				firstSeen, r.FirstSeen = &t, &t
-			} else {
-				keyDetail = "the ledger's record of this release has other bytes; its first-seen time does not apply; "
+				return &t
 			}
-		}
-		j := JudgeRemoval(signer, *r.SignedAt, firstSeen)
-		r.TimeSource = j.TimeSource
-		keyDetail += j.Detail
-		if !j.Trusted {
-			keyStatus = RemovedKey
-			if signer.Reason == ring.Compromised {
-				keyStatus = Compromised
-			}
+			ledgerDetail = "the ledger's record of this release has other bytes; its first-seen time does not apply"
+			return nil
 		}
 	}
-	if signer != nil && keyStatus == "" && !policy.InScope(signer.Scopes, rel.Chart) {
-		keyStatus, keyDetail = OutOfScope, fmt.Sprintf("chart %s is outside the signer's scopes %s", rel.Chart, strings.Join(signer.Scopes, ", "))
+	d := client.Decide(opts.Keys, now, cand)
+	fromDecision(&r, d, opts.Keys)
+	// The index's entry must be the .prov's release; a signature that
+	// fails, or a compromised signer, is reported first.
+	if (prov.Name != rel.Chart || prov.Version != rel.Version) && r.Status != BadSignature && r.Status != Compromised && r.Status != UnknownSigner {
+		r.Status = ChartMismatch
+		r.Detail = joinDetail(fmt.Sprintf("the .prov is for %s %s but the index lists %s %s", prov.Name, prov.Version, rel.Chart, rel.Version), r.Detail)
 	}
-
-	// One status, in order of what a responder must act on first; the
-	// details of the others are kept.
-	var details []string
-	for _, d := range []string{sigDetail, archDetail, keyDetail} {
-		if d != "" {
-			details = append(details, d)
-		}
+	if ledgerDetail != "" && d.TimeSource != "" {
+		r.Detail = joinDetail(r.Detail, ledgerDetail)
 	}
 	if opts.ProvOnly {
-		details = append(details, "archive not checked (--prov-only)")
-	}
-	r.Detail = strings.Join(details, "; ")
-	switch {
-	case sigStatus == BadSignature:
-		r.Status = BadSignature
-	case archStatus != "":
-		r.Status = archStatus
-	case sigStatus != "":
-		r.Status = sigStatus
-	case keyStatus != "":
-		r.Status = keyStatus
-	case !r.SignerVerified:
-		// Unreachable by construction; a release whose signature did not
-		// verify is never trusted.
-		r.Status = BadSignature
-	default:
-		r.Status = Trusted
+		r.Detail = joinDetail(r.Detail, "archive not checked (--prov-only)")
 	}
 	return r
+}
+
+// AuditStatus maps the one decision's status (client.Decide) to audit's.
+func AuditStatus(d *client.Decision) Status {
+	if d.Trusted {
+		return Trusted
+	}
+	switch d.Status {
+	case client.StatusRemovedCompromised:
+		return Compromised
+	case client.StatusRemovedRetired, client.StatusRemovedSuperseded:
+		return RemovedKey
+	case client.StatusKeyExpired:
+		return KeyExpired
+	case client.StatusUnknownSigner:
+		return UnknownSigner
+	case client.StatusOutOfScope:
+		return OutOfScope
+	case client.StatusHashMismatch:
+		return HashMismatch
+	case client.StatusNameMismatch:
+		return ChartMismatch
+	case client.StatusUnsigned:
+		return Unsigned
+	}
+	return BadSignature
+}
+
+// fromDecision fills r from the decision.
+func fromDecision(r *Result, d *client.Decision, ks *KeySet) {
+	r.Status = AuditStatus(d)
+	if d.Signer != "" {
+		r.Signer, r.SignerKeyID = d.Signer, pgpkey.KeyIDOfFingerprint(d.Signer)
+		if k := ks.Get(d.Signer); k != nil {
+			r.ids = append(r.ids, certIDs(k)...)
+		}
+	}
+	r.SigningKey = d.SigningKey
+	if t, err := time.Parse(time.RFC3339, d.SignedAt); err == nil && d.SigningKey != "" {
+		r.SignedAt, r.SignerVerified = &t, true
+	}
+	if d.KeyStatus == "removed" {
+		r.Removed, r.Reason = true, d.KeyReason
+	}
+	if d.Status == client.StatusKeyExpired {
+		r.Reason = policy.ReasonExpired
+	}
+	r.TimeSource = TimeSource(d.TimeSource)
+	if t, err := time.Parse(time.RFC3339, d.FirstSeen); err == nil {
+		r.FirstSeen = &t
+	}
+	r.Detail = joinDetail(d.Reason, d.Detail)
 }
 
 // ledgerMatches reports whether a first-seen record is of the bytes audited
@@ -490,7 +467,7 @@ func auditRelease(ctx context.Context, src *source, opts Options, rel *Release, 
 // seen unsigned says nothing about when this .prov appeared, so it does not
 // match. Under --prov-only the archive is not fetched: the .prov must list
 // the recorded archive's digest for its archive name.
-func ledgerMatches(le *ring.LedgerEntry, r *Result, prov *provenance.Prov, name string, signer *Key, provOnly bool) (time.Time, bool) {
+func ledgerMatches(le *ring.LedgerEntry, r *Result, prov *provenance.Prov, name string, effective time.Time, provOnly bool) (time.Time, bool) {
 	if provOnly {
 		if le.ArchiveSHA256 == "" || prov.Files[name] != "sha256:"+le.ArchiveSHA256 {
 			return time.Time{}, false
@@ -505,24 +482,23 @@ func ledgerMatches(le *ring.LedgerEntry, r *Result, prov *provenance.Prov, name 
 		return le.FirstSeen, true
 	}
 	for _, rs := range le.Resigns {
-		if rs.ProvSHA256 == r.ProvSHA256 && !rs.Time.IsZero() && rs.Time.Before(signer.Effective) {
+		if rs.ProvSHA256 == r.ProvSHA256 && !rs.Time.IsZero() && rs.Time.Before(effective) {
 			return rs.Time, true
 		}
 	}
 	return time.Time{}, false
 }
 
-// digestArchive streams the archive once: its SHA-256 and, to check the
-// .prov's name and version, its Chart.yaml (headArchive).
-func digestArchive(ctx context.Context, src *source, u *url.URL, opts Options, r *Result) (*archiveHead, error) {
-	lim := opts.Limits
-	if lim.MaxArchive <= 0 {
-		lim.MaxArchive = provenance.DefaultLimits.MaxArchive
-	}
-	var a *archiveHead
+// readArchive reads the archive once with provenance.ScanArchive: the
+// reader keyctl verify uses (ReadArchive) without the per-file hashes, so
+// the same refusals (duplicate entries, several top-level folders, links)
+// whichever command reads it.
+func readArchive(ctx context.Context, src *source, u *url.URL, opts Options, r *Result) (*provenance.Archive, error) {
+	lim := opts.Limits.WithDefaults()
+	var a *provenance.Archive
 	err := src.open(ctx, u, lim.MaxArchive, func(rd io.Reader) error {
 		var err error
-		a, err = headArchive(rd, lim)
+		a, err = provenance.ScanArchive(rd, lim)
 		return err
 	})
 	if err != nil {
@@ -530,6 +506,19 @@ func digestArchive(ctx context.Context, src *source, u *url.URL, opts Options, r
 	}
 	r.ArchiveSHA256 = hex.EncodeToString(a.SHA256[:])
 	return a, nil
+}
+
+// digestArchive is the archive's SHA-256 alone, for the ledger record of
+// an unsigned release.
+func digestArchive(ctx context.Context, src *source, u *url.URL, opts Options, r *Result) error {
+	lim := opts.Limits.WithDefaults()
+	return src.open(ctx, u, lim.MaxArchive, func(rd io.Reader) error {
+		sum, _, err := provenance.DigestArchive(rd, lim.MaxArchive)
+		if err == nil {
+			r.ArchiveSHA256 = hex.EncodeToString(sum[:])
+		}
+		return err
+	})
 }
 
 func isFetch(err error) bool {
@@ -558,6 +547,8 @@ func workItem(r *Result) (WorkItem, bool) {
 		} else {
 			w.Why = fmt.Sprintf("signed by %s key %s after its removal took effect: check the archive, then re-sign with an active key", r.Reason, r.Signer)
 		}
+	case KeyExpired:
+		w.Why = fmt.Sprintf("signed by key %s, expired since, and no ledger record shows the release before the expiry: re-sign with an active key (or extend the key with keyctl update, see docs/runbook.md)", r.Signer)
 	case UnknownSigner:
 		w.Why = fmt.Sprintf("signed by unknown key %s: check the archive, then re-sign with an active key", r.Signer)
 	case OutOfScope:

@@ -176,13 +176,50 @@ const (
 	TimeSignature = policy.TimeSignature
 )
 
-// Judgement is the removal rule's answer for one signature.
-type Judgement = policy.Judgement
-
-// JudgeRemoval applies SPEC §3.5 (policy.JudgeRemoval, the rule verify
-// shares) to a signature made by removed key k at signedAt (self-asserted),
-// for a release first seen at firstSeen (nil when the ledger has no record
-// that matches the release's bytes).
-func JudgeRemoval(k *Key, signedAt time.Time, firstSeen *time.Time) Judgement {
-	return policy.JudgeRemoval(string(k.Reason), k.Effective, signedAt, firstSeen)
+// Certificates implements client.KeySet: the certificates of the active
+// (or removed) keys holding one of ids; ids nil: all of them.
+func (ks *KeySet) Certificates(status root.Status, ids []string) (openpgp.EntityList, error) {
+	want := status == root.Active
+	var out openpgp.EntityList
+	seen := map[*Key]bool{}
+	add := func(k *Key) {
+		if k != nil && k.Active == want && !seen[k] {
+			seen[k] = true
+			out = append(out, k.Entity)
+		}
+	}
+	if ids == nil {
+		for _, fpr := range ks.order {
+			add(ks.keys[fpr])
+		}
+		return out, nil
+	}
+	for _, id := range ids {
+		add(ks.Lookup(id))
+	}
+	return out, nil
 }
+
+// KeyEntry implements client.KeySet: the key's status, removal and scopes
+// as a manifest entry.
+func (ks *KeySet) KeyEntry(fpr string) (root.KeyEntry, bool) {
+	k := ks.keys[fpr]
+	if k == nil {
+		return root.KeyEntry{}, false
+	}
+	e := root.KeyEntry{Fingerprint: k.Fingerprint, Status: root.Active, Scopes: k.Scopes}
+	if !k.Active {
+		e.Status, e.Reason, e.Effective = root.Removed, root.Reason(k.Reason), k.Effective
+	}
+	return e, true
+}
+
+// Entity implements client.KeySet.
+func (ks *KeySet) Entity(fpr string) *openpgp.Entity {
+	if k := ks.keys[fpr]; k != nil {
+		return k.Entity
+	}
+	return nil
+}
+
+var _ client.KeySet = (*KeySet)(nil)
