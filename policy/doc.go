@@ -64,7 +64,7 @@
 //
 // # Removed keys and scopes
 //
-// JudgeRemoval is the rule of SPEC §3.5 that keyctl verify and keyctl audit
+// JudgeRemoval is the removal rule of docs/verify.md that keyctl verify and keyctl audit
 // share: a compromised key (or a removal reason this code does not know)
 // makes every signature untrusted; a retired or superseded key's signature
 // stays trusted only when the release's first-seen time from the team

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Removal reasons (SPEC §3.5).
+// Removal reasons (docs/verify.md).
 const (
 	ReasonCompromised = "compromised" // hard: every signature untrusted
 	ReasonRetired     = "retired"     // soft
@@ -47,7 +47,7 @@ type Judgement struct {
 	Detail     string
 }
 
-// JudgeRemoval applies SPEC §3.5 to a signature made (by its own claim) at
+// JudgeRemoval applies the removal rule of docs/verify.md to a signature made (by its own claim) at
 // signedAt with a key removed for reason, effective at effective, for a
 // release whose first-seen record matching its bytes is firstSeen (nil
 // when the ledger has none).

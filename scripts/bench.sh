@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Times whole keyctl commands side by side with the peers on the same
-# inputs (SPEC §6) and prints a table of medians and ratios. Inputs are made
+# inputs (docs/performance.md) and prints a table of medians and ratios. Inputs are made
 # by scripts/benchgen in a fresh folder: a store with 1,000 maintainer keys,
 # and a repository of 1,300 signed releases (~80 MB of archives) published
 # with that store's governed keyring. Run it with `make bench` (after

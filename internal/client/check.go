@@ -13,7 +13,7 @@ import (
 	"github.com/keyctl/keyctl/policy"
 )
 
-// Status of a chart release (SPEC §3.4-3.5, §4 audit).
+// Status of a chart release (docs/verify.md).
 const (
 	StatusTrusted            = "trusted"
 	StatusRemovedCompromised = "removed-compromised"

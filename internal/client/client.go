@@ -1,9 +1,9 @@
 // Package client is what a Helm user, a CI job or an auditor runs against a
-// published repository (SPEC §3): it fetches the published set from any
+// published repository (docs/verify.md): it fetches the published set from any
 // location internal/publish opens, enforces every trust rule on it, keeps
 // per-repository state, and decides whether a chart's .prov is trusted.
 //
-// It never opens the team lead's store (SPEC §8): everything it knows comes
+// It never opens the team lead's store (a Helm user has no store): everything it knows comes
 // from the pinned root fingerprints, the bucket, and its own state file.
 //
 // # Loading a repository
@@ -95,7 +95,7 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Trusted is a repository's published set after every check of SPEC §3.1-3.
+// Trusted is a repository's published set after every check in docs/verify.md.
 type Trusted struct {
 	Location       string // for output: credentials redacted (RedactURL)
 	Manifest       *root.Manifest

@@ -1,5 +1,5 @@
 // Package fail carries keyctl's typed errors: what failed, why, what to do
-// (hints), and which exit code the command ends with (SPEC §4): 1 when a
+// (hints), and which exit code the command ends with (README.md, exit codes): 1 when a
 // verification, audit or policy check said no, 2 for usage, input or I/O
 // errors. Library packages return these; cmd/keyctl alone prints them and
 // picks the exit code.
@@ -107,7 +107,7 @@ func HintsOf(err error) []string {
 	return out
 }
 
-// ExitCode maps err to the process exit code of SPEC §4.
+// ExitCode maps err to the process exit code documented in the README.
 func ExitCode(err error) int {
 	if err == nil {
 		return 0

@@ -1,5 +1,5 @@
 // Package publish moves a published set of objects into a bucket or
-// directory, and reads them back, over gocloud.dev/blob (SPEC §2, §7). It
+// directory, and reads them back, over gocloud.dev/blob (docs/manifest.md, docs/reliability.md). It
 // knows nothing about OpenPGP or the manifest: it moves bytes, in an order
 // and with preconditions that never let a client see a half-published
 // state, and with retries that ride out a flaky bucket.

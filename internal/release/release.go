@@ -1,5 +1,5 @@
 // Package release assembles one publish of a repository's governed keyring
-// (SPEC §2): it exports pubkeys.pgp and revoked.pgp from the store, writes
+// (docs/manifest.md): it exports pubkeys.pgp and revoked.pgp from the store, writes
 // the manifest that binds them to a version, an expiry and the previous
 // manifest, lays out the files root holders sign (directly, or offline
 // through a signing directory), checks the gathered root signatures

@@ -1,5 +1,5 @@
 // Package revoke holds what keyctl knows about removed keys: the removal
-// rules of SPEC §3.5 as audit reports them, the audit of a whole chart repository
+// removal rules of docs/verify.md as audit reports them, the audit of a whole chart repository
 // after a compromise (Audit), and the first-seen ledger of releases that
 // backs soft removals (LedgerEntries, Record).
 //

@@ -172,7 +172,7 @@ const (
 	// TimeLedger: the store's first-seen record, which a signer cannot forge.
 	TimeLedger = policy.TimeLedger
 	// TimeSignature: the signature's own creation time, set by the signer:
-	// not enough to keep a signature trusted (SPEC §3.5).
+	// not enough to keep a signature trusted (docs/verify.md).
 	TimeSignature = policy.TimeSignature
 )
 

@@ -27,7 +27,7 @@ const (
 	Removed Status = "removed"
 )
 
-// Reason a key was removed (SPEC §3.5).
+// Reason a key was removed (docs/verify.md).
 type Reason string
 
 const (

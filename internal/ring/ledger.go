@@ -12,7 +12,7 @@ import (
 // LedgerEntry is the first-seen record of one chart release: what its
 // archive and .prov were and who signed it when keyctl first saw it. The
 // first-seen time is the store's clock, which a signer cannot forge, so it
-// backs the soft-removal rule of SPEC §3.5.
+// backs the soft-removal rule of docs/verify.md.
 type LedgerEntry struct {
 	Chart         string    `json:"chart"`
 	Version       string    `json:"version"`

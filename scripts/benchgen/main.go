@@ -1,4 +1,4 @@
-// Command benchgen makes the inputs of scripts/bench.sh (SPEC §6) in a
+// Command benchgen makes the inputs of scripts/bench.sh (docs/performance.md) in a
 // folder: a store holding 1,000 maintainer keys, one more key to add, a
 // root key, and a chart repository of signed releases (index.yaml, archives
 // and .prov files, about 60 KB per archive) published with the store's

@@ -1,6 +1,6 @@
 // Package gcsemu runs a Google Cloud Storage emulator
 // (github.com/fsouza/fake-gcs-server) inside a test, so that gs:// code paths
-// are exercised without the network or credentials (SPEC §5).
+// are exercised without the network or credentials (docs/reliability.md).
 //
 // Start serves the emulator on 127.0.0.1 (random port, plain HTTP) behind a
 // small fault-injecting front handler and points STORAGE_EMULATOR_HOST at
