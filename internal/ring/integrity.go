@@ -189,7 +189,15 @@ func explain(tx *bbolt.Tx, hashes bool) *UnexplainedError {
 // update or remove record — and refuses to migrate a store whose keys
 // contradict their log (for example a key the log removed as compromised
 // that is active again), so that a tampered key is never bound.
+//
+// A schema 1 log never carries record hashes. A log that does was written
+// by schema 2, so a store that claims schema 1 over it had its schema
+// number lowered by hand, to have this migration bind records altered
+// since: it is refused, never bound.
 func bindExisting(tx *bbolt.Tx, now time.Time) error {
+	if bad := loggedBySchema2(tx); bad != nil {
+		return unexplained(bad)
+	}
 	if bad := explain(tx, false); bad != nil {
 		return unexplained(bad)
 	}
@@ -207,4 +215,26 @@ func bindExisting(tx *bbolt.Tx, now time.Time) error {
 		return nil // nothing to bind (a new or empty store)
 	}
 	return appendLog(tx, rec)
+}
+
+// loggedBySchema2 reports the first log record that carries record hashes,
+// which only schema 2 (and later) writes.
+func loggedBySchema2(tx *bbolt.Tx) *UnexplainedError {
+	var bad *UnexplainedError
+	err := tx.Bucket(bLog).ForEach(func(k, v []byte) error {
+		r, err := ParseLogRecord(v)
+		if err != nil {
+			return err
+		}
+		if len(r.Records) > 0 || r.Action == "bind" {
+			bad = &UnexplainedError{Record: "meta/schema",
+				Reason: fmt.Sprintf("the store says schema 1, but change log record %d (%s) was written by schema 2: the schema number was lowered outside keyctl, which would bind altered records", r.Seq, r.Action)}
+			return errStop
+		}
+		return nil
+	})
+	if err != nil && err != errStop && bad == nil {
+		return &UnexplainedError{Record: "log", Reason: "a change log record does not parse: " + err.Error()}
+	}
+	return bad
 }
