@@ -9,7 +9,11 @@ while IFS= read -r file; do
 	pkg="./$(dirname "${file#./}")"
 	for target in $(grep -oE '^func (Fuzz[A-Za-z0-9_]+)\(' "$file" | sed -E 's/^func (Fuzz[A-Za-z0-9_]+)\(/\1/'); do
 		echo "fuzz: $pkg $target for $fuzztime" >&2
-		go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" "$pkg" >/dev/null
+		if ! out=$(go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" "$pkg" 2>&1); then
+			printf '%s\n' "$out" >&2
+			echo "fuzz: $pkg $target failed; a failing input is saved under $pkg/testdata/fuzz/$target" >&2
+			exit 1
+		fi
 		count=$((count + 1))
 	done
 done < <(grep -rlE '^func Fuzz' --include='*_test.go' . | sort)
