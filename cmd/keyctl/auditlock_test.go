@@ -17,20 +17,8 @@ import (
 // gets the store meanwhile instead of "store is locked"; ledger record
 // still writes its results afterwards.
 func TestAuditDoesNotHoldStoreLock(t *testing.T) {
-	work := t.TempDir()
-	t.Setenv("XDG_CONFIG_HOME", filepath.Join(work, "config"))
-	t.Setenv("XDG_STATE_HOME", filepath.Join(work, "state"))
-	t.Setenv("KEYCTL_ACTOR", "lead@example.org")
-	store := filepath.Join(work, "keyctl.db")
-	k := func(args ...string) []string { return append([]string{"--store", store}, args...) }
-	mustRun := func(args ...string) string {
-		t.Helper()
-		out, errs, code := keyctlRun(t, k(args...)...)
-		if code != 0 {
-			t.Fatalf("keyctl %s: exit %d\n%s", strings.Join(args, " "), code, errs)
-		}
-		return out
-	}
+	cs := newCLIStore(t, "lead@example.org")
+	work, store, k, mustRun := cs.work, cs.store, cs.args, cs.mustRun
 	mustRun("root", "create", "--name", "root", "--secret-out", filepath.Join(work, "root.key"), "--public-out", filepath.Join(work, "root.pub"), "--no-passphrase")
 	mustRun("init", "--repository", "charts.example.org", "--root-key", filepath.Join(work, "root.pub"))
 	made := time.Now().Add(-72 * time.Hour)

@@ -191,20 +191,8 @@ func chartYAML(name, version string) string {
 }
 
 func TestVerifyAndAuditAgree(t *testing.T) {
-	work := t.TempDir()
-	t.Setenv("XDG_CONFIG_HOME", filepath.Join(work, "config"))
-	t.Setenv("XDG_STATE_HOME", filepath.Join(work, "state"))
-	t.Setenv("KEYCTL_ACTOR", "responder@example.org")
-	store := filepath.Join(work, "keyctl.db")
-	k := func(args ...string) []string { return append([]string{"--store", store}, args...) }
-	mustRun := func(args ...string) string {
-		t.Helper()
-		out, errs, code := keyctlRun(t, k(args...)...)
-		if code != 0 {
-			t.Fatalf("keyctl %s: exit %d\n%s", strings.Join(args, " "), code, errs)
-		}
-		return out
-	}
+	cs := newCLIStore(t, "responder@example.org")
+	work, store, k, mustRun := cs.work, cs.store, cs.args, cs.mustRun
 	out := mustRun("root", "create", "--name", "root", "--secret-out", filepath.Join(work, "root.key"), "--public-out", filepath.Join(work, "root.pub"), "--no-passphrase")
 	m := regexp.MustCompile(`[0-9A-F]{40}`).FindString(out)
 	if m == "" {
