@@ -61,7 +61,8 @@ func (a *app) newPublishCmd() *cobra.Command {
 		Short: "Sign and upload pubkeys.pgp, revoked.pgp, their signatures and the manifest",
 		Long: `publish builds the signed keyring from the store (pubkeys.pgp, revoked.pgp,
 their root signatures, the root sets and keyctl-manifest.json; see
-docs/manifest.md) and uploads it to a bucket:
+docs/manifest.md) and uploads it to a bucket, with the trust page
+keyctl/index.html built from it:
 file:///dir, a plain directory, gs://bucket/prefix, s3://bucket/prefix.
 
 Directly, with root secret key files at hand:

@@ -129,7 +129,9 @@ func TestRenderShowsTheManifest(t *testing.T) {
 
 	tables := map[root.Status]*html.Node{root.Active: byID(t, doc, "active-keys"), root.Removed: byID(t, doc, "removed-keys")}
 	for st, tbl := range tables {
-		rows := find(tbl, func(n *html.Node) bool { return n.Data == "tr" && len(find(n, func(c *html.Node) bool { return c.Data == "th" })) == 0 })
+		rows := find(tbl, func(n *html.Node) bool {
+			return n.Data == "tr" && len(find(n, func(c *html.Node) bool { return c.Data == "th" })) == 0
+		})
 		want := 0
 		for _, k := range m.Keys {
 			if k.Status == st {
@@ -148,7 +150,10 @@ func TestRenderShowsTheManifest(t *testing.T) {
 		certs[pgpkey.Fingerprint(e)] = pgpkey.UserIDs(e)
 	}
 	for _, k := range m.Keys {
-		rows := find(tables[k.Status], func(n *html.Node) bool { v, _ := attr(n, "data-fingerprint"); return n.Data == "tr" && v == k.Fingerprint })
+		rows := find(tables[k.Status], func(n *html.Node) bool {
+			v, _ := attr(n, "data-fingerprint")
+			return n.Data == "tr" && v == k.Fingerprint
+		})
 		if len(rows) != 1 {
 			t.Fatalf("key %s: %d rows in the %s table", k.Fingerprint, len(rows), k.Status)
 		}

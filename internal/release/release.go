@@ -27,6 +27,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
 	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/page"
 	"github.com/keyctl/keyctl/internal/publish"
 	"github.com/keyctl/keyctl/internal/ring"
 	"github.com/keyctl/keyctl/internal/root"
@@ -355,18 +356,42 @@ func object(name string, data []byte) publish.Object {
 		o.ContentType = "application/pgp-keys"
 	case strings.HasSuffix(name, ".json"):
 		o.ContentType = "application/json"
+	case name == page.Name:
+		o.ContentType = page.ContentType
 	default:
 		o.ContentType = "application/octet-stream"
 	}
 	return o
 }
 
+// Page renders the trust page (internal/page) of this publish, for people
+// reading the set at location: only from the checked manifest, the root set
+// it names and the keyrings it binds.
+func (sg *Signed) Page(location string, now time.Time) ([]byte, error) {
+	m := sg.Manifest
+	var rootSet []byte
+	for _, l := range sg.Links {
+		if l.Version == m.Root.Version {
+			rootSet = l.Data
+		}
+	}
+	return page.Render(page.Input{
+		Manifest: m,
+		RootSet:  rootSet,
+		Pubkeys:  sg.Files[root.PubkeysFile],
+		Revoked:  sg.Files[root.RevokedFile],
+		URL:      location,
+		Now:      now,
+	})
+}
+
 // Plan turns a checked bundle into the upload plan (see internal/publish
 // for the order): content-addressed copies of the keyrings, the manifest
 // and its signatures, and the root set chain go first; then the manifest
 // at its fixed name, guarded by the hash of the manifest it replaces; then
-// the convenience copies that helm verify --keyring and gpgv users read.
-func (sg *Signed) Plan(expectPrevious string) (publish.Plan, error) {
+// the convenience copies that helm verify --keyring and gpgv users read;
+// last the trust page (keyctl/index.html), rendered for location at now.
+func (sg *Signed) Plan(expectPrevious, location string, now time.Time) (publish.Plan, error) {
 	var p publish.Plan
 	mb := sg.Files[root.ManifestName]
 	mh := root.Hash(mb)
@@ -404,6 +429,11 @@ func (sg *Signed) Plan(expectPrevious string) (publish.Plan, error) {
 		}
 		p.Files = append(p.Files, object(n+root.SigSuffix, sg.Sigs[n]))
 	}
+	html, err := sg.Page(location, now)
+	if err != nil {
+		return p, err
+	}
+	p.After = append(p.After, object(page.Name, html))
 	return p, nil
 }
 
@@ -413,7 +443,7 @@ func (sg *Signed) Plan(expectPrevious string) (publish.Plan, error) {
 // publish happened and must be recorded, and a re-run (built on it)
 // completes the copies.
 func (sg *Signed) Upload(ctx context.Context, s *ring.Store, b *publish.Bucket, expectPrevious string, now time.Time) (live bool, err error) {
-	plan, err := sg.Plan(expectPrevious)
+	plan, err := sg.Plan(expectPrevious, b.Location(), now)
 	if err != nil {
 		return false, err
 	}
