@@ -385,6 +385,50 @@ func (sg *Signed) Page(location string, now time.Time) ([]byte, error) {
 	})
 }
 
+// PublishedPage renders the trust page of the store's last publish, for
+// people reading it at the location it went to: the manifest the store
+// recorded, the root set it names, and the keyrings the store exports now,
+// which must still be the ones that manifest binds.
+func PublishedPage(s *ring.Store, now time.Time) ([]byte, error) {
+	if err := requireExplained(s); err != nil {
+		return nil, err
+	}
+	info, err := s.Info()
+	if err != nil {
+		return nil, err
+	}
+	p := info.Published
+	if p == nil {
+		return nil, fail.Inputf("this store has not published yet: there is no signed manifest to show").
+			WithHint("publish first (keyctl publish), or render a published set: keyctl page --repo URL --root-set sha256:HEX")
+	}
+	m, err := root.ParseManifest(p.Manifest)
+	if err != nil || root.Hash(p.Manifest) != p.SHA256 {
+		return nil, fail.Inputf("the store's record of manifest version %d is damaged", p.Version).
+			WithHint("render the published set instead: keyctl page --repo " + p.Location + " --root-set sha256:HEX")
+	}
+	links, err := s.RootLinks()
+	if err != nil {
+		return nil, err
+	}
+	var rootSet []byte
+	for _, l := range links {
+		if l.Version == m.Root.Version {
+			rootSet = l.Data
+		}
+	}
+	keys, err := s.List(true)
+	if err != nil {
+		return nil, err
+	}
+	pub, rev := ring.Keyring(keys, ring.Active), ring.Keyring(keys, ring.Removed)
+	if m.CheckFile(root.PubkeysFile, pub) != nil || m.CheckFile(root.RevokedFile, rev) != nil {
+		return nil, fail.Inputf("keys were added, updated or removed since manifest version %d was published", m.Version).
+			WithHint("publish them first (keyctl publish), or render what is published: keyctl page --repo " + p.Location + " --root-set sha256:HEX")
+	}
+	return page.Render(page.Input{Manifest: m, RootSet: rootSet, Pubkeys: pub, Revoked: rev, URL: p.Location, Now: now})
+}
+
 // Plan turns a checked bundle into the upload plan (see internal/publish
 // for the order): content-addressed copies of the keyrings, the manifest
 // and its signatures, and the root set chain go first; then the manifest
