@@ -26,6 +26,8 @@ var (
 	uidRLO    = "\u202ecilA\u202c <alice@example.org>"
 	uidRTL    = "שלום עליכם <shalom@example.org>"
 	uidLong   = strings.Repeat("W", 4000) + " <long@example.org>"
+	// uidLongShown is how the page shows uidLong: cut, with the rest counted.
+	uidLongShown = strings.Repeat("W", MaxUserIDShown) + "… (3819 more characters)"
 )
 
 // hostileRepo is a valid repository identity (printable ASCII, no spaces)

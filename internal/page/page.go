@@ -34,7 +34,8 @@
 //     over: control and format characters (bidi overrides, zero-width
 //     characters) are shown as visible escapes (internal/termsafe), and
 //     each user ID sits in its own <bdi> element, so right-to-left text
-//     cannot reorder what is around it.
+//     cannot reorder what is around it. A user ID longer than
+//     MaxUserIDShown characters is cut there, with the count of the rest.
 //   - semantic: sections with headings, tables with <th scope="col">
 //     headers and a caption; at widths below 40em each key row is drawn as
 //     a card with its labels (data-label).
@@ -182,6 +183,18 @@ func locations(loc string) (repo string, known bool, href, shown string) {
 	return placeholderRepo, false, "../" + root.PubkeysFile, placeholderRepo + "/" + root.PubkeysFile
 }
 
+// MaxUserIDShown is how many characters of a user ID the page shows; the
+// rest is cut and counted, so that one hostile user ID cannot bury the page.
+const MaxUserIDShown = 200
+
+func shortUserID(s string) string {
+	r := []rune(s)
+	if len(r) <= MaxUserIDShown {
+		return s
+	}
+	return fmt.Sprintf("%s… (%d more characters)", string(r[:MaxUserIDShown]), len(r)-MaxUserIDShown)
+}
+
 // Render builds the page. It refuses a root set or keyrings that are not
 // the ones the manifest binds.
 func Render(in Input) ([]byte, error) {
@@ -242,7 +255,7 @@ func Render(in Input) ([]byte, error) {
 		kv := keyView{Fingerprint: groups(k.Fingerprint), Scopes: k.Scopes, Added: ts(k.Added), Status: string(k.Status), Expires: "unknown", Algorithm: "unknown"}
 		if e := certs[k.Fingerprint]; e != nil {
 			for _, id := range pgpkey.UserIDs(e) {
-				kv.UserIDs = append(kv.UserIDs, termsafe.String(id))
+				kv.UserIDs = append(kv.UserIDs, shortUserID(termsafe.String(id)))
 			}
 			kv.Algorithm = pgpkey.Algorithm(e.PrimaryKey)
 			if exp, ok := pgpkey.Expiry(e, now, nil); ok {

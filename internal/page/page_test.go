@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 	"golang.org/x/net/html"
@@ -301,7 +302,7 @@ func TestRenderHostileText(t *testing.T) {
 	all := strings.Join(shown, "\n")
 	// Markup and right-to-left letters are shown as they are; a bidi
 	// override is shown as a visible escape and never reaches the page raw.
-	for _, want := range []string{uidScript, uidAttr, uidRTL, uidLong, `\u202ecilA\u202c <alice@example.org>`} {
+	for _, want := range []string{uidScript, uidAttr, uidRTL, uidLongShown, `\u202ecilA\u202c <alice@example.org>`} {
 		if !strings.Contains("\n"+all+"\n", "\n"+want+"\n") {
 			t.Errorf("user ID %.60q is not shown as text", want)
 		}
@@ -434,5 +435,19 @@ func TestRenderDeterministic(t *testing.T) {
 	}
 	if !regexp.MustCompile(`(?s)^<!DOCTYPE html>\n<html lang="en">`).MatchString(a) {
 		t.Errorf("page starts %.60q", a)
+	}
+}
+
+func TestShortUserID(t *testing.T) {
+	if got := shortUserID("Alice <a@example.org>"); got != "Alice <a@example.org>" {
+		t.Errorf("short user ID changed: %q", got)
+	}
+	exact := strings.Repeat("ש", MaxUserIDShown)
+	if got := shortUserID(exact); got != exact {
+		t.Error("a user ID of exactly the limit was cut")
+	}
+	got := shortUserID(strings.Repeat("ש", MaxUserIDShown+5))
+	if got != exact+"… (5 more characters)" || !utf8.ValidString(got) {
+		t.Errorf("cut user ID %q", got)
 	}
 }
