@@ -90,3 +90,18 @@ func TestPageCommand(t *testing.T) {
 		t.Errorf("page without --out: exit %d\n%s", code, errOut)
 	}
 }
+
+func TestPageCommandJSON(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
+	t.Setenv("KEYCTL_ACTOR", "tester")
+	store := filepath.Join(dir, "k.db")
+	rk, rp := filepath.Join(dir, "root.key"), filepath.Join(dir, "root.pub")
+	mustKC(t, "root", "create", "--name", "page root", "--secret-out", rk, "--public-out", rp, "--no-passphrase")
+	mustKC(t, "--store", store, "init", "--repository", "charts.example.org", "--root-key", rp)
+	mustKC(t, "--store", store, "publish", "--to", filepath.Join(dir, "site"), "--root-key", rk)
+	out := mustKC(t, "--store", store, "-o", "json", "page", "--out", filepath.Join(dir, "p.html"))
+	if !strings.Contains(out, `"manifest_version": 1`) || !strings.Contains(out, `"out": "`) {
+		t.Errorf("page -o json: %s", out)
+	}
+}
