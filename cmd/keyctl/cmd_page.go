@@ -14,7 +14,7 @@ import (
 
 func (a *app) newPageCmd() *cobra.Command {
 	var o verifyOpts
-	var out string
+	var out, publicURL string
 	c := &cobra.Command{
 		Use:   "page --out FILE [--repo URL (--root-set sha256:HEX | --root FPR... [--threshold N])]",
 		Short: "Render the trust page (keyctl/index.html) of a published set into a file",
@@ -34,13 +34,18 @@ updated the same way). Without --repo it renders the store's last publish.
 			if out == "" {
 				return fail.Inputf("--out is required").WithHint("e.g. keyctl page --out keys.html, then open keys.html in a browser")
 			}
+			if publicURL != "" {
+				if err := page.CheckPublicURL(publicURL); err != nil {
+					return err
+				}
+			}
 			var html []byte
 			var version uint64
 			var err error
 			if o.repo != "" {
-				html, version, err = a.pageFromRepo(cmd, o)
+				html, version, err = a.pageFromRepo(cmd, o, publicURL)
 			} else {
-				html, version, err = a.pageFromStore()
+				html, version, err = a.pageFromStore(publicURL)
 			}
 			if err != nil {
 				return err
@@ -57,6 +62,7 @@ updated the same way). Without --repo it renders the store's last publish.
 	}
 	f := c.Flags()
 	f.StringVar(&out, "out", "", "file to write the page to")
+	f.StringVar(&publicURL, "public-url", "", "the http(s) address people read the repository from, for the page's commands (default: --repo, or where the store published)")
 	f.StringVar(&o.repo, "repo", "", "render the published set of this repository (a name from keyctl repo add, or its location) instead of the store's last publish")
 	f.StringVar(&o.rootSet, "root-set", "", "pinned root set hash, sha256:HEX, with --repo")
 	f.StringSliceVar(&o.roots, "root", nil, "pinned root fingerprint (repeatable), with --repo and --threshold")
@@ -67,7 +73,7 @@ updated the same way). Without --repo it renders the store's last publish.
 }
 
 // pageFromRepo renders what client.Load trusted, and nothing else.
-func (a *app) pageFromRepo(cmd *cobra.Command, o verifyOpts) ([]byte, uint64, error) {
+func (a *app) pageFromRepo(cmd *cobra.Command, o verifyOpts, publicURL string) ([]byte, uint64, error) {
 	t, err := a.resolveRepo(cmd, o.repo, o)
 	if err != nil {
 		return nil, 0, err
@@ -80,24 +86,28 @@ func (a *app) pageFromRepo(cmd *cobra.Command, o verifyOpts) ([]byte, uint64, er
 	if err != nil {
 		return nil, 0, err
 	}
+	loc := t.location
+	if publicURL != "" {
+		loc = publicURL
+	}
 	html, err := page.Render(page.Input{
 		Manifest: tr.Manifest,
 		RootSet:  rs,
 		Pubkeys:  tr.Keyrings[root.PubkeysFile],
 		Revoked:  tr.Keyrings[root.RevokedFile],
-		URL:      t.location,
+		URL:      loc,
 		Now:      tr.Now,
 	})
 	return html, tr.Manifest.Version, err
 }
 
-func (a *app) pageFromStore() ([]byte, uint64, error) {
+func (a *app) pageFromStore(publicURL string) ([]byte, uint64, error) {
 	s, err := a.openStore(true)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer s.Close()
-	html, err := release.PublishedPage(s, a.now())
+	html, err := release.PublishedPage(s, publicURL, a.now())
 	if err != nil {
 		return nil, 0, err
 	}

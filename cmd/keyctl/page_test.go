@@ -105,3 +105,44 @@ func TestPageCommandJSON(t *testing.T) {
 		t.Errorf("page -o json: %s", out)
 	}
 }
+
+func TestPublishPublicURL(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
+	t.Setenv("KEYCTL_ACTOR", "tester")
+	store := filepath.Join(dir, "k.db")
+	site := filepath.Join(dir, "site")
+	rk, rp := filepath.Join(dir, "root.key"), filepath.Join(dir, "root.pub")
+	mustKC(t, "root", "create", "--name", "page root", "--secret-out", rk, "--public-out", rp, "--no-passphrase")
+	mustKC(t, "--store", store, "init", "--repository", "charts.example.org", "--root-key", rp)
+
+	_, errOut, code := kc(t, nil, "--store", store, "publish", "--to", site, "--root-key", rk, "--public-url", "https://user:pw@charts.example.org")
+	if code != 2 || !strings.Contains(errOut, "--public-url must be") || strings.Contains(errOut, "pw@") {
+		t.Errorf("publish with credentials in --public-url: exit %d\n%s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(site, "keyctl-manifest.json")); err == nil {
+		t.Error("published despite a bad --public-url")
+	}
+
+	mustKC(t, "--store", store, "publish", "--to", site, "--root-key", rk, "--public-url", "https://charts.example.org/")
+	got, err := os.ReadFile(filepath.Join(site, filepath.FromSlash(page.Name)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"keyctl verify CHART-VERSION.tgz --repo https://charts.example.org --root-set sha256:", "curl -fsSLO https://charts.example.org/pubkeys.pgp", `href="https://charts.example.org/pubkeys.pgp"`} {
+		if !strings.Contains(string(got), want) {
+			t.Errorf("published page lacks %q", want)
+		}
+	}
+	if strings.Contains(string(got), site) {
+		t.Error("the published page shows the publisher's directory")
+	}
+
+	// keyctl page takes the same address.
+	p := filepath.Join(dir, "p.html")
+	mustKC(t, "--store", store, "page", "--out", p, "--public-url", "https://mirror.example.org")
+	got, _ = os.ReadFile(p)
+	if !strings.Contains(string(got), "--repo https://mirror.example.org --root-set") {
+		t.Error("keyctl page --public-url is not in the page's commands")
+	}
+}

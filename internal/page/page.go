@@ -183,6 +183,19 @@ func locations(loc string) (repo string, known bool, href, shown string) {
 	return placeholderRepo, false, "../" + root.PubkeysFile, placeholderRepo + "/" + root.PubkeysFile
 }
 
+// CheckPublicURL checks an address people read a repository from, as
+// given to publish --public-url and keyctl page --public-url: http(s), with
+// a host, and nothing a page should not show (credentials, a query, a
+// fragment).
+func CheckPublicURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fail.Inputf("--public-url must be the http(s) address of the chart repository, without credentials, query or fragment").
+			WithHint("e.g. --public-url https://charts.example.org")
+	}
+	return nil
+}
+
 // MaxUserIDShown is how many characters of a user ID the page shows; the
 // rest is cut and counted, so that one hostile user ID cannot bury the page.
 const MaxUserIDShown = 200

@@ -451,3 +451,16 @@ func TestShortUserID(t *testing.T) {
 		t.Errorf("cut user ID %q", got)
 	}
 }
+
+func TestCheckPublicURL(t *testing.T) {
+	for _, ok := range []string{"https://charts.example.org", "http://h.example/sub/charts/"} {
+		if err := CheckPublicURL(ok); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "charts.example.org", "gs://bucket/x", "/srv/site", "https://u:p@h.example", "https://h.example/?a=b", "https://h.example/#x", "https://"} {
+		if err := CheckPublicURL(bad); err == nil {
+			t.Errorf("%q accepted as a public URL", bad)
+		}
+	}
+}

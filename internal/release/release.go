@@ -208,6 +208,11 @@ type Signed struct {
 	Links    []ring.RootLink
 	NewLinks []ring.RootLink
 
+	// PublicURL, when set, is the http(s) address people read the set from;
+	// the trust page fills it into its commands instead of the bucket's
+	// location.
+	PublicURL string
+
 	// sets are the store's root sets by version, to judge signatures
 	// already in the bucket (Upload).
 	sets map[uint64]*root.RootSet
@@ -389,7 +394,8 @@ func (sg *Signed) Page(location string, now time.Time) ([]byte, error) {
 // people reading it at the location it went to: the manifest the store
 // recorded, the root set it names, and the keyrings the store exports now,
 // which must still be the ones that manifest binds.
-func PublishedPage(s *ring.Store, now time.Time) ([]byte, error) {
+// publicURL, when not empty, replaces the location in the page's commands.
+func PublishedPage(s *ring.Store, publicURL string, now time.Time) ([]byte, error) {
 	if err := requireExplained(s); err != nil {
 		return nil, err
 	}
@@ -426,7 +432,11 @@ func PublishedPage(s *ring.Store, now time.Time) ([]byte, error) {
 		return nil, fail.Inputf("keys were added, updated or removed since manifest version %d was published", m.Version).
 			WithHint("publish them first (keyctl publish), or render what is published: keyctl page --repo " + p.Location + " --root-set sha256:HEX")
 	}
-	return page.Render(page.Input{Manifest: m, RootSet: rootSet, Pubkeys: pub, Revoked: rev, URL: p.Location, Now: now})
+	loc := p.Location
+	if publicURL != "" {
+		loc = publicURL
+	}
+	return page.Render(page.Input{Manifest: m, RootSet: rootSet, Pubkeys: pub, Revoked: rev, URL: loc, Now: now})
 }
 
 // Plan turns a checked bundle into the upload plan (see internal/publish
@@ -487,7 +497,11 @@ func (sg *Signed) Plan(expectPrevious, location string, now time.Time) (publish.
 // publish happened and must be recorded, and a re-run (built on it)
 // completes the copies.
 func (sg *Signed) Upload(ctx context.Context, s *ring.Store, b *publish.Bucket, expectPrevious string, now time.Time) (live bool, err error) {
-	plan, err := sg.Plan(expectPrevious, b.Location(), now)
+	loc := b.Location()
+	if sg.PublicURL != "" {
+		loc = sg.PublicURL
+	}
+	plan, err := sg.Plan(expectPrevious, loc, now)
 	if err != nil {
 		return false, err
 	}
