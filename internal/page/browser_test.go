@@ -112,21 +112,28 @@ func (w *watch) listen(t *testing.T, ctx context.Context) {
 	}
 }
 
-// check fails the test on any console error or request to another origin.
-func (w *watch) check(t *testing.T, origin string) {
-	t.Helper()
+// problems lists console errors, exceptions, dialogs and requests to
+// another origin than origin.
+func (w *watch) problems(origin string) []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for _, e := range w.errors {
-		t.Errorf("browser: %s", e)
-	}
+	out := append([]string(nil), w.errors...)
 	if len(w.requests) == 0 {
-		t.Error("the browser made no request at all: the request log does not work")
+		out = append(out, "the browser made no request at all: the request log does not work")
 	}
 	for _, u := range w.requests {
 		if !strings.HasPrefix(u, origin+"/") {
-			t.Errorf("the page made a request outside its origin %s: %s", origin, u)
+			out = append(out, "request outside the page's origin "+origin+": "+u)
 		}
+	}
+	return out
+}
+
+// check fails the test on any problem.
+func (w *watch) check(t *testing.T, origin string) {
+	t.Helper()
+	for _, p := range w.problems(origin) {
+		t.Errorf("browser: %s", p)
 	}
 }
 
@@ -417,32 +424,36 @@ func shot(t *testing.T, ctx context.Context, path string) {
 	t.Logf("screenshot: %s", path)
 }
 
-// TestBrowserWatchCatches shows that the checks above can fail: a page
-// that loads from elsewhere and logs an error is caught.
+// TestBrowserWatchCatches shows that the watch can fail: a page whose CSP
+// blocks an image and a style logs errors, and a page without CSP that
+// loads an image from another origin makes a request there.
 func TestBrowserWatchCatches(t *testing.T) {
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	other := httptest.NewServer(http.NotFoundHandler())
 	defer other.Close()
-	mux.HandleFunc("/bad.html", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("/csp.html", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", ContentType)
 		fmt.Fprintf(w, `<!DOCTYPE html><meta http-equiv="Content-Security-Policy" content="%s"><p>x</p><img src="%s/x.png"><style>p{}</style>`, csp, other.URL)
 	})
-	ctx := tab(t)
-	var w watch
-	w.listen(t, ctx)
-	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/bad.html")); err != nil {
-		t.Fatal(err)
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.errors) == 0 {
-		t.Error("a CSP violation (blocked image, blocked style) made no console error")
-	}
-	// CSP blocks the image before any request: the request check is shown
-	// working by a page without CSP.
-	if len(w.requests) == 0 {
-		t.Error("no request seen")
+	mux.HandleFunc("/open.html", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", ContentType)
+		fmt.Fprintf(w, `<!DOCTYPE html><title>x</title><img src="%s/x.png">`, other.URL)
+	})
+	for _, tc := range []struct{ path, want string }{
+		{"/csp.html", "Content Security Policy"},
+		{"/open.html", "request outside the page's origin " + srv.URL + ": " + other.URL + "/x.png"},
+	} {
+		ctx := tab(t)
+		var w watch
+		w.listen(t, ctx)
+		if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+tc.path)); err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Join(w.problems(srv.URL), "\n")
+		if !strings.Contains(got, tc.want) {
+			t.Errorf("%s: problems %q, want one containing %q", tc.path, got, tc.want)
+		}
 	}
 }
