@@ -19,6 +19,8 @@
 // the manifest's hashes and lengths), from which the user IDs, algorithm
 // and expiry are read. Render refuses anything else. The page itself is
 // not root-signed: it is a view for people; clients trust the manifest.
+// What the manifest does not carry (a key's role, the reason it was added,
+// kept in the team lead's store) is not shown.
 //
 // # How it is built
 //
@@ -57,6 +59,7 @@
 //	    scopes: <li data-scope="GLOB">, or data-all-charts on the cell
 //	    user IDs: <bdi data-user-id>
 //	#verify-keyctl, #verify-helm, #artifacthub-annotation   the commands
+//	#pubkeys-link                   the link to pubkeys.pgp
 //
 // A fingerprint's text content, with spaces removed, equals its
 // data-fingerprint.
