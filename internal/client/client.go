@@ -108,6 +108,9 @@ type Trusted struct {
 	// Fallbacks names the files read from their content-addressed copy
 	// because the fixed-name copy did not match the manifest.
 	Fallbacks []string
+	// Keyrings are the bytes of pubkeys.pgp and revoked.pgp, by name, as
+	// the manifest binds them (for the trust page).
+	Keyrings map[string][]byte
 
 	// The keyrings are indexed at load (public key packets only) and a
 	// certificate is parsed when a check needs it: verifying one chart
@@ -298,7 +301,7 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 	}
 
 	t := &Trusted{Location: RedactURL(loc), Manifest: m, ManifestSHA256: mhash, RootSet: set, Previous: prev, Now: t0,
-		primaryOf: map[string]string{}, certs: map[string]*cert{}}
+		primaryOf: map[string]string{}, certs: map[string]*cert{}, Keyrings: map[string][]byte{}}
 	for _, name := range []string{root.PubkeysFile, root.RevokedFile} {
 		data, fallback, err := fetchBound(ctx, b, m, name)
 		if err != nil {
@@ -307,6 +310,7 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 		if fallback {
 			t.Fallbacks = append(t.Fallbacks, name)
 		}
+		t.Keyrings[name] = data
 		if err := t.addKeyring(name, data); err != nil {
 			return nil, err
 		}
