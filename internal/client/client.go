@@ -24,10 +24,13 @@
 //     fingerprints and its threshold (root.Resolve: root set 1 signed by
 //     its own threshold, every link checked); pins with fewer keys or a
 //     lower threshold are refused (root.PinError), and without a recorded
-//     set trust comes from the pinned set, walked forward. Walks stop at
-//     the version the manifest names, at most MaxRootLinks (tamper,
-//     threshold); root sets published ahead of the manifest (a publish in
-//     progress) are not followed yet;
+//     set trust comes from the pinned set, walked forward. Walks go on to
+//     the newest validly linked root set, past the one the manifest names,
+//     at most MaxRootLinks (tamper, threshold); a manifest naming an older
+//     set than that newest one is refused (stale root set: signed under
+//     keys that may since have left the set; during a rotation's publish
+//     window the hint says to retry), and so is a manifest naming a set
+//     that is not published;
 //     then checks the manifest's signatures published for exactly
 //     those bytes at keyctl/sha256/<hash>.sig, and checks them against the
 //     root set's threshold, the repository named by the root set, the root
@@ -215,9 +218,10 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 	}
 	var badSet error // a fetched root set that does not parse
 	fetch := func(v uint64) ([]byte, []byte, error) {
-		if v > rootWant {
-			return nil, nil, fs.ErrNotExist // not named by the manifest: not followed
-		}
+		// Every published root set is followed, also those past the one
+		// the manifest names: a manifest under a set that was validly
+		// rotated away is refused below (walks are bounded by
+		// MaxRootLinks).
 		data, err := b.Get(ctx, root.RootSetPath(v), root.MaxRootSetSize)
 		if err != nil {
 			return nil, nil, err
@@ -270,7 +274,22 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 		if badSet != nil && fail.KindOf(err) == fail.Input {
 			return nil, badSet
 		}
+		var le *root.LinkError
+		if errors.As(err, &le) && le.To > rootWant {
+			return nil, fail.Hint(err, fmt.Sprintf("root set %d is newer than root set %d, which the manifest names: a rotation may be half-way through its publish; retry in a few minutes", le.To, rootWant),
+				"if it persists, the repository's root history was tampered with: do not trust it; tell the repository's team lead")
+		}
 		return nil, err
+	}
+	if set.Version > rootWant {
+		// Refused before the manifest's signatures are counted: a manifest
+		// naming a root set that has been rotated away is signed under
+		// keys that may have left, and a key that left can sign alone.
+		return nil, staleRootSet(rootWant, set.Version)
+	}
+	if set.Version < rootWant {
+		return nil, fail.Untrustedf("the manifest names root set %d, but the newest published root set is %d", rootWant, set.Version).
+			WithHint("root sets are published before the manifest that names them: the root history was cut back or the manifest forged; do not trust it; tell the repository's team lead")
 	}
 	if prev.RootVersion > set.Version {
 		return nil, fail.Untrustedf("root set %d is the newest published, but root set %d was trusted before (rollback)", set.Version, prev.RootVersion).
@@ -337,6 +356,14 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 		}
 	}
 	return t, nil
+}
+
+// staleRootSet refuses a manifest naming root set named while root set
+// newest, validly linked from it, is published.
+func staleRootSet(named, newest uint64) error {
+	return fail.Untrustedf("stale root set: the manifest names root set %d, but root set %d is published and validly rotated from it; a manifest under a root set that was rotated away is not trusted", named, newest).
+		WithHint("during a rotation's publish window the new root set goes up before the manifest that names it: retry in a few minutes",
+			"if it persists, the manifest was signed under root keys that have since been rotated out (perhaps by one of them): do not trust it; tell the repository's team lead")
 }
 
 func sameSet(a, b *root.RootSet) bool {
