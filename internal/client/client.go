@@ -45,8 +45,13 @@
 //  6. fetches pubkeys.pgp and revoked.pgp and checks hash and length
 //     against the manifest; when the fixed-name copy differs (a publish in
 //     progress, or a mix-and-match attack) it fetches the content-addressed
-//     copy keyctl/sha256/<hex> and uses it when that matches;
-//  7. only then writes the new state, atomically.
+//     copy keyctl/sha256/<hex> and uses it when that matches; a key
+//     (primary or subkey) bound to two primaries across the two keyrings
+//     is refused (a Security error);
+//  7. refuses a manifest that brings back a key the state recorded as
+//     compromised, or binds it or one of its recorded subkeys to another
+//     certificate (State.CheckCompromised, a Security error);
+//  8. only then writes the new state, atomically.
 package client
 
 import (
@@ -333,11 +338,11 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 
 	if st != nil {
 		// Compromised keys stay compromised (state.go, CheckCompromised).
-		if err := prev.CheckCompromised(m); err != nil {
+		if err := prev.CheckCompromised(m, t); err != nil {
 			return nil, err
 		}
 		next := State{Location: loc, Repository: m.Repository, Version: m.Version, ManifestSHA256: mhash,
-			Issued: m.Issued, RootVersion: set.Version, RootSHA256: m.Root.SHA256}.withCompromised(m, prev.Compromised)
+			Issued: m.Issued, RootVersion: set.Version, RootSHA256: m.Root.SHA256}.withCompromised(m, t, prev.Compromised)
 		if !next.Equal(prev) {
 			// Under the state lock: when another run recorded a version
 			// meanwhile, m must descend from that one too.
@@ -345,7 +350,7 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 				if cur.Equal(prev) {
 					return nil
 				}
-				if err := cur.CheckCompromised(m); err != nil {
+				if err := cur.CheckCompromised(m, t); err != nil {
 					return err
 				}
 				return checkHistory(ctx, b, m, mhash, cur, st.path)
@@ -534,6 +539,21 @@ func (t *Trusted) addKeyring(name string, data []byte) error {
 		default:
 			continue
 		}
+		// One key, one primary: a key (primary or subkey) that a listed
+		// certificate already holds under another primary is refused, or a
+		// compromised subkey would sign again under a new primary.
+		keys := []string{fpr}
+		for _, sk := range sp.Subkeys {
+			keys = append(keys, pgpkey.FormatFingerprint(sk.Fingerprint))
+		}
+		for _, k := range keys {
+			if other, ok := t.primaryOf[k]; ok && other != fpr {
+				return &fail.Error{Kind: fail.Security, Msg: fmt.Sprintf(
+					"key %s is bound to two primary keys in the published keyrings: %s (%s) and %s (%s, %s)", k, other, t.certs[other].status, fpr, entry.Status, name),
+					Hints: []string{"nothing was trusted: a (sub)key belongs to one certificate; bound under a second primary it would escape the first one's removal",
+						"report it to the repository's team lead: the store holds a certificate built around someone else's key"}}
+			}
+		}
 		t.certs[fpr] = &cert{data: data, span: sp, status: entry.Status}
 		t.order = append(t.order, fpr)
 		t.primaryOf[fpr] = fpr
@@ -544,6 +564,19 @@ func (t *Trusted) addKeyring(name string, data []byte) error {
 		}
 	}
 	return nil
+}
+
+// subkeysOf returns the subkey fingerprints of the indexed certificate fpr
+// (t may be nil).
+func (t *Trusted) subkeysOf(fpr string) []string {
+	if t == nil || t.certs[fpr] == nil {
+		return nil
+	}
+	var out []string
+	for _, sk := range t.certs[fpr].span.Subkeys {
+		out = append(out, pgpkey.FormatFingerprint(sk.Fingerprint))
+	}
+	return out
 }
 
 // entity parses (once) the certificate with primary fingerprint fpr.
