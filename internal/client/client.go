@@ -30,7 +30,8 @@
 //     set than that newest one is refused (stale root set: signed under
 //     keys that may since have left the set; during a rotation's publish
 //     window the hint says to retry), and so is a manifest naming a set
-//     that is not published;
+//     that is not published, or a root history with a gap (set N+2
+//     published after the walk stopped at N);
 //     then checks the manifest's signatures published for exactly
 //     those bytes at keyctl/sha256/<hash>.sig, and checks them against the
 //     root set's threshold, the repository named by the root set, the root
@@ -285,6 +286,17 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 				"if it persists, the repository's root history was tampered with: do not trust it; tell the repository's team lead")
 		}
 		return nil, err
+	}
+	// The walk stopped where root set set.Version+1 is missing; one more
+	// after it means the history has a hole: a host hiding a rotation
+	// must hide every later set too.
+	if _, gerr := b.Get(ctx, root.RootSetPath(set.Version+2), root.MaxRootSetSize); !errors.Is(gerr, fs.ErrNotExist) {
+		var tl *publish.TooLargeError
+		if gerr != nil && !errors.As(gerr, &tl) {
+			return nil, gerr
+		}
+		return nil, fail.Untrustedf("root set %d is published but root set %d is not: the root history has a gap (tamper)", set.Version+2, set.Version+1).
+			WithHint("a rotation may have been hidden to make an older root set look current: do not trust this repository; tell its team lead")
 	}
 	if set.Version > rootWant {
 		// Refused before the manifest's signatures are counted: a manifest
