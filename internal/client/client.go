@@ -47,7 +47,8 @@
 //     against the manifest; when the fixed-name copy differs (a publish in
 //     progress, or a mix-and-match attack) it fetches the content-addressed
 //     copy keyctl/sha256/<hex> and uses it when that matches; a key
-//     (primary or subkey) bound to two primaries across the two keyrings
+//     (primary or subkey) bound to two primaries across the two keyrings,
+//     or a key the manifest lists bound as another certificate's subkey,
 //     is refused (a Security error);
 //  7. refuses a manifest that brings back a key the state recorded as
 //     compromised, or binds it or one of its recorded subkeys to another
@@ -347,6 +348,9 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 			return nil, err
 		}
 	}
+	if err := t.checkListedPrimaries(); err != nil {
+		return nil, err
+	}
 
 	if st != nil {
 		// Compromised keys stay compromised (state.go, CheckCompromised).
@@ -576,6 +580,31 @@ func (t *Trusted) addKeyring(name string, data []byte) error {
 		}
 	}
 	return nil
+}
+
+// checkListedPrimaries refuses a key the manifest lists as a primary key
+// that a published certificate carries as a subkey of another primary:
+// with its own certificate left out, a compromised (or any removed) key
+// would sign as the other one.
+func (t *Trusted) checkListedPrimaries() error {
+	for _, k := range t.Manifest.Keys {
+		p, ok := t.primaryOf[k.Fingerprint]
+		if !ok || p == k.Fingerprint {
+			continue
+		}
+		return &fail.Error{Kind: fail.Security, Msg: fmt.Sprintf(
+			"key %s, which the manifest lists as a primary key (%s), is bound as a subkey of %s (%s)", k.Fingerprint, describeStatus(k), p, t.certs[p].status),
+			Hints: []string{"nothing was trusted: a listed key's signatures must be judged under its own entry",
+				"report it to the repository's team lead: the store holds a certificate built around another maintainer's key"}}
+	}
+	return nil
+}
+
+func describeStatus(k root.KeyEntry) string {
+	if k.Status == root.Removed && k.Reason != "" {
+		return string(k.Status) + ", " + string(k.Reason)
+	}
+	return string(k.Status)
 }
 
 // subkeysOf returns the subkey fingerprints of the indexed certificate fpr

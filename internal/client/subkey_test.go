@@ -176,3 +176,29 @@ func TestStateCompromisedSubkeysFormat(t *testing.T) {
 		}
 	}
 }
+
+// The manifest lists X as compromised but publishes no certificate for it,
+// and an active Y carries X's primary key as its signing subkey: a fresh
+// client (no state) must not trust X's signatures as Y's.
+func TestListedKeyBoundAsSubkeyOfAnother(t *testing.T) {
+	f := newFixture(t, t.TempDir(), "charts.example.org", newRootKey(t, "root"))
+	x := newMaintainer(t, "xavier")
+	xm := f.add(x)
+	xm.status, xm.reason, xm.effective, xm.unpublished = root.Removed, root.Compromised, t0, true
+	y := newMaintainer(t, "yves")
+	pub, sec := *x.PrimaryKey, *x.PrivateKey
+	pub.IsSubkey, sec.PublicKey = true, pub
+	bindSubkey(t, y, openpgp.Subkey{PublicKey: &pub, PrivateKey: &sec}, t0)
+	f.add(y)
+	f.publish(t0)
+	a, p, _ := chart(t, x, "evil", "1.0.0", t0)
+	tr, err := f.load(t, t.TempDir(), t0.Add(time.Minute))
+	if err == nil {
+		d := tr.Check(p, "evil-1.0.0.tgz", a, nil)
+		t.Fatalf("compromised X bound under active Y: loaded; chart signed by X: %s %s %s", d.Status, d.Reason, d.Detail)
+	}
+	xfpr := pgpkey.Fingerprint(x)
+	if fail.KindOf(err) != fail.Security || !strings.Contains(err.Error(), "key "+xfpr+", which the manifest lists as a primary key (removed, compromised), is bound as a subkey of "+pgpkey.Fingerprint(y)) {
+		t.Errorf("message: %v", err)
+	}
+}
