@@ -351,6 +351,14 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 	if err := t.checkListedPrimaries(); err != nil {
 		return nil, err
 	}
+	for _, k := range m.Keys {
+		// All of a compromised key's subkeys are recorded, or none is
+		// trusted: a cut list could leave out the one that signs.
+		if n := len(t.subkeysOf(k.Fingerprint)); k.Status == root.Removed && k.Reason == root.Compromised && n > MaxCompromisedSubkeys {
+			return nil, fail.Untrustedf("compromised key %s carries %d subkeys, more than the %d this client records", k.Fingerprint, n, MaxCompromisedSubkeys).
+				WithHint("nothing was trusted; tell the repository's team lead to publish the key's certificate without the extra subkeys")
+		}
+	}
 
 	if st != nil {
 		// Compromised keys stay compromised (state.go, CheckCompromised).

@@ -184,9 +184,6 @@ func (s State) withCompromised(m *root.Manifest, t *Trusted, other []Compromised
 			sk = append(sk, k)
 		}
 		slices.Sort(sk)
-		if len(sk) > MaxCompromisedSubkeys {
-			sk = sk[:MaxCompromisedSubkeys]
-		}
 		out = append(out, CompromisedKey{Fingerprint: f, Version: v, Subkeys: sk})
 	}
 	slices.SortFunc(out, func(a, b CompromisedKey) int { return strings.Compare(a.Fingerprint, b.Fingerprint) })

@@ -202,3 +202,25 @@ func TestListedKeyBoundAsSubkeyOfAnother(t *testing.T) {
 		t.Errorf("message: %v", err)
 	}
 }
+
+// A compromised certificate carrying more subkeys than the state records
+// is refused rather than recorded in part (a cut list could leave out the
+// subkey that signs).
+func TestCompromisedTooManySubkeys(t *testing.T) {
+	f := newFixture(t, t.TempDir(), "charts.example.org", newRootKey(t, "root"))
+	x := newMaintainer(t, "xavier")
+	for len(x.Subkeys) <= MaxCompromisedSubkeys {
+		addSigningSubkey(t, x)
+	}
+	xm := f.add(x)
+	xm.status, xm.reason, xm.effective = root.Removed, root.Compromised, t0
+	f.publish(t0)
+	st := t.TempDir()
+	_, err := f.load(t, st, t0.Add(time.Minute))
+	if fail.ExitCode(err) != 1 || !strings.Contains(err.Error(), fmt.Sprintf("more than the %d this client records", MaxCompromisedSubkeys)) {
+		t.Errorf("compromised key with %d subkeys: %v", len(x.Subkeys), err)
+	}
+	if _, serr := os.Stat(StatePath(st, f.b.Location())); !errors.Is(serr, os.ErrNotExist) {
+		t.Error("state written")
+	}
+}
