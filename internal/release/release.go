@@ -367,7 +367,7 @@ func object(name string, data []byte) publish.Object {
 // at its fixed name, guarded by the hash of the manifest it replaces; then
 // the convenience copies that helm verify --keyring and gpgv users read.
 func (sg *Signed) Plan(expectPrevious string) (publish.Plan, error) {
-	var p publish.Plan
+	p := publish.Plan{Version: sg.Manifest.Version}
 	mb := sg.Files[root.ManifestName]
 	mh := root.Hash(mb)
 	for _, n := range []string{root.PubkeysFile, root.RevokedFile} {
