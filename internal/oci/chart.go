@@ -291,4 +291,3 @@ func TagForVersion(v string) string { return strings.ReplaceAll(v, "+", "_") }
 
 // VersionForTag reverses TagForVersion.
 func VersionForTag(t string) string { return strings.ReplaceAll(t, "_", "+") }
-

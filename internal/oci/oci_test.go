@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	hexpkg "encoding/hex"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -173,7 +173,11 @@ func TestSetPublishAndRead(t *testing.T) {
 	if err := b.Publish(ctx, plan1); err != nil {
 		t.Fatal(err)
 	}
-	sum := func(s string) []byte { d := content.NewDescriptorFromBytes("", []byte(s)); h, _ := hexDecode(d.Digest.Encoded()); return h }
+	sum := func(s string) []byte {
+		d := content.NewDescriptorFromBytes("", []byte(s))
+		h, _ := hexDecode(d.Digest.Encoded())
+		return h
+	}
 	plan2 := publish.Plan{Version: 2, ExpectPrevious: sum("manifest 1"),
 		Blobs:   []publish.Object{{Name: "keyctl/sha256/bb", Data: []byte("blob2")}},
 		Pointer: publish.Object{Name: "m.json", Data: []byte("manifest 2")},

@@ -430,5 +430,4 @@ func sameDesc(a, b *ocispec.Descriptor) bool {
 	return a.Digest == b.Digest
 }
 
-
 func specsVersioned() specs.Versioned { return specs.Versioned{SchemaVersion: 2} }
