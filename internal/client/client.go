@@ -57,6 +57,7 @@ import (
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 
 	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/oci"
 	"github.com/keyctl/keyctl/internal/pgpkey"
 	"github.com/keyctl/keyctl/internal/publish"
 	"github.com/keyctl/keyctl/internal/root"
@@ -76,7 +77,8 @@ const (
 // Options configure Load.
 type Options struct {
 	// Location is the repository root: a directory, file://, gs://, s3://
-	// or http(s):// (see publish.Open). Ignored when Bucket is set, except
+	// or http(s):// (see publish.Open), or an OCI namespace oci://HOST/PATH
+	// (see internal/oci; needs Registry). Ignored when Bucket is set, except
 	// as the state key when Bucket is nil.
 	Location string
 	// Bucket, when set, is an already opened location; Load does not close it.
@@ -93,6 +95,8 @@ type Options struct {
 	StateDir string
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
+	// Registry reaches oci:// locations (nil: none can be opened).
+	Registry *oci.Client
 }
 
 // Trusted is a repository's published set after every check in docs/verify.md.
@@ -142,7 +146,7 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 			return nil, fail.Inputf("no repository location given").WithHint("pass --repo URL or a repository name from keyctl repo add")
 		}
 		var err error
-		b, err = publish.Open(ctx, opts.Location, nil)
+		b, err = OpenLocation(ctx, opts.Location, opts.Registry)
 		if err != nil {
 			return nil, err
 		}
