@@ -139,6 +139,11 @@ func (a *app) resolveRepo(cmd *cobra.Command, repo string, o verifyOpts) (*repoT
 		t.opts.Pins.RootSetSHA256 = h
 	}
 	t.opts.Location = t.location
+	if oci.IsLocation(t.location) {
+		if t.opts.Registry, err = a.registry(t); err != nil {
+			return nil, err
+		}
+	}
 	return t, nil
 }
 
@@ -255,8 +260,10 @@ func (a *app) verifyInto(ctx context.Context, cmd *cobra.Command, arg string, o 
 	} else if target, err = a.resolveRepo(cmd, repoArg, o); err != nil {
 		return err
 	}
-	if target.opts.Registry, err = a.registry(target); err != nil {
-		return err
+	if target.opts.Registry == nil && src.OCI != "" {
+		if target.opts.Registry, err = a.registry(target); err != nil {
+			return err
+		}
 	}
 	v, err := client.Verify(ctx, client.VerifyRequest{Repo: target.opts, Source: src, SourceDir: o.source})
 	if v != nil {
