@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"sort"
 	"strings"
@@ -110,6 +111,19 @@ func checkDescriptor(d ocispec.Descriptor) error {
 	return nil
 }
 
+// NotChartError says a manifest was read and is not a Helm chart.
+type NotChartError struct{ Err error }
+
+func (e *NotChartError) Error() string { return e.Err.Error() }
+func (e *NotChartError) Unwrap() error { return e.Err }
+
+// IsNotChart reports whether err says a reference is not a Helm chart
+// (as opposed to a failure to reach it).
+func IsNotChart(err error) bool {
+	var nc *NotChartError
+	return errors.As(err, &nc)
+}
+
 // ChartConfig is the part of Helm's config blob (Chart.yaml as JSON) that
 // names the release. It is unsigned: use it to find, never to trust.
 type ChartConfig struct {
@@ -156,7 +170,7 @@ func (c *Client) ResolveChart(ctx context.Context, ref Ref) (*Chart, error) {
 	}
 	m, err := ParseChartManifest(data)
 	if err != nil {
-		return nil, fail.Hint(err, ref.String()+" is not a Helm chart as helm push writes it")
+		return nil, &fail.Error{Kind: fail.Input, Msg: ref.String() + " is not a Helm chart as helm push writes it", Err: &NotChartError{Err: err}}
 	}
 	return &Chart{Ref: ref, ManifestDigest: string(desc.Digest), Manifest: m}, nil
 }
