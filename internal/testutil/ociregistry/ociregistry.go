@@ -5,6 +5,9 @@
 package ociregistry
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,7 +18,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/crypto/bcrypt"
+	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/keyctl/keyctl/internal/testutil/peers"
 )
@@ -110,4 +117,56 @@ func freePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// PushChart pushes a chart to HOST/REPO:TAG over plain HTTP as helm push
+// lays it out: Helm's config (name and version), the chart layer and, when
+// prov is not nil, the provenance layer. It returns the manifest digest
+// and the chart layer's descriptor.
+func PushChart(t testing.TB, host, repo, tag, name, version string, archive, prov []byte) (manifest string, chart ocispec.Descriptor) {
+	t.Helper()
+	ctx := context.Background()
+	r, err := remote.NewRepository(host + "/" + repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.PlainHTTP = true
+	cfg, _ := json.Marshal(map[string]string{"apiVersion": "v2", "name": name, "version": version})
+	put := func(mt string, data []byte) ocispec.Descriptor {
+		d := content.NewDescriptorFromBytes(mt, data)
+		if ok, err := r.Blobs().Exists(ctx, d); err != nil {
+			t.Fatal(err)
+		} else if !ok {
+			if err := r.Blobs().Push(ctx, d, bytes.NewReader(data)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return d
+	}
+	m := ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
+		Config: put("application/vnd.cncf.helm.config.v1+json", cfg),
+		Layers: []ocispec.Descriptor{put("application/vnd.cncf.helm.chart.content.v1.tar+gzip", archive)}}
+	if prov != nil {
+		m.Layers = append(m.Layers, put("application/vnd.cncf.helm.chart.provenance.v1.prov", prov))
+	}
+	data, _ := json.Marshal(m)
+	d := content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, data)
+	if err := r.Manifests().PushReference(ctx, d, bytes.NewReader(data), tag); err != nil {
+		t.Fatal(err)
+	}
+	return string(d.Digest), m.Layers[0]
+}
+
+// DeleteBlob removes a blob from HOST/REPO (the registry runs with
+// deletes enabled): a layer that can no longer be fetched.
+func DeleteBlob(t testing.TB, host, repo string, d ocispec.Descriptor) {
+	t.Helper()
+	r, err := remote.NewRepository(host + "/" + repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.PlainHTTP = true
+	if err := r.Blobs().Delete(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
 }
