@@ -59,10 +59,11 @@
 //     digest, untagged: invisible to readers). A content-addressed object
 //     of the live set that the plan names with other bytes is a security
 //     error;
-//  3. tag "vN". A version tag that names another artifact is refused when
-//     the live set is at version N or later (a version never changes once
-//     it went live); a tag left by a publish that never went live is
-//     replaced;
+//  3. tag "vN". A version tag that names another artifact is a conflict
+//     when the set `current` names now is that artifact or at version N or
+//     later (a version never changes once it went live); a tag left by a
+//     publish that never went live is replaced. The publisher that wins
+//     step 4 tags "vN" again, so that it names the live set;
 //  4. read `current` again: if it moved since step 1, a conflict; else tag
 //     `current`, and read it once more: if it does not name this artifact,
 //     another publisher wrote in between and won, and this publish says so.

@@ -3,6 +3,7 @@ package oci
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	hexpkg "encoding/hex"
 	"encoding/json"
@@ -228,3 +229,53 @@ func TestSetPublishAndRead(t *testing.T) {
 }
 
 func hexDecode(s string) ([]byte, error) { return hexpkg.DecodeString(s) }
+
+// TestSetPublishRefusesMovedCurrent: another publish moves `current`
+// while this one uploads; this one must not tag over it, and says so.
+func TestSetPublishRefusesMovedCurrent(t *testing.T) {
+	for _, step := range []string{"3", "4"} {
+		t.Run("step"+step, func(t *testing.T) { testMovedCurrent(t, step) })
+	}
+}
+
+func testMovedCurrent(t *testing.T, step string) {
+	reg := ociregistry.Start(t, ociregistry.Options{})
+	c := newClient(t, Options{})
+	ctx := context.Background()
+	ns := "oci://" + reg.Host + "/team"
+	first, _ := c.OpenSet(ns)
+	if err := first.Publish(ctx, publish.Plan{Version: 1, Pointer: publish.Object{Name: "m.json", Data: []byte("manifest 1")}}); err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.Sum256([]byte("manifest 1"))
+	ours, _ := c.Set(ns)
+	ours.hook = func(at string) {
+		if at != step {
+			return
+		}
+		other, _ := c.OpenSet(ns)
+		if err := other.Publish(ctx, publish.Plan{Version: 2, ExpectPrevious: h[:], Pointer: publish.Object{Name: "m.json", Data: []byte("manifest 2, theirs")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := publish.OpenRemote(ours).Publish(ctx, publish.Plan{Version: 2, ExpectPrevious: h[:], Pointer: publish.Object{Name: "m.json", Data: []byte("manifest 2, ours")}})
+	var ce *publish.ConflictError
+	if !errors.As(err, &ce) {
+		t.Fatalf("publish over a moved current: %v", err)
+	}
+	r, _ := c.OpenSet(ns)
+	if got, _ := r.Get(ctx, "m.json", 100); string(got) != "manifest 2, theirs" {
+		t.Fatalf("current is %q, want the other publisher's", got)
+	}
+	// And v2 names theirs: ours never went live.
+	set, _ := c.Set(ns)
+	rr, _ := c.repository(reg.Host, set.repoName())
+	_, m2, err := set.readTag(ctx, rr, VersionTag(2))
+	if err != nil || m2 == nil {
+		t.Fatal(err)
+	}
+	d := m2.layers["m.json"]
+	if d.Digest != content.NewDescriptorFromBytes("", []byte("manifest 2, theirs")).Digest {
+		t.Fatalf("v2 names %s, not the live set", d.Digest)
+	}
+}

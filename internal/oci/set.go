@@ -91,6 +91,10 @@ type Set struct {
 	display    string
 	Log        func(format string, args ...any)
 
+	// hook, set by tests, runs before step "3" (the version tag) and step
+	// "4" (the re-read of `current`): another publisher may act there.
+	hook func(step string)
+
 	mu     sync.Mutex
 	loaded bool
 	snap   *setManifest // nil: no set published
@@ -328,14 +332,20 @@ func (s *Set) Publish(ctx context.Context, p publish.Plan) error {
 	s.logf("pushed the published set %s (%d objects)", desc.Digest, len(layers))
 
 	// 3. The version tag, immutable once it went live.
+	if s.hook != nil {
+		s.hook("3")
+	}
 	if p.Version > 0 {
-		if err := s.tagVersion(ctx, r, desc, p.Version, m0); err != nil {
+		if err := s.tagVersion(ctx, r, desc, p); err != nil {
 			return err
 		}
 	}
 
 	// 4. `current`, read before and after: a registry has no conditional
 	// tag update, so this narrows the race to the time between the reads.
+	if s.hook != nil {
+		s.hook("4")
+	}
 	d1, _, err := s.readTag(ctx, r, CurrentTag)
 	if err != nil {
 		return err
@@ -356,7 +366,7 @@ func (s *Set) Publish(ctx context.Context, p publish.Plan) error {
 	}
 	if p.Version > 0 {
 		// The winner of a race owns the version tag too.
-		if err := s.tagVersion(ctx, r, desc, p.Version, m0); err != nil {
+		if err := s.tagVersion(ctx, r, desc, p); err != nil {
 			return &publish.LiveError{Err: err}
 		}
 	}
@@ -382,25 +392,32 @@ func (s *Set) moved(ctx context.Context, r *remote.Repository, p publish.Plan) e
 		Expected: p.ExpectPrevious, LiveSHA256: sum, Live: live})
 }
 
-// tagVersion points VersionTag(v) at desc. A version tag that already
-// names another artifact is refused when that version went live (the set
-// live before this publish is at v or later); one that never went live (a
-// publish that failed before moving `current`) is replaced.
-func (s *Set) tagVersion(ctx context.Context, r *remote.Repository, desc ocispec.Descriptor, v uint64, live *setManifest) error {
-	tag := VersionTag(v)
+// tagVersion points VersionTag(p.Version) at desc. A version tag that
+// already names another artifact is left alone when that version went live
+// (the set `current` names now is at that version or later: a conflict,
+// versions never change); one that never went live (a publish that failed
+// before moving `current`) is replaced.
+func (s *Set) tagVersion(ctx context.Context, r *remote.Repository, desc ocispec.Descriptor, p publish.Plan) error {
+	tag := VersionTag(p.Version)
 	dv, _, err := s.readTag(ctx, r, tag)
 	if err != nil {
 		return err
 	}
-	if dv != nil && dv.Digest != desc.Digest {
-		if live != nil && live.version >= v {
-			return fail.Securityf("%s's tag %s already names another published set", s.Location(), tag).
-				WithHint("a version, once published, never changes; inspect " + Scheme + s.host + "/" + s.repoName() + ":" + tag)
-		}
-		s.logf("replacing tag %s, left by a publish that never went live", tag)
-	}
 	if dv != nil && dv.Digest == desc.Digest {
 		return nil
+	}
+	if dv != nil {
+		dc, live, err := s.readTag(ctx, r, CurrentTag)
+		if err != nil {
+			return err
+		}
+		switch {
+		case dc != nil && dc.Digest == desc.Digest:
+			// This artifact is live: the tag must name it.
+		case dc != nil && (dc.Digest == dv.Digest || (live != nil && live.version >= p.Version)):
+			return s.moved(ctx, r, p)
+		}
+		s.logf("replacing tag %s, left by a publish that never went live", tag)
 	}
 	if err := r.Tag(ctx, desc, tag); err != nil {
 		return s.c.wrap(err, "tag "+tag+" at "+s.Location())
