@@ -330,5 +330,3 @@ func CheckOCIArchive(ref oci.Ref, digest string, ar *provenance.Archive) error {
 	}
 	return nil
 }
-
-
