@@ -44,6 +44,17 @@
 //     progress, or a mix-and-match attack) it fetches the content-addressed
 //     copy keyctl/sha256/<hex> and uses it when that matches;
 //  7. only then writes the new state, atomically.
+//
+// # Verifying a chart
+//
+// Verify is the one verification for every source (verify.go): a chart
+// archive on disk, REPO/CHART through the repository's index.yaml, or an
+// OCI reference oci://HOST/PATH/NAME:TAG or @sha256:HEX (internal/oci),
+// whose published set is read at oci://HOST/PATH unless the request names
+// another location. It loads the set (Load), checks that a fetched archive
+// is the release asked for (FetchChart's CheckArchive, CheckOCIArchive),
+// decides with Decide and, on request, compares the archive with its
+// source folder. Nothing it fetches is written to disk.
 package client
 
 import (
