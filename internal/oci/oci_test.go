@@ -279,3 +279,36 @@ func testMovedCurrent(t *testing.T, step string) {
 		t.Fatalf("v2 names %s, not the live set", d.Digest)
 	}
 }
+
+func TestParseNamespaceAndRef(t *testing.T) {
+	for in, want := range map[string]string{
+		"oci://h.example:5000/charts":    "h.example:5000|charts",
+		"oci://h.example/charts/team/":   "h.example|charts/team",
+		"oci://h.example":                "h.example|",
+		"oci://127.0.0.1:5000":           "127.0.0.1:5000|",
+		"oci://h.example/charts:1.0":     "error",
+		"oci://h.example/a@sha256:00":    "error",
+		"oci://h.example/Charts":         "error",
+		"https://h.example/charts":       "error",
+		"oci://h.example/charts?x=1":     "error",
+		"oci://user:pw@h.example/charts": "error",
+	} {
+		host, path, err := ParseNamespace(in)
+		got := host + "|" + path
+		if err != nil {
+			got = "error"
+		}
+		if got != want {
+			t.Errorf("ParseNamespace(%q) = %q, want %q", in, got, want)
+		}
+	}
+	r, err := ParseRef("oci://h.example:5000/charts/team/app:1.2.0_b1", false)
+	if err != nil || r.Host != "h.example:5000" || r.Repository != "charts/team/app" || r.Tag != "1.2.0_b1" || r.Name() != "app" || r.Namespace() != "oci://h.example:5000/charts/team" {
+		t.Fatalf("%+v %v", r, err)
+	}
+	for _, bad := range []string{"oci://h.example/app", "oci://h.example/app:1@sha256:" + strings.Repeat("0", 64), "oci://h.example:1.0", "oci://h.example/app@sha512:" + strings.Repeat("0", 128)} {
+		if _, err := ParseRef(bad, false); err == nil {
+			t.Errorf("ParseRef(%q) accepted", bad)
+		}
+	}
+}
