@@ -285,7 +285,7 @@ func printAudit(a *app, rep *revoke.Report) {
 		return
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	tprintln(tw, "CHART\tVERSION\tSTATUS\tSIGNER\tSIGNED AT\tREASON")
+	tprintf(tw, "CHART\tVERSION\tSTATUS\tSIGNER\tSIGNED AT\tREASON\n")
 	for _, r := range rep.Results {
 		signer, at := "-", "-"
 		if r.SignerKeyID != "" {
@@ -302,7 +302,7 @@ func printAudit(a *app, rep *revoke.Report) {
 	if len(rep.Worklist) > 0 {
 		tprintf(a.stdout, "\nre-sign worklist (%d):\n", len(rep.Worklist))
 		tw = tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-		tprintln(tw, "CHART\tVERSION\tURL\tWHY")
+		tprintf(tw, "CHART\tVERSION\tURL\tWHY\n")
 		for _, w := range rep.Worklist {
 			tprintf(tw, "%s\t%s\t%s\t%s\n", w.Chart, w.Version, w.URL, w.Why)
 		}
@@ -450,7 +450,7 @@ func (a *app) ledgerList() error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	tprintln(tw, "CHART\tVERSION\tFIRST SEEN\tSIGNER\tARCHIVE SHA256")
+	tprintf(tw, "CHART\tVERSION\tFIRST SEEN\tSIGNER\tARCHIVE SHA256\n")
 	for _, e := range entries {
 		signer := "-"
 		if e.Signer != "" {
