@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote"
@@ -17,6 +18,10 @@ import (
 
 	"github.com/keyctl/keyctl/internal/fail"
 )
+
+// RequestTimeout bounds one registry request, a 100 MiB chart layer
+// included.
+const RequestTimeout = 2 * time.Minute
 
 // Options configure a Client.
 type Options struct {
@@ -34,6 +39,8 @@ type Options struct {
 	DockerConfig string
 	// HTTPClient, when set, carries the requests (tests).
 	HTTPClient *http.Client
+	// Timeout bounds one request; 0: RequestTimeout.
+	Timeout time.Duration
 }
 
 // Client reaches OCI registries. It holds no secrets itself: credentials are
@@ -70,7 +77,14 @@ func New(opts Options) (*Client, error) {
 	store := credentials.NewStoreWithFallbacks(helm, docker)
 	httpClient := opts.HTTPClient
 	if httpClient == nil {
-		httpClient = retry.DefaultClient
+		// Retries on 429 and 5xx (oras's policy), and a bound on every
+		// request so that a registry that stops answering cannot hang an
+		// audit.
+		timeout := opts.Timeout
+		if timeout <= 0 {
+			timeout = RequestTimeout
+		}
+		httpClient = &http.Client{Transport: retry.NewTransport(nil), Timeout: timeout}
 	}
 	c := &Client{opts: opts, creds: store, auth: &auth.Client{
 		Client:     httpClient,

@@ -9,10 +9,13 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -310,5 +313,29 @@ func TestParseNamespaceAndRef(t *testing.T) {
 		if _, err := ParseRef(bad, false); err == nil {
 			t.Errorf("ParseRef(%q) accepted", bad)
 		}
+	}
+}
+
+// TestHungRegistryTimesOut: a registry that accepts the connection and
+// never answers cannot hang verify or audit.
+func TestHungRegistryTimesOut(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	c := newClient(t, Options{Timeout: 300 * time.Millisecond})
+	ref, _ := ParseRef("oci://"+strings.TrimPrefix(srv.URL, "http://")+"/charts/app:1.0.0", false)
+	start := time.Now()
+	_, err := c.ResolveChart(context.Background(), ref)
+	if err == nil {
+		t.Fatal("a hung registry answered")
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("gave up after %s", d)
 	}
 }
