@@ -121,8 +121,12 @@ func Verify(ctx context.Context, req VerifyRequest) (*Verdict, error) {
 	}
 	if src.Chart != "" && oci.IsLocation(opts.Location) {
 		if src.Version == "" {
-			return nil, fail.Inputf("%s is in an OCI registry: give the version with --version", src.Chart).
-				WithHint("list the versions with: helm show chart, or keyctl audit --repo " + opts.Location + " --chart " + src.Chart)
+			// As helm pull without --version: the highest released tag.
+			v, err := latestOCI(ctx, opts.Registry, opts.Location, src.Chart)
+			if err != nil {
+				return nil, err
+			}
+			src.Version = v
 		}
 		r, err := oci.ParseRef(strings.TrimSuffix(opts.Location, "/")+"/"+src.Chart+":"+oci.TagForVersion(src.Version), false)
 		if err != nil {
@@ -329,4 +333,29 @@ func CheckOCIArchive(ref oci.Ref, digest string, ar *provenance.Archive) error {
 			WithHint("tags are not signed: verify the version the tag holds, " + ref.Namespace() + "/" + ar.Name + ":" + oci.TagForVersion(ar.Version) + ", or pin it by digest: " + ref.Namespace() + "/" + ar.Name + "@" + digest)
 	}
 	return nil
+}
+
+// latestOCI is the highest released version tag of chart under namespace.
+func latestOCI(ctx context.Context, reg *oci.Client, namespace, chart string) (string, error) {
+	if reg == nil {
+		return "", fail.Inputf("%s is an OCI registry location, and no registry client was given", namespace)
+	}
+	host, path, err := oci.ParseNamespace(namespace)
+	if err != nil {
+		return "", err
+	}
+	repo := chart
+	if path != "" {
+		repo = path + "/" + chart
+	}
+	tags, err := reg.Tags(ctx, host, repo)
+	if err != nil {
+		return "", err
+	}
+	v := oci.Latest(tags)
+	if v == "" {
+		return "", fail.Inputf("%s/%s has no tag that is a released version (%d tags)", strings.TrimSuffix(namespace, "/"), chart, len(tags)).
+			WithHint("name the version with --version")
+	}
+	return v, nil
 }

@@ -61,7 +61,7 @@ func TestVerifyNeedsOneSource(t *testing.T) {
 		t.Errorf("oci:// without a registry client: %v", err)
 	}
 	_, err = Verify(ctx, VerifyRequest{Repo: Options{Location: "oci://127.0.0.1:1/p"}, Source: Source{Chart: "c"}})
-	if err == nil || !strings.Contains(err.Error(), "give the version with --version") {
-		t.Errorf("REPO/CHART in a registry without a version: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "no registry client") {
+		t.Errorf("REPO/CHART in a registry without a registry client: %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/mod/semver"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 
@@ -305,3 +306,21 @@ func TagForVersion(v string) string { return strings.ReplaceAll(v, "+", "_") }
 
 // VersionForTag reverses TagForVersion.
 func VersionForTag(t string) string { return strings.ReplaceAll(t, "_", "+") }
+
+// Latest is the version of the highest tag that is a semantic version and
+// not a pre-release (Helm's '_' read as '+'), as helm pull picks without
+// --version; "" when none is. Tags are unsigned: the archive fetched must
+// still be that version (internal/client checks it).
+func Latest(tags []string) string {
+	best := ""
+	for _, t := range tags {
+		v := "v" + strings.TrimPrefix(VersionForTag(t), "v")
+		if !semver.IsValid(v) || semver.Prerelease(v) != "" {
+			continue
+		}
+		if best == "" || semver.Compare(v, "v"+strings.TrimPrefix(best, "v")) > 0 {
+			best = VersionForTag(t)
+		}
+	}
+	return best
+}

@@ -339,3 +339,16 @@ func TestHungRegistryTimesOut(t *testing.T) {
 		t.Fatalf("gave up after %s", d)
 	}
 }
+
+func TestLatest(t *testing.T) {
+	for want, tags := range map[string][]string{
+		"1.10.0":        {"1.2.0", "1.10.0", "1.9.9", "stable", "2.0.0-rc.1", "latest"},
+		"v2.0.0":        {"v2.0.0", "1.0.0"},
+		"1.0.0+build.2": {"1.0.0_build.2", "0.9.0"},
+		"":              {"stable", "2.0.0-rc.1", "main"},
+	} {
+		if got := Latest(tags); got != want {
+			t.Errorf("Latest(%v) = %q, want %q", tags, got, want)
+		}
+	}
+}
