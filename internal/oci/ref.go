@@ -126,15 +126,15 @@ func ParseNamespace(s string) (host, path string, err error) {
 		return bad("it does not start with oci://")
 	}
 	rest := strings.TrimSuffix(s[len(Scheme):], "/")
-	if strings.ContainsAny(rest, "?#@:\\ \t\r\n") && !validHostPort(rest) {
-		return bad("it holds a tag, a digest or a character a namespace cannot hold")
-	}
 	host, path, _ = strings.Cut(rest, "/")
-	if err := (registry.Reference{Registry: host}).ValidateRegistry(); err != nil || host == "" {
+	if host == "" || strings.ContainsAny(host, "@?#\\ \t\r\n") || strings.Count(host, ":") > 1 {
+		return bad("the host is not a registry host[:port]")
+	}
+	if err := (registry.Reference{Registry: host}).ValidateRegistry(); err != nil {
 		return bad("the host is not a registry host[:port]")
 	}
 	if path != "" {
-		if strings.ContainsAny(path, "@:?#\\ ") {
+		if strings.ContainsAny(path, "@:?#\\ \t\r\n") {
 			return bad("it holds a tag, a digest or a character a namespace cannot hold")
 		}
 		if err := (registry.Reference{Registry: host, Repository: path + "/" + SetRepository}).ValidateRepository(); err != nil {
@@ -142,12 +142,6 @@ func ParseNamespace(s string) (host, path string, err error) {
 		}
 	}
 	return host, path, nil
-}
-
-// validHostPort accepts the one ':' a HOST:PORT/PATH namespace holds.
-func validHostPort(rest string) bool {
-	host, path, _ := strings.Cut(rest, "/")
-	return strings.Count(host, ":") == 1 && !strings.ContainsAny(path, "?#@:\\ \t\r\n") && !strings.ContainsAny(host, "?#@\\ \t\r\n")
 }
 
 // join builds a repository name under a namespace path.
