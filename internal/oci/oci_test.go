@@ -11,9 +11,12 @@ import (
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -350,5 +353,57 @@ func TestLatest(t *testing.T) {
 		if got := Latest(tags); got != want {
 			t.Errorf("Latest(%v) = %q, want %q", tags, got, want)
 		}
+	}
+}
+
+// TestFlakyRegistry: a registry that answers 503 to the first try of every
+// read (GET, HEAD) is ridden out by the retries, for publish (which reads
+// `current`, tags and blobs) and for reads.
+func TestFlakyRegistry(t *testing.T) {
+	reg := ociregistry.Start(t, ociregistry.Options{})
+	target, _ := url.Parse("http://" + reg.Host)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	failed := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := r.Method + " " + r.URL.String()
+		mu.Lock()
+		first := !seen[key] && (r.Method == http.MethodGet || r.Method == http.MethodHead)
+		seen[key] = true
+		if first {
+			failed++
+		}
+		mu.Unlock()
+		if first {
+			http.Error(w, "try again", http.StatusServiceUnavailable)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	ociregistry.PushChart(t, reg.Host, "charts/app", "1.0.0", "app", "1.0.0", []byte("archive"), []byte("prov"))
+	c := newClient(t, Options{})
+	ctx := context.Background()
+	ref, _ := ParseRef("oci://"+host+"/charts/app:1.0.0", false)
+	ch, err := c.ResolveChart(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, err := c.FetchArchive(ctx, ch); err != nil || string(a) != "archive" {
+		t.Fatalf("%q %v", a, err)
+	}
+	b, _ := c.OpenSet("oci://" + host + "/charts")
+	if err := b.Publish(ctx, publish.Plan{Version: 1, Pointer: publish.Object{Name: "m.json", Data: []byte("manifest 1")},
+		Files: []publish.Object{{Name: "pubkeys.pgp", Data: []byte("keys")}}}); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := c.OpenSet("oci://" + host + "/charts")
+	if got, err := r.Get(ctx, "pubkeys.pgp", 100); err != nil || string(got) != "keys" {
+		t.Fatalf("%q %v", got, err)
+	}
+	if failed < 5 {
+		t.Fatalf("only %d requests failed: the test did not exercise the retries", failed)
 	}
 }
