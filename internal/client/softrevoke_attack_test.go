@@ -1,0 +1,64 @@
+package client
+
+import (
+	"testing"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"github.com/keyctl/keyctl/internal/pgpkey"
+)
+
+// Attack (holder of an old signing subkey of an active maintainer): the
+// maintainer retired a signing subkey with a soft OpenPGP revocation
+// ("superseded", as when a laptop or a CI signer is decommissioned) and
+// keyctl publishes the certificate with that revocation, the primary key
+// still listed active. Whoever still holds the old subkey signs a new,
+// malicious chart and backdates the signature to before the revocation.
+// go-crypto honours a soft revocation only from its own date on, so the
+// signature verifies "at its creation time", and Decide trusts it with the
+// note "revoked since it signed; the signature was made while it was
+// valid" — on nothing but the signer's self-asserted date.
+//
+// docs/verify.md (soft removals, key-expired) says a soft removal keeps a
+// signature trusted only when the ledger's first-seen time backs it; keyctl
+// verify has no ledger and must refuse, as it does for a key removed as
+// superseded in the manifest or one that expired since it signed.
+func TestAttackSoftRevokedSubkeyBackdatedSignatureTrusted(t *testing.T) {
+	rk := newRootKey(t, "root")
+	f := newFixture(t, t.TempDir(), "charts.example.org", rk)
+	m := newMaintainer(t, "maint")
+	old := addSigningSubkey(t, m)
+	f.add(m)
+
+	// The attacker's chart, signed with the old subkey and dated an hour
+	// before the revocation (the attacker picks the date).
+	revokedAt := t0
+	a, p, _ := chart(t, m, "app", "6.6.6", revokedAt.Add(-time.Hour))
+	if p.Signatures == nil {
+		t.Fatal("no signature")
+	}
+
+	// The maintainer retires the old subkey (soft revocation) at revokedAt.
+	cfg := &packet.Config{Time: func() time.Time { return revokedAt }}
+	for i := range m.Subkeys {
+		if m.Subkeys[i].PublicKey.KeyId == old.PublicKey.KeyId {
+			if err := m.Subkeys[i].Revoke(packet.KeySuperseded, "replaced by a new signing subkey", cfg); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	f.publish(revokedAt.Add(time.Hour))
+	tr, err := f.load(t, "", revokedAt.Add(2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := tr.Check(p, "app-6.6.6.tgz", a, nil)
+	if d.SigningKey != pgpkey.FormatFingerprint(old.PublicKey.Fingerprint) {
+		t.Fatalf("fixture: signed by %s, want the old subkey %s (%s)", d.SigningKey, pgpkey.FormatFingerprint(old.PublicKey.Fingerprint), d.Reason)
+	}
+	if d.Trusted {
+		t.Errorf("a signature by a soft-revoked subkey, dated before the revocation by the signer alone, is trusted without any ledger time: %s %s (%s; %s)",
+			d.Status, d.SignedAt, d.Reason, d.Detail)
+	}
+}
