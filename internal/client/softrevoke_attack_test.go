@@ -1,6 +1,9 @@
 package client
 
 import (
+	"crypto"
+
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 	"testing"
 	"time"
 
@@ -60,5 +63,59 @@ func TestAttackSoftRevokedSubkeyBackdatedSignatureTrusted(t *testing.T) {
 	if d.Trusted {
 		t.Errorf("a signature by a soft-revoked subkey, dated before the revocation by the signer alone, is trusted without any ledger time: %s %s (%s; %s)",
 			d.Status, d.SignedAt, d.Reason, d.Detail)
+	}
+}
+
+// Variant (the key-expired rule): the maintainer retires the old signing
+// subkey by shortening its expiry (a new binding signature, as
+// `gpg --quick-set-expire FPR 1d SUBFPR` writes) instead of revoking it.
+// The attacker backdates the signature to before the new binding: Decide
+// computes "expired since it signed" from the binding valid at the
+// self-asserted signature time (the old, long one), so the key-expired
+// rule (docs/verify.md: judged like a soft removal at the expiry time,
+// refused by keyctl verify) never applies and the signature is trusted.
+func TestAttackShortenedSubkeyExpiryBackdatedSignatureTrusted(t *testing.T) {
+	rk := newRootKey(t, "root")
+	f := newFixture(t, t.TempDir(), "charts.example.org", rk)
+	m := newMaintainer(t, "maint")
+	old := addSigningSubkey(t, m)
+	f.add(m)
+	changed := t0
+	a, p, _ := chart(t, m, "app", "6.6.6", changed.Add(-time.Hour))
+
+	// New binding at changed: the subkey expires one minute later.
+	var sk *openpgp.Subkey
+	for i := range m.Subkeys {
+		if m.Subkeys[i].PublicKey.KeyId == old.PublicKey.KeyId {
+			sk = &m.Subkeys[i]
+		}
+	}
+	life := uint32(changed.Add(time.Minute).Sub(sk.PublicKey.CreationTime) / time.Second)
+	bind := &packet.Signature{Version: 4, SigType: packet.SigTypeSubkeyBinding, PubKeyAlgo: m.PrimaryKey.PubKeyAlgo, Hash: crypto.SHA256,
+		CreationTime: changed, IssuerKeyId: &m.PrimaryKey.KeyId, FlagsValid: true, FlagSign: true, KeyLifetimeSecs: &life}
+	back := &packet.Signature{Version: 4, SigType: packet.SigTypePrimaryKeyBinding, PubKeyAlgo: sk.PublicKey.PubKeyAlgo, Hash: crypto.SHA256,
+		CreationTime: changed, IssuerKeyId: &sk.PublicKey.KeyId}
+	cfg := &packet.Config{Time: func() time.Time { return changed }}
+	if err := back.CrossSignKey(sk.PublicKey, m.PrimaryKey, sk.PrivateKey, cfg); err != nil {
+		t.Fatal(err)
+	}
+	bind.EmbeddedSignature = back
+	if err := bind.SignKey(sk.PublicKey, m.PrivateKey, cfg); err != nil {
+		t.Fatal(err)
+	}
+	sk.Bindings = append(sk.Bindings, packet.NewVerifiableSig(bind))
+
+	f.publish(changed.Add(time.Hour))
+	tr, err := f.load(t, "", changed.Add(2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := tr.Check(p, "app-6.6.6.tgz", a, nil)
+	if d.SigningKey != pgpkey.FormatFingerprint(old.PublicKey.Fingerprint) {
+		t.Fatalf("fixture: signed by %s, want the old subkey (%s)", d.SigningKey, d.Reason)
+	}
+	if d.Trusted {
+		t.Errorf("a signature by a subkey expired since (its expiry shortened), backdated by the signer to before the change, is trusted without a ledger time: %s (%s; %s)",
+			d.Status, d.Reason, d.Detail)
 	}
 }
