@@ -87,3 +87,39 @@ func TestAttackHostHidesCompromisedReleasesFromAudit(t *testing.T) {
 			rep.Listed, len(rep.Worklist), rep.AllTrusted(), len(bobs), strings.Join(bobs, ", "))
 	}
 }
+
+// Attack (whoever can write the repository: the host, or the holder of the
+// compromised key with upload rights): delete, or stop serving, the .prov
+// of a release the compromised key signed. The archive stays in index.yaml
+// and Helm users who install without --verify still get it. docs/runbook.md
+// promises that a release whose .prov "cannot be read or parsed
+// (unreachable, too large, malformed)" is listed anyway under --key, "so
+// the audit exits 1 and a compromised key cannot hide a release by
+// breaking its .prov". A .prov that is simply missing is reported
+// "unsigned", attributed to nobody, and dropped by the --key filter: the
+// audit lists nothing and passes.
+func TestAttackMissingProvHidesCompromisedReleaseFromAuditKey(t *testing.T) {
+	r := buildRepo(t, 12, 0)
+	var hidden release
+	for _, rel := range r.releases {
+		if rel.signer == r.bob && !rel.tampered {
+			hidden = rel
+			break
+		}
+	}
+	ks := r.keySet(t, map[*maintainer]ring.Removal{r.bob: {Reason: ring.Compromised, Effective: auditNow.Add(-time.Hour)}})
+	// Only that release's .prov goes missing; bob's others stay visible.
+	provPath := "/charts/" + hidden.chart + "-" + hidden.version + ".tgz.prov"
+	url := serve(t, r.dir, func(w http.ResponseWriter, req *http.Request) bool {
+		if req.URL.Path == provPath {
+			http.NotFound(w, req)
+			return true
+		}
+		return false
+	})
+	rep := audit(t, url, ks, func(o *Options) { o.Match = []string{r.bob.fpr()} })
+	if _, listed := byKey(rep)[hidden.key()]; !listed {
+		t.Errorf("audit --key bob does not list %s %s, signed by bob (compromised), whose .prov is no longer served; %d of bob's releases listed",
+			hidden.chart, hidden.version, rep.Listed)
+	}
+}
