@@ -2,6 +2,7 @@ package client
 
 import (
 	"crypto"
+	"github.com/keyctl/keyctl/internal/root"
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 	"testing"
@@ -117,5 +118,54 @@ func TestAttackShortenedSubkeyExpiryBackdatedSignatureTrusted(t *testing.T) {
 	if d.Trusted {
 		t.Errorf("a signature by a subkey expired since (its expiry shortened), backdated by the signer to before the change, is trusted without a ledger time: %s (%s; %s)",
 			d.Status, d.Reason, d.Detail)
+	}
+}
+
+// Attack (thief of a maintainer's signing subkey): the thief signs a chart
+// with the stolen subkey and gets it into the repository, where the
+// ledger records it. The maintainer revokes that subkey as compromised
+// (a hard revocation, in the certificate keyctl publishes) and keeps the
+// key: the chart is bad-signature, untrusted. Months later the maintainer
+// leaves and the team lead removes the key as retired. Decide then checks
+// the signature with the certificate stripped of every revocation
+// (softRevoked: WithoutRevocations drops the subkeys' revocations too),
+// the compromised subkey verifies again, and the ledger's first-seen time
+// (before the retirement) makes the thief's chart trusted: audit drops it
+// from the re-sign worklist. Retiring a key must not revive signatures a
+// hard subkey revocation had already made untrusted.
+func TestAttackRetiringKeyRevivesCompromisedSubkey(t *testing.T) {
+	rk := newRootKey(t, "root")
+	f := newFixture(t, t.TempDir(), "charts.example.org", rk)
+	m := newMaintainer(t, "maint")
+	stolen := addSigningSubkey(t, m)
+	mm := f.add(m)
+	a, p, _ := chart(t, m, "app", "6.6.6", t0.Add(-time.Hour))
+	seen := t0.Add(-30 * time.Minute) // the ledger records the thief's release
+
+	cfg := &packet.Config{Time: func() time.Time { return t0 }}
+	for i := range m.Subkeys {
+		if m.Subkeys[i].PublicKey.KeyId == stolen.PublicKey.KeyId {
+			if err := m.Subkeys[i].Revoke(packet.KeyCompromised, "laptop stolen", cfg); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	f.publish(t0.Add(time.Hour))
+	tr, err := f.load(t, "", t0.Add(2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := tr.Check(p, "app-6.6.6.tgz", a, &seen); d.Trusted {
+		t.Fatalf("fixture: the revoked subkey's signature is trusted while the key is active: %s (%s)", d.Status, d.Reason)
+	}
+
+	mm.status, mm.reason, mm.effective = root.Removed, root.Retired, t0.Add(24*time.Hour)
+	f.publish(t0.Add(25 * time.Hour))
+	tr, err = f.load(t, "", t0.Add(26*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := tr.Check(p, "app-6.6.6.tgz", a, &seen); d.Trusted {
+		t.Errorf("after the key is retired, a signature by its subkey revoked as compromised is trusted again: %s (%s; %s)", d.Status, d.Reason, d.Detail)
 	}
 }
