@@ -2,15 +2,14 @@ package client
 
 import (
 	"crypto"
-	"github.com/keyctl/keyctl/internal/root"
-
-	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 	"testing"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 
 	"github.com/keyctl/keyctl/internal/pgpkey"
+	"github.com/keyctl/keyctl/internal/root"
 )
 
 // Attack (holder of an old signing subkey of an active maintainer): the
