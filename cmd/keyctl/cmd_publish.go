@@ -132,6 +132,10 @@ func (a *app) publishPrepare(dir string, expires time.Duration) error {
 	// The manifest published now goes along, unsigned, so that root holders
 	// see what changes (keyctl root review); the new manifest binds it by hash.
 	var previous []byte
+	anchor, err := storeAnchor(s)
+	if err != nil {
+		return err
+	}
 	if b.Manifest.Previous != "" {
 		info, err := s.Info()
 		if err != nil {
@@ -141,8 +145,13 @@ func (a *app) publishPrepare(dir string, expires time.Duration) error {
 			return fail.Inputf("the store does not hold the manifest it last published (version %d)", info.Published.Version).
 				WithHint("publish directly once with --root-key, or restore the store from a backup")
 		}
+		// Its root signatures let holders authenticate it (root review).
+		anchor.PreviousSigs = info.Published.ManifestSigs
+		if len(anchor.PreviousSigs) == 0 {
+			a.warn("the store does not hold the signatures of manifest version %d (it was published by an older keyctl): root holders cannot authenticate it until you copy the live keyctl/content/%s.sig to %s", info.Published.Version, b.Manifest.Previous, filepath.Join(dir, root.AnchorDir, root.PreviousManifest+root.SigSuffix))
+		}
 	}
-	if err := root.WriteDir(dir, b.Files, previous); err != nil {
+	if err := root.WriteDirAnchored(dir, b.Files, previous, anchor); err != nil {
 		return err
 	}
 	if a.json() {
@@ -152,7 +161,7 @@ func (a *app) publishPrepare(dir string, expires time.Duration) error {
 	for _, n := range sortedKeys(b.Files) {
 		tprintf(a.stdout, "  %s\n", n)
 	}
-	tprintf(a.stdout, "next: each root holder runs keyctl root sign %s --root-key FILE (or keyctl root review and gpg, see docs/manifest.md),\nthen: keyctl publish --from %s --to URL\n", dir, dir)
+	tprintf(a.stdout, "next: each root holder runs keyctl root sign %s --root-set %s --root-key FILE (or keyctl root review and gpg, see docs/manifest.md),\nthen: keyctl publish --from %s --to URL\n", dir, pinHint(anchor), dir)
 	return nil
 }
 
@@ -325,6 +334,7 @@ func (a *app) rootSubcommands() []*cobra.Command {
 }
 
 func (a *app) newRootSignCmd() *cobra.Command {
+	var pins holderPins
 	var keyFiles []string
 	var passFile string
 	c := &cobra.Command{
@@ -342,7 +352,7 @@ NAME.sig. See docs/manifest.md, "Offline signing".`,
 			}
 			// Review first, before any passphrase: the holder decides on the
 			// full change, and exactly the reviewed bytes are signed.
-			r, err := root.ReviewDir(args[0])
+			r, err := a.reviewAnchored(args[0], pins, true)
 			if err != nil {
 				return err
 			}
@@ -374,10 +384,12 @@ NAME.sig. See docs/manifest.md, "Offline signing".`,
 	}
 	c.Flags().StringSliceVar(&keyFiles, "root-key", nil, "root secret key file (repeatable)")
 	c.Flags().StringVar(&passFile, "passphrase-file", "", "file holding the root key passphrase")
+	pins.flags(c)
 	return c
 }
 
 func (a *app) newRootReviewCmd() *cobra.Command {
+	var pins holderPins
 	var filesOnly bool
 	c := &cobra.Command{
 		Use:   "review DIR",
@@ -391,7 +403,7 @@ with gpg --detach-sign runs it first and signs those files only; see
 docs/manifest.md. It exits 2 on a directory that holds anything else.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := root.ReviewDir(args[0])
+			r, err := a.reviewAnchored(args[0], pins, false)
 			if err != nil {
 				return err
 			}
@@ -420,6 +432,7 @@ docs/manifest.md. It exits 2 on a directory that holds anything else.`,
 		},
 	}
 	c.Flags().BoolVar(&filesOnly, "files", false, "print only the names of the files to sign, one a line (summary on stderr)")
+	pins.flags(c)
 	return c
 }
 
@@ -494,11 +507,15 @@ The next keyctl publish publishes the chain and signs with the new set.`,
 				}
 				if prepare != "" {
 					name := fmt.Sprintf("rootset-%d.json", next.Version)
-					if err := root.WriteDir(prepare, map[string][]byte{name: data}, nil); err != nil {
+					anchor, err := storeAnchor(s)
+					if err != nil {
+						return err
+					}
+					if err := root.WriteDirAnchored(prepare, map[string][]byte{name: data}, nil, anchor); err != nil {
 						return err
 					}
 					tprintf(a.stdout, "prepared root set %d in %s: %d of %s\n", next.Version, prepare, next.Threshold, strings.Join(next.Fingerprints(), ", "))
-					tprintf(a.stdout, "next: a threshold of the current holders (%d of %s) and of the new set sign it with keyctl root sign %s --root-key FILE,\nthen: keyctl root rotate --from %s\n", cur.Threshold, strings.Join(cur.Fingerprints(), ", "), prepare, prepare)
+					tprintf(a.stdout, "next: a threshold of the current holders (%d of %s) and of the new set sign it with keyctl root sign %s --root-key FILE,\nthen: keyctl root rotate --from %s\n", cur.Threshold, strings.Join(cur.Fingerprints(), ", "), prepare+" --root-set "+pinHint(anchor), prepare)
 					return nil
 				}
 				if len(keyFiles) == 0 {
