@@ -74,8 +74,8 @@ Directly, with root secret key files at hand:
 
 Offline, with the root keys elsewhere (M of N holders):
   keyctl publish --prepare DIR           # no secret needed
-  keyctl root review DIR                 # what changes, and the files to sign
-  keyctl root sign DIR --root-key FILE   # each holder, or gpg --detach-sign of those files
+  keyctl root review DIR --root-set sha256:HEX               # what changes, and the files to sign
+  keyctl root sign DIR --root-set sha256:HEX --root-key FILE # each holder, or gpg --detach-sign of those files
   keyctl publish --from DIR --to URL     # refuses below the threshold`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			modes := 0
@@ -148,7 +148,7 @@ func (a *app) publishPrepare(dir string, expires time.Duration) error {
 		// Its root signatures let holders authenticate it (root review).
 		anchor.PreviousSigs = info.Published.ManifestSigs
 		if len(anchor.PreviousSigs) == 0 {
-			a.warn("the store does not hold the signatures of manifest version %d (it was published by an older keyctl): root holders cannot authenticate it until you copy the live keyctl/content/%s.sig to %s", info.Published.Version, b.Manifest.Previous, filepath.Join(dir, root.AnchorDir, root.PreviousManifest+root.SigSuffix))
+			a.warn("the store does not hold the signatures of manifest version %d (it was published by an older keyctl): root holders cannot authenticate it until you copy the live keyctl/sha256/%s.sig to %s", info.Published.Version, b.Manifest.Previous, filepath.Join(dir, root.AnchorDir, root.PreviousManifest+root.SigSuffix))
 		}
 	}
 	if err := root.WriteDirAnchored(dir, b.Files, previous, anchor); err != nil {
@@ -342,9 +342,15 @@ func (a *app) newRootSignCmd() *cobra.Command {
 		Short: "Sign a directory written by publish --prepare or root rotate --prepare (offline)",
 		Long: `sign checks the directory as root review does: it re-derives the one manifest
 (or root set) the directory is for and refuses any other file, naming it.
-It prints the full change against the published manifest on stderr before
-it asks for a passphrase, then signs exactly the checked files into
-NAME.sig. See docs/manifest.md, "Offline signing".`,
+It authenticates the directory against the root set you pin (--root-set
+sha256:HEX or KEYCTL_ROOT_SET, or --root FPR... --threshold N; the same pin
+clients use): the directory's root set chain must lead from the pinned set
+to the current one, and the published manifest it compares against must be
+signed by a threshold of its root set. Without a pin it refuses (except for
+a first publish). It prints the full change against the published manifest
+(for a rotation: every root key kept, dropped, added, and the threshold) on
+stderr before it asks for a passphrase, then signs exactly the checked
+files into NAME.sig. See docs/manifest.md, "Offline signing".`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(keyFiles) == 0 {
@@ -398,7 +404,11 @@ func (a *app) newRootReviewCmd() *cobra.Command {
 as root sign does, and prints the same summary: the manifest's repository,
 version, issue time and expiry, every key added, dropped or changed against
 the manifest published now (fingerprint, user IDs, status, scope, expiry),
-the root sets to sign, and exactly the files to sign. A holder who signs
+the root sets to sign (for a rotation: every root key of the current set
+kept, dropped or added, and the threshold), and exactly the files to sign.
+Pass your pin (--root-set sha256:HEX, KEYCTL_ROOT_SET, or --root FPR...
+--threshold N) to authenticate the comparison; without one the summary is
+marked as not authenticated. A holder who signs
 with gpg --detach-sign runs it first and signs those files only; see
 docs/manifest.md. It exits 2 on a directory that holds anything else.`,
 		Args: cobra.ExactArgs(1),
@@ -423,6 +433,10 @@ docs/manifest.md. It exits 2 on a directory that holds anything else.`,
 					if r.Previous != nil {
 						out["previous"] = map[string]any{"version": r.Previous.Version, "sha256": m.Previous}
 					}
+				}
+				out["authenticated"] = r.Anchor.Pinned
+				if c := r.Anchor.Current; c != nil {
+					out["current_root_set"] = map[string]any{"version": c.Version, "threshold": c.Threshold, "fingerprints": c.Fingerprints(), "sha256": r.Anchor.Hashes[c.Version]}
 				}
 				return a.printJSON(out)
 			}
@@ -450,7 +464,7 @@ forward to the new one through the published chain.
   keyctl root rotate --add new.pub --remove OLDFPR --root-key old.key --root-key new.key
 or offline:
   keyctl root rotate --add new.pub --remove OLDFPR --prepare DIR
-  keyctl root sign DIR --root-key FILE     # old and new holders
+  keyctl root sign DIR --root-set sha256:HEX --root-key FILE  # old and new holders
   keyctl root rotate --from DIR
 
 The next keyctl publish publishes the chain and signs with the new set.`,
