@@ -344,7 +344,7 @@ func (r *Review) Write(w io.Writer) {
 				prev[k.Fingerprint] = k
 			}
 		} else {
-			fmt.Fprintln(w, "first publish: nothing to compare (no manifest has been published before: every key is added)")
+			fmt.Fprintln(w, "first publish: nothing to compare (no manifest has been published before: every key is added)\n  if this repository has been published before, do not sign: the directory was altered to look like a first publish")
 		}
 		cur := map[string]bool{}
 		changes := 0
