@@ -211,7 +211,7 @@ func (r *Review) Authenticate(pins Pins, now time.Time) error {
 	}
 	if sigs == nil {
 		return fail.Inputf("%s: %s is missing, so the published manifest the changes are shown against cannot be authenticated", filepath.Join(dir, AnchorDir), PreviousManifest+SigSuffix).
-			WithHint("the team lead copies the live keyctl/sha256/"+m.Previous+".sig there (a store of an older keyctl does not hold it), or prepares the directory again with this version of keyctl")
+			WithHint("the team lead copies the live keyctl/sha256/" + m.Previous + ".sig there (a store of an older keyctl does not hold it), or prepares the directory again with this version of keyctl")
 	}
 	pb, err := readCapped(filepath.Join(dir, PreviousManifest), MaxPreparedLen)
 	if err != nil {
