@@ -44,7 +44,7 @@ func attributeFromLedger(r *Result, opts Options) {
 	switch {
 	case r.Status == Unsigned:
 		r.Status = ProvMissing
-		r.Detail = joinDetail(who+"; no .prov is served now", r.Detail)
+		r.Detail = joinDetail(who, r.Detail) // "no .prov file next to the archive"
 	case (r.Status == UnknownSigner || r.Status == Invalid) && r.ProvSHA256 != rec.ProvSHA256:
 		r.Detail = joinDetail(fmt.Sprintf("%s; the .prov served now (sha256 %s) is another one that no known key verifies", who, short(r.ProvSHA256)), r.Detail)
 		r.Status = ProvChanged
@@ -147,6 +147,10 @@ func ledgerWhy(r *Result) string {
 	case ProvChanged:
 		return fmt.Sprintf("recorded signed by %s, its .prov was replaced by one no known key verifies: check the archive against its source and the ledger's sha256 %s, then re-sign with an active key", orNone(r.LedgerSigner), sum)
 	}
+	signed := "unsigned"
+	if r.LedgerSigner != "" {
+		signed = "signed by " + r.LedgerSigner
+	}
 	return fmt.Sprintf("recorded in the ledger (first seen %s, %s, archive sha256 %s) but missing from the listing: find out why the host stopped listing it; where the archive is still served, check it against the ledger's sha256, then re-sign with an active key and restore its index entry",
-		rec.FirstSeen.UTC().Format(time.RFC3339), orNone(r.LedgerSigner), sum)
+		rec.FirstSeen.UTC().Format(time.RFC3339), signed, sum)
 }
