@@ -28,6 +28,9 @@ const (
 	// StatusKeyExpired: signed by a key still listed active that has
 	// expired since; judged like a soft removal at the expiry time.
 	StatusKeyExpired = "key-expired"
+	// StatusWrongRole: signed by an index key, which signs the repository's
+	// keyctl-index.json and never makes a chart trusted.
+	StatusWrongRole = "wrong-role"
 )
 
 // Where a signing time comes from.
@@ -142,9 +145,10 @@ func fixedTime(t *time.Time) func(time.Time) *time.Time {
 //     signed (a soft removal at the expiry time), stays trusted only when
 //     the ledger's first-seen time precedes the removal (policy.JudgeRemoval).
 //
-// When several checks fail, the verdict reported is the first of: bad
-// signature, compromised key (whether or not its signature verifies),
-// unknown signer, hash mismatch, name mismatch, then the first signature's
+// An index key's signature is never trusted (wrong role), whatever its
+// status. When several checks fail, the verdict reported is the first of:
+// bad signature, compromised key (whether or not its signature verifies),
+// unknown signer, wrong role, hash mismatch, name mismatch, then the first signature's
 // scope or removal verdict in .prov order.
 func Decide(ks KeySet, now time.Time, r Candidate) *Decision {
 	p := r.Prov
@@ -195,7 +199,7 @@ func Decide(ks KeySet, now time.Time, r Candidate) *Decision {
 		}
 		return nil
 	}
-	for _, st := range []string{StatusBadSignature, StatusRemovedCompromised, StatusUnknownSigner} {
+	for _, st := range []string{StatusBadSignature, StatusRemovedCompromised, StatusUnknownSigner, StatusWrongRole} {
 		if out := pick(func(j *judged) bool { return j.sigFailed && j.d.Status == st }); out != nil {
 			return out
 		}
@@ -282,6 +286,11 @@ func judgeSignature(ks KeySet, now time.Time, base Decision, res provenance.Sign
 	}
 	describeSigner(ks, d, sig.PrimaryFingerprint, sig.KeyFingerprint, entry)
 	d.SignedAt = sig.Created.UTC().Format(time.RFC3339)
+	if entry.Role == root.RoleIndex {
+		d.Status = StatusWrongRole
+		d.Reason = fmt.Sprintf("wrong role: signed by index key %s, which signs the repository's keyctl-index.json and never a chart", sig.PrimaryFingerprint)
+		return &judged{d: d, sigFailed: true}
+	}
 	removed := entry.Status == root.Removed
 	if removed && entry.Reason != root.Retired && entry.Reason != root.Superseded {
 		d.Status = StatusRemovedCompromised

@@ -50,10 +50,12 @@ const (
 	// since, and no ledger record backs a first-seen time before the
 	// expiry (judged like a soft removal at the expiry time).
 	KeyExpired Status = "key-expired"
+	// WrongRole: signed by an index key, which never signs a chart.
+	WrongRole Status = "wrong-role"
 )
 
 // Statuses in report order.
-var Statuses = []Status{Trusted, Compromised, RemovedKey, KeyExpired, UnknownSigner, OutOfScope, BadSignature, HashMismatch, ChartMismatch, Invalid, Unsigned, Unreachable}
+var Statuses = []Status{Trusted, Compromised, RemovedKey, KeyExpired, UnknownSigner, WrongRole, OutOfScope, BadSignature, HashMismatch, ChartMismatch, Invalid, Unsigned, Unreachable}
 
 // Result is the audit of one release. It holds no archive content: an
 // audit's memory grows with its concurrency, not with the repository.
@@ -422,6 +424,8 @@ func AuditStatus(d *client.Decision) Status {
 		return KeyExpired
 	case client.StatusUnknownSigner:
 		return UnknownSigner
+	case client.StatusWrongRole:
+		return WrongRole
 	case client.StatusOutOfScope:
 		return OutOfScope
 	case client.StatusHashMismatch:
