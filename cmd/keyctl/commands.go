@@ -21,6 +21,7 @@ func (a *app) commands() []*cobra.Command {
 		a.newRepoCmd(),
 		a.newAuditCmd(),
 		a.newLedgerCmd(),
+		a.newIndexCmd(),
 		a.newManCmd(),
 	}
 }
