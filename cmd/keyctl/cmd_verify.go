@@ -150,6 +150,9 @@ type verifyReport struct {
 	Decision   *client.Decision `json:"decision,omitempty"`
 	Repository *repoReport      `json:"repository,omitempty"`
 	SourceDir  *sourceReport    `json:"source_check,omitempty"`
+	// SignedIndex is the verified keyctl-index.json REPO/CHART was found
+	// through, when the repository signs its index.
+	SignedIndex *signedIndexReport `json:"signed_index,omitempty"`
 	Error      *errorReport     `json:"error,omitempty"`
 	Warnings   []string         `json:"warnings,omitempty"`
 
@@ -166,6 +169,15 @@ type repoReport struct {
 	Expires         string   `json:"expires"`
 	RootSetVersion  uint64   `json:"root_set_version"`
 	Fallbacks       []string `json:"content_addressed_fallbacks,omitempty"`
+}
+
+type signedIndexReport struct {
+	Issued      string `json:"issued"`
+	Expires     string `json:"expires"`
+	IndexSHA256 string `json:"index_sha256"`
+	// DigestChecked: index.yaml gives the release a digest, and the
+	// archive has it.
+	DigestChecked bool `json:"digest_checked,omitempty"`
 }
 
 type sourceReport struct {
@@ -247,17 +259,27 @@ func (a *app) verifyInto(ctx context.Context, cmd *cobra.Command, arg string, o 
 	defer bucket.Close()
 	target.opts.Bucket = bucket
 
+	var t *client.Trusted
 	if remote {
+		// The published set first: when its manifest names index keys,
+		// index.yaml is read only with a valid signed statement.
+		if t, err = client.Load(ctx, target.opts); err != nil {
+			return err
+		}
 		base, err := client.BaseURL(target.location)
 		if err != nil {
 			return err
 		}
 		chartName = arg[strings.Index(arg, "/")+1:]
-		d, err := client.FetchChart(ctx, bucket, base, chartName, o.version)
+		d, err := client.FetchRelease(ctx, t, bucket, base, chartName, o.version, client.FetchOptions{StateDir: target.opts.StateDir})
 		if err != nil {
 			return err
 		}
 		fetched = d
+		if s := d.Signed; s != nil {
+			rep.SignedIndex = &signedIndexReport{Issued: s.Issued.UTC().Format(time.RFC3339), Expires: s.Expires.UTC().Format(time.RFC3339),
+				IndexSHA256: s.IndexSHA256, DigestChecked: d.IndexedAt != nil}
+		}
 		archive, provData, archiveName, provName = d.Archive, d.Prov, d.Name, d.URL+".prov"
 		rep.Source = d.URL // redacted: a repository URL may hold user:token@
 		if o.prov != "" {
@@ -295,9 +317,10 @@ func (a *app) verifyInto(ctx context.Context, cmd *cobra.Command, arg string, o 
 		}
 	}
 
-	t, err := client.Load(ctx, target.opts)
-	if err != nil {
-		return err
+	if t == nil {
+		if t, err = client.Load(ctx, target.opts); err != nil {
+			return err
+		}
 	}
 	m := t.Manifest
 	rep.Repository = &repoReport{Name: target.name, ID: m.Repository, Location: t.Location, ManifestVersion: m.Version,
@@ -321,7 +344,11 @@ func (a *app) verifyInto(ctx context.Context, cmd *cobra.Command, arg string, o 
 			return err
 		}
 	}
-	d := t.Check(prov, archiveName, ar, nil)
+	cand := client.Candidate{Prov: prov, ArchiveName: archiveName, Archive: ar}
+	if fetched != nil {
+		cand.IndexedAt = fetched.IndexedAt // the signed index's time backs soft removals
+	}
+	d := client.Decide(t, t.Now, cand)
 	rep.Decision, rep.Trusted = d, d.Trusted
 
 	var diffs []provenance.Difference
@@ -385,6 +412,8 @@ func verifyHints(d *client.Decision) []string {
 		return []string{"the .prov belongs to another chart or release"}
 	case client.StatusOutOfScope:
 		return []string{"ask the team lead to widen the key's scopes, or have a maintainer of this chart sign it"}
+	case client.StatusWrongRole:
+		return []string{"an index key signs only the repository's keyctl-index.json: have a maintainer sign the chart"}
 	case client.StatusRemovedCompromised:
 		return []string{"the key was compromised: treat this release as malicious until a current maintainer re-signs it"}
 	case client.StatusRemovedRetired, client.StatusRemovedSuperseded:
@@ -441,6 +470,9 @@ func (a *app) printVerify(rep *verifyReport, archiveName string) {
 	}
 	if rep.Source != "" {
 		tprintf(w, "  fetched:     %s\n", client.RedactURL(rep.Source))
+	}
+	if si := rep.SignedIndex; si != nil {
+		tprintf(w, "  index:       signed by an index key, issued %s, expires %s\n", si.Issued, si.Expires)
 	}
 	if s := rep.SourceDir; s != nil {
 		if s.Matches {
