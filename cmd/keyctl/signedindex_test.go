@@ -266,6 +266,13 @@ func TestSignedIndexChartReleaser(t *testing.T) {
 		t.Fatalf("store audit: exit %d\n%s%s", code, out, errs)
 	}
 
+	// The release host serves other (validly signed) bytes than the
+	// digest the signed index gives: a substituted archive.
+	writeFile(t, l.assets, "app-1.1.0.tgz", a1)
+	out, errs, code = verify("app")
+	refused("substituted archive", out, errs, code, "but the signed index.yaml lists app 1.1.0 with digest")
+	writeFile(t, l.assets, "app-1.1.0.tgz", a2)
+
 	// Tamper: index.yaml without the newest release (a downgrade).
 	hidden := strings.Replace(string(index1), l.entries[1][strings.Index(l.entries[1], "- name"):], "", 1)
 	writeFile(t, site, "index.yaml", []byte(hidden))
