@@ -108,12 +108,21 @@ func TestSignedIndexChartReleaser(t *testing.T) {
 	t.Setenv("KEYCTL_PEERS_DIR", peers.Dir()) // before newRelEnv moves HOME
 	e := newRelEnv(t)
 	maint := newMaintainer(t, e.dir, "Maint")
-	indexKey := newMaintainer(t, e.dir, "CIIndex")
-	indexSecret, maintSecret := secretKeyFile(t, indexKey, e.dir), secretKeyFile(t, maint, e.dir)
+	maintSecret := secretKeyFile(t, maint, e.dir)
 	e.mustRun(t, "--store", e.store, "add", maint.file, "--reason", "maintainer")
 
-	// A Helm maintainer (GnuPG key) signs with helm package --sign, Helm 3 and 4.
+	// The index key is made by GnuPG, so that gpgv checks what it signs.
 	g := peers.NewGnuPG(t)
+	ifpr := g.QuickGenKey(t, "CI Index <ci@example.org>", "ed25519", "sign", "1y")
+	isec := g.ExportSecret(t, ifpr)
+	indexSecret := writeFile(t, e.dir, "ci-index.gpg", isec)
+	ient, err := pgpkey.ReadCert(isec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	indexKey := maintainer{fpr: ifpr, file: writeFile(t, e.dir, "ci-index.asc", g.ExportArmored(t, ifpr)), entity: ient}
+
+	// A Helm maintainer (GnuPG key) signs with helm package --sign, Helm 3 and 4.
 	hfpr := g.QuickGenKey(t, "Helm Maint <helm@example.org>", "ed25519", "sign", "1y")
 	hpub := writeFile(t, e.dir, "helm.asc", g.ExportArmored(t, hfpr))
 	hsec := writeFile(t, e.dir, "helm-secring.gpg", g.ExportSecret(t, hfpr))
@@ -225,6 +234,9 @@ func TestSignedIndexChartReleaser(t *testing.T) {
 	stmt1, _ := os.ReadFile(filepath.Join(site, "keyctl-index.json"))
 	sig1, _ := os.ReadFile(filepath.Join(site, "keyctl-index.json.sig"))
 	index1, _ := os.ReadFile(filepath.Join(site, "index.yaml"))
+	// Stock tools check it by hand (docs/manifest.md).
+	peers.Run(t, []string{"GNUPGHOME=" + t.TempDir()}, peers.GPGV(t), "--keyring", filepath.Join(site, "indexkeys.pgp"),
+		filepath.Join(site, "keyctl-index.json.sig"), filepath.Join(site, "keyctl-index.json"))
 
 	// The newest version, from the signed index, on another host, through
 	// a redirect to a third origin.
