@@ -422,7 +422,11 @@ func (a *app) newLogCmd() *cobra.Command {
 				if r.Ticket != "" {
 					reason += " [" + r.Ticket + "]"
 				}
-				tprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, r.Time.Format(time.RFC3339), r.Action, key, reason, r.Actor, r.Detail)
+				detail := r.Detail
+				if r.Role != "" {
+					detail = strings.TrimSpace("role " + string(r.Role) + " " + detail)
+				}
+				tprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, r.Time.Format(time.RFC3339), r.Action, key, reason, r.Actor, detail)
 			}
 			return tw.Flush()
 		},

@@ -285,6 +285,11 @@ func TestSignedIndexChartReleaser(t *testing.T) {
 	refused("substituted archive", out, errs, code, "but the signed index.yaml lists app 1.1.0 with digest")
 	writeFile(t, l.assets, "app-1.1.0.tgz", a2)
 
+	// ledger record reads through the signed index.
+	if out, errs, code = runIn("--store", e.store, "ledger", "record", "--repo", l.pagesURL, "--state", state); code != 0 || !strings.Contains(out, "recorded 5 new releases") {
+		t.Fatalf("ledger record: exit %d\n%s%s", code, out, errs)
+	}
+
 	// Tamper: index.yaml without the newest release (a downgrade).
 	hidden := strings.Replace(string(index1), l.entries[1][strings.Index(l.entries[1], "- name"):], "", 1)
 	writeFile(t, site, "index.yaml", []byte(hidden))
@@ -292,6 +297,9 @@ func TestSignedIndexChartReleaser(t *testing.T) {
 	refused("index tamper", out, errs, code, "index tamper: index.yaml (")
 	if _, errs, code = runIn("--config", cfg, "audit", "--repo", "ex", "--state", state); code != 1 || !strings.Contains(errs, "index tamper") {
 		t.Fatalf("audit of a tampered index: exit %d\n%s", code, errs)
+	}
+	if _, errs, code = runIn("--store", e.store, "ledger", "record", "--repo", l.pagesURL, "--state", state); code != 1 || !strings.Contains(errs, "index tamper") {
+		t.Fatalf("ledger record of a tampered index: exit %d\n%s", code, errs)
 	}
 	writeFile(t, site, "index.yaml", index1)
 
@@ -338,5 +346,65 @@ func TestSignedIndexChartReleaser(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &vr); err != nil || code != 0 || !vr.Trusted || vr.Decision.TimeSource != "signed-index" ||
 		!strings.Contains(vr.Decision.Reason, "the signed index (keyctl-index.json) listed this release at") {
 		t.Fatalf("retired key, release listed by the signed index before: exit %d (%v)\n%s%s", code, err, out, errs)
+	}
+}
+
+// The offline flow carries indexkeys.pgp: prepared, reviewed, signed by
+// the root holders and published; clients load it, and the log shows the
+// role.
+func TestIndexKeyOfflinePublish(t *testing.T) {
+	e := newRelEnv(t)
+	maint := newMaintainer(t, e.dir, "Maint")
+	ix := newMaintainer(t, e.dir, "Index")
+	e.mustRun(t, "--store", e.store, "add", maint.file, "--reason", "maintainer")
+	e.mustRun(t, "--store", e.store, "add", ix.file, "--role", "index", "--reason", "CI")
+	if out, errs, code := runIn("--store", e.store, "add", newMaintainer(t, e.dir, "Scoped").file, "--role", "index", "--scope", "web-*", "--reason", "x"); code != 2 || !strings.Contains(errs, "an index key signs no chart") {
+		t.Fatalf("index key with scopes: exit %d\n%s%s", code, out, errs)
+	}
+	if log := e.mustRun(t, "--store", e.store, "log"); !strings.Contains(log, "role index") {
+		t.Fatalf("the log does not show the role:\n%s", log)
+	}
+	if show := e.mustRun(t, "--store", e.store, "show", ix.fpr, "-o", "json"); !strings.Contains(show, `"role": "index"`) {
+		t.Fatalf("show -o json:\n%s", show)
+	}
+	sd := filepath.Join(e.dir, "sign")
+	e.mustRun(t, "--store", e.store, "publish", "--prepare", sd)
+	if _, err := os.Stat(filepath.Join(sd, "indexkeys.pgp")); err != nil {
+		t.Fatalf("prepare wrote no indexkeys.pgp: %v", err)
+	}
+	if out := e.mustRun(t, "root", "review", sd, "-o", "json"); !strings.Contains(out, "indexkeys.pgp") {
+		t.Fatalf("review does not list indexkeys.pgp:\n%s", out)
+	}
+	e.mustRun(t, "root", "sign", sd, "--root-key", e.rootKey)
+	site := filepath.Join(e.dir, "site")
+	e.mustRun(t, "--store", e.store, "publish", "--from", sd, "--to", site)
+	for _, f := range []string{"indexkeys.pgp", "indexkeys.pgp.sig"} {
+		if _, err := os.Stat(filepath.Join(site, f)); err != nil {
+			t.Fatalf("published set lacks %s: %v", f, err)
+		}
+	}
+	// A local chart signed by the index key is wrong-role; by the
+	// maintainer, trusted.
+	rootData, _ := os.ReadFile(e.rootPub)
+	rootCert, err := pgpkey.ReadCert(rootData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		signer maintainer
+		code   int
+		want   string
+	}{{maint, 0, "trusted: app 1.0.0"}, {ix, 1, "not trusted (wrong-role)"}} {
+		data, err := charts.Archive(charts.Spec{Name: "app", Version: "1.0.0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		tgz := writeFile(t, dir, "app-1.0.0.tgz", data)
+		charts.SignFile(t, tc.signer.entity, tgz, time.Now())
+		out, errs, code := runIn("verify", tgz, "--repo", site, "--root", pgpkey.Fingerprint(rootCert), "--state", filepath.Join(e.dir, "st"))
+		if code != tc.code || !strings.HasPrefix(out, tc.want) {
+			t.Fatalf("chart signed by %s: exit %d\n%s%s", tc.signer.fpr, code, out, errs)
+		}
 	}
 }
