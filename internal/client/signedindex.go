@@ -214,6 +214,37 @@ type indexState struct {
 	SHA256     string `json:"statement_sha256"`
 }
 
+// MaxIndexStateSize caps the signed index record.
+const MaxIndexStateSize = 4096
+
+// parseIndexState parses a signed index record strictly: size cap, no
+// unknown fields, the format line, an RFC 3339 issue time and a
+// lower-case hex SHA-256. why says what is wrong ("" when nothing).
+func parseIndexState(data []byte) (st indexState, why string) {
+	if len(data) > MaxIndexStateSize {
+		return st, fmt.Sprintf("larger than %d bytes", MaxIndexStateSize)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&st); err != nil {
+		return st, "not valid JSON"
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return st, "data after the JSON object"
+	}
+	_, terr := time.Parse(time.RFC3339, st.Issued)
+	h, herr := hex.DecodeString(st.SHA256)
+	switch {
+	case st.Format != IndexStateFormat:
+		return st, fmt.Sprintf("format %q, want %q", st.Format, IndexStateFormat)
+	case st.Location == "" || st.Repository == "":
+		return st, "location or repository is missing"
+	case terr != nil || herr != nil || len(h) != sha256.Size || st.SHA256 != strings.ToLower(st.SHA256):
+		return st, "issued or statement_sha256 is malformed"
+	}
+	return st, ""
+}
+
 // IndexStatePath is the signed index record of location under dir.
 func IndexStatePath(dir, location string) string {
 	return strings.TrimSuffix(StatePath(dir, location), ".json") + ".index.json"
@@ -241,32 +272,18 @@ func recordIndex(dir, location, repository string, s *indexsig.Statement, sum st
 	var seenIssued time.Time
 	var seenSum string
 	if data, err := os.ReadFile(path); err == nil {
-		if len(data) > 4096 {
-			return damaged("larger than 4096 bytes")
-		}
-		var cur indexState
-		dec := json.NewDecoder(bytes.NewReader(data))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&cur); err != nil {
-			return damaged("not valid JSON")
-		}
-		if _, err := dec.Token(); err != io.EOF {
-			return damaged("data after the JSON object")
-		}
-		t, terr := time.Parse(time.RFC3339, cur.Issued)
-		h, herr := hex.DecodeString(cur.SHA256)
+		cur, why := parseIndexState(data)
 		switch {
-		case cur.Format != IndexStateFormat:
-			return damaged(fmt.Sprintf("format %q, want %q", cur.Format, IndexStateFormat))
+		case why != "":
+			return damaged(why)
 		case cur.Location != location:
 			return damaged("it is for location " + cur.Location)
-		case terr != nil || herr != nil || len(h) != sha256.Size || cur.SHA256 != strings.ToLower(cur.SHA256):
-			return damaged("issued or statement_sha256 is malformed")
 		case cur.Repository != repository:
 			return fail.Untrustedf("signed index of %s was recorded for repository %q, now %q (replay?)", RedactURL(location), cur.Repository, repository).
 				WithHint("if the repository really changed its identity, move the record away: " + path)
 		}
-		seenIssued, seenSum = t.UTC(), cur.SHA256
+		seenIssued, _ = time.Parse(time.RFC3339, cur.Issued)
+		seenIssued, seenSum = seenIssued.UTC(), cur.SHA256
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fail.Inputf("cannot read client index record %s", path).Wrap(errors.Unwrap(err))
 	}

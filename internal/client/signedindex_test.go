@@ -57,3 +57,14 @@ func TestRecordIndex(t *testing.T) {
 		t.Fatalf("damaged record: %v", err)
 	}
 }
+
+func FuzzParseIndexState(f *testing.F) {
+	f.Add([]byte(`{"format":"keyctl-client-index/1","location":"https://a","repository":"a","issued":"2026-03-01T12:00:00Z","statement_sha256":"` + strings.Repeat("a", 64) + `"}`))
+	f.Add([]byte(`{`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		st, why := parseIndexState(data)
+		if why == "" && (st.Format != IndexStateFormat || len(st.SHA256) != 64 || len(data) > MaxIndexStateSize) {
+			t.Fatalf("accepted %q", data)
+		}
+	})
+}
