@@ -290,7 +290,7 @@ func (a *app) upload(s *ring.Store, files, sigs map[string][]byte, fresh *root.M
 	tprintf(a.stdout, "published manifest version %d to %s\n", m.Version, bucket.Location())
 	tprintf(a.stdout, "  %d active keys in %s, %d removed in %s\n", countStatus(m, root.Active)-len(m.IndexKeys()), root.PubkeysFile, countStatus(m, root.Removed), root.RevokedFile)
 	if n := len(m.IndexKeys()); n > 0 {
-		tprintf(a.stdout, "  %d index keys in %s (they sign keyctl-index.json, never charts)\n", n, root.IndexKeysFile)
+		tprintf(a.stdout, "  %d index key%s in %s (keyctl-index.json signers, never chart signers)\n", n, plural(n), root.IndexKeysFile)
 	}
 	tprintf(a.stdout, "  signed by %s\n", strings.Join(signed.Signers[root.ManifestName], ", "))
 	tprintf(a.stdout, "  expires %s\n", m.Expires.Format(time.RFC3339))
