@@ -375,6 +375,10 @@ func TestIndexKeyOfflinePublish(t *testing.T) {
 	if out := e.mustRun(t, "root", "review", sd, "-o", "json"); !strings.Contains(out, "indexkeys.pgp") {
 		t.Fatalf("review does not list indexkeys.pgp:\n%s", out)
 	}
+	// Root holders see the role of what they sign.
+	if out, errs, code := runIn("root", "review", sd); code != 0 || !strings.Contains(out+errs, ix.fpr) || !strings.Contains(out+errs, "role index: signs keyctl-index.json, never a chart") {
+		t.Fatalf("review does not show the index role: exit %d\n%s%s", code, out, errs)
+	}
 	e.mustRun(t, "root", "sign", sd, "--root-key", e.rootKey)
 	site := filepath.Join(e.dir, "site")
 	e.mustRun(t, "--store", e.store, "publish", "--from", sd, "--to", site)

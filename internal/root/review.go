@@ -311,6 +311,9 @@ func describeEntry(k KeyEntry) string {
 	if k.Status == Removed {
 		s += fmt.Sprintf(", reason %s, effective %s", q(string(k.Reason)), fmtTimeOrNever(k.Effective))
 	}
+	if k.Role == RoleIndex {
+		return s + ", role index: signs keyctl-index.json, never a chart"
+	}
 	s += ", scope " + describeScopes(k.Scopes)
 	return s
 }
