@@ -177,8 +177,30 @@ func storeIndexTrust(st *ring.Store, keys []*ring.Key, now time.Time) (*client.I
 	return it, nil
 }
 
+// auditInputs takes what the audit needs from the store (its keys, when
+// they judge, and a snapshot of the ledger) and closes it at once, so that
+// the store's lock is not held during the network audit and other keyctl
+// commands can write meanwhile (docs/runbook.md).
+func (a *app) auditInputs(cmd *cobra.Command, o auditOpts, write bool) (*revoke.KeySet, map[[2]string]ring.LedgerEntry, *client.IndexTrust, error) {
+	ks, st, it, err := a.keySource(cmd, o, write)
+	if err != nil || st == nil {
+		return ks, nil, it, err
+	}
+	ledger, err := st.Ledger()
+	if cerr := st.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return ks, ledger, it, nil
+}
+
 // runAudit runs the audit with a progress bar on a terminal.
-func (a *app) runAudit(cmd *cobra.Command, o auditOpts, ks *revoke.KeySet, st *ring.Store, it *client.IndexTrust, filters bool) (*revoke.Report, error) {
+// ledger is the store's ledger snapshot, nil without a store: the store is
+// not held open (nor locked) while the audit fetches the repository. it,
+// when not nil, requires a signed index (docs/verify.md, Signed index).
+func (a *app) runAudit(cmd *cobra.Command, o auditOpts, ks *revoke.KeySet, ledger map[[2]string]ring.LedgerEntry, it *client.IndexTrust, filters bool) (*revoke.Report, error) {
 	location := o.repo
 	if e, err := a.findRepo(o.repo); err == nil && e != nil {
 		location = e.URL
@@ -193,13 +215,7 @@ func (a *app) runAudit(cmd *cobra.Command, o auditOpts, ks *revoke.KeySet, st *r
 	if filters {
 		opts.Match, opts.RemovedOnly, opts.ProvOnly = o.keys, o.removed, o.provOnly
 	}
-	if st != nil {
-		l, err := st.Ledger()
-		if err != nil {
-			return nil, err
-		}
-		opts.Ledger = l
-	}
+	opts.Ledger = ledger
 	if f, ok := a.rawStderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		// Audit calls Progress(0, total) once before any release starts.
 		var bar *progressbar.ProgressBar
@@ -223,14 +239,11 @@ func (a *app) runAudit(cmd *cobra.Command, o auditOpts, ks *revoke.KeySet, st *r
 }
 
 func (a *app) audit(cmd *cobra.Command, o auditOpts) error {
-	ks, st, it, err := a.keySource(cmd, o, false)
+	ks, ledger, it, err := a.auditInputs(cmd, o, false)
 	if err != nil {
 		return err
 	}
-	if st != nil {
-		defer st.Close()
-	}
-	rep, err := a.runAudit(cmd, o, ks, st, it, true)
+	rep, err := a.runAudit(cmd, o, ks, ledger, it, true)
 	if err != nil {
 		return err
 	}
@@ -410,16 +423,23 @@ is reported, not alarmed. Records are never changed.
 }
 
 func (a *app) ledgerRecord(cmd *cobra.Command, o auditOpts) error {
-	ks, st, it, err := a.keySource(cmd, o, true)
+	ks, ledger, it, err := a.auditInputs(cmd, o, true)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	rep, err := a.runAudit(cmd, o, ks, st, it, false)
+	rep, err := a.runAudit(cmd, o, ks, ledger, it, false)
+	if err != nil {
+		return err
+	}
+	// The store is opened again only to write the results.
+	st, err := a.openStore(false)
 	if err != nil {
 		return err
 	}
 	res, err := revoke.Record(st, rep, ks, a.actor)
+	if cerr := st.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
 	if err != nil {
 		return err
 	}
