@@ -391,12 +391,13 @@ func (sg *Signed) Page(location string, now time.Time) ([]byte, error) {
 		}
 	}
 	return page.Render(page.Input{
-		Manifest: m,
-		RootSet:  rootSet,
-		Pubkeys:  sg.Files[root.PubkeysFile],
-		Revoked:  sg.Files[root.RevokedFile],
-		URL:      location,
-		Now:      now,
+		Manifest:  m,
+		RootSet:   rootSet,
+		Pubkeys:   sg.Files[root.PubkeysFile],
+		Revoked:   sg.Files[root.RevokedFile],
+		IndexKeys: sg.Files[root.IndexKeysFile],
+		URL:       location,
+		Now:       now,
 	})
 }
 
@@ -446,7 +447,7 @@ func PublishedPage(s *ring.Store, publicURL string, now time.Time) ([]byte, erro
 	if publicURL != "" {
 		loc = publicURL
 	}
-	return page.Render(page.Input{Manifest: m, RootSet: rootSet, Pubkeys: pub, Revoked: rev, URL: loc, Now: now})
+	return page.Render(page.Input{Manifest: m, RootSet: rootSet, Pubkeys: pub, Revoked: rev, IndexKeys: ring.IndexKeyring(keys), URL: loc, Now: now})
 }
 
 // Plan turns a checked bundle into the upload plan (see internal/publish
