@@ -387,6 +387,9 @@ func TestIndexKeyOfflinePublish(t *testing.T) {
 			t.Fatalf("published set lacks %s: %v", f, err)
 		}
 	}
+	if html, err := os.ReadFile(filepath.Join(site, "keyctl", "index.html")); err != nil || !strings.Contains(string(html), `id="index-keys"`) || !strings.Contains(string(html), ix.fpr) {
+		t.Fatalf("the trust page does not show the index key (%v)", err)
+	}
 	// A local chart signed by the index key is wrong-role; by the
 	// maintainer, trusted.
 	rootData, _ := os.ReadFile(e.rootPub)
