@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyctl/keyctl/internal/indexsig"
 	"github.com/keyctl/keyctl/internal/pgpkey"
 	"github.com/keyctl/keyctl/internal/testutil/charts"
 	"github.com/keyctl/keyctl/internal/testutil/peers"
@@ -390,6 +391,25 @@ func TestIndexKeyOfflinePublish(t *testing.T) {
 	if html, err := os.ReadFile(filepath.Join(site, "keyctl", "index.html")); err != nil || !strings.Contains(string(html), `id="index-keys"`) || !strings.Contains(string(html), ix.fpr) {
 		t.Fatalf("the trust page does not show the index key (%v)", err)
 	}
+	// index sign: the identity comes from --id or the manifest next to
+	// index.yaml; issue times only grow.
+	pages := t.TempDir()
+	writeFile(t, pages, "index.yaml", []byte("apiVersion: v1\nentries: {}\n"))
+	ixSec := secretKeyFile(t, ix, e.dir)
+	if _, errs, code := runIn("index", "sign", pages, "--key", ixSec); code != 2 || !strings.Contains(errs, "no repository identity") {
+		t.Fatalf("index sign without an identity: exit %d\n%s", code, errs)
+	}
+	e.mustRun(t, "index", "sign", filepath.Join(pages, "index.yaml"), "--key", ixSec, "--id", "charts.example.org")
+	ahead, err := indexsig.New("charts.example.org", []byte("x"), time.Now().Add(time.Hour), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aheadData, _ := ahead.Marshal()
+	writeFile(t, pages, "keyctl-index.json", aheadData)
+	if _, errs, code := runIn("index", "sign", pages, "--key", ixSec, "--id", "charts.example.org"); code != 2 || !strings.Contains(errs, "issue times only grow") {
+		t.Fatalf("a statement older than the one in place: exit %d\n%s", code, errs)
+	}
+
 	// A local chart signed by the index key is wrong-role; by the
 	// maintainer, trusted.
 	rootData, _ := os.ReadFile(e.rootPub)
