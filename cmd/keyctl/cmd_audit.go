@@ -17,6 +17,7 @@ import (
 
 	"github.com/keyctl/keyctl/internal/client"
 	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/oci"
 	"github.com/keyctl/keyctl/internal/pgpkey"
 	"github.com/keyctl/keyctl/internal/revoke"
 	"github.com/keyctl/keyctl/internal/ring"
@@ -26,6 +27,7 @@ type auditOpts struct {
 	repo, state, id   string
 	rootSet           string
 	roots, keys       []string
+	charts            []string
 	threshold         int
 	removed, provOnly bool
 	concurrency       int
@@ -33,7 +35,8 @@ type auditOpts struct {
 
 func (o *auditOpts) flags(c *cobra.Command, filters bool) {
 	f := c.Flags()
-	f.StringVar(&o.repo, "repo", "", "chart repository: directory, file://, http(s):// or gs:// location holding index.yaml (required)")
+	f.StringVar(&o.repo, "repo", "", "chart repository: directory, file://, http(s):// or gs:// location holding index.yaml, or an OCI namespace oci://HOST/PATH (required)")
+	f.StringSliceVar(&o.charts, "chart", nil, "with an oci:// --repo: a chart to audit (repeatable; default: every chart the registry's catalog lists under the namespace)")
 	f.StringVar(&o.rootSet, "root-set", "", "pinned root set hash, sha256:HEX: judge with the published set instead of the store")
 	f.StringSliceVar(&o.roots, "root", nil, "pinned root fingerprint (repeatable; every key of the root set): judge with the published set instead of the store")
 	f.IntVar(&o.threshold, "threshold", 0, "the root set's threshold, with --root (default 1)")
@@ -64,6 +67,11 @@ Soft removals (retired, superseded) keep a release trusted only when the store's
   keyctl audit --repo https://charts.example.org --key 0123456789ABCDEF
   keyctl audit --repo ./repo --removed -o json
   keyctl audit --repo https://charts.example.org --root-set sha256:HEX
+  keyctl audit --repo oci://ghcr.io/example/charts --chart mychart --root-set sha256:HEX
+
+An oci://HOST/PATH repository lists its charts from the registry's catalog (or
+--chart), and every tag of each; --prov-only fetches no chart layer (its digest
+is the archive's SHA-256, checked against the .prov).
 
 Exit status: 0 every listed release trusted, 1 some are not, 2 the repository cannot be read.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -202,11 +210,22 @@ func (a *app) auditInputs(cmd *cobra.Command, o auditOpts, write bool) (*revoke.
 // when not nil, requires a signed index (docs/verify.md, Signed index).
 func (a *app) runAudit(cmd *cobra.Command, o auditOpts, ks *revoke.KeySet, ledger map[[2]string]ring.LedgerEntry, it *client.IndexTrust, filters bool) (*revoke.Report, error) {
 	location := o.repo
+	target := &repoTarget{}
 	if e, err := a.findRepo(o.repo); err == nil && e != nil {
-		location = e.URL
+		location, target.plainHTTP = e.URL, e.PlainHTTP
 	}
-	opts := revoke.Options{Repository: location, Keys: ks, Concurrency: o.concurrency, Now: a.now, IndexTrust: it}
+	opts := revoke.Options{Repository: location, Keys: ks, Concurrency: o.concurrency, Now: a.now, Charts: o.charts}
+	if oci.IsLocation(location) {
+		reg, err := a.registry(target)
+		if err != nil {
+			return nil, err
+		}
+		opts.Registry = reg
+	} else if len(o.charts) > 0 {
+		return nil, fail.Inputf("--chart applies to an oci:// repository").WithHint("an index.yaml repository lists its charts itself")
+	}
 	if it != nil {
+		opts.IndexTrust = it
 		opts.StateDir = o.state
 		if opts.StateDir == "" {
 			opts.StateDir = filepath.Join(stateHome(), "keyctl")
@@ -328,7 +347,7 @@ func printAudit(a *app, rep *revoke.Report) {
 		return
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	tprintln(tw, "CHART\tVERSION\tSTATUS\tSIGNER\tSIGNED AT\tREASON")
+	tprintf(tw, "CHART\tVERSION\tSTATUS\tSIGNER\tSIGNED AT\tREASON\n")
 	for _, r := range rep.Results {
 		signer, at := "-", "-"
 		if r.SignerKeyID != "" {
@@ -345,7 +364,7 @@ func printAudit(a *app, rep *revoke.Report) {
 	if len(rep.Worklist) > 0 {
 		tprintf(a.stdout, "\nre-sign worklist (%d):\n", len(rep.Worklist))
 		tw = tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-		tprintln(tw, "CHART\tVERSION\tURL\tWHY")
+		tprintf(tw, "CHART\tVERSION\tURL\tWHY\n")
 		for _, w := range rep.Worklist {
 			tprintf(tw, "%s\t%s\t%s\t%s\n", w.Chart, w.Version, w.URL, w.Why)
 		}
@@ -493,7 +512,7 @@ func (a *app) ledgerList() error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	tprintln(tw, "CHART\tVERSION\tFIRST SEEN\tSIGNER\tARCHIVE SHA256")
+	tprintf(tw, "CHART\tVERSION\tFIRST SEEN\tSIGNER\tARCHIVE SHA256\n")
 	for _, e := range entries {
 		signer := "-"
 		if e.Signer != "" {

@@ -294,7 +294,7 @@ func (a *app) newListCmd() *cobra.Command {
 				return nil
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			tprintln(tw, "FINGERPRINT\tROLE\tSTATUS\tALGORITHM\tEXPIRES\tSCOPES\tUSER ID")
+			tprintf(tw, "FINGERPRINT\tROLE\tSTATUS\tALGORITHM\tEXPIRES\tSCOPES\tUSER ID\n")
 			for _, k := range keys {
 				status := string(k.Status)
 				if k.Removal != nil {
@@ -412,7 +412,7 @@ func (a *app) newLogCmd() *cobra.Command {
 				return a.printJSON(recs)
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			tprintln(tw, "SEQ\tTIME\tACTION\tKEY\tREASON\tACTOR\tDETAIL")
+			tprintf(tw, "SEQ\tTIME\tACTION\tKEY\tREASON\tACTOR\tDETAIL\n")
 			for _, r := range recs {
 				key := r.Fingerprint
 				if key == "" {

@@ -11,6 +11,7 @@ import (
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/keyctl/keyctl/internal/client"
 	"github.com/keyctl/keyctl/internal/fail"
 	"github.com/keyctl/keyctl/internal/page"
 	"github.com/keyctl/keyctl/internal/pgpkey"
@@ -62,9 +63,11 @@ func (a *app) newPublishCmd() *cobra.Command {
 		Short: "Sign and upload pubkeys.pgp, revoked.pgp, their signatures and the manifest",
 		Long: `publish builds the signed keyring from the store (pubkeys.pgp, revoked.pgp,
 their root signatures, the root sets and keyctl-manifest.json; see
-docs/manifest.md) and uploads it to a bucket, with the trust page
-keyctl/index.html built from it:
-file:///dir, a plain directory, gs://bucket/prefix, s3://bucket/prefix.
+docs/manifest.md) and uploads it, with the trust page keyctl/index.html built
+from it, to a bucket: file:///dir, a plain directory, gs://bucket/prefix,
+s3://bucket/prefix, or an OCI registry namespace oci://HOST/PATH (one
+artifact in HOST/PATH/keyctl, tagged current and vN; see docs/manifest.md,
+"OCI registries").
 
 Directly, with root secret key files at hand:
   keyctl publish --to gs://charts/ --root-key root.key
@@ -103,7 +106,7 @@ Offline, with the root keys elsewhere (M of N holders):
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&to, "to", "", "where to publish: a directory, file://, gs://bucket/prefix, s3://bucket/prefix")
+	f.StringVar(&to, "to", "", "where to publish: a directory, file://, gs://bucket/prefix, s3://bucket/prefix, oci://HOST/PATH")
 	f.StringSliceVar(&rootKeys, "root-key", nil, "root secret key file (repeatable for M of N)")
 	f.StringVar(&passFile, "passphrase-file", "", "file holding the root key passphrase")
 	f.StringVar(&prepare, "prepare", "", "write the files to sign into this new directory and stop")
@@ -220,7 +223,11 @@ func (a *app) warnExpiringKeys(s *ring.Store, until time.Time) error {
 // of this store that went live there without being recorded (a publish
 // killed after its manifest went up): release.Adopt.
 func (a *app) openBucketAdopting(s *ring.Store, to string) (*publish.Bucket, error) {
-	bucket, err := publish.Open(context.Background(), to, nil)
+	reg, err := a.registry(nil)
+	if err != nil {
+		return nil, err
+	}
+	bucket, err := client.OpenLocation(context.Background(), to, reg)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyctl/keyctl/internal/client"
 	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/oci"
 	"github.com/keyctl/keyctl/internal/pgpkey"
 	"github.com/keyctl/keyctl/internal/root"
 )
@@ -35,6 +36,7 @@ type repoEntry struct {
 	Roots     []string `json:"roots,omitempty" yaml:"roots,flow,omitempty"`
 	Threshold int      `json:"threshold,omitempty" yaml:"threshold,omitempty"`
 	ID        string   `json:"id,omitempty" yaml:"id,omitempty"`
+	PlainHTTP bool     `json:"plain_http,omitempty" yaml:"plain_http,omitempty"` // oci:// over plain HTTP
 }
 
 // repositories returns the configured repositories.
@@ -116,7 +118,7 @@ func (a *app) newRepoCmd() *cobra.Command {
 			if threshold < 0 || threshold > len(fprs) {
 				return fail.Inputf("--threshold %d with %d root fingerprints", threshold, len(fprs))
 			}
-			e := repoEntry{Name: name, URL: url, RootSet: rootSet, Roots: fprs, Threshold: threshold, ID: id}
+			e := repoEntry{Name: name, URL: url, RootSet: rootSet, Roots: fprs, Threshold: threshold, ID: id, PlainHTTP: a.plainHTTP && oci.IsLocation(url)}
 			return a.editRepos(func(list []repoEntry) ([]repoEntry, error) {
 				for i := range list {
 					if list[i].Name == name {

@@ -55,6 +55,17 @@
 //     compromised, or binds it or one of its recorded subkeys to another
 //     certificate (State.CheckCompromised, a Security error);
 //  8. only then writes the new state, atomically.
+//
+// # Verifying a chart
+//
+// Verify is the one verification for every source (verify.go): a chart
+// archive on disk, REPO/CHART through the repository's index.yaml, or an
+// OCI reference oci://HOST/PATH/NAME:TAG or @sha256:HEX (internal/oci),
+// whose published set is read at oci://HOST/PATH unless the request names
+// another location. It loads the set (Load), checks that a fetched archive
+// is the release asked for (FetchChart's CheckArchive, CheckOCIArchive),
+// decides with Decide and, on request, compares the archive with its
+// source folder. Nothing it fetches is written to disk.
 package client
 
 import (
@@ -68,6 +79,7 @@ import (
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 
 	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/oci"
 	"github.com/keyctl/keyctl/internal/pgpkey"
 	"github.com/keyctl/keyctl/internal/publish"
 	"github.com/keyctl/keyctl/internal/root"
@@ -87,7 +99,8 @@ const (
 // Options configure Load.
 type Options struct {
 	// Location is the repository root: a directory, file://, gs://, s3://
-	// or http(s):// (see publish.Open). Ignored when Bucket is set, except
+	// or http(s):// (see publish.Open), or an OCI namespace oci://HOST/PATH
+	// (see internal/oci; needs Registry). Ignored when Bucket is set, except
 	// as the state key when Bucket is nil.
 	Location string
 	// Bucket, when set, is an already opened location; Load does not close it.
@@ -104,6 +117,8 @@ type Options struct {
 	StateDir string
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
+	// Registry reaches oci:// locations (nil: none can be opened).
+	Registry *oci.Client
 }
 
 // Trusted is a repository's published set after every check in docs/verify.md.
@@ -156,7 +171,7 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 			return nil, fail.Inputf("no repository location given").WithHint("pass --repo URL or a repository name from keyctl repo add")
 		}
 		var err error
-		b, err = publish.Open(ctx, opts.Location, nil)
+		b, err = OpenLocation(ctx, opts.Location, opts.Registry)
 		if err != nil {
 			return nil, err
 		}

@@ -457,7 +457,7 @@ func PublishedPage(s *ring.Store, publicURL string, now time.Time) ([]byte, erro
 // the convenience copies that helm verify --keyring and gpgv users read;
 // last the trust page (keyctl/index.html), rendered for location at now.
 func (sg *Signed) Plan(expectPrevious, location string, now time.Time) (publish.Plan, error) {
-	var p publish.Plan
+	p := publish.Plan{Version: sg.Manifest.Version}
 	mb := sg.Files[root.ManifestName]
 	mh := root.Hash(mb)
 	for _, n := range sg.Manifest.FileNames() {

@@ -19,6 +19,7 @@ import (
 	"github.com/keyctl/keyctl/internal/client"
 	"github.com/keyctl/keyctl/internal/fail"
 	"github.com/keyctl/keyctl/internal/indexsig"
+	"github.com/keyctl/keyctl/internal/oci"
 	"github.com/keyctl/keyctl/internal/pgpkey"
 	"github.com/keyctl/keyctl/internal/provenance"
 	"github.com/keyctl/keyctl/internal/publish"
@@ -94,7 +95,8 @@ func (r *Result) IsTrusted() bool { return r.Status == Trusted }
 // Options configure an audit.
 type Options struct {
 	// Repository is a directory, file://, http(s)://, gs:// (or other
-	// publish.Open) location holding index.yaml.
+	// publish.Open) location holding index.yaml, or an OCI namespace
+	// oci://HOST/PATH (see Registry and Charts).
 	Repository string
 	Keys       *KeySet
 	// Ledger holds first-seen records by chart and version (may be nil).
@@ -136,6 +138,10 @@ type Options struct {
 	IndexTrust *client.IndexTrust
 	// StateDir records the newest signed index seen (empty: not recorded).
 	StateDir string
+	// Registry reaches an oci://HOST/PATH Repository; Charts names the
+	// charts under it to audit (none: the registry's catalog).
+	Registry *oci.Client
+	Charts   []string
 }
 
 // Report is the result of an audit.
@@ -180,6 +186,9 @@ func Audit(ctx context.Context, opts Options) (*Report, error) {
 	}
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 2 * runtime.NumCPU()
+	}
+	if oci.IsLocation(opts.Repository) {
+		return auditOCI(ctx, opts, match)
 	}
 	if opts.IndexTrust != nil {
 		opts.Redirects.CrossHost = true // only after the signed index checks out is anything fetched
@@ -246,7 +255,14 @@ func Audit(ctx context.Context, opts Options) (*Report, error) {
 	if err := g.Wait(); err != nil {
 		return nil, fail.Inputf("audit of %s interrupted", src.display).Wrap(err)
 	}
-	rep := &Report{Repository: src.display, Total: len(releases), Counts: map[Status]int{}, Time: now, SignedIndex: signed}
+	rep := buildReport(src.display, results, match, opts, now)
+	rep.SignedIndex = signed
+	return rep, nil
+}
+
+// buildReport filters (--key, --removed) and counts the results.
+func buildReport(display string, results []Result, match map[string]bool, opts Options, now time.Time) *Report {
+	rep := &Report{Repository: display, Total: len(results), Counts: map[Status]int{}, Time: now}
 	for _, q := range opts.Match {
 		n, _ := pgpkey.ParseFingerprint(q)
 		rep.Keys = append(rep.Keys, n)
@@ -273,7 +289,7 @@ func Audit(ctx context.Context, opts Options) (*Report, error) {
 		}
 	}
 	rep.Listed = len(rep.Results)
-	return rep, nil
+	return rep
 }
 
 // unattributed reports whether no .prov told who signed r: it could not be
@@ -443,12 +459,20 @@ func auditRelease(ctx context.Context, src *source, opts Options, rel *Release, 
 			cand.IndexedAt = &at
 		}
 	}
+	judge(&r, prov, cand, rel, opts, now)
+	return r
+}
+
+// judge decides on one fetched release (both sources): the ledger's
+// first-seen time, client.Decide, and the listing's chart and version
+// against the .prov's.
+func judge(r *Result, prov *provenance.Prov, cand client.Candidate, rel *Release, opts Options, now time.Time) {
 	// The ledger's first-seen time, for a key removed (or expired) at
 	// effective.
 	ledgerDetail := ""
 	if le, ok := opts.Ledger[[2]string{rel.Chart, rel.Version}]; ok {
 		cand.FirstSeen = func(effective time.Time) *time.Time {
-			if t, ok := ledgerMatches(&le, &r, prov, cand.ArchiveName, effective, opts.ProvOnly); ok {
+			if t, ok := ledgerMatches(&le, r, prov, cand.ArchiveName, effective, opts.ProvOnly); ok {
 				t = t.UTC()
 				return &t
 			}
@@ -457,7 +481,7 @@ func auditRelease(ctx context.Context, src *source, opts Options, rel *Release, 
 		}
 	}
 	d := client.Decide(opts.Keys, now, cand)
-	fromDecision(&r, d, opts.Keys)
+	fromDecision(r, d, opts.Keys)
 	// The index's entry must be the .prov's release; a signature that
 	// fails, or a compromised signer, is reported first.
 	if (prov.Name != rel.Chart || prov.Version != rel.Version) && r.Status != BadSignature && r.Status != Compromised && r.Status != UnknownSigner {
@@ -468,9 +492,12 @@ func auditRelease(ctx context.Context, src *source, opts Options, rel *Release, 
 		r.Detail = joinDetail(r.Detail, ledgerDetail)
 	}
 	if opts.ProvOnly {
-		r.Detail = joinDetail(r.Detail, "archive not checked (--prov-only)")
+		if cand.SHA256 != nil {
+			r.Detail = joinDetail(r.Detail, "archive not fetched (--prov-only): its registry digest checked against the .prov")
+		} else {
+			r.Detail = joinDetail(r.Detail, "archive not checked (--prov-only)")
+		}
 	}
-	return r
 }
 
 // AuditStatus maps the one decision's status (client.Decide) to audit's.
