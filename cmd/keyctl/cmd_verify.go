@@ -159,8 +159,8 @@ type verifyReport struct {
 	// SignedIndex is the verified keyctl-index.json REPO/CHART was found
 	// through, when the repository signs its index.
 	SignedIndex *signedIndexReport `json:"signed_index,omitempty"`
-	Error      *errorReport     `json:"error,omitempty"`
-	Warnings   []string         `json:"warnings,omitempty"`
+	Error       *errorReport       `json:"error,omitempty"`
+	Warnings    []string           `json:"warnings,omitempty"`
 
 	printed bool // the document is out: -o json prints exactly one
 }
