@@ -304,7 +304,10 @@ func (a *app) upload(s *ring.Store, files, sigs map[string][]byte, fresh *root.M
 		})
 	}
 	tprintf(a.stdout, "published manifest version %d to %s\n", m.Version, bucket.Location())
-	tprintf(a.stdout, "  %d active keys in %s, %d removed in %s\n", countStatus(m, root.Active), root.PubkeysFile, countStatus(m, root.Removed), root.RevokedFile)
+	tprintf(a.stdout, "  %d active keys in %s, %d removed in %s\n", countStatus(m, root.Active)-len(m.IndexKeys()), root.PubkeysFile, countStatus(m, root.Removed), root.RevokedFile)
+	if n := len(m.IndexKeys()); n > 0 {
+		tprintf(a.stdout, "  %d index key%s in %s (keyctl-index.json signers, never chart signers)\n", n, plural(n), root.IndexKeysFile)
+	}
 	tprintf(a.stdout, "  signed by %s\n", strings.Join(signed.Signers[root.ManifestName], ", "))
 	tprintf(a.stdout, "  expires %s\n", m.Expires.Format(time.RFC3339))
 	return nil
@@ -568,9 +571,11 @@ func (a *app) newStatusCmd() *cobra.Command {
 				Expires time.Time `json:"expires"`
 			}
 			var expiring []soon
+			roles := map[string]int{string(ring.Maintainer): 0, string(ring.Index): 0}
 			for _, k := range keys {
+				roles[string(k.RoleOf())]++
 				if k.Expires != nil && k.Expires.Before(limit) {
-					expiring = append(expiring, soon{"maintainer key", k.Fingerprint, *k.Expires})
+					expiring = append(expiring, soon{string(k.RoleOf()) + " key", k.Fingerprint, *k.Expires})
 				}
 			}
 			rs, err := root.ParseRootSet(info.RootSet)
@@ -602,8 +607,9 @@ func (a *app) newStatusCmd() *cobra.Command {
 			}
 			if a.json() {
 				out := map[string]any{"store": info.Path, "repository": info.Repository, "active_keys": info.Active, "removed_keys": info.Removed,
-					"root_set": map[string]any{"version": rs.Version, "threshold": rs.Threshold, "fingerprints": rs.Fingerprints(), "pin": root.PinOf(info.RootSet)},
-					"expiring": expiring, "needs_action": len(actions) > 0, "log_records": info.LogRecords}
+					"active_keys_by_role": roles,
+					"root_set":            map[string]any{"version": rs.Version, "threshold": rs.Threshold, "fingerprints": rs.Fingerprints(), "pin": root.PinOf(info.RootSet)},
+					"expiring":            expiring, "needs_action": len(actions) > 0, "log_records": info.LogRecords}
 				if p := info.Published; p != nil {
 					out["published"] = map[string]any{"version": p.Version, "location": p.Location, "time": p.Time, "expires": p.Expires, "sha256": p.SHA256}
 				}
@@ -614,7 +620,7 @@ func (a *app) newStatusCmd() *cobra.Command {
 				w := a.stdout
 				tprintf(w, "store        %s\n", info.Path)
 				tprintf(w, "repository   %s\n", info.Repository)
-				tprintf(w, "keys         %d active, %d removed\n", info.Active, info.Removed)
+				tprintf(w, "keys         %d active (%d maintainer, %d index), %d removed\n", info.Active, roles[string(ring.Maintainer)], roles[string(ring.Index)], info.Removed)
 				tprintf(w, "root set     %d: %d of %s\n", rs.Version, rs.Threshold, strings.Join(rs.Fingerprints(), ", "))
 				tprintf(w, "root pin     --root-set %s\n", root.PinOf(info.RootSet))
 				if p := info.Published; p != nil {

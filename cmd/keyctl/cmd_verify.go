@@ -156,8 +156,11 @@ type verifyReport struct {
 	Decision   *client.Decision `json:"decision,omitempty"`
 	Repository *repoReport      `json:"repository,omitempty"`
 	SourceDir  *sourceReport    `json:"source_check,omitempty"`
-	Error      *errorReport     `json:"error,omitempty"`
-	Warnings   []string         `json:"warnings,omitempty"`
+	// SignedIndex is the verified keyctl-index.json REPO/CHART was found
+	// through, when the repository signs its index.
+	SignedIndex *signedIndexReport `json:"signed_index,omitempty"`
+	Error       *errorReport       `json:"error,omitempty"`
+	Warnings    []string           `json:"warnings,omitempty"`
 
 	printed bool // the document is out: -o json prints exactly one
 }
@@ -172,6 +175,15 @@ type repoReport struct {
 	Expires         string   `json:"expires"`
 	RootSetVersion  uint64   `json:"root_set_version"`
 	Fallbacks       []string `json:"content_addressed_fallbacks,omitempty"`
+}
+
+type signedIndexReport struct {
+	Issued      string `json:"issued"`
+	Expires     string `json:"expires"`
+	IndexSHA256 string `json:"index_sha256"`
+	// DigestChecked: index.yaml gives the release a digest, and the
+	// archive has it.
+	DigestChecked bool `json:"digest_checked,omitempty"`
 }
 
 type sourceReport struct {
@@ -276,6 +288,10 @@ func (a *app) verifyInto(ctx context.Context, cmd *cobra.Command, arg string, o 
 				RootSetVersion: t.RootSet.Version, Fallbacks: t.Fallbacks}
 		}
 		rep.Warnings = v.Warnings
+		if si := v.SignedIndex; si != nil {
+			rep.SignedIndex = &signedIndexReport{Issued: si.Issued.UTC().Format(time.RFC3339), Expires: si.Expires.UTC().Format(time.RFC3339),
+				IndexSHA256: si.IndexSHA256, DigestChecked: v.IndexDigestChecked}
+		}
 	}
 	if err != nil {
 		return err
@@ -341,6 +357,8 @@ func verifyHints(d *client.Decision) []string {
 		return []string{"the .prov belongs to another chart or release"}
 	case client.StatusOutOfScope:
 		return []string{"ask the team lead to widen the key's scopes, or have a maintainer of this chart sign it"}
+	case client.StatusWrongRole:
+		return []string{"an index key signs only the repository's keyctl-index.json: have a maintainer sign the chart"}
 	case client.StatusRemovedCompromised:
 		return []string{"the key was compromised: treat this release as malicious until a current maintainer re-signs it"}
 	case client.StatusRemovedRetired, client.StatusRemovedSuperseded:
@@ -397,6 +415,9 @@ func (a *app) printVerify(rep *verifyReport, archiveName string) {
 	}
 	if rep.Source != "" {
 		tprintf(w, "  fetched:     %s\n", client.RedactURL(rep.Source))
+	}
+	if si := rep.SignedIndex; si != nil {
+		tprintf(w, "  index:       signed by an index key, issued %s, expires %s\n", si.Issued, si.Expires)
 	}
 	if rep.Digest != "" {
 		tprintf(w, "  digest:      %s\n", rep.Digest)

@@ -43,7 +43,8 @@
 //     version with another hash, or a newer manifest whose chain of
 //     previous hashes does not pass through the one seen, is equivocation
 //     (a Security error);
-//  6. fetches pubkeys.pgp and revoked.pgp and checks hash and length
+//  6. fetches pubkeys.pgp and revoked.pgp (and indexkeys.pgp when the
+//     manifest binds it) and checks hash and length
 //     against the manifest; when the fixed-name copy differs (a publish in
 //     progress, or a mix-and-match attack) it fetches the content-addressed
 //     copy keyctl/sha256/<hex> and uses it when that matches; a key
@@ -354,7 +355,7 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 
 	t := &Trusted{Location: RedactURL(loc), Manifest: m, ManifestSHA256: mhash, RootSet: set, Previous: prev, Now: t0,
 		primaryOf: map[string]string{}, certs: map[string]*cert{}, Keyrings: map[string][]byte{}}
-	for _, name := range []string{root.PubkeysFile, root.RevokedFile} {
+	for _, name := range m.FileNames() { // indexkeys.pgp too, when bound (signedindex.go)
 		data, fallback, err := fetchBound(ctx, b, m, name)
 		if err != nil {
 			return nil, err
@@ -575,7 +576,9 @@ func (t *Trusted) addKeyring(name string, data []byte) error {
 		}
 		switch entry.Status {
 		case root.Active:
-			if name != root.PubkeysFile {
+			// Active maintainer keys come from pubkeys.pgp, active index
+			// keys from indexkeys.pgp only.
+			if (entry.Role == root.RoleIndex) != (name == root.IndexKeysFile) || (name != root.PubkeysFile && name != root.IndexKeysFile) {
 				continue
 			}
 		case root.Removed:
