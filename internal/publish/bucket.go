@@ -11,21 +11,25 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 
 	"cloud.google.com/go/storage"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	gcaws "gocloud.dev/aws"
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/fileblob"
 	"gocloud.dev/blob/gcsblob"
+	"gocloud.dev/blob/s3blob"
 	"gocloud.dev/gcerrors"
 	"gocloud.dev/gcp"
 
-	// The other URL schemes Open serves (gs:// is opened explicitly, see
-	// openBlob). Registered here and nowhere else, so the start-up cost of
-	// the cloud SDKs is paid by the one package that needs them.
+	// mem:// (gs:// and s3:// are opened explicitly, see openBlob).
 	_ "gocloud.dev/blob/memblob"
-	_ "gocloud.dev/blob/s3blob"
 
 	"github.com/keyctl/keyctl/internal/fail"
 )
@@ -38,9 +42,21 @@ type Bucket struct {
 	mu sync.Mutex   // guards b for a directory opened before it existed
 	b  *blob.Bucket // nil for http(s), and for a directory that does not exist yet
 
+	// noConditional is set once an s3:// service answered a conditional
+	// write with 501 Not Implemented: later publishes through this Bucket
+	// take the lock from the start.
+	noConditional bool
+
 	// hookBeforePointer, set by tests in this package, runs between steps
 	// 2 and 3 of Publish.
 	hookBeforePointer func(context.Context) error
+}
+
+// version identifies one state of an object for a conditional write: the
+// generation on GCS, the ETag on S3. The zero value means "unknown".
+type version struct {
+	gen  int64
+	etag string
 }
 
 // Open opens location for reading (Get, Exists) and, except for http(s),
@@ -108,6 +124,9 @@ func Open(ctx context.Context, location string, opts *Options) (*Bucket, error) 
 // Credentials are missing (which would corrupt -o json output) and fails only
 // later, with a 401; here a missing credential is an error at Open.
 func openBlob(ctx context.Context, loc location) (*blob.Bucket, error) {
+	if loc.kind == kindS3 {
+		return openS3(ctx, loc)
+	}
 	if loc.kind != kindGCS {
 		return blob.OpenBucket(ctx, loc.url)
 	}
@@ -134,6 +153,63 @@ func openBlob(ctx context.Context, loc location) (*blob.Bucket, error) {
 		opener = &gcsblob.URLOpener{Client: client, TokenSource: gcp.CredentialsTokenSource(creds)}
 	}
 	return opener.OpenBucketURL(ctx, u)
+}
+
+// openS3 opens an s3:// bucket like s3blob's URL opener does (the same
+// query parameters), but with the AWS SDK's own retries turned off: one
+// retry policy, in one place, ours (see retry.go), as for gs://.
+func openS3(ctx context.Context, loc location) (*blob.Bucket, error) {
+	u, err := url.Parse(loc.url)
+	if err != nil {
+		return nil, err
+	}
+	q := u.Query()
+	var bo s3blob.Options
+	var s3opts []func(*s3.Options)
+	boolParam := func(key string) (bool, bool, error) {
+		v := q.Get(key)
+		if v == "" {
+			return false, false, nil
+		}
+		q.Del(key)
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return false, false, fmt.Errorf("invalid value for %q: %w", key, err)
+		}
+		return b, true, nil
+	}
+	if v := q.Get("ssetype"); v != "" {
+		q.Del("ssetype")
+		bo.EncryptionType = s3types.ServerSideEncryption(v)
+	}
+	if v := q.Get("kmskeyid"); v != "" {
+		q.Del("kmskeyid")
+		bo.KMSEncryptionID = v
+	}
+	if v, ok, err := boolParam("accelerate"); err != nil {
+		return nil, err
+	} else if ok {
+		s3opts = append(s3opts, func(o *s3.Options) { o.UseAccelerate = v })
+	}
+	if v, ok, err := boolParam("disable_https"); err != nil {
+		return nil, err
+	} else if ok {
+		s3opts = append(s3opts, func(o *s3.Options) { o.EndpointOptions.DisableHTTPS = v })
+	}
+	for _, key := range []string{"use_path_style", "s3ForcePathStyle"} {
+		if v, ok, err := boolParam(key); err != nil {
+			return nil, err
+		} else if ok {
+			s3opts = append(s3opts, func(o *s3.Options) { o.UsePathStyle = v })
+		}
+	}
+	cfg, err := gcaws.V2ConfigFromURLParams(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Retryer = func() aws.Retryer { return aws.NopRetryer{} }
+	bo.RequestChecksumCalculation = cfg.RequestChecksumCalculation
+	return s3blob.OpenBucket(ctx, s3.NewFromConfig(cfg, s3opts...), u.Host, &bo)
 }
 
 func credentialsHint(loc location) string {
@@ -242,51 +318,55 @@ func (b *Bucket) Exists(ctx context.Context, name string) (bool, error) {
 	return ok, nil
 }
 
-// readRetry reads name with retries. It returns the content and, on GCS,
-// the object's generation.
-func (b *Bucket) readRetry(ctx context.Context, name string, limit int64) ([]byte, int64, error) {
+// readRetry reads name with retries. It returns the content and the
+// object's version (GCS generation, S3 ETag).
+func (b *Bucket) readRetry(ctx context.Context, name string, limit int64) ([]byte, version, error) {
 	bb := b.bucket()
 	if bb == nil {
-		return nil, 0, notFound(name, b.loc.display)
+		return nil, version{}, notFound(name, b.loc.display)
 	}
 	var data []byte
-	var gen int64
+	var ver version
 	err := b.retry(ctx, "read "+name, func(ctx context.Context) error {
 		var err error
-		data, gen, err = b.readOnce(ctx, bb, name, limit)
+		data, ver, err = b.readOnce(ctx, bb, name, limit)
 		return err
 	})
 	if err != nil {
-		return nil, 0, b.opError("read", name, err)
+		return nil, version{}, b.opError("read", name, err)
 	}
-	return data, gen, nil
+	return data, ver, nil
 }
 
-func (b *Bucket) readOnce(ctx context.Context, bb *blob.Bucket, name string, limit int64) ([]byte, int64, error) {
+func (b *Bucket) readOnce(ctx context.Context, bb *blob.Bucket, name string, limit int64) ([]byte, version, error) {
 	r, err := bb.NewReader(ctx, name, nil)
 	if err != nil {
 		if gcerrors.Code(err) == gcerrors.NotFound {
-			return nil, 0, &NotFoundError{Name: name, Location: b.loc.display}
+			return nil, version{}, &NotFoundError{Name: name, Location: b.loc.display}
 		}
-		return nil, 0, err
+		return nil, version{}, err
 	}
 	defer r.Close()
 	if r.Size() > limit {
-		return nil, 0, &TooLargeError{Name: name, Location: b.loc.display, Limit: limit}
+		return nil, version{}, &TooLargeError{Name: name, Location: b.loc.display, Limit: limit}
 	}
-	var gen int64
+	var ver version
 	var sr *storage.Reader
-	if r.As(&sr) {
-		gen = sr.Attrs.Generation
+	var so s3.GetObjectOutput
+	switch {
+	case r.As(&sr):
+		ver.gen = sr.Attrs.Generation
+	case r.As(&so):
+		ver.etag = aws.ToString(so.ETag)
 	}
 	data, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
-		return nil, 0, err
+		return nil, version{}, err
 	}
 	if int64(len(data)) > limit {
-		return nil, 0, &TooLargeError{Name: name, Location: b.loc.display, Limit: limit}
+		return nil, version{}, &TooLargeError{Name: name, Location: b.loc.display, Limit: limit}
 	}
-	return data, gen, nil
+	return data, ver, nil
 }
 
 // opError turns a final error of a bucket operation into a *fail.Error that
@@ -347,13 +427,14 @@ func contentType(name string) string {
 type writeMode int
 
 const (
-	overwrite  writeMode = iota // no precondition
-	ifNotExist                  // the object must not exist
-	ifGenMatch                  // GCS: the object's generation must be gen (0: must not exist)
+	overwrite      writeMode = iota // no precondition
+	ifNotExist                      // the object must not exist
+	ifVersionMatch                  // GCS, S3: the object must be at ver (zero: must not exist)
 )
 
-// writeOnce writes obj once. For ifGenMatch it returns the new generation.
-func (b *Bucket) writeOnce(ctx context.Context, bb *blob.Bucket, obj Object, cacheControl string, mode writeMode, gen int64) (int64, error) {
+// writeOnce writes obj once. For ifVersionMatch on GCS it returns the new
+// generation.
+func (b *Bucket) writeOnce(ctx context.Context, bb *blob.Bucket, obj Object, cacheControl string, mode writeMode, ver version) (version, error) {
 	ct := obj.ContentType
 	if ct == "" {
 		ct = contentType(obj.Name)
@@ -368,15 +449,22 @@ func (b *Bucket) writeOnce(ctx context.Context, bb *blob.Bucket, obj Object, cac
 		ContentType:  ct,
 		CacheControl: cc,
 		ContentMD5:   sum[:],
-		IfNotExist:   mode == ifNotExist,
+		IfNotExist:   mode == ifNotExist || (mode == ifVersionMatch && b.loc.kind == kindS3 && ver.etag == ""),
 		BeforeWrite: func(as func(any) bool) error {
 			var oh **storage.ObjectHandle
-			if as(&oh) && mode == ifGenMatch {
-				if gen == 0 {
+			if as(&oh) && mode == ifVersionMatch {
+				if ver.gen == 0 {
 					*oh = (*oh).If(storage.Conditions{DoesNotExist: true})
 				} else {
-					*oh = (*oh).If(storage.Conditions{GenerationMatch: gen})
+					*oh = (*oh).If(storage.Conditions{GenerationMatch: ver.gen})
 				}
+			}
+			var in *transfermanager.UploadObjectInput
+			if as(&in) && mode == ifVersionMatch && ver.etag != "" {
+				// S3 conditional writes: If-None-Match: * (IfNotExist
+				// above) when there is no pointer yet, If-Match with the
+				// ETag read in step 1 when there is one.
+				in.IfMatch = aws.String(ver.etag)
 			}
 			if as(&sw) {
 				// One request per object: our objects are small and
@@ -387,18 +475,18 @@ func (b *Bucket) writeOnce(ctx context.Context, bb *blob.Bucket, obj Object, cac
 			return nil
 		},
 	}
-	if mode == ifGenMatch && b.loc.kind != kindGCS {
-		return 0, fmt.Errorf("internal error: generation precondition on %s", b.loc.display)
+	if mode == ifVersionMatch && b.loc.kind != kindGCS && b.loc.kind != kindS3 {
+		return version{}, fmt.Errorf("internal error: version precondition on %s", b.loc.display)
 	}
 	if err := bb.WriteAll(ctx, obj.Name, obj.Data, wo); err != nil {
-		return 0, err
+		return version{}, err
 	}
 	if sw != nil {
 		if a := sw.Attrs(); a != nil {
-			return a.Generation, nil
+			return version{gen: a.Generation}, nil
 		}
 	}
-	return 0, nil
+	return version{}, nil
 }
 
 // sameContent reports whether name currently holds exactly data.
