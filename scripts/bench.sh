@@ -55,6 +55,20 @@ SH
 chmod +x helm-all.sh
 hyperfine -N --runs 1 --export-json helmall.json "./helm-all.sh" >/dev/null
 
+# 2b. the same audit over HTTP (a Go http.FileServer, not the bottleneck)
+# and through gs:// against an in-process GCS emulator, both from benchgen.
+freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+waitport() { for _ in $(seq 1 300); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "bench: nothing listens on $1" >&2; exit 2; }
+hport=$(freeport); ./benchgen -out repo -serve "127.0.0.1:$hport" & hpid=$!
+gport=$(freeport); ./benchgen -out repo -gcs "127.0.0.1:$gport" & gpid=$!
+trap 'kill $hpid $gpid 2>/dev/null || true' EXIT
+waitport "$hport"; waitport "$gport"
+hyperfine -N --warmup 1 --runs 5 -i --export-json audithttp.json \
+	"$k --store store.db audit --repo http://127.0.0.1:$hport/" >/dev/null
+STORAGE_EMULATOR_HOST="127.0.0.1:$gport" hyperfine -N --warmup 1 --runs 5 -i --export-json auditgcs.json \
+	"$k --store store.db audit --repo gs://bench" >/dev/null
+kill $hpid $gpid 2>/dev/null || true
+
 # 3. publish with 1,000 keys (a fresh copy of the store and bucket each run).
 hyperfine -N --warmup 1 --runs "$runs" --export-json publish.json \
 	--prepare "bash -c 'cp store.db p.db && rm -rf out'" \
@@ -74,11 +88,12 @@ cores=$(awk '/^cores/ {print $2}' limits.txt)
 
 kv=$(median verify.json 0); h3=$(median verify.json 1); h4=$(median verify.json 2)
 ka=$(median audit.json 0); ha=$(median helmall.json 0)
+kah=$(median audithttp.json 0); kag=$(median auditgcs.json 0)
 kp=$(median publish.json 0); kad=$(median add.json 0)
-python3 - "$kv" "$h3" "$h4" "$ka" "$ha" "$kp" "$kad" "$sha" "$ver" "$bytes" "$cores" "$releases" "$keys" <<'PY'
+python3 - "$kv" "$h3" "$h4" "$ka" "$ha" "$kp" "$kad" "$sha" "$ver" "$bytes" "$cores" "$releases" "$keys" "$kah" "$kag" <<'PY'
 import sys
-kv,h3,h4,ka,ha,kp,kad,sha,ver,nbytes,cores,rel,keys=sys.argv[1:]
-kv,h3,h4,ka,ha,kp,kad,sha,ver=map(float,(kv,h3,h4,ka,ha,kp,kad,sha,ver))
+kv,h3,h4,ka,ha,kp,kad,sha,ver,nbytes,cores,rel,keys,kah,kag=sys.argv[1:]
+kv,h3,h4,ka,ha,kp,kad,sha,ver,kah,kag=map(float,(kv,h3,h4,ka,ha,kp,kad,sha,ver,kah,kag))
 nbytes,cores,rel,keys=int(nbytes),int(cores),int(rel),int(keys)
 limit=(nbytes/sha + rel/ver)/cores
 rows=[
@@ -86,6 +101,8 @@ rows=[
  ("", kv, "helm4 verify --keyring", h4, "<= 0.2"),
  ("keyctl audit, %d releases"%rel, ka, "helm4 verify each release", ha, "< 1 s"),
  ("", ka, "machine limit (SHA-256 + 1 sig/release, %d cores)"%cores, limit, "<= 4"),
+ ("keyctl audit over HTTP (Go FileServer)", kah, "keyctl audit from local disk", ka, "<= 2"),
+ ("keyctl audit, gs:// (emulator)", kag, "keyctl audit from local disk", ka, "<= 2"),
  ("keyctl publish, %d keys"%keys, kp, "target", 1.0, "< 1 s"),
  ("keyctl add, %d keys stored"%keys, kad, "target", 0.05, "< 50 ms"),
 ]
@@ -94,6 +111,7 @@ print("|---|---|---|---|---|---|")
 for a,x,b,y,t in rows:
     print("| %s | %.3f | %s | %.3f | %.3f | %s |" % (a,x,b,y,x/y,t))
 print()
+print("audit releases/s: local %.0f, HTTP %.0f, gs:// emulator %.0f" % (rel/ka, rel/kah, rel/kag))
 print("machine limit inputs: SHA-256 %.0f MB/s, %.0f .prov verifications/s (one core each), %d bytes of archives" % (sha/1e6, ver, nbytes))
 PY
 echo "bench: inputs and raw hyperfine JSON kept in $work" >&2
