@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 
-	"cloud.google.com/go/storage"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -23,7 +22,6 @@ import (
 	gcaws "gocloud.dev/aws"
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/fileblob"
-	"gocloud.dev/blob/gcsblob"
 	"gocloud.dev/blob/s3blob"
 	"gocloud.dev/gcerrors"
 	"gocloud.dev/gcp"
@@ -103,15 +101,6 @@ func Open(ctx context.Context, location string, opts *Options) (*Bucket, error) 
 	if err != nil {
 		return nil, fail.Inputf("open %s", loc.display).Wrap(err).WithHint(credentialsHint(loc))
 	}
-	if loc.kind == kindGCS {
-		// One retry policy, in one place: ours. The storage client's own
-		// retries would multiply with it, hide failures from
-		// Options.MaxAttempts, and wait seconds between attempts.
-		var c *storage.Client
-		if bb.As(&c) {
-			c.SetRetry(storage.WithPolicy(storage.RetryNever))
-		}
-	}
 	if loc.prefix != "" {
 		bb = blob.PrefixedBucket(bb, loc.prefix)
 	}
@@ -119,10 +108,8 @@ func Open(ctx context.Context, location string, opts *Options) (*Bucket, error) 
 	return b, nil
 }
 
-// openBlob opens a bucket URL. gs:// goes through our own URLOpener:
-// gcsblob's default one prints a warning to stdout when Application Default
-// Credentials are missing (which would corrupt -o json output) and fails only
-// later, with a 401; here a missing credential is an error at Open.
+// openBlob opens a bucket URL. gs:// goes through keyctl's own driver
+// (gcs.go); a missing credential is an error at Open, not a 401 later.
 func openBlob(ctx context.Context, loc location) (*blob.Bucket, error) {
 	if loc.kind == kindS3 {
 		return openS3(ctx, loc)
@@ -135,24 +122,28 @@ func openBlob(ctx context.Context, loc location) (*blob.Bucket, error) {
 		return nil, err
 	}
 	q := u.Query()
-	var opener *gcsblob.URLOpener
-	switch {
-	case os.Getenv("STORAGE_EMULATOR_HOST") != "", q.Get("anonymous") == "true", q.Get("access_id") == "-":
-		// The emulator needs no credentials (gcsblob then talks to it
-		// without any); public buckets can be read anonymously.
-		opener = &gcsblob.URLOpener{Client: gcp.NewAnonymousHTTPClient(gcp.DefaultTransport())}
-	default:
-		creds, err := gcp.DefaultCredentials(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("no Google Cloud credentials: %w", err)
-		}
-		client, err := gcp.NewHTTPClient(gcp.DefaultTransport(), creds.TokenSource)
-		if err != nil {
-			return nil, err
-		}
-		opener = &gcsblob.URLOpener{Client: client, TokenSource: gcp.CredentialsTokenSource(creds)}
+	anonymous := os.Getenv("STORAGE_EMULATOR_HOST") != "" || q.Get("anonymous") == "true" || q.Get("access_id") == "-"
+	q.Del("anonymous")
+	q.Del("access_id")
+	for k := range q {
+		return nil, fmt.Errorf("gs:// takes ?anonymous=true and no other query parameter (got %q)", k)
 	}
-	return opener.OpenBucketURL(ctx, u)
+	// No retries in the transport: one retry policy, in one place, ours
+	// (see retry.go).
+	if anonymous {
+		// The emulator needs no credentials; public buckets can be read
+		// anonymously.
+		return openGCS(u.Host, &gcp.NewAnonymousHTTPClient(gcp.DefaultTransport()).Client), nil
+	}
+	creds, err := gcp.DefaultCredentials(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("no Google Cloud credentials: %w", err)
+	}
+	client, err := gcp.NewHTTPClient(gcp.DefaultTransport(), creds.TokenSource)
+	if err != nil {
+		return nil, err
+	}
+	return openGCS(u.Host, &client.Client), nil
 }
 
 // openS3 opens an s3:// bucket like s3blob's URL opener does (the same
@@ -351,11 +342,11 @@ func (b *Bucket) readOnce(ctx context.Context, bb *blob.Bucket, name string, lim
 		return nil, version{}, &TooLargeError{Name: name, Location: b.loc.display, Limit: limit}
 	}
 	var ver version
-	var sr *storage.Reader
+	var gi gcsInfo
 	var so s3.GetObjectOutput
 	switch {
-	case r.As(&sr):
-		ver.gen = sr.Attrs.Generation
+	case r.As(&gi):
+		ver.gen = gi.Generation
 	case r.As(&so):
 		ver.etag = aws.ToString(so.ETag)
 	}
@@ -444,20 +435,16 @@ func (b *Bucket) writeOnce(ctx context.Context, bb *blob.Bucket, obj Object, cac
 		cc = cacheControl
 	}
 	sum := md5.Sum(obj.Data) // integrity in transit; GCS and S3 check it
-	var sw *storage.Writer
+	var gw *gcsWrite
 	wo := &blob.WriterOptions{
 		ContentType:  ct,
 		CacheControl: cc,
 		ContentMD5:   sum[:],
 		IfNotExist:   mode == ifNotExist || (mode == ifVersionMatch && b.loc.kind == kindS3 && ver.etag == ""),
 		BeforeWrite: func(as func(any) bool) error {
-			var oh **storage.ObjectHandle
-			if as(&oh) && mode == ifVersionMatch {
-				if ver.gen == 0 {
-					*oh = (*oh).If(storage.Conditions{DoesNotExist: true})
-				} else {
-					*oh = (*oh).If(storage.Conditions{GenerationMatch: ver.gen})
-				}
+			if as(&gw) && mode == ifVersionMatch {
+				g := ver.gen // 0: must not exist
+				gw.IfGenerationMatch = &g
 			}
 			var in *transfermanager.UploadObjectInput
 			if as(&in) && mode == ifVersionMatch && ver.etag != "" {
@@ -465,12 +452,6 @@ func (b *Bucket) writeOnce(ctx context.Context, bb *blob.Bucket, obj Object, cac
 				// above) when there is no pointer yet, If-Match with the
 				// ETag read in step 1 when there is one.
 				in.IfMatch = aws.String(ver.etag)
-			}
-			if as(&sw) {
-				// One request per object: our objects are small and
-				// already in memory, and a single request is either
-				// applied or not.
-				sw.ChunkSize = 0
 			}
 			return nil
 		},
@@ -481,10 +462,8 @@ func (b *Bucket) writeOnce(ctx context.Context, bb *blob.Bucket, obj Object, cac
 	if err := bb.WriteAll(ctx, obj.Name, obj.Data, wo); err != nil {
 		return version{}, err
 	}
-	if sw != nil {
-		if a := sw.Attrs(); a != nil {
-			return version{gen: a.Generation}, nil
-		}
+	if gw != nil {
+		return version{gen: gw.Generation}, nil
 	}
 	return version{}, nil
 }

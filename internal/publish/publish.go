@@ -18,7 +18,6 @@ import (
 	"strings"
 	"time"
 
-	"cloud.google.com/go/storage"
 	"github.com/aws/smithy-go"
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
@@ -329,9 +328,9 @@ func (b *Bucket) pointerMoved(ctx context.Context, bb *blob.Bucket, pointer Obje
 		if err != nil {
 			return err
 		}
-		var oa storage.ObjectAttrs
-		if a.As(&oa) {
-			cur = oa.Generation
+		var gi gcsInfo
+		if a.As(&gi) {
+			cur = gi.Generation
 		}
 		return nil
 	})
