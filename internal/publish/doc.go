@@ -8,7 +8,9 @@
 //
 // Open accepts a directory path, file:///abs/dir, gs://bucket/prefix,
 // s3://bucket/prefix?region=R, mem:// and, for reading only,
-// http(s)://host/path. See Open.
+// http(s)://host/path. See Open. gs:// is served by this package's own
+// driver over the Cloud Storage JSON API (gcs.go), so that keyctl does not
+// link the GCS client library and its gRPC/xDS stack.
 //
 // # Publish order
 //
