@@ -141,9 +141,18 @@ func (b *gcsBucket) Attributes(ctx context.Context, key string) (*driver.Attribu
 		return nil, err
 	}
 	defer resp.Body.Close()
-	var o gcsObject
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxMetadata)).Decode(&o); err != nil {
+	attrs, err := parseGCSObject(resp.Body)
+	if err != nil {
 		return nil, fmt.Errorf("read the metadata of %s: %w", key, err)
+	}
+	return attrs, nil
+}
+
+// parseGCSObject reads an object resource (at most maxMetadata bytes).
+func parseGCSObject(r io.Reader) (*driver.Attributes, error) {
+	var o gcsObject
+	if err := json.NewDecoder(io.LimitReader(r, maxMetadata)).Decode(&o); err != nil {
+		return nil, err
 	}
 	size, _ := strconv.ParseInt(o.Size, 10, 64)
 	gen, _ := strconv.ParseInt(o.Generation, 10, 64)
@@ -165,6 +174,17 @@ func (b *gcsBucket) Attributes(ctx context.Context, key string) (*driver.Attribu
 			return ok
 		},
 	}, nil
+}
+
+// contentRangeSize is the object size of a Content-Range header
+// ("bytes 0-9/1234"), or def when there is none to read.
+func contentRangeSize(cr string, def int64) int64 {
+	if i := strings.LastIndexByte(cr, '/'); i >= 0 && len(cr) < 128 {
+		if n, err := strconv.ParseInt(cr[i+1:], 10, 64); err == nil && n >= 0 {
+			return n
+		}
+	}
+	return def
 }
 
 func (b *gcsBucket) ListPaged(context.Context, *driver.ListOptions) (*driver.ListPage, error) {
@@ -189,14 +209,7 @@ func (b *gcsBucket) NewRangeReader(ctx context.Context, key string, offset, leng
 		return nil, err
 	}
 	gen, _ := strconv.ParseInt(resp.Header.Get("X-Goog-Generation"), 10, 64)
-	size := resp.ContentLength
-	if cr := resp.Header.Get("Content-Range"); cr != "" {
-		if i := strings.LastIndexByte(cr, '/'); i >= 0 {
-			if n, err := strconv.ParseInt(cr[i+1:], 10, 64); err == nil {
-				size = n
-			}
-		}
-	}
+	size := contentRangeSize(resp.Header.Get("Content-Range"), resp.ContentLength)
 	mod, _ := http.ParseTime(resp.Header.Get("Last-Modified"))
 	body := resp.Body
 	if length == 0 {
