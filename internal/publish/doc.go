@@ -16,10 +16,10 @@
 //
 // A Plan names four groups of objects. Publish handles them in this order:
 //
-//  0. Backends without conditional writes (directories, file://, mem://,
-//     and an S3-compatible service that answers If-Match or If-None-Match
-//     with 501 Not Implemented) take a lock next to the pointer,
-//     "POINTER.lock": a file
+//  0. Backends without conditional overwrites (directories, file://,
+//     mem://, and an S3-compatible service that answers If-Match with 501
+//     Not Implemented) take a lock next to the pointer, "POINTER.lock": a
+//     file
 //     created with O_EXCL for directories, an object written with
 //     IfNotExist otherwise. It holds a random token, is held through step
 //     4 and removed at the end, also on failure, but only if it still
@@ -29,7 +29,8 @@
 //     *LockedError that names it and its age; removing it by hand is the
 //     fix. GCS and S3 need no lock: step 3 carries a precondition instead.
 //     On s3:// the lock is only the fallback: when the service answers
-//     the conditional pointer write 501, Publish takes the lock, reads the
+//     the conditional pointer write 501, Publish takes the lock (which,
+//     like the blobs, still needs If-None-Match: *), reads the
 //     pointer again (a change since step 1 is a *ConflictError) and writes
 //     it under the lock; later publishes through the same Bucket lock
 //     from the start.
