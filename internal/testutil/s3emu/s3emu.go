@@ -277,3 +277,16 @@ func describe(r *http.Request) Request {
 	req.Conditional = r.Header.Get("If-Match") != "" || r.Header.Get("If-None-Match") != ""
 	return req
 }
+
+// Get reads bucket/key from the emulator past the fault-injecting front
+// (no fault is delivered, no request recorded): how a test looks at what
+// clients would see.
+func (s *Server) Get(bucket, key string) ([]byte, error) {
+	req := httptest.NewRequest(http.MethodGet, "/"+bucket+"/"+key, nil)
+	rec := httptest.NewRecorder()
+	s.inner.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		return nil, fmt.Errorf("GET %s/%s: HTTP %d", bucket, key, rec.Code)
+	}
+	return rec.Body.Bytes(), nil
+}
