@@ -42,7 +42,7 @@ func (o *auditOpts) flags(c *cobra.Command, filters bool) {
 	f.IntVar(&o.threshold, "threshold", 0, "the root set's threshold, with --root (default 1)")
 	f.StringVar(&o.state, "state", "", "client state folder with --root (default $XDG_STATE_HOME/keyctl)")
 	f.StringVar(&o.id, "id", "", "expected repository identity with --root")
-	f.IntVar(&o.concurrency, "concurrency", 0, "releases fetched at once (default 2 × cores)")
+	f.IntVar(&o.concurrency, "concurrency", 0, "releases fetched at once (default 2 × cores for a directory, 16 for http(s), gs:// and s3://)")
 	if filters {
 		f.StringSliceVar(&o.keys, "key", nil, "list only releases signed by this key: fingerprint or key ID, subkeys map to their primary (repeatable)")
 		f.BoolVar(&o.removed, "removed", false, "list only releases signed by removed keys")

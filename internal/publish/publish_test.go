@@ -8,8 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -361,5 +364,34 @@ func TestGetLimit(t *testing.T) {
 	}
 	if _, err := b.Get(ctx, "pubkeys.pgp", 0); err == nil {
 		t.Fatal("limit 0 accepted")
+	}
+}
+
+// Get reads an object into one buffer of its size, not into a slice that
+// doubles its way up (which allocated about three times the object).
+func TestGetAllocatesOnce(t *testing.T) {
+	dir := t.TempDir()
+	const size = 4 << 20
+	if err := os.WriteFile(filepath.Join(dir, "big.pgp"), bytes.Repeat([]byte("k"), size), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	defer srv.Close()
+	for _, loc := range []string{dir, srv.URL} {
+		b := open(t, loc, nil)
+		ctx := context.Background()
+		if _, err := b.Get(ctx, "big.pgp", size+1); err != nil { // warm up
+			t.Fatal(err)
+		}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		data, err := b.Get(ctx, "big.pgp", size+1)
+		runtime.ReadMemStats(&after)
+		if err != nil || len(data) != size {
+			t.Fatalf("%s: Get: %d bytes, %v", loc, len(data), err)
+		}
+		if got := after.TotalAlloc - before.TotalAlloc; got > size*3/2 {
+			t.Fatalf("%s: reading a %d-byte object allocated %d bytes", loc, size, got)
+		}
 	}
 }

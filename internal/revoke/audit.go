@@ -108,7 +108,8 @@ type Options struct {
 	Match []string
 	// RemovedOnly narrows the report to releases signed by removed keys.
 	RemovedOnly bool
-	// Concurrency bounds the releases in flight; default 2 × cores.
+	// Concurrency bounds the releases in flight; default 2 × cores for a
+	// directory, DefaultRemoteConcurrency for a remote repository.
 	Concurrency int
 	// Now is the verification time; default time.Now.
 	Now func() time.Time
@@ -125,6 +126,9 @@ type Options struct {
 	// Retries per fetch (default 4) and the first wait (default 250 ms).
 	Retries int
 	Backoff time.Duration
+	// MaxThrottle bounds the time one fetch waits out HTTP 429 and 503
+	// answers, which do not count as retries (default 5 minutes).
+	MaxThrottle time.Duration
 	// Limits for reading archives (default provenance.DefaultLimits).
 	Limits provenance.Limits
 	// IndexTrust, when set (the repository names index keys), requires
@@ -186,6 +190,9 @@ func Audit(ctx context.Context, opts Options) (*Report, error) {
 	}
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 2 * runtime.NumCPU()
+		if strings.Contains(opts.Repository, "://") && !strings.HasPrefix(strings.ToLower(opts.Repository), "file://") {
+			opts.Concurrency = max(opts.Concurrency, DefaultRemoteConcurrency)
+		}
 	}
 	if oci.IsLocation(opts.Repository) {
 		return auditOCI(ctx, opts, match)
