@@ -42,6 +42,8 @@ type app struct {
 	actor      string
 	lockWait   time.Duration
 	now        func() time.Time
+
+	logKeyFile string // publish --log-key
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {

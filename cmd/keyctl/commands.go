@@ -22,5 +22,8 @@ func (a *app) commands() []*cobra.Command {
 		a.newAuditCmd(),
 		a.newLedgerCmd(),
 		a.newManCmd(),
+		a.newLogKeyCmd(),
+		a.newWitnessCmd(),
+		a.newMonitorCmd(),
 	}
 }

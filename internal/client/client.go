@@ -60,6 +60,7 @@ import (
 	"github.com/keyctl/keyctl/internal/pgpkey"
 	"github.com/keyctl/keyctl/internal/publish"
 	"github.com/keyctl/keyctl/internal/root"
+	"github.com/keyctl/keyctl/internal/tlog"
 )
 
 // Limits of what Load follows and fetches.
@@ -93,6 +94,11 @@ type Options struct {
 	StateDir string
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
+	// Witnesses are the public keys (C2SP vkeys, cosignature/v1) of the
+	// witnesses whose cosignatures on the log checkpoint are counted;
+	// WitnessThreshold of them are required (0: none).
+	Witnesses        []string
+	WitnessThreshold int
 }
 
 // Trusted is a repository's published set after every check in docs/verify.md.
@@ -108,6 +114,10 @@ type Trusted struct {
 	// Fallbacks names the files read from their content-addressed copy
 	// because the fixed-name copy did not match the manifest.
 	Fallbacks []string
+	// Log is the transparency log checkpoint the manifest was found in
+	// (nil when the repository keeps no log), LogIndex its entry.
+	Log      *tlog.Head
+	LogIndex int64
 
 	// The keyrings are indexed at load (public key packets only) and a
 	// certificate is parsed when a check needs it: verifying one chart
@@ -299,6 +309,9 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 
 	t := &Trusted{Location: RedactURL(loc), Manifest: m, ManifestSHA256: mhash, RootSet: set, Previous: prev, Now: t0,
 		primaryOf: map[string]string{}, certs: map[string]*cert{}}
+	if t.Log, t.LogIndex, err = checkLog(ctx, b, set, m, mhash, prev.Log, opts); err != nil {
+		return nil, err
+	}
 	for _, name := range []string{root.PubkeysFile, root.RevokedFile} {
 		data, fallback, err := fetchBound(ctx, b, m, name)
 		if err != nil {
@@ -318,7 +331,10 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 			return nil, err
 		}
 		next := State{Location: loc, Repository: m.Repository, Version: m.Version, ManifestSHA256: mhash,
-			Issued: m.Issued, RootVersion: set.Version, RootSHA256: m.Root.SHA256}.withCompromised(m, prev.Compromised)
+			Issued: m.Issued, RootVersion: set.Version, RootSHA256: m.Root.SHA256, Log: prev.Log}.withCompromised(m, prev.Compromised)
+		if t.Log != nil {
+			next.Log = largerLog(string(t.Log.Note), prev.Log)
+		}
 		if !next.Equal(prev) {
 			// Under the state lock: when another run recorded a version
 			// meanwhile, m must descend from that one too.
@@ -329,6 +345,11 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 				if err := cur.CheckCompromised(m); err != nil {
 					return err
 				}
+				if t.Log != nil && cur.Log != "" && cur.Log != prev.Log {
+					if _, _, err := checkLog(ctx, b, set, m, mhash, cur.Log, opts); err != nil {
+						return err
+					}
+				}
 				return checkHistory(ctx, b, m, mhash, cur, st.path)
 			})
 			if err != nil {
@@ -337,6 +358,65 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 		}
 	}
 	return t, nil
+}
+
+// checkLog checks the manifest against the repository's transparency log
+// when the root set names one (docs/verify.md, section Transparency log):
+// the newest checkpoint is signed by the log key, consistent with the one
+// the state kept (prevLog), includes the manifest, and carries the
+// witness cosignatures required.
+func checkLog(ctx context.Context, b *publish.Bucket, set *root.RootSet, m *root.Manifest, mhash, prevLog string, opts Options) (*tlog.Head, int64, error) {
+	if set.Log == "" {
+		if opts.WitnessThreshold > 0 {
+			return nil, 0, (&tlog.TooFewWitnessesError{Need: opts.WitnessThreshold}).Refusal(
+				fmt.Sprintf("root set %d names no transparency log, so no witness can have cosigned it", set.Version))
+		}
+		return nil, 0, nil
+	}
+	lv, err := tlog.NewLogVerifier(set.Log)
+	if err != nil {
+		return nil, 0, err
+	}
+	var ws []*tlog.WitnessVerifier
+	for _, k := range opts.Witnesses {
+		w, err := tlog.NewWitnessVerifier(k)
+		if err != nil {
+			return nil, 0, fail.Hint(err, "check --witness (or witness in the config)")
+		}
+		ws = append(ws, w)
+	}
+	if opts.WitnessThreshold > len(ws) {
+		return nil, 0, fail.Inputf("--witness-threshold %d with %d witness keys", opts.WitnessThreshold, len(ws)).
+			WithHint("name at least as many witnesses (--witness VKEY, repeatable) as the threshold")
+	}
+	head, err := tlog.ReadHead(ctx, b, lv, ws)
+	if err != nil {
+		return nil, 0, err
+	}
+	e := tlog.Entry{Version: m.Version, SHA256: mhash}
+	if head == nil {
+		return nil, 0, &tlog.NotIncludedError{Entry: e, Why: "the repository publishes no log checkpoint, though its root set names log " + lv.Name()}
+	}
+	if prevLog != "" {
+		old, err := tlog.ParseCheckpoint([]byte(prevLog))
+		if err != nil {
+			return nil, 0, err
+		}
+		if old.Origin != head.Origin {
+			return nil, 0, &tlog.InconsistentError{Old: []byte(prevLog), New: head.Note, Why: fmt.Sprintf("the log was %q, it is now %q", old.Origin, head.Origin)}
+		}
+		if err := tlog.CheckConsistent(ctx, b, old.Tree, []byte(prevLog), head); err != nil {
+			return nil, 0, err
+		}
+	}
+	idx, err := tlog.Include(ctx, b, head, e)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := tlog.RequireWitnesses(head, opts.WitnessThreshold); err != nil {
+		return nil, 0, err
+	}
+	return head, idx, nil
 }
 
 func sameSet(a, b *root.RootSet) bool {

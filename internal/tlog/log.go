@@ -327,9 +327,19 @@ func ReadEntries(ctx context.Context, r Reader, cur *Head, from, to int64) ([][]
 type TooFewWitnessesError struct {
 	Have, Need int
 	Size       int64
+	Why        string // when set, replaces the count in the message
+}
+
+// Refusal returns e with why as its explanation.
+func (e *TooFewWitnessesError) Refusal(why string) *TooFewWitnessesError {
+	e.Why = why
+	return e
 }
 
 func (e *TooFewWitnessesError) Error() string {
+	if e.Why != "" {
+		return fmt.Sprintf("too few witnesses: %d required, but %s", e.Need, e.Why)
+	}
 	return fmt.Sprintf("too few witnesses: the log checkpoint (size %d) carries %d valid cosignature(s) of the named witnesses, %d required", e.Size, e.Have, e.Need)
 }
 // Unwrap makes the error an Untrusted *fail.Error with its hints.
