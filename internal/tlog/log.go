@@ -191,6 +191,7 @@ type InconsistentError struct {
 func (e *InconsistentError) Error() string {
 	return "inconsistent log: the checkpoint is not an append-only extension of the one seen before (" + e.Why + ")"
 }
+
 // Unwrap makes the error a Security *fail.Error with its hints.
 func (e *InconsistentError) Unwrap() error {
 	return &fail.Error{Kind: fail.Security, Hints: []string{"someone is showing different keyrings to different readers, or the log was rewritten; keep both checkpoints as evidence and follow docs/runbook.md, section monitor raised an alarm"}}
@@ -244,6 +245,7 @@ type NotIncludedError struct {
 func (e *NotIncludedError) Error() string {
 	return fmt.Sprintf("missing inclusion proof: manifest version %d (sha256 %s) is not in the log of %d entries (%s)", e.Entry.Version, e.Entry.SHA256, e.Size, e.Why)
 }
+
 // Unwrap makes the error an Untrusted *fail.Error with its hints.
 func (e *NotIncludedError) Unwrap() error {
 	return &fail.Error{Kind: fail.Untrusted, Hints: []string{"a manifest that was never logged may have been shown to this client alone; retry in a minute (a publish may be in progress), then follow docs/runbook.md, section monitor raised an alarm"}}
@@ -342,6 +344,7 @@ func (e *TooFewWitnessesError) Error() string {
 	}
 	return fmt.Sprintf("too few witnesses: the log checkpoint (size %d) carries %d valid cosignature(s) of the named witnesses, %d required", e.Size, e.Have, e.Need)
 }
+
 // Unwrap makes the error an Untrusted *fail.Error with its hints.
 func (e *TooFewWitnessesError) Unwrap() error {
 	return &fail.Error{Kind: fail.Untrusted, Hints: []string{"the witnesses have not cosigned the newest checkpoint yet, or refused to; retry later, or ask the publisher (docs/verify.md, section Witnesses)"}}
