@@ -136,8 +136,16 @@ func Append(ctx context.Context, r Reader, prev *Head, entries [][]byte, s note.
 			if err != nil {
 				return nil, err
 			}
+			idx := make([]int64, len(es))
+			for i := range es {
+				idx[i] = tlog.StoredHashIndex(0, start+int64(i))
+			}
+			leaves, err := m.ReadHashes(idx)
+			if err != nil {
+				return nil, logReadError(err)
+			}
 			for i, e := range es {
-				if tlog.RecordHash(e) != mustHash(m, tlog.StoredHashIndex(0, start+int64(i))) {
+				if tlog.RecordHash(e) != leaves[i] {
 					return nil, fail.Untrustedf("entry bundle %s does not match the log's hashes", torchwood.TilePath(ot))
 				}
 			}
@@ -156,14 +164,6 @@ func Append(ctx context.Context, r Reader, prev *Head, entries [][]byte, s note.
 		return nil, err
 	}
 	return out, nil
-}
-
-func mustHash(r tlog.HashReader, i int64) tlog.Hash {
-	hs, err := r.ReadHashes([]int64{i})
-	if err != nil {
-		return tlog.Hash{}
-	}
-	return hs[0]
 }
 
 // logReadError explains a failure to read the log's tiles.
@@ -309,13 +309,18 @@ func ReadEntries(ctx context.Context, r Reader, cur *Head, from, to int64) ([][]
 		if err != nil {
 			return nil, err
 		}
-		for ; i < to && i < bt.N*torchwood.TileWidth+int64(bt.W); i++ {
+		end := min(to, bt.N*torchwood.TileWidth+int64(bt.W))
+		var idx []int64
+		for j := i; j < end; j++ {
+			idx = append(idx, tlog.StoredHashIndex(0, j))
+		}
+		leaves, err := hr.ReadHashes(idx)
+		if err != nil {
+			return nil, logReadError(err)
+		}
+		for ; i < end; i++ {
 			e := es[i-bt.N*torchwood.TileWidth]
-			hs, err := hr.ReadHashes([]int64{tlog.StoredHashIndex(0, i)})
-			if err != nil {
-				return nil, logReadError(err)
-			}
-			if tlog.RecordHash(e) != hs[0] {
+			if tlog.RecordHash(e) != leaves[len(leaves)-int(end-i)] {
 				return nil, fail.Untrustedf("log entry %d does not match the log's hashes", i).
 					WithHint("the bucket is serving a damaged or forged entry bundle; see docs/runbook.md, section monitor raised an alarm")
 			}

@@ -423,6 +423,9 @@ func ParseBundle(t tlog.Tile, data []byte) ([][]byte, error) {
 type tileReader struct {
 	ctx context.Context
 	r   Reader
+	// saved holds tiles that tlog.TileHashReader checked (SaveTiles), so
+	// that one proof or append reads each tile once.
+	saved map[tlog.Tile][]byte
 }
 
 func (tr tileReader) Height() int { return height }
@@ -430,6 +433,10 @@ func (tr tileReader) Height() int { return height }
 func (tr tileReader) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
 	out := make([][]byte, len(tiles))
 	for i, t := range tiles {
+		if b, ok := tr.saved[t]; ok {
+			out[i] = b
+			continue
+		}
 		b, err := tr.r.Get(tr.ctx, TilePath(t), int64(t.W*tlog.HashSize))
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
@@ -445,12 +452,16 @@ func (tr tileReader) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
 	return out, nil
 }
 
-func (tileReader) SaveTiles([]tlog.Tile, [][]byte) {}
+func (tr tileReader) SaveTiles(tiles []tlog.Tile, data [][]byte) {
+	for i, t := range tiles {
+		tr.saved[t] = data[i]
+	}
+}
 
 // HashReader returns a reader of the stored hashes of tree t, reading
 // tiles from r and checking each against t's root hash.
 func HashReader(ctx context.Context, r Reader, t tlog.Tree) tlog.HashReader {
-	return tlog.TileHashReader(t, tileReader{ctx, r})
+	return tlog.TileHashReader(t, tileReader{ctx, r, map[tlog.Tile][]byte{}})
 }
 
 // MissingError is a tile or bundle that the bucket does not hold.

@@ -135,15 +135,30 @@ func TestThousandAppends(t *testing.T) {
 			t.Errorf("record proof for %d: %d hashes, %v", i, len(p), err)
 		}
 	}
+	maxTree, maxRecord := 0, 0
 	for _, h := range heads[:len(heads)-1] {
 		if err := CheckConsistent(ctx, b, h.Tree(), h.Note, last); err != nil {
 			t.Fatalf("size %d: %v", h.N, err)
 		}
 		p, err := tlog.ProveTree(last.N, h.N, HashReader(ctx, b, last.Tree()))
-		if err != nil || len(p) > 20 {
+		if err != nil || len(p) > 20 { // 2*ceil(log2(1000))
 			t.Fatalf("tree proof %d: %d hashes, %v", h.N, len(p), err)
 		}
+		maxTree = max(maxTree, len(p))
+		rp, err := tlog.ProveRecord(last.N, h.N-1, HashReader(ctx, b, last.Tree()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		maxRecord = max(maxRecord, len(rp))
 	}
+	objs, size := 0, 0
+	for n, o := range b.objs {
+		if strings.HasPrefix(n, Prefix+"tile/") {
+			objs++
+			size += len(o)
+		}
+	}
+	t.Logf("1,000 appends: largest record proof %d hashes, largest consistency proof %d hashes; %d tile objects, %d bytes", maxRecord, maxTree, objs, size)
 	// The other direction: a reader whose state is ahead of the checkpoint.
 	if err := CheckConsistent(ctx, b, last.Tree(), last.Note, heads[500]); err != nil {
 		t.Fatal(err)
@@ -353,4 +368,70 @@ func FuzzEntry(f *testing.F) {
 			t.Fatalf("non-canonical entry accepted: %q", data)
 		}
 	})
+}
+
+// benchLog is a log of 1,000 entries in memory.
+func benchLog(b *testing.B) (*memBucket, *Head, note.Signer, note.Verifier) {
+	b.Helper()
+	skey, vkey, _ := GenerateLogKey("bench.example/log")
+	s, _ := NewLogSigner(skey)
+	v, _ := NewLogVerifier(vkey)
+	mb := &memBucket{objs: map[string][]byte{}}
+	ctx := context.Background()
+	var h *Head
+	for i := uint64(1); i <= 1000; i++ {
+		a, err := Append(ctx, mb, h, [][]byte{entry(i, "a").Marshal()}, s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, o := range a.Tiles {
+			mb.objs[o.Name] = o.Data
+		}
+		mb.objs[CheckpointPath] = a.Checkpoint
+		if h, err = OpenCheckpoint(a.Checkpoint, v, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return mb, h, s, v
+}
+
+// BenchmarkAppendAt1000 is one publish's log work on a log of 1,000.
+func BenchmarkAppendAt1000(b *testing.B) {
+	mb, h, s, _ := benchLog(b)
+	ctx := context.Background()
+	b.ResetTimer()
+	for b.Loop() {
+		mb.reads = 0
+		if _, err := Append(ctx, mb, h, [][]byte{entry(1001, "a").Marshal()}, s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(mb.reads), "tiles-read/op")
+}
+
+// BenchmarkClientCheckAt1000 is a client's log work: open the checkpoint,
+// prove consistency with size 500 and the inclusion of entry 700.
+func BenchmarkClientCheckAt1000(b *testing.B) {
+	mb, h, _, v := benchLog(b)
+	ctx := context.Background()
+	old := tlog.Tree{N: 500}
+	var err error
+	if old.Hash, err = tlog.TreeHash(500, HashReader(ctx, mb, h.Tree())); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		mb.reads = 0
+		cur, err := OpenCheckpoint(h.Note, v, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := CheckConsistent(ctx, mb, old, nil, cur); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := Include(ctx, mb, cur, entry(700, "a")); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(mb.reads), "tiles-read/op")
 }
