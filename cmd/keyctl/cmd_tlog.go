@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -27,12 +28,14 @@ func readKeyFile(path, what string) (string, error) {
 		return "", fail.Inputf("cannot read the %s %s", what, path).Wrap(errors.Unwrap(err))
 	}
 	defer f.Close()
-	buf := make([]byte, maxKeyFile+1)
-	n, _ := f.Read(buf)
-	if n > maxKeyFile {
+	buf, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	if err != nil {
+		return "", fail.Inputf("cannot read the %s %s", what, path).Wrap(err)
+	}
+	if len(buf) > maxKeyFile {
 		return "", fail.Inputf("the %s %s is larger than %d bytes", what, path, maxKeyFile)
 	}
-	return strings.TrimSpace(string(buf[:n])), nil
+	return strings.TrimSpace(string(buf)), nil
 }
 
 // readLogSigner reads a log secret key file.

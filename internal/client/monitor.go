@@ -304,9 +304,9 @@ func checkLogOrder(last *tlog.Entry, lastM *root.Manifest, e tlog.Entry, m *root
 			WithHint("the root keys signed manifests that are not one history; see docs/runbook.md, section monitor raised an alarm")
 	}
 	if last == nil {
-		if idx == 0 && e.Version != 1 {
-			return broken(fmt.Sprintf("the log starts at manifest version %d, not 1", e.Version))
-		}
+		// Entry 0 is version 1, or the version published when the root
+		// set first named the log key; the first entry of a run with
+		// state has its predecessor loaded.
 		return nil
 	}
 	switch {

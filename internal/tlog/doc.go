@@ -32,10 +32,12 @@
 // where SHA256HEX is the lower-case hex SHA-256 of the manifest's bytes, the
 // name of its content-addressed copy keyctl/sha256/SHA256HEX. The leaf hash
 // is RFC 6962's SHA-256(0x00 || entry). Versions never go down along the
-// log. Version V is first logged at index V-1; a publish at version V that
-// failed before its manifest went live and was then signed again with other
-// bytes leaves two entries for V (the log cannot be rewritten), so a reader
-// looks for its entry from index V-1 onward.
+// log and go up by one at a time. Entry 0 is version S: 1, or the version
+// published when the root set first named the log key. Version V is first
+// logged at index V-S; a publish at version V that failed before its
+// manifest went live and was then signed again with other bytes leaves two
+// entries for V (the log cannot be rewritten), so a reader looks for its
+// entry from index V-S onward (at most 64 entries on).
 //
 // # Checkpoint
 //

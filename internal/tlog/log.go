@@ -251,15 +251,31 @@ func (e *NotIncludedError) Unwrap() error {
 	return &fail.Error{Kind: fail.Untrusted, Hints: []string{"a manifest that was never logged may have been shown to this client alone; retry in a minute (a publish may be in progress), then follow docs/runbook.md, section monitor raised an alarm"}}
 }
 
-// Include finds e in the tree of cur from index e.Version-1 onward and
-// checks its record proof. It returns the index.
+// Include finds e in the tree of cur and checks its record proof. It
+// returns the index. A log whose entry 0 is version S (1, or the version
+// published when the log key was named) holds version V first at index
+// V-S, later ones after a publish that did not go live.
 func Include(ctx context.Context, r Reader, cur *Head, e Entry) (int64, error) {
 	t := cur.Tree()
-	start := int64(e.Version) - 1
-	if e.Version == 0 || start >= t.N {
-		return 0, &NotIncludedError{Entry: e, Size: t.N, Why: "the checkpoint is older than the manifest"}
+	if t.N == 0 {
+		return 0, &NotIncludedError{Entry: e, Size: t.N, Why: "the log is empty"}
 	}
 	hr := HashReader(ctx, r, t)
+	first, err := readEntries(ctx, r, hr, t, 0, 1)
+	if err != nil {
+		return 0, err
+	}
+	e0, err := ParseEntry(first[0])
+	if err != nil {
+		return 0, err
+	}
+	if e.Version < e0.Version {
+		return 0, &NotIncludedError{Entry: e, Size: t.N, Why: fmt.Sprintf("the log starts at version %d", e0.Version)}
+	}
+	start := int64(e.Version - e0.Version)
+	if start >= t.N {
+		return 0, &NotIncludedError{Entry: e, Size: t.N, Why: "the checkpoint is older than the manifest"}
+	}
 	want := tlog.RecordHash(e.Marshal())
 	// Versions only repeat after a publish that did not go live; look a
 	// bounded distance ahead.
@@ -287,11 +303,13 @@ func Include(ctx context.Context, r Reader, cur *Head, e Entry) (int64, error) {
 // ReadEntries returns entries [from, to) of the tree of cur, each checked
 // against the tree's leaf hashes.
 func ReadEntries(ctx context.Context, r Reader, cur *Head, from, to int64) ([][]byte, error) {
-	t := cur.Tree()
+	return readEntries(ctx, r, HashReader(ctx, r, cur.Tree()), cur.Tree(), from, to)
+}
+
+func readEntries(ctx context.Context, r Reader, hr tlog.HashReader, t tlog.Tree, from, to int64) ([][]byte, error) {
 	if from < 0 || to > t.N || from > to {
 		return nil, fail.Inputf("entries %d to %d are outside the log of %d", from, to, t.N)
 	}
-	hr := HashReader(ctx, r, t)
 	var out [][]byte
 	for i := from; i < to; {
 		bt := tlog.Tile{H: height, L: -1, N: i / torchwood.TileWidth, W: torchwood.TileWidth}

@@ -435,3 +435,34 @@ func BenchmarkClientCheckAt1000(b *testing.B) {
 	}
 	b.ReportMetric(float64(mb.reads), "tiles-read/op")
 }
+
+// TestLogStartsLater: a repository that named its log key after version 4
+// logs version 5 at index 0.
+func TestLogStartsLater(t *testing.T) {
+	ctx := context.Background()
+	s, v := newLog(t)
+	b := &memBucket{objs: map[string][]byte{}}
+	h := publishN(t, b, s, v, 5, 9, "a")
+	for i := uint64(5); i <= 9; i++ {
+		idx, err := Include(ctx, b, h, entry(i, "a"))
+		if err != nil || idx != int64(i-5) {
+			t.Fatalf("Include(%d) = %d, %v", i, idx, err)
+		}
+	}
+	if _, err := Include(ctx, b, h, entry(4, "a")); !isNotIncluded(err) {
+		t.Fatalf("version before the log: %v", err)
+	}
+	// A version logged twice (a publish that did not go live, run again).
+	a, err := Append(ctx, b, h, [][]byte{entry(10, "lost").Marshal(), entry(10, "a").Marshal()}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.put(t, a)
+	h2, err := ReadHead(ctx, b, v, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if idx, err := Include(ctx, b, h2, entry(10, "a")); err != nil || idx != 6 {
+		t.Fatalf("relogged version: %d, %v", idx, err)
+	}
+}
