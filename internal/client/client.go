@@ -367,6 +367,11 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 // witness cosignatures required.
 func checkLog(ctx context.Context, b *publish.Bucket, set *root.RootSet, m *root.Manifest, mhash, prevLog string, opts Options) (*tlog.Head, int64, error) {
 	if set.Log == "" {
+		if prevLog != "" {
+			old, _ := tlog.ParseCheckpoint([]byte(prevLog))
+			return nil, 0, fail.Securityf("root set %d names no transparency log, but this client checked the log %s before", set.Version, old.Origin).
+				WithHint("a repository does not drop its log: someone may be serving a manifest that escapes it; keep the client state file as evidence and see docs/runbook.md, section monitor raised an alarm")
+		}
 		if opts.WitnessThreshold > 0 {
 			return nil, 0, (&tlog.TooFewWitnessesError{Need: opts.WitnessThreshold}).Refusal(
 				fmt.Sprintf("root set %d names no transparency log, so no witness can have cosigned it", set.Version))

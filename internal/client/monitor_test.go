@@ -98,3 +98,17 @@ func TestStateLog(t *testing.T) {
 		t.Fatal("largerLog does not keep the larger tree")
 	}
 }
+
+// TestLogNotDropped: a client that checked a log refuses a root set that
+// names none, before reading anything.
+func TestLogNotDropped(t *testing.T) {
+	ckpt := "example.org/log\n2\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n— example.org/log AAAA\n"
+	set := &root.RootSet{Version: 2}
+	_, _, err := checkLog(t.Context(), nil, set, &root.Manifest{Version: 3}, hash('3'), ckpt, Options{})
+	if err == nil || fail.KindOf(err) != fail.Security || !strings.Contains(err.Error(), "names no transparency log, but this client checked the log example.org/log") {
+		t.Fatalf("dropped log: %v", err)
+	}
+	if _, _, err := checkLog(t.Context(), nil, set, &root.Manifest{Version: 3}, hash('3'), "", Options{}); err != nil {
+		t.Fatalf("no log, none before: %v", err)
+	}
+}
