@@ -101,4 +101,9 @@ step "9. The security responder audits the whole repository for what bob's key s
 expect_fail keyctl audit --repo ./site --key "$BOB"
 run keyctl log --verify
 
+step "10. The trust page that every publish writes: what the signed set says, for people"
+run keyctl page --repo ./site --root "$ROOT" --out keys.html
+grep -q 'data-reason="compromised"' site/keyctl/index.html || { echo "demo: the published trust page does not show bob's key as compromised" >&2; exit 1; }
+
 printf '\nAll of it lives in %s (store: %s)\n' "$work" "$XDG_DATA_HOME/keyctl/keyctl.db"
+printf 'The trust page it published: file://%s\n(open it in a browser; it is keyctl/index.html next to pubkeys.pgp)\n' "$work/site/keyctl/index.html"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real programs keyctl's tests talk to, on a fresh Debian
-# machine: GnuPG (gpg, gpgv, gpgconf) and Sequoia (sq) from Debian's
-# packages, hyperfine for make bench, bash-completion for the completion
-# test, Helm 3.22 and 4.3 built with
+# machine: GnuPG (gpg, gpgv, gpgconf), Sequoia (sq) and Chromium (the
+# headless browser of the trust page tests) from Debian's packages,
+# hyperfine for make bench, bash-completion for the completion test, Helm 3.22 and 4.3 built with
 # `go install` into a cache folder ($KEYCTL_PEERS_DIR, default
 # ~/.cache/keyctl-peers) that later runs reuse, and Helm's module source
 # (its KEYS files). The GCS emulator (fake-gcs-server) is a Go module the
@@ -14,6 +14,7 @@ command -v gpg >/dev/null 2>&1 || need+=(gnupg)
 command -v gpgv >/dev/null 2>&1 || need+=(gpgv)
 command -v gpgconf >/dev/null 2>&1 || need+=(gnupg)
 command -v sq >/dev/null 2>&1 || need+=(sq)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v hyperfine >/dev/null 2>&1 || need+=(hyperfine)
 [ -f /usr/share/bash-completion/bash_completion ] || need+=(bash-completion)
 if ((${#need[@]})); then
@@ -42,4 +43,4 @@ build_helm 4 v4.3.1
 # The policy tests read Helm's KEYS files from the module source; make sure
 # it is in the module cache even when the binaries above were cached.
 (cd "$(mktemp -d)" && GOFLAGS=-mod=mod go mod download helm.sh/helm/v3@v3.22.0 helm.sh/helm/v4@v4.3.1)
-echo "peers: gpg $(gpg --version | head -1 | awk '{print $3}'), sq $(sq --version | awk '{print $2}'), helm $("$dir/helm3/helm" version --template '{{.Version}}') and $("$dir/helm4/helm" version --template '{{.Version}}')" >&2
+echo "peers: gpg $(gpg --version | head -1 | awk '{print $3}'), sq $(sq --version | awk '{print $2}'), chromium $(chromium --version 2>/dev/null | awk '{print $2}'), helm $("$dir/helm3/helm" version --template '{{.Version}}') and $("$dir/helm4/helm" version --template '{{.Version}}')" >&2

@@ -139,20 +139,8 @@ func auditJSONRun(t *testing.T, wantCode int, args ...string) auditDoc {
 // ledger, compromise, audit --key, soft removal with and without a ledger
 // record, and the alarm on a re-upload.
 func TestAuditJourney(t *testing.T) {
-	work := t.TempDir()
-	t.Setenv("XDG_CONFIG_HOME", filepath.Join(work, "config"))
-	t.Setenv("XDG_STATE_HOME", filepath.Join(work, "state"))
-	t.Setenv("KEYCTL_ACTOR", "responder@example.org")
-	store := filepath.Join(work, "keyctl.db")
-	k := func(args ...string) []string { return append([]string{"--store", store}, args...) }
-	mustRun := func(args ...string) string {
-		t.Helper()
-		out, errs, code := keyctlRun(t, k(args...)...)
-		if code != 0 {
-			t.Fatalf("keyctl %s: exit %d\n%s", strings.Join(args, " "), code, errs)
-		}
-		return out
-	}
+	cs := newCLIStore(t, "responder@example.org")
+	work, k, mustRun := cs.work, cs.args, cs.mustRun
 	mustRun("root", "create", "--name", "root", "--secret-out", filepath.Join(work, "root.key"), "--public-out", filepath.Join(work, "root.pub"), "--no-passphrase")
 	mustRun("init", "--repository", "charts.example.org", "--root-key", filepath.Join(work, "root.pub"))
 
@@ -282,4 +270,36 @@ func TestAuditJourney(t *testing.T) {
 	if _, errs, _ := keyctlRun(t, k("audit", "--repo", url)...); strings.Contains(errs, "keyctl: audit") && strings.Contains(errs, "%") {
 		t.Fatalf("progress bar on a pipe:\n%s", errs)
 	}
+}
+
+// cliStore is a keyctl store in a fresh work folder with its own config
+// and state folders, for tests that drive whole commands.
+type cliStore struct {
+	t     *testing.T
+	work  string
+	store string
+}
+
+func newCLIStore(t *testing.T, actor string) *cliStore {
+	t.Helper()
+	work := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(work, "config"))
+	t.Setenv("XDG_STATE_HOME", filepath.Join(work, "state"))
+	t.Setenv("KEYCTL_ACTOR", actor)
+	return &cliStore{t: t, work: work, store: filepath.Join(work, "keyctl.db")}
+}
+
+// args prefixes args with --store.
+func (c *cliStore) args(args ...string) []string {
+	return append([]string{"--store", c.store}, args...)
+}
+
+// mustRun runs keyctl on the store and fails the test unless it exits 0.
+func (c *cliStore) mustRun(args ...string) string {
+	c.t.Helper()
+	out, errs, code := keyctlRun(c.t, c.args(args...)...)
+	if code != 0 {
+		c.t.Fatalf("keyctl %s: exit %d\n%s", strings.Join(args, " "), code, errs)
+	}
+	return out
 }

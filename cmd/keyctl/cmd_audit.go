@@ -136,8 +136,29 @@ func (a *app) keySource(cmd *cobra.Command, o auditOpts, write bool) (*revoke.Ke
 	return nil, nil, err
 }
 
+// auditInputs takes what the audit needs from the store (its keys, when
+// they judge, and a snapshot of the ledger) and closes it at once, so that
+// the store's lock is not held during the network audit and other keyctl
+// commands can write meanwhile (docs/runbook.md).
+func (a *app) auditInputs(cmd *cobra.Command, o auditOpts, write bool) (*revoke.KeySet, map[[2]string]ring.LedgerEntry, error) {
+	ks, st, err := a.keySource(cmd, o, write)
+	if err != nil || st == nil {
+		return ks, nil, err
+	}
+	ledger, err := st.Ledger()
+	if cerr := st.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return ks, ledger, nil
+}
+
 // runAudit runs the audit with a progress bar on a terminal.
-func (a *app) runAudit(cmd *cobra.Command, o auditOpts, ks *revoke.KeySet, st *ring.Store, filters bool) (*revoke.Report, error) {
+// ledger is the store's ledger snapshot, nil without a store: the store is
+// not held open (nor locked) while the audit fetches the repository.
+func (a *app) runAudit(cmd *cobra.Command, o auditOpts, ks *revoke.KeySet, ledger map[[2]string]ring.LedgerEntry, filters bool) (*revoke.Report, error) {
 	location := o.repo
 	if e, err := a.findRepo(o.repo); err == nil && e != nil {
 		location = e.URL
@@ -146,13 +167,7 @@ func (a *app) runAudit(cmd *cobra.Command, o auditOpts, ks *revoke.KeySet, st *r
 	if filters {
 		opts.Match, opts.RemovedOnly, opts.ProvOnly = o.keys, o.removed, o.provOnly
 	}
-	if st != nil {
-		l, err := st.Ledger()
-		if err != nil {
-			return nil, err
-		}
-		opts.Ledger = l
-	}
+	opts.Ledger = ledger
 	if f, ok := a.rawStderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		// Audit calls Progress(0, total) once before any release starts.
 		var bar *progressbar.ProgressBar
@@ -176,14 +191,11 @@ func (a *app) runAudit(cmd *cobra.Command, o auditOpts, ks *revoke.KeySet, st *r
 }
 
 func (a *app) audit(cmd *cobra.Command, o auditOpts) error {
-	ks, st, err := a.keySource(cmd, o, false)
+	ks, ledger, err := a.auditInputs(cmd, o, false)
 	if err != nil {
 		return err
 	}
-	if st != nil {
-		defer st.Close()
-	}
-	rep, err := a.runAudit(cmd, o, ks, st, true)
+	rep, err := a.runAudit(cmd, o, ks, ledger, true)
 	if err != nil {
 		return err
 	}
@@ -354,16 +366,23 @@ is reported, not alarmed. Records are never changed.
 }
 
 func (a *app) ledgerRecord(cmd *cobra.Command, o auditOpts) error {
-	ks, st, err := a.keySource(cmd, o, true)
+	ks, ledger, err := a.auditInputs(cmd, o, true)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	rep, err := a.runAudit(cmd, o, ks, st, false)
+	rep, err := a.runAudit(cmd, o, ks, ledger, false)
+	if err != nil {
+		return err
+	}
+	// The store is opened again only to write the results.
+	st, err := a.openStore(false)
 	if err != nil {
 		return err
 	}
 	res, err := revoke.Record(st, rep, ks, a.actor)
+	if cerr := st.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/page"
 	"github.com/keyctl/keyctl/internal/pgpkey"
 	"github.com/keyctl/keyctl/internal/publish"
 	"github.com/keyctl/keyctl/internal/release"
@@ -53,7 +54,7 @@ func (a *app) signWith(signers []*openpgp.Entity, data []byte) ([]byte, error) {
 }
 
 func (a *app) newPublishCmd() *cobra.Command {
-	var to, prepare, from, passFile string
+	var to, prepare, from, passFile, publicURL string
 	var rootKeys []string
 	var expires time.Duration
 	c := &cobra.Command{
@@ -61,7 +62,8 @@ func (a *app) newPublishCmd() *cobra.Command {
 		Short: "Sign and upload pubkeys.pgp, revoked.pgp, their signatures and the manifest",
 		Long: `publish builds the signed keyring from the store (pubkeys.pgp, revoked.pgp,
 their root signatures, the root sets and keyctl-manifest.json; see
-docs/manifest.md) and uploads it to a bucket:
+docs/manifest.md) and uploads it to a bucket, with the trust page
+keyctl/index.html built from it:
 file:///dir, a plain directory, gs://bucket/prefix, s3://bucket/prefix.
 
 Directly, with root secret key files at hand:
@@ -89,10 +91,15 @@ Offline, with the root keys elsewhere (M of N holders):
 			if to == "" {
 				return fail.Inputf("--to is required").WithHint("e.g. --to ./site, --to file:///srv/charts or --to gs://bucket/charts")
 			}
-			if from != "" {
-				return a.publishFrom(from, to)
+			if publicURL != "" {
+				if err := page.CheckPublicURL(publicURL); err != nil {
+					return err
+				}
 			}
-			return a.publishDirect(to, rootKeys, passFile, expires)
+			if from != "" {
+				return a.publishFrom(from, to, publicURL)
+			}
+			return a.publishDirect(to, rootKeys, passFile, expires, publicURL)
 		},
 	}
 	f := c.Flags()
@@ -102,6 +109,7 @@ Offline, with the root keys elsewhere (M of N holders):
 	f.StringVar(&prepare, "prepare", "", "write the files to sign into this new directory and stop")
 	f.StringVar(&from, "from", "", "publish a directory prepared and signed offline")
 	f.StringVar(&a.logKeyFile, "log-key", "", "transparency log secret key file (needed when the root set names a log; see docs/manifest.md)")
+	f.StringVar(&publicURL, "public-url", "", "the http(s) address people read the repository from, filled into the trust page's commands (default: the --to location)")
 	durationFlag(f, &expires, "expires", root.DefaultManifestValidity, "how long the manifest is valid, e.g. 90d or 2160h; clients refuse it after that")
 	return c
 }
@@ -146,7 +154,7 @@ func (a *app) publishPrepare(dir string, expires time.Duration) error {
 	return nil
 }
 
-func (a *app) publishDirect(to string, keyFiles []string, passFile string, expires time.Duration) error {
+func (a *app) publishDirect(to string, keyFiles []string, passFile string, expires time.Duration, publicURL string) error {
 	signers, err := a.loadRootSecrets(keyFiles, passFile)
 	if err != nil {
 		return err
@@ -174,7 +182,7 @@ func (a *app) publishDirect(to string, keyFiles []string, passFile string, expir
 			return err
 		}
 	}
-	return a.upload(s, b.Files, sigs, b.Manifest, bucket)
+	return a.upload(s, b.Files, sigs, b.Manifest, bucket, publicURL)
 }
 
 // expiryWarnWindow is how far ahead publish and status warn of a key's
@@ -228,7 +236,7 @@ func (a *app) openBucketAdopting(s *ring.Store, to string) (*publish.Bucket, err
 	return bucket, nil
 }
 
-func (a *app) publishFrom(dir, to string) error {
+func (a *app) publishFrom(dir, to, publicURL string) error {
 	// The same review the holders saw: only the files it names, checked
 	// against the manifest, are verified and uploaded.
 	r, err := root.ReviewDir(dir)
@@ -253,10 +261,10 @@ func (a *app) publishFrom(dir, to string) error {
 		return err
 	}
 	defer bucket.Close()
-	return a.upload(s, files, sigs, nil, bucket)
+	return a.upload(s, files, sigs, nil, bucket, publicURL)
 }
 
-func (a *app) upload(s *ring.Store, files, sigs map[string][]byte, fresh *root.Manifest, bucket *publish.Bucket) error {
+func (a *app) upload(s *ring.Store, files, sigs map[string][]byte, fresh *root.Manifest, bucket *publish.Bucket, publicURL string) error {
 	signed, err := release.Check(s, files, sigs, fresh, a.now())
 	if err != nil {
 		return err
@@ -266,6 +274,7 @@ func (a *app) upload(s *ring.Store, files, sigs map[string][]byte, fresh *root.M
 			return err
 		}
 	}
+	signed.PublicURL = publicURL
 	info, err := s.Info()
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ func (a *app) commands() []*cobra.Command {
 		a.newCheckCmd(),
 		a.newRootCmd(),
 		a.newPublishCmd(),
+		a.newPageCmd(),
 		a.newStatusCmd(),
 		a.newVerifyCmd(),
 		a.newSignCmd(),

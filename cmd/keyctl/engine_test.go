@@ -191,20 +191,8 @@ func chartYAML(name, version string) string {
 }
 
 func TestVerifyAndAuditAgree(t *testing.T) {
-	work := t.TempDir()
-	t.Setenv("XDG_CONFIG_HOME", filepath.Join(work, "config"))
-	t.Setenv("XDG_STATE_HOME", filepath.Join(work, "state"))
-	t.Setenv("KEYCTL_ACTOR", "responder@example.org")
-	store := filepath.Join(work, "keyctl.db")
-	k := func(args ...string) []string { return append([]string{"--store", store}, args...) }
-	mustRun := func(args ...string) string {
-		t.Helper()
-		out, errs, code := keyctlRun(t, k(args...)...)
-		if code != 0 {
-			t.Fatalf("keyctl %s: exit %d\n%s", strings.Join(args, " "), code, errs)
-		}
-		return out
-	}
+	cs := newCLIStore(t, "responder@example.org")
+	work, store, k, mustRun := cs.work, cs.store, cs.args, cs.mustRun
 	out := mustRun("root", "create", "--name", "root", "--secret-out", filepath.Join(work, "root.key"), "--public-out", filepath.Join(work, "root.pub"), "--no-passphrase")
 	m := regexp.MustCompile(`[0-9A-F]{40}`).FindString(out)
 	if m == "" {
@@ -223,10 +211,13 @@ func TestVerifyAndAuditAgree(t *testing.T) {
 	retired := engineKey(t, work, "retired", made, year)
 	expiring := engineKey(t, work, "expiring", made, 30*24*time.Hour) // expires 10 days from now
 	stranger := engineKey(t, work, "stranger", made, year)
+	// Retired with its own revocation signature attached, dated before it
+	// signed: the soft-removal rule decides, not the revocation's date.
+	selfRevoked := engineKey(t, work, "selfrevoked", made, year)
 	// go-crypto writes SHA-224 with an RSA key only (EdDSA needs 256 bits).
 	rsa := engineKeyAlgo(t, work, "rsa", made, year, packet.PubKeyAlgoRSA)
 	mustRun("add", nginx.file, "--reason", "maintainer", "--scope", "nginx-*")
-	for _, key := range []*auditKey{active, comp, retired, expiring, rsa} {
+	for _, key := range []*auditKey{active, comp, retired, expiring, rsa, selfRevoked} {
 		mustRun("add", key.file, "--reason", "maintainer")
 	}
 
@@ -310,11 +301,27 @@ func TestVerifyAndAuditAgree(t *testing.T) {
 	put(tcase{chart: "retired-early", version: "1.0.0", want: revoke.Trusted, ledgerTrusted: true}, a, signed(retired, "retired-early", "1.0.0", a, crypto.SHA512, signAt))
 	a = clean("expired-early", "1.0.0")
 	put(tcase{chart: "expired-early", version: "1.0.0", want: revoke.Trusted, ledgerTrusted: true}, a, signed(expiring, "expired-early", "1.0.0", a, crypto.SHA512, signAt))
+	a = clean("revoked-early", "1.0.0")
+	put(tcase{chart: "revoked-early", version: "1.0.0", want: revoke.Trusted, ledgerTrusted: true}, a, signed(selfRevoked, "revoked-early", "1.0.0", a, crypto.SHA512, signAt))
 	writeIndex(t, repo)
 	mustRun("ledger", "record", "--repo", repo)
 	time.Sleep(1100 * time.Millisecond) // the effective time follows the ledger's second
 	mustRun("remove", comp.fpr, "--reason", "compromised")
 	mustRun("remove", retired.fpr, "--reason", "retired")
+	if err := selfRevoked.secret.Revoke(packet.KeyRetired, "retired", &packet.Config{Time: func() time.Time { return made.Add(30 * time.Minute) }}); err != nil {
+		t.Fatal(err)
+	}
+	var rev bytes.Buffer
+	if err := selfRevoked.secret.Revocations[len(selfRevoked.secret.Revocations)-1].Packet.Serialize(&rev); err != nil {
+		t.Fatal(err)
+	}
+	revFile := filepath.Join(work, "selfrevoked.rev")
+	if err := os.WriteFile(revFile, rev.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustRun("remove", selfRevoked.fpr, "--reason", "retired", "--revocation", revFile)
+	a = clean("revoked-late", "1.0.0")
+	put(tcase{chart: "revoked-late", version: "1.0.0", want: revoke.RemovedKey}, a, signed(selfRevoked, "revoked-late", "1.0.0", a, crypto.SHA512, signAt))
 	// Not in the ledger: signed (by their own claim) before, but nothing backs it.
 	a = clean("retired-late", "1.0.0")
 	put(tcase{chart: "retired-late", version: "1.0.0", want: revoke.RemovedKey}, a, signed(retired, "retired-late", "1.0.0", a, crypto.SHA512, signAt))

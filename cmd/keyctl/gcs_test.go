@@ -13,6 +13,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 
+	"github.com/keyctl/keyctl/internal/page"
 	"github.com/keyctl/keyctl/internal/pgpkey"
 	"github.com/keyctl/keyctl/internal/root"
 	"github.com/keyctl/keyctl/internal/testutil/gcsemu"
@@ -96,6 +97,19 @@ func TestPublishGCS(t *testing.T) {
 	for _, want := range []string{"pubkeys.pgp", "pubkeys.pgp.sig", "revoked.pgp", "revoked.pgp.sig", "keyctl-manifest.json", "keyctl-manifest.json.sig", "keyctl/roots/1.json", "keyctl/roots/1.json.sig"} {
 		if _, ok := got[want]; !ok {
 			t.Errorf("object %s missing; bucket holds %v", want, names)
+		}
+	}
+	// The trust page goes up with the set, as HTML, built from it.
+	pg, err := srv.Emulator.GetObject("charts", "repo/"+page.Name)
+	if err != nil {
+		t.Fatalf("trust page: %v", err)
+	}
+	if pg.ContentType != "text/html; charset=utf-8" {
+		t.Errorf("trust page content type %q", pg.ContentType)
+	}
+	for _, want := range []string{`id="manifest-version">1</dd>`, "--repo gs://charts/repo --root-set sha256:" + root.Hash(got["keyctl/roots/1.json"])} {
+		if !strings.Contains(string(pg.Content), want) {
+			t.Errorf("trust page lacks %q", want)
 		}
 	}
 	rsData := got["keyctl/roots/1.json"]

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 
 	"github.com/keyctl/keyctl/internal/pgpkey"
@@ -185,7 +186,11 @@ func Decide(ks KeySet, now time.Time, r Candidate) *Decision {
 	results := p.VerifyEach(certs, cfg)
 	verdicts := make([]*judged, len(results))
 	for i, res := range results {
+		res, note := softRevoked(ks, p, i, res, certs, cfg)
 		verdicts[i] = judgeSignature(ks, now, *d, res, p.Name, r.FirstSeen)
+		if note != "" {
+			verdicts[i].d.Detail = joinDetail(verdicts[i].d.Detail, note)
+		}
 	}
 	pick := func(match func(j *judged) bool) *Decision {
 		for _, j := range verdicts {
@@ -223,6 +228,45 @@ func Decide(ks KeySet, now time.Time, r Candidate) *Decision {
 		out.Reason += " (provenance file only; the archive was not checked)"
 	}
 	return out
+}
+
+// softRevoked re-checks signature i of p when it did not verify with the
+// certificate of a retired or superseded key that carries revocation
+// signatures (the key's own, e.g. the maintainer's revocation certificate
+// attached by keyctl remove --revocation): the signature is checked again
+// with the certificate without its revocations, so that the soft-removal
+// rule decides (the manifest's effective time and the ledger), not the
+// revocation's date. It never applies to a compromised key, nor to a
+// signature that is bad for another cause: only a signature that verifies
+// once the revocations are gone is taken. note is non-empty when it did.
+func softRevoked(ks KeySet, p *provenance.Prov, i int, res provenance.SignatureResult, certs openpgp.EntityList, cfg *packet.Config) (provenance.SignatureResult, string) {
+	var se *provenance.SignatureError
+	if res.Err == nil || !errors.As(res.Err, &se) {
+		return res, ""
+	}
+	entry, ok := ks.KeyEntry(se.PrimaryFingerprint)
+	if !ok || entry.Status != root.Removed || (entry.Reason != root.Retired && entry.Reason != root.Superseded) {
+		return res, ""
+	}
+	var stripped openpgp.EntityList
+	originals := map[*openpgp.Entity]*openpgp.Entity{}
+	for _, e := range certs {
+		if pgpkey.Fingerprint(e) == se.PrimaryFingerprint && provenance.HasRevocations(e) {
+			c := provenance.WithoutRevocations(e)
+			originals[c] = e
+			stripped = append(stripped, c)
+		}
+	}
+	if len(stripped) == 0 {
+		return res, ""
+	}
+	again := p.VerifyOne(i, stripped, cfg)
+	if again.Sig == nil {
+		return res, ""
+	}
+	again.Sig.Entity = originals[again.Sig.Entity]
+	return again, "the key's own revocation signature is ignored: it was removed as " + string(entry.Reason) +
+		", which the effective time and the ledger judge (docs/verify.md)"
 }
 
 // judged is the verdict on one signature of a .prov.

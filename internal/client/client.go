@@ -118,6 +118,9 @@ type Trusted struct {
 	// (nil when the repository keeps no log), LogIndex its entry.
 	Log      *tlog.Head
 	LogIndex int64
+	// Keyrings are the bytes of pubkeys.pgp and revoked.pgp, by name, as
+	// the manifest binds them (for the trust page).
+	Keyrings map[string][]byte
 
 	// The keyrings are indexed at load (public key packets only) and a
 	// certificate is parsed when a check needs it: verifying one chart
@@ -308,7 +311,7 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 	}
 
 	t := &Trusted{Location: RedactURL(loc), Manifest: m, ManifestSHA256: mhash, RootSet: set, Previous: prev, Now: t0,
-		primaryOf: map[string]string{}, certs: map[string]*cert{}}
+		primaryOf: map[string]string{}, certs: map[string]*cert{}, Keyrings: map[string][]byte{}}
 	if t.Log, t.LogIndex, err = checkLog(ctx, b, set, m, mhash, prev.Log, opts); err != nil {
 		return nil, err
 	}
@@ -320,6 +323,7 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 		if fallback {
 			t.Fallbacks = append(t.Fallbacks, name)
 		}
+		t.Keyrings[name] = data
 		if err := t.addKeyring(name, data); err != nil {
 			return nil, err
 		}

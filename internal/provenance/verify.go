@@ -52,25 +52,66 @@ func (p *Prov) VerifyEach(keyring openpgp.EntityList, cfg *packet.Config) []Sign
 		cfg = &packet.Config{}
 	}
 	out := make([]SignatureResult, 0, len(p.sigs))
-	for i, sig := range p.sigs {
-		issuer := issuerOf(sig)
-		res := SignatureResult{Issuer: issuer}
-		for _, e := range candidates(keyring, sig) {
-			s, err := p.verifyWith(e, sig, p.raw[i], issuer, cfg)
-			if err == nil {
-				res.Sig, res.Err = s, nil
-				break
-			}
-			if res.Err == nil {
-				res.Err = err
-			}
-		}
-		if res.Sig == nil && res.Err == nil {
-			res.Err = &UnknownSignerError{Issuers: []Issuer{issuer}}
-		}
-		out = append(out, res)
+	for i := range p.sigs {
+		out = append(out, p.VerifyOne(i, keyring, cfg))
 	}
 	return out
+}
+
+// VerifyOne is VerifyEach for the i-th signature packet of the .prov alone.
+func (p *Prov) VerifyOne(i int, keyring openpgp.EntityList, cfg *packet.Config) SignatureResult {
+	if cfg == nil {
+		cfg = &packet.Config{}
+	}
+	sig := p.sigs[i]
+	issuer := issuerOf(sig)
+	res := SignatureResult{Issuer: issuer}
+	for _, e := range candidates(keyring, sig) {
+		s, err := p.verifyWith(e, sig, p.raw[i], issuer, cfg)
+		if err == nil {
+			res.Sig, res.Err = s, nil
+			break
+		}
+		if res.Err == nil {
+			res.Err = err
+		}
+	}
+	if res.Sig == nil && res.Err == nil {
+		res.Err = &UnknownSignerError{Issuers: []Issuer{issuer}}
+	}
+	return res
+}
+
+// WithoutRevocations returns a copy of the certificate e without the
+// revocation signatures of its primary key and subkeys (user IDs, bindings
+// and keys are shared with e, which is not changed). keyctl verify and audit
+// check a signature by a retired or superseded key with it: the key's own
+// revocation must not turn the soft removal the manifest records into a bad
+// signature (docs/verify.md). It has no use for a compromised key.
+func WithoutRevocations(e *openpgp.Entity) *openpgp.Entity {
+	c := *e
+	c.Revocations = nil
+	c.Subkeys = make([]openpgp.Subkey, len(e.Subkeys))
+	for i, sk := range e.Subkeys {
+		sk.Primary = &c
+		sk.Revocations = nil
+		c.Subkeys[i] = sk
+	}
+	return &c
+}
+
+// HasRevocations reports whether e carries a revocation signature of its
+// primary key or of a subkey.
+func HasRevocations(e *openpgp.Entity) bool {
+	if len(e.Revocations) > 0 {
+		return true
+	}
+	for _, sk := range e.Subkeys {
+		if len(sk.Revocations) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // weakHashes are refused whatever the config says.

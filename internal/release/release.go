@@ -28,6 +28,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/page"
 	"github.com/keyctl/keyctl/internal/publish"
 	"github.com/keyctl/keyctl/internal/ring"
 	"github.com/keyctl/keyctl/internal/root"
@@ -217,6 +218,11 @@ type Signed struct {
 	LogSize  int64
 	Appended bool
 
+	// PublicURL, when set, is the http(s) address people read the set from;
+	// the trust page fills it into its commands instead of the bucket's
+	// location.
+	PublicURL string
+
 	// sets are the store's root sets by version, to judge signatures
 	// already in the bucket (Upload).
 	sets map[uint64]*root.RootSet
@@ -365,18 +371,91 @@ func object(name string, data []byte) publish.Object {
 		o.ContentType = "application/pgp-keys"
 	case strings.HasSuffix(name, ".json"):
 		o.ContentType = "application/json"
+	case name == page.Name:
+		o.ContentType = page.ContentType
 	default:
 		o.ContentType = "application/octet-stream"
 	}
 	return o
 }
 
+// Page renders the trust page (internal/page) of this publish, for people
+// reading the set at location: only from the checked manifest, the root set
+// it names and the keyrings it binds.
+func (sg *Signed) Page(location string, now time.Time) ([]byte, error) {
+	m := sg.Manifest
+	var rootSet []byte
+	for _, l := range sg.Links {
+		if l.Version == m.Root.Version {
+			rootSet = l.Data
+		}
+	}
+	return page.Render(page.Input{
+		Manifest: m,
+		RootSet:  rootSet,
+		Pubkeys:  sg.Files[root.PubkeysFile],
+		Revoked:  sg.Files[root.RevokedFile],
+		URL:      location,
+		Now:      now,
+	})
+}
+
+// PublishedPage renders the trust page of the store's last publish, for
+// people reading it at the location it went to: the manifest the store
+// recorded, the root set it names, and the keyrings the store exports now,
+// which must still be the ones that manifest binds.
+// publicURL, when not empty, replaces the location in the page's commands.
+func PublishedPage(s *ring.Store, publicURL string, now time.Time) ([]byte, error) {
+	if err := requireExplained(s); err != nil {
+		return nil, err
+	}
+	info, err := s.Info()
+	if err != nil {
+		return nil, err
+	}
+	p := info.Published
+	if p == nil {
+		return nil, fail.Inputf("this store has not published yet: there is no signed manifest to show").
+			WithHint("publish first (keyctl publish), or render a published set: keyctl page --repo URL --root-set sha256:HEX")
+	}
+	m, err := root.ParseManifest(p.Manifest)
+	if err != nil || root.Hash(p.Manifest) != p.SHA256 {
+		return nil, fail.Inputf("the store's record of manifest version %d is damaged", p.Version).
+			WithHint("render the published set instead: keyctl page --repo " + p.Location + " --root-set sha256:HEX")
+	}
+	links, err := s.RootLinks()
+	if err != nil {
+		return nil, err
+	}
+	var rootSet []byte
+	for _, l := range links {
+		if l.Version == m.Root.Version {
+			rootSet = l.Data
+		}
+	}
+	keys, err := s.List(true)
+	if err != nil {
+		return nil, err
+	}
+	pub, rev := ring.Keyring(keys, ring.Active), ring.Keyring(keys, ring.Removed)
+	if m.CheckFile(root.PubkeysFile, pub) != nil || m.CheckFile(root.RevokedFile, rev) != nil {
+		return nil, fail.Inputf("keys were added, updated or removed since manifest version %d was published", m.Version).
+			WithHint("publish them first (keyctl publish), or render what is published: keyctl page --repo " + p.Location + " --root-set sha256:HEX")
+	}
+	loc := p.Location
+	if publicURL != "" {
+		loc = publicURL
+	}
+	return page.Render(page.Input{Manifest: m, RootSet: rootSet, Pubkeys: pub, Revoked: rev, URL: loc, Now: now})
+}
+
 // Plan turns a checked bundle into the upload plan (see internal/publish
 // for the order): content-addressed copies of the keyrings, the manifest
 // and its signatures, and the root set chain go first; then the manifest
 // at its fixed name, guarded by the hash of the manifest it replaces; then
-// the convenience copies that helm verify --keyring and gpgv users read.
-func (sg *Signed) Plan(expectPrevious string) (publish.Plan, error) {
+// the convenience copies that helm verify --keyring and gpgv users read;
+// last the trust page (keyctl/index.html), rendered for location at now.
+func (sg *Signed) Plan(expectPrevious, location string, now time.Time) (publish.Plan, error) {
 	var p publish.Plan
 	mb := sg.Files[root.ManifestName]
 	mh := root.Hash(mb)
@@ -414,6 +493,11 @@ func (sg *Signed) Plan(expectPrevious string) (publish.Plan, error) {
 		}
 		p.Files = append(p.Files, object(n+root.SigSuffix, sg.Sigs[n]))
 	}
+	html, err := sg.Page(location, now)
+	if err != nil {
+		return p, err
+	}
+	p.After = append(p.After, object(page.Name, html))
 	return p, nil
 }
 
@@ -423,7 +507,11 @@ func (sg *Signed) Plan(expectPrevious string) (publish.Plan, error) {
 // publish happened and must be recorded, and a re-run (built on it)
 // completes the copies.
 func (sg *Signed) Upload(ctx context.Context, s *ring.Store, b *publish.Bucket, expectPrevious string, now time.Time) (live bool, err error) {
-	plan, err := sg.Plan(expectPrevious)
+	loc := b.Location()
+	if sg.PublicURL != "" {
+		loc = sg.PublicURL
+	}
+	plan, err := sg.Plan(expectPrevious, loc, now)
 	if err != nil {
 		return false, err
 	}

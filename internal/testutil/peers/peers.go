@@ -1,6 +1,6 @@
 // Package peers finds and drives the real programs that keyctl's tests talk
-// to: GnuPG (gpg, gpgv), Sequoia (sq) and the Helm 3 and Helm 4 binaries
-// built into a cache folder by .ci/run.
+// to: GnuPG (gpg, gpgv), Sequoia (sq), Chromium and the Helm 3 and Helm 4
+// binaries built into a cache folder by .ci/run.
 //
 // A missing peer skips the test, unless KEYCTL_REQUIRE_PEERS=1 is set (as
 // .ci/run does), in which case it fails it: CI can never pass by skipping.
@@ -48,6 +48,10 @@ func GPGV(t testing.TB) string { return lookPath(t, "gpgv") }
 
 // SQ returns the path of Sequoia's sq.
 func SQ(t testing.TB) string { return lookPath(t, "sq") }
+
+// Chromium returns the path of Debian's chromium, the headless browser the
+// trust page tests drive.
+func Chromium(t testing.TB) string { return lookPath(t, "chromium") }
 
 // Dir is the folder that holds the Helm peer binaries.
 func Dir() string {
