@@ -258,7 +258,7 @@ func Monitor(ctx context.Context, o MonitorOptions) (*MonitorReport, error) {
 		}
 		rep.From = old.N
 		last = &tlog.Entry{Version: st.LastVersion, SHA256: st.LastSHA256}
-		if lastM, _, err = monitorManifest(ctx, b, *last, sets, o.Pins); err != nil {
+		if lastM, _, err = monitorManifest(ctx, b, *last, sets, t0); err != nil {
 			return nil, err
 		}
 	}
@@ -272,7 +272,7 @@ func Monitor(ctx context.Context, o MonitorOptions) (*MonitorReport, error) {
 		if err != nil {
 			return nil, err
 		}
-		m, _, err := monitorManifest(ctx, b, e, sets, o.Pins)
+		m, _, err := monitorManifest(ctx, b, e, sets, t0)
 		if err != nil {
 			return nil, fail.Hint(err, fmt.Sprintf("log entry %d (manifest version %d) does not verify", idx, e.Version))
 		}
@@ -325,9 +325,10 @@ func checkLogOrder(last *tlog.Entry, lastM *root.Manifest, e tlog.Entry, m *root
 }
 
 // monitorManifest fetches a logged manifest by its hash and verifies it
-// under the root set it names (from the checked history), its signatures
-// judged at its issue time (an old manifest has expired since).
-func monitorManifest(ctx context.Context, b *publish.Bucket, e tlog.Entry, sets map[uint64][]byte, pins root.Pins) (*root.Manifest, []byte, error) {
+// under the root set it names (from the checked history), each signature
+// judged at the time it was made (an old manifest has expired since, and
+// may have been signed offline well after it was issued).
+func monitorManifest(ctx context.Context, b *publish.Bucket, e tlog.Entry, sets map[uint64][]byte, now time.Time) (*root.Manifest, []byte, error) {
 	data, err := b.Get(ctx, root.ContentPath(e.SHA256), root.MaxManifestSize)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -358,7 +359,7 @@ func monitorManifest(ctx context.Context, b *publish.Bucket, e tlog.Entry, sets 
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := root.Verify(data, sigs, set, m.Issued); err != nil {
+	if _, err := root.VerifyHistoric(data, sigs, set, now); err != nil {
 		return nil, nil, err
 	}
 	if err := m.CheckRepository(set.Repository); err != nil {

@@ -446,3 +446,24 @@ func TestRootSetLogKey(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyHistoric: a manifest read back from the log was signed after
+// it was issued (offline signing); judged at each signature's time it
+// verifies, while a signature dated after now still does not count.
+func TestVerifyHistoric(t *testing.T) {
+	r := edTestRoots(t)
+	s := mustSet(t, 1, r[0])
+	data := []byte("a manifest issued an hour before it was signed")
+	now := time.Now()
+	sig := signAll(t, data, now, r[0])
+	issued := now.Add(-time.Hour)
+	if _, err := Verify(data, sig, s, issued); err == nil {
+		t.Fatal("Verify at the issue time accepted a later signature: the test does not show the case")
+	}
+	if _, err := VerifyHistoric(data, sig, s, now); err != nil {
+		t.Fatalf("VerifyHistoric: %v", err)
+	}
+	if _, err := VerifyHistoric(data, sig, s, now.Add(-time.Hour)); err == nil {
+		t.Fatal("a signature dated after now was counted")
+	}
+}
