@@ -15,7 +15,7 @@ man:
 peers:
 	./scripts/peers.sh
 
-# The whole test suite on a fresh machine: installs the peers (GnuPG,
+# The whole test suite on a fresh machine: installs the peers (GnuPG, the OCI registry,
 # Sequoia, Helm 3 and 4), runs every Go test with missing peers as failures,
 # then every fuzz target briefly.
 test: peers

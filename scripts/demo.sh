@@ -101,7 +101,28 @@ step "9. The security responder audits the whole repository for what bob's key s
 expect_fail keyctl audit --repo ./site --key "$BOB"
 run keyctl log --verify
 
-step "10. The trust page that every publish writes: what the signed set says, for people"
+registry="${KEYCTL_PEERS_DIR:-$HOME/.cache/keyctl-peers}/registry/registry"
+if [ -x "$registry" ] && [ -x "$helm" ]; then
+	step "10. The same in an OCI registry (a local one, plain HTTP): publish, helm push, verify, audit"
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' "$work/registry" "$port" >registry.yml
+	OTEL_TRACES_EXPORTER=none OTEL_METRICS_EXPORTER=none "$registry" serve registry.yml >registry.log 2>&1 &
+	regpid=$!
+	trap 'kill $regpid 2>/dev/null || true; gpgconf --homedir "$GNUPGHOME" --kill all >/dev/null 2>&1 || true' EXIT
+	reg=127.0.0.1:$port
+	for _ in $(seq 100); do curl -fsS "http://$reg/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+	export XDG_CACHE_HOME=$work/cache
+	run keyctl publish --to "oci://$reg/charts" --root-key root.key --plain-http
+	run "$helm" push site/demo-app-0.1.0.tgz "oci://$reg/charts" --plain-http
+	run "$helm" push site/demo-app-0.2.0.tgz "oci://$reg/charts" --plain-http
+	run keyctl verify "oci://$reg/charts/demo-app:0.1.0" --root "$ROOT" --plain-http
+	expect_fail keyctl verify "oci://$reg/charts/demo-app:0.2.0" --root "$ROOT" --plain-http
+	expect_fail keyctl audit --repo "oci://$reg/charts" --key "$BOB" --plain-http
+else
+	echo "(make peers builds Helm and the OCI registry; then this demo also shows oci://)"
+fi
+
+step "11. The trust page that every publish writes: what the signed set says, for people"
 run keyctl page --repo ./site --root "$ROOT" --out keys.html
 grep -q 'data-reason="compromised"' site/keyctl/index.html || { echo "demo: the published trust page does not show bob's key as compromised" >&2; exit 1; }
 

@@ -2,7 +2,8 @@
 # Installs the real programs keyctl's tests talk to, on a fresh Debian
 # machine: GnuPG (gpg, gpgv, gpgconf), Sequoia (sq) and Chromium (the
 # headless browser of the trust page tests) from Debian's packages,
-# hyperfine for make bench, bash-completion for the completion test, Helm 3.22 and 4.3 built with
+# hyperfine for make bench, bash-completion for the completion test, Helm
+# 3.22 and 4.3 and the OCI registry (distribution v3.1.2) built with
 # `go install` into a cache folder ($KEYCTL_PEERS_DIR, default
 # ~/.cache/keyctl-peers) that later runs reuse, and Helm's module source
 # (its KEYS files). The GCS emulator (fake-gcs-server) is a Go module the
@@ -40,7 +41,15 @@ build_helm() { # major version
 }
 build_helm 3 v3.22.0
 build_helm 4 v4.3.1
+# The OCI registry the oci:// tests start on 127.0.0.1 (distribution).
+registry_version=v3.1.2
+if [ ! -x "$dir/registry/registry" ] || [ "$(cat "$dir/registry/.module-version" 2>/dev/null)" != "$registry_version" ]; then
+	echo "peers: building the OCI registry (distribution $registry_version) into $dir/registry (once)" >&2
+	mkdir -p "$dir/registry"
+	GOBIN="$dir/registry" GOFLAGS=-buildvcs=false go install "github.com/distribution/distribution/v3/cmd/registry@$registry_version"
+	echo "$registry_version" >"$dir/registry/.module-version"
+fi
 # The policy tests read Helm's KEYS files from the module source; make sure
 # it is in the module cache even when the binaries above were cached.
 (cd "$(mktemp -d)" && GOFLAGS=-mod=mod go mod download helm.sh/helm/v3@v3.22.0 helm.sh/helm/v4@v4.3.1)
-echo "peers: gpg $(gpg --version | head -1 | awk '{print $3}'), sq $(sq --version | awk '{print $2}'), chromium $(chromium --version 2>/dev/null | awk '{print $2}'), helm $("$dir/helm3/helm" version --template '{{.Version}}') and $("$dir/helm4/helm" version --template '{{.Version}}')" >&2
+echo "peers: gpg $(gpg --version | head -1 | awk '{print $3}'), sq $(sq --version | awk '{print $2}'), chromium $(chromium --version 2>/dev/null | awk '{print $2}'), helm $("$dir/helm3/helm" version --template '{{.Version}}') and $("$dir/helm4/helm" version --template '{{.Version}}'), registry $registry_version" >&2

@@ -41,6 +41,7 @@ type app struct {
 	output     string
 	actor      string
 	lockWait   time.Duration
+	plainHTTP  bool
 	now        func() time.Time
 
 	logKeyFile string // publish --log-key
@@ -83,6 +84,7 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.StringVarP(&a.output, "output", "o", "text", "output format: text or json")
 	pf.StringVar(&a.actor, "actor", "", "who is making the change, for the log (default user@host)")
 	pf.DurationVar(&a.lockWait, "lock-timeout", 5*time.Second, "how long to wait for a store held by another keyctl")
+	pf.BoolVar(&a.plainHTTP, "plain-http", false, "talk plain HTTP to oci:// registries, as helm --plain-http (a local or test registry only)")
 
 	for _, c := range a.commands() {
 		root.AddCommand(c)

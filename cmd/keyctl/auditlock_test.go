@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyctl/keyctl/internal/testutil/charts"
 	"github.com/keyctl/keyctl/internal/ring"
+	"github.com/keyctl/keyctl/internal/testutil/charts"
 )
 
 // TestAuditDoesNotHoldStoreLock: keyctl audit and keyctl ledger record

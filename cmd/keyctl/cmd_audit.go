@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/keyctl/keyctl/internal/client"
 	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/oci"
 	"github.com/keyctl/keyctl/internal/pgpkey"
 	"github.com/keyctl/keyctl/internal/revoke"
 	"github.com/keyctl/keyctl/internal/ring"
@@ -25,6 +27,7 @@ type auditOpts struct {
 	repo, state, id   string
 	rootSet           string
 	roots, keys       []string
+	charts            []string
 	threshold         int
 	removed, provOnly bool
 	concurrency       int
@@ -34,7 +37,8 @@ type auditOpts struct {
 
 func (o *auditOpts) flags(c *cobra.Command, filters bool) {
 	f := c.Flags()
-	f.StringVar(&o.repo, "repo", "", "chart repository: directory, file://, http(s):// or gs:// location holding index.yaml (required)")
+	f.StringVar(&o.repo, "repo", "", "chart repository: directory, file://, http(s):// or gs:// location holding index.yaml, or an OCI namespace oci://HOST/PATH (required)")
+	f.StringSliceVar(&o.charts, "chart", nil, "with an oci:// --repo: a chart to audit (repeatable; default: every chart the registry's catalog lists under the namespace)")
 	f.StringVar(&o.rootSet, "root-set", "", "pinned root set hash, sha256:HEX: judge with the published set instead of the store")
 	f.StringSliceVar(&o.roots, "root", nil, "pinned root fingerprint (repeatable; every key of the root set): judge with the published set instead of the store")
 	f.IntVar(&o.threshold, "threshold", 0, "the root set's threshold, with --root (default 1)")
@@ -66,6 +70,11 @@ Soft removals (retired, superseded) keep a release trusted only when the store's
   keyctl audit --repo https://charts.example.org --key 0123456789ABCDEF
   keyctl audit --repo ./repo --removed -o json
   keyctl audit --repo https://charts.example.org --root-set sha256:HEX
+  keyctl audit --repo oci://ghcr.io/example/charts --chart mychart --root-set sha256:HEX
+
+An oci://HOST/PATH repository lists its charts from the registry's catalog (or
+--chart), and every tag of each; --prov-only fetches no chart layer (its digest
+is the archive's SHA-256, checked against the .prov).
 
 Exit status: 0 every listed release trusted, 1 some are not, 2 the repository cannot be read.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -79,91 +88,153 @@ Exit status: 0 every listed release trusted, 1 some are not, 2 the repository ca
 // keySource opens what judges signatures: the store, or with --root (or a
 // configured repository) the published set. The store, when there is one,
 // also gives the ledger. write opens the store for writing (ledger record).
-func (a *app) keySource(cmd *cobra.Command, o auditOpts, write bool) (*revoke.KeySet, *ring.Store, error) {
+// The index trust is not nil when those keys include an active index key:
+// index.yaml must then carry a valid signed statement.
+func (a *app) keySource(cmd *cobra.Command, o auditOpts, write bool) (*revoke.KeySet, *ring.Store, *client.IndexTrust, error) {
 	if o.repo == "" {
-		return nil, nil, fail.Inputf("--repo is required").WithHint("give the repository root that holds index.yaml, e.g. --repo https://charts.example.org")
+		return nil, nil, nil, fail.Inputf("--repo is required").WithHint("give the repository root that holds index.yaml, e.g. --repo https://charts.example.org")
 	}
 	_, statErr := os.Stat(a.storePath)
 	haveStore := statErr == nil
 	if write && !haveStore {
-		return nil, nil, fail.Inputf("no store at %s", a.storePath).
+		return nil, nil, nil, fail.Inputf("no store at %s", a.storePath).
 			WithHint("the ledger lives in the team lead's store: create it with keyctl init, or point at it with --store PATH")
 	}
 	var st *ring.Store
 	if haveStore {
 		s, err := a.openStore(!write)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		st = s
 	}
-	known, err := a.findRepo(o.repo)
-	if err != nil {
+	fail2 := func(err error) (*revoke.KeySet, *ring.Store, *client.IndexTrust, error) {
 		if st != nil {
 			st.Close()
 		}
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	known, err := a.findRepo(o.repo)
+	if err != nil {
+		return fail2(err)
 	}
 	if !cmd.Flags().Changed("root") && !cmd.Flags().Changed("root-set") && known == nil {
 		if st == nil {
-			return nil, nil, fail.Inputf("no store at %s and no pinned root", a.storePath).
+			return nil, nil, nil, fail.Inputf("no store at %s and no pinned root", a.storePath).
 				WithHint("audit with the team lead's store (--store PATH), or with the published set: --root-set sha256:HEX")
 		}
 		keys, err := st.List(true)
-		if err == nil {
-			var ks *revoke.KeySet
-			if ks, err = revoke.FromStore(keys); err == nil {
-				return ks, st, nil
-			}
+		if err != nil {
+			return fail2(err)
 		}
-		st.Close()
-		return nil, nil, err
+		ks, err := revoke.FromStore(keys)
+		if err != nil {
+			return fail2(err)
+		}
+		it, err := storeIndexTrust(st, keys, a.now())
+		if err != nil {
+			return fail2(err)
+		}
+		return ks, st, it, nil
 	}
 	t, err := a.resolveRepo(cmd, o.repo, verifyOpts{roots: o.roots, threshold: o.threshold, rootSet: o.rootSet, state: o.state, id: o.id,
 		witnesses: o.witnesses, witnessThreshold: o.witnessThreshold})
-	if err == nil {
-		var tr *client.Trusted
-		if tr, err = client.Load(context.Background(), t.opts); err == nil {
-			var ks *revoke.KeySet
-			if ks, err = revoke.FromTrusted(tr); err == nil {
-				return ks, st, nil
-			}
+	if err != nil {
+		return fail2(err)
+	}
+	tr, err := client.Load(context.Background(), t.opts)
+	if err != nil {
+		return fail2(err)
+	}
+	ks, err := revoke.FromTrusted(tr)
+	if err != nil {
+		return fail2(err)
+	}
+	it, ok, err := tr.IndexTrust()
+	if err != nil {
+		return fail2(err)
+	}
+	if !ok {
+		return ks, st, nil, nil
+	}
+	return ks, st, &it, nil
+}
+
+// storeIndexTrust is the signed index rule of the store's keys: nil when
+// the store holds no active index key.
+func storeIndexTrust(st *ring.Store, keys []*ring.Key, now time.Time) (*client.IndexTrust, error) {
+	it := &client.IndexTrust{Now: now}
+	for _, k := range keys {
+		if k.Status != ring.Active {
+			continue
+		}
+		e, err := k.Entity()
+		if err != nil {
+			return nil, err
+		}
+		if k.RoleOf() == ring.Index {
+			it.Keys = append(it.Keys, e)
+		} else {
+			it.Others = append(it.Others, e)
 		}
 	}
-	if st != nil {
-		st.Close()
+	if len(it.Keys) == 0 {
+		return nil, nil
 	}
-	return nil, nil, err
+	info, err := st.Info()
+	if err != nil {
+		return nil, err
+	}
+	it.Repository = info.Repository
+	return it, nil
 }
 
 // auditInputs takes what the audit needs from the store (its keys, when
 // they judge, and a snapshot of the ledger) and closes it at once, so that
 // the store's lock is not held during the network audit and other keyctl
 // commands can write meanwhile (docs/runbook.md).
-func (a *app) auditInputs(cmd *cobra.Command, o auditOpts, write bool) (*revoke.KeySet, map[[2]string]ring.LedgerEntry, error) {
-	ks, st, err := a.keySource(cmd, o, write)
+func (a *app) auditInputs(cmd *cobra.Command, o auditOpts, write bool) (*revoke.KeySet, map[[2]string]ring.LedgerEntry, *client.IndexTrust, error) {
+	ks, st, it, err := a.keySource(cmd, o, write)
 	if err != nil || st == nil {
-		return ks, nil, err
+		return ks, nil, it, err
 	}
 	ledger, err := st.Ledger()
 	if cerr := st.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return ks, ledger, nil
+	return ks, ledger, it, nil
 }
 
 // runAudit runs the audit with a progress bar on a terminal.
 // ledger is the store's ledger snapshot, nil without a store: the store is
-// not held open (nor locked) while the audit fetches the repository.
-func (a *app) runAudit(cmd *cobra.Command, o auditOpts, ks *revoke.KeySet, ledger map[[2]string]ring.LedgerEntry, filters bool) (*revoke.Report, error) {
+// not held open (nor locked) while the audit fetches the repository. it,
+// when not nil, requires a signed index (docs/verify.md, Signed index).
+func (a *app) runAudit(cmd *cobra.Command, o auditOpts, ks *revoke.KeySet, ledger map[[2]string]ring.LedgerEntry, it *client.IndexTrust, filters bool) (*revoke.Report, error) {
 	location := o.repo
+	target := &repoTarget{}
 	if e, err := a.findRepo(o.repo); err == nil && e != nil {
-		location = e.URL
+		location, target.plainHTTP = e.URL, e.PlainHTTP
 	}
-	opts := revoke.Options{Repository: location, Keys: ks, Concurrency: o.concurrency, Now: a.now}
+	opts := revoke.Options{Repository: location, Keys: ks, Concurrency: o.concurrency, Now: a.now, Charts: o.charts}
+	if oci.IsLocation(location) {
+		reg, err := a.registry(target)
+		if err != nil {
+			return nil, err
+		}
+		opts.Registry = reg
+	} else if len(o.charts) > 0 {
+		return nil, fail.Inputf("--chart applies to an oci:// repository").WithHint("an index.yaml repository lists its charts itself")
+	}
+	if it != nil {
+		opts.IndexTrust = it
+		opts.StateDir = o.state
+		if opts.StateDir == "" {
+			opts.StateDir = filepath.Join(stateHome(), "keyctl")
+		}
+	}
 	if filters {
 		opts.Match, opts.RemovedOnly, opts.ProvOnly = o.keys, o.removed, o.provOnly
 	}
@@ -191,11 +262,11 @@ func (a *app) runAudit(cmd *cobra.Command, o auditOpts, ks *revoke.KeySet, ledge
 }
 
 func (a *app) audit(cmd *cobra.Command, o auditOpts) error {
-	ks, ledger, err := a.auditInputs(cmd, o, false)
+	ks, ledger, it, err := a.auditInputs(cmd, o, false)
 	if err != nil {
 		return err
 	}
-	rep, err := a.runAudit(cmd, o, ks, ledger, true)
+	rep, err := a.runAudit(cmd, o, ks, ledger, it, true)
 	if err != nil {
 		return err
 	}
@@ -215,12 +286,15 @@ func (a *app) audit(cmd *cobra.Command, o auditOpts) error {
 
 // auditReport is audit's -o json document (docs/json.md).
 type auditReport struct {
-	Repository string            `json:"repository"`
-	Time       string            `json:"time"`
-	Keys       []string          `json:"keys,omitempty"`
-	Summary    auditSummary      `json:"summary"`
-	Releases   []revoke.Result   `json:"releases"`
-	Worklist   []revoke.WorkItem `json:"resign_worklist"`
+	Repository string   `json:"repository"`
+	Time       string   `json:"time"`
+	Keys       []string `json:"keys,omitempty"`
+	// SignedIndex is the verified keyctl-index.json, when the repository
+	// signs its index.
+	SignedIndex *signedIndexReport `json:"signed_index,omitempty"`
+	Summary     auditSummary       `json:"summary"`
+	Releases    []revoke.Result    `json:"releases"`
+	Worklist    []revoke.WorkItem  `json:"resign_worklist"`
 }
 
 type auditSummary struct {
@@ -237,6 +311,9 @@ func auditJSON(rep *revoke.Report) auditReport {
 		Summary: auditSummary{Total: rep.Total, Listed: rep.Listed, Trusted: rep.Counts[revoke.Trusted], NotTrusted: rep.Listed - rep.Counts[revoke.Trusted], Counts: map[string]int{}}}
 	for _, s := range revoke.Statuses {
 		out.Summary.Counts[string(s)] = rep.Counts[s]
+	}
+	if s := rep.SignedIndex; s != nil {
+		out.SignedIndex = &signedIndexReport{Issued: s.Issued.UTC().Format(time.RFC3339), Expires: s.Expires.UTC().Format(time.RFC3339), IndexSHA256: s.IndexSHA256}
 	}
 	if out.Releases == nil {
 		out.Releases = []revoke.Result{}
@@ -264,6 +341,9 @@ func summaryLine(rep *revoke.Report) string {
 
 func printAudit(a *app, rep *revoke.Report) {
 	tprintf(a.stdout, "audit of %s: %s\n", rep.Repository, summaryLine(rep))
+	if s := rep.SignedIndex; s != nil {
+		tprintf(a.stdout, "index.yaml signed by an index key, issued %s, expires %s\n", s.Issued.UTC().Format(time.RFC3339), s.Expires.UTC().Format(time.RFC3339))
+	}
 	if rep.Listed == 0 {
 		if len(rep.Keys) > 0 {
 			tprintf(a.stdout, "no release is signed by %s\n", strings.Join(rep.Keys, ", "))
@@ -271,7 +351,7 @@ func printAudit(a *app, rep *revoke.Report) {
 		return
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	tprintln(tw, "CHART\tVERSION\tSTATUS\tSIGNER\tSIGNED AT\tREASON")
+	tprintf(tw, "CHART\tVERSION\tSTATUS\tSIGNER\tSIGNED AT\tREASON\n")
 	for _, r := range rep.Results {
 		signer, at := "-", "-"
 		if r.SignerKeyID != "" {
@@ -288,7 +368,7 @@ func printAudit(a *app, rep *revoke.Report) {
 	if len(rep.Worklist) > 0 {
 		tprintf(a.stdout, "\nre-sign worklist (%d):\n", len(rep.Worklist))
 		tw = tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-		tprintln(tw, "CHART\tVERSION\tURL\tWHY")
+		tprintf(tw, "CHART\tVERSION\tURL\tWHY\n")
 		for _, w := range rep.Worklist {
 			tprintf(tw, "%s\t%s\t%s\t%s\n", w.Chart, w.Version, w.URL, w.Why)
 		}
@@ -366,11 +446,11 @@ is reported, not alarmed. Records are never changed.
 }
 
 func (a *app) ledgerRecord(cmd *cobra.Command, o auditOpts) error {
-	ks, ledger, err := a.auditInputs(cmd, o, true)
+	ks, ledger, it, err := a.auditInputs(cmd, o, true)
 	if err != nil {
 		return err
 	}
-	rep, err := a.runAudit(cmd, o, ks, ledger, false)
+	rep, err := a.runAudit(cmd, o, ks, ledger, it, false)
 	if err != nil {
 		return err
 	}
@@ -436,7 +516,7 @@ func (a *app) ledgerList() error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	tprintln(tw, "CHART\tVERSION\tFIRST SEEN\tSIGNER\tARCHIVE SHA256")
+	tprintf(tw, "CHART\tVERSION\tFIRST SEEN\tSIGNER\tARCHIVE SHA256\n")
 	for _, e := range entries {
 		signer := "-"
 		if e.Signer != "" {

@@ -11,6 +11,7 @@ import (
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/keyctl/keyctl/internal/client"
 	"github.com/keyctl/keyctl/internal/fail"
 	"github.com/keyctl/keyctl/internal/page"
 	"github.com/keyctl/keyctl/internal/pgpkey"
@@ -62,9 +63,11 @@ func (a *app) newPublishCmd() *cobra.Command {
 		Short: "Sign and upload pubkeys.pgp, revoked.pgp, their signatures and the manifest",
 		Long: `publish builds the signed keyring from the store (pubkeys.pgp, revoked.pgp,
 their root signatures, the root sets and keyctl-manifest.json; see
-docs/manifest.md) and uploads it to a bucket, with the trust page
-keyctl/index.html built from it:
-file:///dir, a plain directory, gs://bucket/prefix, s3://bucket/prefix.
+docs/manifest.md) and uploads it, with the trust page keyctl/index.html built
+from it, to a bucket: file:///dir, a plain directory, gs://bucket/prefix,
+s3://bucket/prefix, or an OCI registry namespace oci://HOST/PATH (one
+artifact in HOST/PATH/keyctl, tagged current and vN; see docs/manifest.md,
+"OCI registries").
 
 Directly, with root secret key files at hand:
   keyctl publish --to gs://charts/ --root-key root.key
@@ -103,7 +106,7 @@ Offline, with the root keys elsewhere (M of N holders):
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&to, "to", "", "where to publish: a directory, file://, gs://bucket/prefix, s3://bucket/prefix")
+	f.StringVar(&to, "to", "", "where to publish: a directory, file://, gs://bucket/prefix, s3://bucket/prefix, oci://HOST/PATH")
 	f.StringSliceVar(&rootKeys, "root-key", nil, "root secret key file (repeatable for M of N)")
 	f.StringVar(&passFile, "passphrase-file", "", "file holding the root key passphrase")
 	f.StringVar(&prepare, "prepare", "", "write the files to sign into this new directory and stop")
@@ -221,7 +224,11 @@ func (a *app) warnExpiringKeys(s *ring.Store, until time.Time) error {
 // of this store that went live there without being recorded (a publish
 // killed after its manifest went up): release.Adopt.
 func (a *app) openBucketAdopting(s *ring.Store, to string) (*publish.Bucket, error) {
-	bucket, err := publish.Open(context.Background(), to, nil)
+	reg, err := a.registry(nil)
+	if err != nil {
+		return nil, err
+	}
+	bucket, err := client.OpenLocation(context.Background(), to, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -303,7 +310,10 @@ func (a *app) upload(s *ring.Store, files, sigs map[string][]byte, fresh *root.M
 		})
 	}
 	tprintf(a.stdout, "published manifest version %d to %s\n", m.Version, bucket.Location())
-	tprintf(a.stdout, "  %d active keys in %s, %d removed in %s\n", countStatus(m, root.Active), root.PubkeysFile, countStatus(m, root.Removed), root.RevokedFile)
+	tprintf(a.stdout, "  %d active keys in %s, %d removed in %s\n", countStatus(m, root.Active)-len(m.IndexKeys()), root.PubkeysFile, countStatus(m, root.Removed), root.RevokedFile)
+	if n := len(m.IndexKeys()); n > 0 {
+		tprintf(a.stdout, "  %d index key%s in %s (keyctl-index.json signers, never chart signers)\n", n, plural(n), root.IndexKeysFile)
+	}
 	tprintf(a.stdout, "  signed by %s\n", strings.Join(signed.Signers[root.ManifestName], ", "))
 	tprintf(a.stdout, "  expires %s\n", m.Expires.Format(time.RFC3339))
 	if signed.LogSize > 0 {
@@ -576,9 +586,11 @@ func (a *app) newStatusCmd() *cobra.Command {
 				Expires time.Time `json:"expires"`
 			}
 			var expiring []soon
+			roles := map[string]int{string(ring.Maintainer): 0, string(ring.Index): 0}
 			for _, k := range keys {
+				roles[string(k.RoleOf())]++
 				if k.Expires != nil && k.Expires.Before(limit) {
-					expiring = append(expiring, soon{"maintainer key", k.Fingerprint, *k.Expires})
+					expiring = append(expiring, soon{string(k.RoleOf()) + " key", k.Fingerprint, *k.Expires})
 				}
 			}
 			rs, err := root.ParseRootSet(info.RootSet)
@@ -610,8 +622,9 @@ func (a *app) newStatusCmd() *cobra.Command {
 			}
 			if a.json() {
 				out := map[string]any{"store": info.Path, "repository": info.Repository, "active_keys": info.Active, "removed_keys": info.Removed,
-					"root_set": map[string]any{"version": rs.Version, "threshold": rs.Threshold, "fingerprints": rs.Fingerprints(), "pin": root.PinOf(info.RootSet)},
-					"expiring": expiring, "needs_action": len(actions) > 0, "log_records": info.LogRecords}
+					"active_keys_by_role": roles,
+					"root_set":            map[string]any{"version": rs.Version, "threshold": rs.Threshold, "fingerprints": rs.Fingerprints(), "pin": root.PinOf(info.RootSet)},
+					"expiring":            expiring, "needs_action": len(actions) > 0, "log_records": info.LogRecords}
 				if p := info.Published; p != nil {
 					out["published"] = map[string]any{"version": p.Version, "location": p.Location, "time": p.Time, "expires": p.Expires, "sha256": p.SHA256}
 				}
@@ -622,7 +635,7 @@ func (a *app) newStatusCmd() *cobra.Command {
 				w := a.stdout
 				tprintf(w, "store        %s\n", info.Path)
 				tprintf(w, "repository   %s\n", info.Repository)
-				tprintf(w, "keys         %d active, %d removed\n", info.Active, info.Removed)
+				tprintf(w, "keys         %d active (%d maintainer, %d index), %d removed\n", info.Active, roles[string(ring.Maintainer)], roles[string(ring.Index)], info.Removed)
 				tprintf(w, "root set     %d: %d of %s\n", rs.Version, rs.Threshold, strings.Join(rs.Fingerprints(), ", "))
 				tprintf(w, "root pin     --root-set %s\n", root.PinOf(info.RootSet))
 				if p := info.Published; p != nil {

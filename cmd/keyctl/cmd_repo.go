@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyctl/keyctl/internal/client"
 	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/oci"
 	"github.com/keyctl/keyctl/internal/pgpkey"
 	"github.com/keyctl/keyctl/internal/root"
 	"github.com/keyctl/keyctl/internal/tlog"
@@ -40,6 +41,7 @@ type repoEntry struct {
 	// repository's log checkpoint (docs/verify.md, section Witnesses).
 	Witnesses        []string `json:"witnesses,omitempty" yaml:"witnesses,omitempty"`
 	WitnessThreshold int      `json:"witness_threshold,omitempty" yaml:"witness_threshold,omitempty"`
+	PlainHTTP        bool     `json:"plain_http,omitempty" yaml:"plain_http,omitempty"` // oci:// over plain HTTP
 }
 
 // repositories returns the configured repositories.
@@ -138,7 +140,7 @@ func (a *app) newRepoCmd() *cobra.Command {
 				}
 				wks = append(wks, k)
 			}
-			e := repoEntry{Name: name, URL: url, RootSet: rootSet, Roots: fprs, Threshold: threshold, ID: id, Witnesses: wks, WitnessThreshold: witnessThreshold}
+			e := repoEntry{Name: name, URL: url, RootSet: rootSet, Roots: fprs, Threshold: threshold, ID: id, Witnesses: wks, WitnessThreshold: witnessThreshold, PlainHTTP: a.plainHTTP && oci.IsLocation(url)}
 			return a.editRepos(func(list []repoEntry) ([]repoEntry, error) {
 				for i := range list {
 					if list[i].Name == name {

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -16,8 +14,7 @@ import (
 
 	"github.com/keyctl/keyctl/internal/client"
 	"github.com/keyctl/keyctl/internal/fail"
-	"github.com/keyctl/keyctl/internal/provenance"
-	"github.com/keyctl/keyctl/internal/publish"
+	"github.com/keyctl/keyctl/internal/oci"
 	"github.com/keyctl/keyctl/internal/root"
 	"github.com/keyctl/keyctl/policy"
 )
@@ -41,7 +38,7 @@ func witnessFlags(c *cobra.Command, witnesses *[]string, threshold *int) {
 func (a *app) newVerifyCmd() *cobra.Command {
 	var o verifyOpts
 	c := &cobra.Command{
-		Use:   "verify CHART.tgz | REPO/CHART [--version V]",
+		Use:   "verify CHART.tgz | REPO/CHART [--version V] | oci://HOST/PATH/NAME:VERSION",
 		Short: "Verify a chart against its repository's governed keyring (see docs/verify.md)",
 		Long: `verify checks a chart's .prov against the keyring that the repository publishes,
 after checking the published set itself under the pinned root set (its hash, or all
@@ -54,6 +51,8 @@ tamper, rollback, equivocation, expiry, replay, mix-and-match and the root thres
   keyctl verify mychart-1.0.0.tgz --repo example
   keyctl verify example/mychart --version 1.0.0        # fetched through index.yaml
   keyctl verify mychart-1.0.0.tgz --repo example --source ./mychart   # CI gate
+  keyctl verify oci://ghcr.io/example/charts/mychart:1.0.0 --root-set sha256:HEX
+                     # published set read at oci://ghcr.io/example/charts (see docs/verify.md)
 
 Exit status: 0 trusted, 1 not trusted, 2 usage, input or I/O error.`,
 		Args: cobra.ExactArgs(1),
@@ -63,7 +62,7 @@ Exit status: 0 trusted, 1 not trusted, 2 usage, input or I/O error.`,
 	}
 	f := c.Flags()
 	f.StringVar(&o.prov, "prov", "", "provenance file (default CHART.tgz.prov)")
-	f.StringVar(&o.repo, "repo", "", "repository: a name from keyctl repo add, or its location (directory, file://, gs://, s3://, http(s)://)")
+	f.StringVar(&o.repo, "repo", "", "repository: a name from keyctl repo add, or its location (directory, file://, gs://, s3://, http(s)://, oci://HOST/PATH)")
 	f.StringVar(&o.rootSet, "root-set", "", "pinned root set hash, sha256:HEX (printed by keyctl init, status and root rotate)")
 	f.StringSliceVar(&o.roots, "root", nil, "pinned root fingerprint (repeatable): every key of the root set, with --threshold")
 	f.IntVar(&o.threshold, "threshold", 0, "the root set's threshold, with --root (default 1)")
@@ -94,9 +93,10 @@ func (a *app) clientNow() (func() time.Time, error) {
 
 // repoTarget is a resolved --repo.
 type repoTarget struct {
-	name     string // configured name, "" for a bare location
-	location string
-	opts     client.Options
+	name      string // configured name, "" for a bare location
+	location  string
+	plainHTTP bool // the configured repository says plain_http
+	opts      client.Options
 }
 
 func (a *app) resolveRepo(cmd *cobra.Command, repo string, o verifyOpts) (*repoTarget, error) {
@@ -127,7 +127,7 @@ func (a *app) resolveRepo(cmd *cobra.Command, repo string, o verifyOpts) (*repoT
 		return nil, err
 	}
 	if e != nil {
-		t.name, t.location = e.Name, e.URL
+		t.name, t.location, t.plainHTTP = e.Name, e.URL, e.PlainHTTP
 		// Pins given on the command line replace the configured ones.
 		flagPins := cmd.Flags().Changed("root") || cmd.Flags().Changed("root-set")
 		if !flagPins {
@@ -163,19 +163,28 @@ func (a *app) resolveRepo(cmd *cobra.Command, repo string, o verifyOpts) (*repoT
 		t.opts.Pins.RootSetSHA256 = h
 	}
 	t.opts.Location = t.location
+	if oci.IsLocation(t.location) {
+		if t.opts.Registry, err = a.registry(t); err != nil {
+			return nil, err
+		}
+	}
 	return t, nil
 }
 
 // verifyReport is verify's -o json document (docs/json.md).
 type verifyReport struct {
 	Chart      string           `json:"chart"`
-	Source     string           `json:"source,omitempty"` // URL when fetched through index.yaml
+	Source     string           `json:"source,omitempty"`     // URL when fetched through index.yaml, or the oci:// reference
+	Digest     string           `json:"oci_digest,omitempty"` // the OCI manifest digest of an oci:// chart
 	Trusted    bool             `json:"trusted"`
 	Decision   *client.Decision `json:"decision,omitempty"`
 	Repository *repoReport      `json:"repository,omitempty"`
 	SourceDir  *sourceReport    `json:"source_check,omitempty"`
-	Error      *errorReport     `json:"error,omitempty"`
-	Warnings   []string         `json:"warnings,omitempty"`
+	// SignedIndex is the verified keyctl-index.json REPO/CHART was found
+	// through, when the repository signs its index.
+	SignedIndex *signedIndexReport `json:"signed_index,omitempty"`
+	Error       *errorReport       `json:"error,omitempty"`
+	Warnings    []string           `json:"warnings,omitempty"`
 
 	printed bool // the document is out: -o json prints exactly one
 }
@@ -199,6 +208,15 @@ type logReport struct {
 	Size      int64    `json:"size"`
 	Index     int64    `json:"index"`
 	Witnesses []string `json:"witnesses,omitempty"`
+}
+
+type signedIndexReport struct {
+	Issued      string `json:"issued"`
+	Expires     string `json:"expires"`
+	IndexSHA256 string `json:"index_sha256"`
+	// DigestChecked: index.yaml gives the release a digest, and the
+	// archive has it.
+	DigestChecked bool `json:"digest_checked,omitempty"`
 }
 
 type sourceReport struct {
@@ -238,16 +256,14 @@ func (a *app) verify(cmd *cobra.Command, arg string, o verifyOpts) error {
 }
 
 func (a *app) verifyInto(ctx context.Context, cmd *cobra.Command, arg string, o verifyOpts, rep *verifyReport) error {
-	var archive, provData []byte
-	var archiveName, provName string
-	var bucket *publish.Bucket
-	var fetched *client.Download // REPO/CHART: what index.yaml led to
-	var chartName string
+	var src client.Source
 	repoArg := o.repo
-
 	_, statErr := os.Stat(arg)
-	remote := false
-	if errors.Is(statErr, fs.ErrNotExist) {
+	switch {
+	case oci.IsLocation(arg):
+		src.OCI = arg
+	case errors.Is(statErr, fs.ErrNotExist):
+		remote := false
 		if i := strings.Index(arg, "/"); i > 0 {
 			if e, err := a.findRepo(arg[:i]); err != nil {
 				return err
@@ -262,120 +278,70 @@ func (a *app) verifyInto(ctx context.Context, cmd *cobra.Command, arg string, o 
 		}
 		if !remote {
 			return fail.Inputf("no chart archive %s", arg).
-				WithHint("give a .tgz file, or REPO/CHART with a repository added by keyctl repo add")
+				WithHint("give a .tgz file, REPO/CHART with a repository added by keyctl repo add, or oci://HOST/PATH/NAME:VERSION")
 		}
+		src.Chart, src.Version = arg[strings.Index(arg, "/")+1:], o.version
+	default:
+		src.File, src.Prov, src.Stdin = arg, o.prov, a.stdin
 	}
-	if !remote && o.version != "" {
-		return fail.Inputf("--version applies to REPO/CHART, not to a local archive")
+	if src.Chart == "" && o.version != "" {
+		return fail.Inputf("--version applies to REPO/CHART, not to a local archive or an oci:// reference").
+			WithHint("name the version in the reference: oci://HOST/PATH/NAME:VERSION")
 	}
-
-	target, err := a.resolveRepo(cmd, repoArg, o)
-	if err != nil {
-		return err
+	if src.File == "" && o.prov != "" {
+		return fail.Inputf("--prov applies to a local archive")
 	}
-	bucket, err = publish.Open(ctx, target.location, nil)
-	if err != nil {
-		return err
-	}
-	defer bucket.Close()
-	target.opts.Bucket = bucket
-
-	if remote {
-		base, err := client.BaseURL(target.location)
+	var target *repoTarget
+	var err error
+	if src.OCI != "" && repoArg == "" {
+		// The published set of the chart's own namespace.
+		ref, err := oci.ParseRef(src.OCI, false)
 		if err != nil {
 			return err
 		}
-		chartName = arg[strings.Index(arg, "/")+1:]
-		d, err := client.FetchChart(ctx, bucket, base, chartName, o.version)
-		if err != nil {
+		if target, err = a.resolveRepo(cmd, ref.Namespace(), o); err != nil {
 			return err
 		}
-		fetched = d
-		archive, provData, archiveName, provName = d.Archive, d.Prov, d.Name, d.URL+".prov"
-		rep.Source = d.URL // redacted: a repository URL may hold user:token@
-		if o.prov != "" {
-			return fail.Inputf("--prov applies to a local archive")
-		}
-		if provData == nil {
-			provName = ""
-		}
-	} else {
-		if archive, err = a.readInput(arg, provenance.DefaultLimits.MaxArchive); err != nil {
-			return err
-		}
-		archiveName = filepath.Base(arg)
-		provName = o.prov
-		if provName == "" {
-			provName = arg + ".prov"
-		}
-		if _, serr := os.Stat(provName); o.prov == "" && errors.Is(serr, fs.ErrNotExist) {
-			provName = "" // unsigned
-		} else if provData, err = a.readInput(provName, provenance.MaxProvSize); err != nil {
+	} else if target, err = a.resolveRepo(cmd, repoArg, o); err != nil {
+		return err
+	}
+	if target.opts.Registry == nil && src.OCI != "" {
+		if target.opts.Registry, err = a.registry(target); err != nil {
 			return err
 		}
 	}
-
-	var prov *provenance.Prov
-	if provData != nil {
-		if prov, err = provenance.Parse(provData); err != nil {
-			if o.prov != "" {
-				return fail.Hint(err, "in "+provName) // the file the user named
+	v, err := client.Verify(ctx, client.VerifyRequest{Repo: target.opts, Source: src, SourceDir: o.source})
+	if v != nil {
+		rep.Source = v.Fetched
+		rep.Digest = v.Digest
+		if t := v.Repo; t != nil {
+			m := t.Manifest
+			rep.Repository = &repoReport{Name: target.name, ID: m.Repository, Location: t.Location, ManifestVersion: m.Version,
+				ManifestSHA256: t.ManifestSHA256, Issued: m.Issued.UTC().Format(time.RFC3339), Expires: m.Expires.UTC().Format(time.RFC3339),
+				RootSetVersion: t.RootSet.Version, Fallbacks: t.Fallbacks}
+			if t.Log != nil {
+				rep.Repository.Log = &logReport{Origin: t.Log.Origin, Size: t.Log.N, Index: t.LogIndex, Witnesses: t.Log.Witnesses}
 			}
-			// Fetched from the repository or lying next to the archive:
-			// damaged or tampered signature data, so not trusted.
-			return fail.Untrustedf("%s is not a valid provenance file", provName).Wrap(err).
-				WithHint("the .prov was altered or truncated: do not use this chart")
+		}
+		rep.Warnings = v.Warnings
+		if si := v.SignedIndex; si != nil {
+			rep.SignedIndex = &signedIndexReport{Issued: si.Issued.UTC().Format(time.RFC3339), Expires: si.Expires.UTC().Format(time.RFC3339),
+				IndexSHA256: si.IndexSHA256, DigestChecked: v.IndexDigestChecked}
 		}
 	}
-
-	t, err := client.Load(ctx, target.opts)
 	if err != nil {
 		return err
 	}
-	m := t.Manifest
-	rep.Repository = &repoReport{Name: target.name, ID: m.Repository, Location: t.Location, ManifestVersion: m.Version,
-		ManifestSHA256: t.ManifestSHA256, Issued: m.Issued.UTC().Format(time.RFC3339), Expires: m.Expires.UTC().Format(time.RFC3339),
-		RootSetVersion: t.RootSet.Version, Fallbacks: t.Fallbacks}
-	if t.Log != nil {
-		rep.Repository.Log = &logReport{Origin: t.Log.Origin, Size: t.Log.N, Index: t.LogIndex, Witnesses: t.Log.Witnesses}
-	}
-	ar, arErr := provenance.ReadArchive(bytes.NewReader(archive), provenance.DefaultLimits)
-	if arErr != nil {
-		// An archive that does not even read may still be a signed one
-		// with bytes changed: say so when its hash differs from the .prov.
-		sum := sha256.Sum256(archive)
-		if d := t.CheckDigest(prov, archiveName, sum[:], nil); prov != nil && d.Status == client.StatusHashMismatch {
-			return fail.Untrustedf("%s: %s", archiveName, d.Reason).Wrap(arErr).WithHint(verifyHints(d)...)
-		}
-		return arErr
-	}
-	if fetched != nil {
-		// index.yaml is not signed: the archive it led to must be the
-		// release asked for, not another chart or version signed by the
-		// same maintainer.
-		if err := fetched.CheckArchive(chartName, o.version, ar); err != nil {
-			return err
-		}
-	}
-	d := t.Check(prov, archiveName, ar, nil)
-	rep.Decision, rep.Trusted = d, d.Trusted
-
-	var diffs []provenance.Difference
-	if o.source != "" {
-		diffs, err = provenance.CompareSource(ar, o.source, provenance.CompareOptions{})
-		if err != nil {
-			return err
-		}
-		sr := &sourceReport{Dir: o.source, Matches: len(diffs) == 0, Differences: []string{}}
-		for _, df := range diffs {
+	d := v.Decision
+	rep.Decision, rep.Trusted = d, v.Trusted
+	if v.Differences != nil {
+		sr := &sourceReport{Dir: o.source, Matches: len(v.Differences) == 0, Differences: []string{}}
+		for _, df := range v.Differences {
 			sr.Differences = append(sr.Differences, df.String())
 		}
 		rep.SourceDir = sr
-		rep.Trusted = rep.Trusted && sr.Matches
 	}
-	for _, f := range t.Fallbacks {
-		rep.Warnings = append(rep.Warnings, f+" did not match the manifest; its content-addressed copy did (a publish in progress?)")
-	}
+	archiveName := v.ArchiveName
 
 	if a.json() {
 		rep.printed = true
@@ -392,11 +358,17 @@ func (a *app) verifyInto(ctx context.Context, cmd *cobra.Command, arg string, o 
 			e.Hints = nil // the document says it all; stderr keeps the line
 		}
 		return e
-	case len(diffs) > 0:
-		return fail.Untrustedf("%s does not hold exactly the chart source %s (%d difference%s)", archiveName, o.source, len(diffs), plural(len(diffs))).
+	case len(v.Differences) > 0:
+		return fail.Untrustedf("%s does not hold exactly the chart source %s (%d difference%s)", archiveName, o.source, len(v.Differences), plural(len(v.Differences))).
 			WithHint("the archive was not built from this source: rebuild it with helm package from the reviewed commit")
 	}
 	return nil
+}
+
+// registry is the OCI client for a target: --plain-http, or the
+// repository's configured plain_http.
+func (a *app) registry(t *repoTarget) (*oci.Client, error) {
+	return oci.New(oci.Options{PlainHTTP: a.plainHTTP || (t != nil && t.plainHTTP)})
 }
 
 func plural(n int) string {
@@ -421,6 +393,8 @@ func verifyHints(d *client.Decision) []string {
 		return []string{"the .prov belongs to another chart or release"}
 	case client.StatusOutOfScope:
 		return []string{"ask the team lead to widen the key's scopes, or have a maintainer of this chart sign it"}
+	case client.StatusWrongRole:
+		return []string{"an index key signs only the repository's keyctl-index.json: have a maintainer sign the chart"}
 	case client.StatusRemovedCompromised:
 		return []string{"the key was compromised: treat this release as malicious until a current maintainer re-signs it"}
 	case client.StatusRemovedRetired, client.StatusRemovedSuperseded:
@@ -480,6 +454,12 @@ func (a *app) printVerify(rep *verifyReport, archiveName string) {
 	}
 	if rep.Source != "" {
 		tprintf(w, "  fetched:     %s\n", client.RedactURL(rep.Source))
+	}
+	if si := rep.SignedIndex; si != nil {
+		tprintf(w, "  index:       signed by an index key, issued %s, expires %s\n", si.Issued, si.Expires)
+	}
+	if rep.Digest != "" {
+		tprintf(w, "  digest:      %s\n", rep.Digest)
 	}
 	if s := rep.SourceDir; s != nil {
 		if s.Matches {

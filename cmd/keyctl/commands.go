@@ -22,6 +22,7 @@ func (a *app) commands() []*cobra.Command {
 		a.newRepoCmd(),
 		a.newAuditCmd(),
 		a.newLedgerCmd(),
+		a.newIndexCmd(),
 		a.newManCmd(),
 		a.newLogKeyCmd(),
 		a.newWitnessCmd(),

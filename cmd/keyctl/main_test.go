@@ -35,6 +35,7 @@ func TestScripts(t *testing.T) {
 	peers.SQ(t)
 	peers.Helm3(t)
 	peers.Helm4(t)
+	peers.Registry(t)
 	testscript.Run(t, scriptParams(t, "testdata/script"))
 }
 
@@ -80,6 +81,8 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			"helm4":     helmCmd("4"),
 			"sq":        toolCmd("sq"),
 			"gpgv":      toolCmd("gpgv"),
+			"registry":  registryCmd(t),
+			"ocitag":    ocitagCmd,
 		},
 		Condition: func(cond string) (bool, error) {
 			switch cond {

@@ -24,10 +24,14 @@
 //     fingerprints and its threshold (root.Resolve: root set 1 signed by
 //     its own threshold, every link checked); pins with fewer keys or a
 //     lower threshold are refused (root.PinError), and without a recorded
-//     set trust comes from the pinned set, walked forward. Walks stop at
-//     the version the manifest names, at most MaxRootLinks (tamper,
-//     threshold); root sets published ahead of the manifest (a publish in
-//     progress) are not followed yet;
+//     set trust comes from the pinned set, walked forward. Walks go on to
+//     the newest validly linked root set, past the one the manifest names,
+//     at most MaxRootLinks (tamper, threshold); a manifest naming an older
+//     set than that newest one is refused (stale root set: signed under
+//     keys that may since have left the set; during a rotation's publish
+//     window the hint says to retry), and so is a manifest naming a set
+//     that is not published, or a root history with a gap (set N+2
+//     published after the walk stopped at N);
 //     then checks the manifest's signatures published for exactly
 //     those bytes at keyctl/sha256/<hash>.sig, and checks them against the
 //     root set's threshold, the repository named by the root set, the root
@@ -39,11 +43,29 @@
 //     version with another hash, or a newer manifest whose chain of
 //     previous hashes does not pass through the one seen, is equivocation
 //     (a Security error);
-//  6. fetches pubkeys.pgp and revoked.pgp and checks hash and length
+//  6. fetches pubkeys.pgp and revoked.pgp (and indexkeys.pgp when the
+//     manifest binds it) and checks hash and length
 //     against the manifest; when the fixed-name copy differs (a publish in
 //     progress, or a mix-and-match attack) it fetches the content-addressed
-//     copy keyctl/sha256/<hex> and uses it when that matches;
-//  7. only then writes the new state, atomically.
+//     copy keyctl/sha256/<hex> and uses it when that matches; a key
+//     (primary or subkey) bound to two primaries across the two keyrings,
+//     or a key the manifest lists bound as another certificate's subkey,
+//     is refused (a Security error);
+//  7. refuses a manifest that brings back a key the state recorded as
+//     compromised, or binds it or one of its recorded subkeys to another
+//     certificate (State.CheckCompromised, a Security error);
+//  8. only then writes the new state, atomically.
+//
+// # Verifying a chart
+//
+// Verify is the one verification for every source (verify.go): a chart
+// archive on disk, REPO/CHART through the repository's index.yaml, or an
+// OCI reference oci://HOST/PATH/NAME:TAG or @sha256:HEX (internal/oci),
+// whose published set is read at oci://HOST/PATH unless the request names
+// another location. It loads the set (Load), checks that a fetched archive
+// is the release asked for (FetchChart's CheckArchive, CheckOCIArchive),
+// decides with Decide and, on request, compares the archive with its
+// source folder. Nothing it fetches is written to disk.
 package client
 
 import (
@@ -57,6 +79,7 @@ import (
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 
 	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/oci"
 	"github.com/keyctl/keyctl/internal/pgpkey"
 	"github.com/keyctl/keyctl/internal/publish"
 	"github.com/keyctl/keyctl/internal/root"
@@ -77,7 +100,8 @@ const (
 // Options configure Load.
 type Options struct {
 	// Location is the repository root: a directory, file://, gs://, s3://
-	// or http(s):// (see publish.Open). Ignored when Bucket is set, except
+	// or http(s):// (see publish.Open), or an OCI namespace oci://HOST/PATH
+	// (see internal/oci; needs Registry). Ignored when Bucket is set, except
 	// as the state key when Bucket is nil.
 	Location string
 	// Bucket, when set, is an already opened location; Load does not close it.
@@ -99,6 +123,8 @@ type Options struct {
 	// WitnessThreshold of them are required (0: none).
 	Witnesses        []string
 	WitnessThreshold int
+	// Registry reaches oci:// locations (nil: none can be opened).
+	Registry *oci.Client
 }
 
 // Trusted is a repository's published set after every check in docs/verify.md.
@@ -155,7 +181,7 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 			return nil, fail.Inputf("no repository location given").WithHint("pass --repo URL or a repository name from keyctl repo add")
 		}
 		var err error
-		b, err = publish.Open(ctx, opts.Location, nil)
+		b, err = OpenLocation(ctx, opts.Location, opts.Registry)
 		if err != nil {
 			return nil, err
 		}
@@ -228,9 +254,10 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 	}
 	var badSet error // a fetched root set that does not parse
 	fetch := func(v uint64) ([]byte, []byte, error) {
-		if v > rootWant {
-			return nil, nil, fs.ErrNotExist // not named by the manifest: not followed
-		}
+		// Every published root set is followed, also those past the one
+		// the manifest names: a manifest under a set that was validly
+		// rotated away is refused below (walks are bounded by
+		// MaxRootLinks).
 		data, err := b.Get(ctx, root.RootSetPath(v), root.MaxRootSetSize)
 		if err != nil {
 			return nil, nil, err
@@ -283,7 +310,33 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 		if badSet != nil && fail.KindOf(err) == fail.Input {
 			return nil, badSet
 		}
+		var le *root.LinkError
+		if errors.As(err, &le) && le.To > rootWant {
+			return nil, fail.Hint(err, fmt.Sprintf("root set %d is newer than root set %d, which the manifest names: a rotation may be half-way through its publish; retry in a few minutes", le.To, rootWant),
+				"if it persists, the repository's root history was tampered with: do not trust it; tell the repository's team lead")
+		}
 		return nil, err
+	}
+	// The walk stopped where root set set.Version+1 is missing; one more
+	// after it means the history has a hole: a host hiding a rotation
+	// must hide every later set too.
+	if _, gerr := b.Get(ctx, root.RootSetPath(set.Version+2), root.MaxRootSetSize); !errors.Is(gerr, fs.ErrNotExist) {
+		var tl *publish.TooLargeError
+		if gerr != nil && !errors.As(gerr, &tl) {
+			return nil, gerr
+		}
+		return nil, fail.Untrustedf("root set %d is published but root set %d is not: the root history has a gap (tamper)", set.Version+2, set.Version+1).
+			WithHint("a rotation may have been hidden to make an older root set look current: do not trust this repository; tell its team lead")
+	}
+	if set.Version > rootWant {
+		// Refused before the manifest's signatures are counted: a manifest
+		// naming a root set that has been rotated away is signed under
+		// keys that may have left, and a key that left can sign alone.
+		return nil, staleRootSet(rootWant, set.Version)
+	}
+	if set.Version < rootWant {
+		return nil, fail.Untrustedf("the manifest names root set %d, but the newest published root set is %d", rootWant, set.Version).
+			WithHint("root sets are published before the manifest that names them: the root history was cut back or the manifest forged; do not trust it; tell the repository's team lead")
 	}
 	if prev.RootVersion > set.Version {
 		return nil, fail.Untrustedf("root set %d is the newest published, but root set %d was trusted before (rollback)", set.Version, prev.RootVersion).
@@ -315,7 +368,7 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 	if t.Log, t.LogIndex, err = checkLog(ctx, b, set, m, mhash, prev.Log, opts); err != nil {
 		return nil, err
 	}
-	for _, name := range []string{root.PubkeysFile, root.RevokedFile} {
+	for _, name := range m.FileNames() { // indexkeys.pgp too, when bound (signedindex.go)
 		data, fallback, err := fetchBound(ctx, b, m, name)
 		if err != nil {
 			return nil, err
@@ -328,14 +381,25 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 			return nil, err
 		}
 	}
+	if err := t.checkListedPrimaries(); err != nil {
+		return nil, err
+	}
+	for _, k := range m.Keys {
+		// All of a compromised key's subkeys are recorded, or none is
+		// trusted: a cut list could leave out the one that signs.
+		if n := len(t.subkeysOf(k.Fingerprint)); k.Status == root.Removed && k.Reason == root.Compromised && n > MaxCompromisedSubkeys {
+			return nil, fail.Untrustedf("compromised key %s carries %d subkeys, more than the %d this client records", k.Fingerprint, n, MaxCompromisedSubkeys).
+				WithHint("nothing was trusted; tell the repository's team lead to publish the key's certificate without the extra subkeys")
+		}
+	}
 
 	if st != nil {
 		// Compromised keys stay compromised (state.go, CheckCompromised).
-		if err := prev.CheckCompromised(m); err != nil {
+		if err := prev.CheckCompromised(m, t); err != nil {
 			return nil, err
 		}
 		next := State{Location: loc, Repository: m.Repository, Version: m.Version, ManifestSHA256: mhash,
-			Issued: m.Issued, RootVersion: set.Version, RootSHA256: m.Root.SHA256, Log: prev.Log}.withCompromised(m, prev.Compromised)
+			Issued: m.Issued, RootVersion: set.Version, RootSHA256: m.Root.SHA256, Log: prev.Log}.withCompromised(m, t, prev.Compromised)
 		if t.Log != nil {
 			next.Log = largerLog(string(t.Log.Note), prev.Log)
 		}
@@ -346,7 +410,7 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 				if cur.Equal(prev) {
 					return nil
 				}
-				if err := cur.CheckCompromised(m); err != nil {
+				if err := cur.CheckCompromised(m, t); err != nil {
 					return err
 				}
 				if t.Log != nil && cur.Log != "" && cur.Log != prev.Log {
@@ -426,6 +490,14 @@ func checkLog(ctx context.Context, b *publish.Bucket, set *root.RootSet, m *root
 		return nil, 0, err
 	}
 	return head, idx, nil
+}
+
+// staleRootSet refuses a manifest naming root set named while root set
+// newest, validly linked from it, is published.
+func staleRootSet(named, newest uint64) error {
+	return fail.Untrustedf("stale root set: the manifest names root set %d, but root set %d is published and validly rotated from it; a manifest under a root set that was rotated away is not trusted", named, newest).
+		WithHint("during a rotation's publish window the new root set goes up before the manifest that names it: retry in a few minutes",
+			"if it persists, the manifest was signed under root keys that have since been rotated out (perhaps by one of them): do not trust it; tell the repository's team lead")
 }
 
 func sameSet(a, b *root.RootSet) bool {
@@ -589,12 +661,29 @@ func (t *Trusted) addKeyring(name string, data []byte) error {
 		}
 		switch entry.Status {
 		case root.Active:
-			if name != root.PubkeysFile {
+			// Active maintainer keys come from pubkeys.pgp, active index
+			// keys from indexkeys.pgp only.
+			if (entry.Role == root.RoleIndex) != (name == root.IndexKeysFile) || (name != root.PubkeysFile && name != root.IndexKeysFile) {
 				continue
 			}
 		case root.Removed:
 		default:
 			continue
+		}
+		// One key, one primary: a key (primary or subkey) that a listed
+		// certificate already holds under another primary is refused, or a
+		// compromised subkey would sign again under a new primary.
+		keys := []string{fpr}
+		for _, sk := range sp.Subkeys {
+			keys = append(keys, pgpkey.FormatFingerprint(sk.Fingerprint))
+		}
+		for _, k := range keys {
+			if other, ok := t.primaryOf[k]; ok && other != fpr {
+				return &fail.Error{Kind: fail.Security, Msg: fmt.Sprintf(
+					"key %s is bound to two primary keys in the published keyrings: %s (%s) and %s (%s, %s)", k, other, t.certs[other].status, fpr, entry.Status, name),
+					Hints: []string{"nothing was trusted: a (sub)key belongs to one certificate; bound under a second primary it would escape the first one's removal",
+						"report it to the repository's team lead: the store holds a certificate built around someone else's key"}}
+			}
 		}
 		t.certs[fpr] = &cert{data: data, span: sp, status: entry.Status}
 		t.order = append(t.order, fpr)
@@ -606,6 +695,44 @@ func (t *Trusted) addKeyring(name string, data []byte) error {
 		}
 	}
 	return nil
+}
+
+// checkListedPrimaries refuses a key the manifest lists as a primary key
+// that a published certificate carries as a subkey of another primary:
+// with its own certificate left out, a compromised (or any removed) key
+// would sign as the other one.
+func (t *Trusted) checkListedPrimaries() error {
+	for _, k := range t.Manifest.Keys {
+		p, ok := t.primaryOf[k.Fingerprint]
+		if !ok || p == k.Fingerprint {
+			continue
+		}
+		return &fail.Error{Kind: fail.Security, Msg: fmt.Sprintf(
+			"key %s, which the manifest lists as a primary key (%s), is bound as a subkey of %s (%s)", k.Fingerprint, describeStatus(k), p, t.certs[p].status),
+			Hints: []string{"nothing was trusted: a listed key's signatures must be judged under its own entry",
+				"report it to the repository's team lead: the store holds a certificate built around another maintainer's key"}}
+	}
+	return nil
+}
+
+func describeStatus(k root.KeyEntry) string {
+	if k.Status == root.Removed && k.Reason != "" {
+		return string(k.Status) + ", " + string(k.Reason)
+	}
+	return string(k.Status)
+}
+
+// subkeysOf returns the subkey fingerprints of the indexed certificate fpr
+// (t may be nil).
+func (t *Trusted) subkeysOf(fpr string) []string {
+	if t == nil || t.certs[fpr] == nil {
+		return nil
+	}
+	var out []string
+	for _, sk := range t.certs[fpr].span.Subkeys {
+		out = append(out, pgpkey.FormatFingerprint(sk.Fingerprint))
+	}
+	return out
 }
 
 // entity parses (once) the certificate with primary fingerprint fpr.

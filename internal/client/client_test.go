@@ -670,10 +670,14 @@ func TestHistoryTooFarFailsClosed(t *testing.T) {
 	}
 }
 
-// A root set published ahead of the manifest that names it (a publish in
-// progress, or one that failed after the root set went up) does not make
-// the live manifest unverifiable; once the manifest names it, it is used,
-// and a manifest naming an older root set than the state is a rollback.
+// A root set published ahead of the manifest that names it (a rotation's
+// publish window, or a publish that failed after the root set went up)
+// makes the live manifest stale: it is refused with a hint to retry, and
+// the state is left as it was (a manifest under a rotated-away root set
+// may be signed by a key that left it). Its signatures not yet up: the
+// link is refused, with the same hint. Once the manifest names it, it is
+// used, and a manifest naming an older root set than the state is a
+// rollback.
 func TestRootSetAheadOfManifest(t *testing.T) {
 	rk := newRootKey(t, "root")
 	f := newFixture(t, t.TempDir(), "charts.example.org", rk)
@@ -705,21 +709,43 @@ func TestRootSetAheadOfManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	saved, err := os.ReadFile(StatePath(st, f.b.Location()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	retry := func(what string, err error) {
+		t.Helper()
+		if err == nil || fail.ExitCode(err) != 1 || !strings.Contains(strings.Join(fail.HintsOf(err), " "), "retry") {
+			t.Errorf("%s: %v (hints %q)", what, err, fail.HintsOf(err))
+		}
+		if now, _ := os.ReadFile(StatePath(st, f.b.Location())); string(now) != string(saved) {
+			t.Errorf("%s: state changed:\n%s", what, now)
+		}
+	}
 	if err := f.b.Publish(context.Background(), publish.Plan{Pointer: publish.Object{Name: root.RootSetPath(2), Data: sb2}}); err != nil {
 		t.Fatal(err)
 	}
+	_, err = f.load(t, st, t0.Add(time.Hour))
+	var le *root.LinkError
+	if !errors.As(err, &le) || le.To != 2 {
+		t.Errorf("root set 2 up without its signatures: %v", err)
+	}
+	retry("root set 2 without signatures", err)
 	if err := f.b.Publish(context.Background(), publish.Plan{Pointer: publish.Object{Name: root.RootSetPath(2) + root.SigSuffix, Data: sig2}}); err != nil {
 		t.Fatal(err)
 	}
-	tr, err := f.load(t, st, t0.Add(time.Hour))
-	if err != nil || tr.RootSet.Version != 1 {
-		t.Fatalf("live manifest naming root set 1 while root set 2 is up: %v", err)
+	for _, dir := range []string{st, t.TempDir()} {
+		_, err = f.load(t, dir, t0.Add(time.Hour))
+		if err == nil || !strings.Contains(err.Error(), "stale root set: the manifest names root set 1, but root set 2 is published") {
+			t.Errorf("live manifest naming root set 1 while root set 2 is up: %v", err)
+		}
 	}
+	retry("manifest naming root set 1, root set 2 up", err)
 	// The manifest now names root set 2.
 	v1 := mustGet(t, f.b, root.ManifestName)
 	f.set, f.setBytes, f.setSigs = set2, sb2, sig2
 	f.publish(t0.Add(time.Minute))
-	tr, err = f.load(t, st, t0.Add(time.Hour))
+	tr, err := f.load(t, st, t0.Add(time.Hour))
 	if err != nil || tr.RootSet.Version != 2 {
 		t.Fatalf("manifest naming root set 2: %v", err)
 	}

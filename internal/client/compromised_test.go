@@ -43,7 +43,7 @@ func TestCompromisedKeyCannotComeBack(t *testing.T) {
 				t.Fatal(err)
 			}
 			st, err := ReadState(state, f.b.Location())
-			if err != nil || len(st.Compromised) != 1 || st.Compromised[0] != (CompromisedKey{Fingerprint: fpr, Version: 2}) {
+			if err != nil || len(st.Compromised) != 1 || st.Compromised[0].Fingerprint != fpr || st.Compromised[0].Version != 2 {
 				t.Fatalf("state after the compromise: %+v %v", st, err)
 			}
 			f.publish(t0.Add(2 * time.Hour)) // v3 still lists it compromised

@@ -30,6 +30,8 @@ type member struct {
 	reason    root.Reason
 	effective time.Time
 	scopes    []string
+	// unpublished: listed in the manifest, its certificate in no keyring.
+	unpublished bool
 }
 
 type fixture struct {
@@ -132,6 +134,9 @@ func (f *fixture) build(now time.Time) (mb, pub, rev []byte, m *root.Manifest) {
 	for _, mb := range f.members {
 		k := root.KeyEntry{Fingerprint: pgpkey.Fingerprint(mb.e), Status: mb.status, Reason: mb.reason, Added: t0.Add(-time.Hour), Effective: mb.effective, Scopes: mb.scopes}
 		m.Keys = append(m.Keys, k)
+		if mb.unpublished {
+			continue
+		}
 		if mb.status == root.Active {
 			act = append(act, mb.e)
 		} else {

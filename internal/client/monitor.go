@@ -109,31 +109,14 @@ func readMonitorState(path string) (*monitorState, error) {
 	return &s, nil
 }
 
-func writeAtomic(path string, data []byte) error {
+// writeFileAtomic writes path (0600) through writeAtomic, creating its
+// folder (0700) first.
+func writeFileAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fail.Inputf("cannot create %s", dir).Wrap(err)
 	}
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return fail.Inputf("cannot write in %s", dir).Wrap(err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fail.Inputf("cannot write %s", path).Wrap(err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fail.Inputf("cannot write %s", path).Wrap(err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fail.Inputf("cannot write %s", path).Wrap(err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fail.Inputf("cannot write %s", path).Wrap(err)
-	}
-	return nil
+	return writeAtomic(dir, path, data)
 }
 
 // SaveEvidence writes both checkpoints of an inconsistency into a new
@@ -155,14 +138,14 @@ func SaveEvidence(dir string, ie *tlog.InconsistentError, now time.Time) (string
 			return "", fail.Inputf("cannot create %s", p).Wrap(err)
 		}
 	}
-	if err := writeAtomic(filepath.Join(ev, "old.checkpoint"), ie.Old); err != nil {
+	if err := writeFileAtomic(filepath.Join(ev, "old.checkpoint"), ie.Old); err != nil {
 		return "", err
 	}
-	if err := writeAtomic(filepath.Join(ev, "new.checkpoint"), ie.New); err != nil {
+	if err := writeFileAtomic(filepath.Join(ev, "new.checkpoint"), ie.New); err != nil {
 		return "", err
 	}
 	why := ie.Error() + "\n"
-	return ev, writeAtomic(filepath.Join(ev, "README.txt"), []byte(why))
+	return ev, writeFileAtomic(filepath.Join(ev, "README.txt"), []byte(why))
 }
 
 // Monitor walks a repository's transparency log from the start, or from
@@ -288,7 +271,7 @@ func Monitor(ctx context.Context, o MonitorOptions) (*MonitorReport, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := writeAtomic(statePath, append(data, '\n')); err != nil {
+		if err := writeFileAtomic(statePath, append(data, '\n')); err != nil {
 			return nil, err
 		}
 	}

@@ -34,7 +34,7 @@ import (
 //	  "issued": "2026-03-01T12:00:00Z",
 //	  "root_version": 2,
 //	  "root_sha256": "<hex>",
-//	  "compromised": [{"fingerprint": "<FPR>", "version": 5}]
+//	  "compromised": [{"fingerprint": "<FPR>", "version": 5, "subkeys": ["<FPR>"]}]
 //	}
 //
 // root_version and root_sha256 name the root set the manifest named (the
@@ -46,7 +46,11 @@ import (
 // was recorded) lists the keys a trusted manifest listed as removed for
 // compromise, each with the version of the first manifest that did: a
 // later manifest that lists one of them as active, with a softer reason,
-// or not at all is refused (CheckCompromised).
+// or not at all is refused (CheckCompromised). Each entry also lists the
+// fingerprints of the subkeys its published certificate carried
+// (optional, absent in files written before they were recorded): a
+// manifest whose keyrings bind one of them, or the compromised primary
+// key itself, to another certificate is refused too.
 type State struct {
 	Location       string    `json:"location"`
 	Repository     string    `json:"repository"`
@@ -68,13 +72,24 @@ type CompromisedKey struct {
 	Fingerprint string `json:"fingerprint"`
 	// Version is the first trusted manifest that listed it compromised.
 	Version uint64 `json:"version"`
+	// Subkeys are the fingerprints of the subkeys its certificate carried
+	// in the published keyrings of the manifests that listed it
+	// compromised, sorted, without duplicates; nil in older files.
+	Subkeys []string `json:"subkeys,omitempty"`
+}
+
+// MaxCompromisedSubkeys caps the subkeys recorded for one compromised key.
+const MaxCompromisedSubkeys = 256
+
+func (c CompromisedKey) equal(o CompromisedKey) bool {
+	return c.Fingerprint == o.Fingerprint && c.Version == o.Version && slices.Equal(c.Subkeys, o.Subkeys)
 }
 
 // Equal reports whether s and o record the same thing.
 func (s State) Equal(o State) bool {
 	return s.Location == o.Location && s.Repository == o.Repository && s.Version == o.Version &&
 		s.ManifestSHA256 == o.ManifestSHA256 && s.Issued.Equal(o.Issued) && s.RootVersion == o.RootVersion &&
-		s.RootSHA256 == o.RootSHA256 && slices.Equal(s.Compromised, o.Compromised) && s.Log == o.Log
+		s.RootSHA256 == o.RootSHA256 && slices.EqualFunc(s.Compromised, o.Compromised, CompromisedKey.equal) && s.Log == o.Log
 }
 
 // CheckCompromised refuses a manifest that brings back a key the state
@@ -82,7 +97,12 @@ func (s State) Equal(o State) bool {
 // compromise in every later manifest. Hard removal is forever (see
 // docs/verify.md); a manifest that undoes it was signed from a store that
 // was tampered with or by root keys acting against the team lead.
-func (s State) CheckCompromised(m *root.Manifest) error {
+//
+// With t (the set m belongs to, its keyrings indexed), it also refuses a
+// certificate of t other than the compromised one that holds the
+// compromised primary key or one of its recorded subkeys: a compromised
+// signing subkey bound under a new primary would sign again.
+func (s State) CheckCompromised(m *root.Manifest, t *Trusted) error {
 	if len(s.Compromised) == 0 {
 		return nil
 	}
@@ -109,34 +129,67 @@ func (s State) CheckCompromised(m *root.Manifest) error {
 				"report it to the repository's team lead: the manifest was signed from a store that was changed behind keyctl's back, or by root keys acting without them",
 				"keep the client state file as evidence"}}
 	}
+	if t == nil {
+		return nil
+	}
+	for _, c := range s.Compromised {
+		for i, k := range append([]string{c.Fingerprint}, c.Subkeys...) {
+			p, ok := t.primaryOf[k]
+			if !ok || p == c.Fingerprint {
+				continue
+			}
+			what := "subkey " + k + " of key " + c.Fingerprint
+			if i == 0 {
+				what = "key " + k
+			}
+			return &fail.Error{Kind: fail.Security, Msg: fmt.Sprintf(
+				"%s was listed compromised in manifest v%d; manifest v%d binds it to another key, %s (%s)", what, c.Version, m.Version, p, t.certs[p].status),
+				Hints: []string{"nothing was trusted: a compromised key and its subkeys stay untrusted under every primary key",
+					"report it to the repository's team lead: whoever holds the compromised secret key bound it to a certificate of their own",
+					"keep the client state file as evidence"}}
+		}
+	}
 	return nil
 }
 
 // withCompromised returns s with the keys m lists as compromised added
-// (first version seen kept) and those of other merged in.
-func (s State) withCompromised(m *root.Manifest, other []CompromisedKey) State {
+// (first version seen kept; the subkeys t's keyrings give them merged in)
+// and those of other merged in. t may be nil.
+func (s State) withCompromised(m *root.Manifest, t *Trusted, other []CompromisedKey) State {
 	seen := map[string]uint64{}
-	add := func(f string, v uint64) {
+	subs := map[string]map[string]bool{}
+	add := func(f string, v uint64, sk []string) {
 		if old, ok := seen[f]; !ok || v < old {
 			seen[f] = v
 		}
+		if subs[f] == nil {
+			subs[f] = map[string]bool{}
+		}
+		for _, k := range sk {
+			subs[f][k] = true
+		}
 	}
 	for _, c := range s.Compromised {
-		add(c.Fingerprint, c.Version)
+		add(c.Fingerprint, c.Version, c.Subkeys)
 	}
 	for _, c := range other {
-		add(c.Fingerprint, c.Version)
+		add(c.Fingerprint, c.Version, c.Subkeys)
 	}
 	if m != nil {
 		for _, k := range m.Keys {
 			if k.Status == root.Removed && k.Reason == root.Compromised {
-				add(k.Fingerprint, m.Version)
+				add(k.Fingerprint, m.Version, t.subkeysOf(k.Fingerprint))
 			}
 		}
 	}
 	out := make([]CompromisedKey, 0, len(seen))
 	for f, v := range seen {
-		out = append(out, CompromisedKey{Fingerprint: f, Version: v})
+		var sk []string
+		for k := range subs[f] {
+			sk = append(sk, k)
+		}
+		slices.Sort(sk)
+		out = append(out, CompromisedKey{Fingerprint: f, Version: v, Subkeys: sk})
 	}
 	slices.SortFunc(out, func(a, b CompromisedKey) int { return strings.Compare(a.Fingerprint, b.Fingerprint) })
 	if len(out) == 0 {
@@ -244,6 +297,16 @@ func (s State) validate() error {
 			return fmt.Errorf("compromised key %s: version %d is not between 1 and %d", c.Fingerprint, c.Version, s.Version)
 		case i > 0 && s.Compromised[i-1].Fingerprint >= c.Fingerprint:
 			return errors.New("compromised keys must be sorted by fingerprint without duplicates")
+		case len(c.Subkeys) > MaxCompromisedSubkeys:
+			return fmt.Errorf("compromised key %s: more than %d subkeys", c.Fingerprint, MaxCompromisedSubkeys)
+		}
+		for j, k := range c.Subkeys {
+			switch {
+			case (len(k) != 40 && len(k) != 64) || strings.Trim(k, "0123456789ABCDEF") != "":
+				return fmt.Errorf("compromised key %s: subkey %q is not an upper-case hex fingerprint", c.Fingerprint, k)
+			case j > 0 && c.Subkeys[j-1] >= k:
+				return fmt.Errorf("compromised key %s: subkeys must be sorted without duplicates", c.Fingerprint)
+			}
 		}
 	}
 	return nil
@@ -342,7 +405,7 @@ func (f *stateFile) writeChecked(s State, check func(cur State) error) error {
 			}
 		}
 		// Keys another run recorded as compromised are never forgotten.
-		s = s.withCompromised(nil, cur.Compromised)
+		s = s.withCompromised(nil, nil, cur.Compromised)
 		// Nor is a larger log checkpoint (check made s's consistent with it).
 		s.Log = largerLog(s.Log, cur.Log)
 	}

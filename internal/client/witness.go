@@ -109,7 +109,7 @@ func Witness(ctx context.Context, o WitnessOptions) (*WitnessResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writeAtomic(path, head.Note); err != nil {
+	if err := writeFileAtomic(path, head.Note); err != nil {
 		return nil, err
 	}
 	res.Cosigned = cos

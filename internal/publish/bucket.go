@@ -38,6 +38,8 @@ type Bucket struct {
 	mu sync.Mutex   // guards b for a directory opened before it existed
 	b  *blob.Bucket // nil for http(s), and for a directory that does not exist yet
 
+	remote Remote // set by OpenRemote: every operation goes to it
+
 	// hookBeforePointer, set by tests in this package, runs between steps
 	// 2 and 3 of Publish.
 	hookBeforePointer func(context.Context) error
@@ -191,10 +193,38 @@ func (b *Bucket) bucketForWrite() (*blob.Bucket, error) {
 }
 
 // Location is the location as messages show it.
-func (b *Bucket) Location() string { return b.loc.display }
+func (b *Bucket) Location() string {
+	if b.remote != nil {
+		return b.remote.Location()
+	}
+	return b.loc.display
+}
+
+// Remote is a location that is not a blob bucket: an OCI registry
+// repository (internal/oci). It keeps the same contract as Bucket: Get and
+// Exists as documented on Bucket, and Publish with the guarantees its own
+// package documents for the plan's order and preconditions.
+type Remote interface {
+	Get(ctx context.Context, name string, limit int64) ([]byte, error)
+	Exists(ctx context.Context, name string) (bool, error)
+	Publish(ctx context.Context, p Plan) error
+	Location() string
+	Close() error
+}
+
+// OpenRemote wraps r as a Bucket, so that what reads and publishes a
+// Bucket (internal/client, internal/release) works on it unchanged.
+func OpenRemote(r Remote) *Bucket { return &Bucket{remote: r} }
+
+// CheckPlan checks a plan as Publish does before it writes anything: for
+// Remote implementations.
+func CheckPlan(p Plan) error { return p.check() }
 
 // Close releases the bucket.
 func (b *Bucket) Close() error {
+	if b.remote != nil {
+		return b.remote.Close()
+	}
 	if bb := b.bucket(); bb != nil {
 		return bb.Close()
 	}
@@ -211,6 +241,9 @@ func (b *Bucket) Get(ctx context.Context, name string, limit int64) ([]byte, err
 	if limit <= 0 {
 		return nil, fail.Inputf("get %s: size limit %d is not positive", name, limit)
 	}
+	if b.remote != nil {
+		return b.remote.Get(ctx, name, limit)
+	}
 	if b.loc.kind == kindHTTP {
 		return b.httpGet(ctx, name, limit)
 	}
@@ -222,6 +255,9 @@ func (b *Bucket) Get(ctx context.Context, name string, limit int64) ([]byte, err
 func (b *Bucket) Exists(ctx context.Context, name string) (bool, error) {
 	if err := checkName(name); err != nil {
 		return false, err
+	}
+	if b.remote != nil {
+		return b.remote.Exists(ctx, name)
 	}
 	if b.loc.kind == kindHTTP {
 		return b.httpExists(ctx, name)

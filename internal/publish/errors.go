@@ -115,3 +115,10 @@ func locked(e *LockedError, remove string) error {
 		"if no publish is running (one was killed), remove the lock: " + remove,
 	}}
 }
+
+// NotFound, TooLarge and Conflict build the errors Get and Publish return,
+// for Remote implementations: callers tell them apart the same way
+// whatever the location.
+func NotFound(name, loc string) error              { return notFound(name, loc) }
+func TooLarge(name, loc string, limit int64) error { return tooLarge(name, loc, limit) }
+func Conflict(e *ConflictError) error              { return conflict(e) }

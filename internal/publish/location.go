@@ -177,3 +177,7 @@ func checkName(name string) error {
 	}
 	return nil
 }
+
+// CheckName checks an object name as Get and Publish do: for Remote
+// implementations that read names from untrusted listings.
+func CheckName(name string) error { return checkName(name) }

@@ -51,6 +51,9 @@ type Plan struct {
 	Files []Object
 	// After is written last.
 	After []Object
+	// Version is the manifest version this plan publishes, for locations
+	// that tag it (OCI, see internal/oci); 0 for none.
+	Version uint64
 }
 
 // MaxPointerSize caps how much of the live pointer Publish reads.
@@ -88,6 +91,12 @@ func (p *Plan) check() error {
 // pointer is not what p was built on, and a *LockedError when another
 // publish holds the lock.
 func (b *Bucket) Publish(ctx context.Context, p Plan) (err error) {
+	if b.remote != nil {
+		if err := p.check(); err != nil {
+			return err
+		}
+		return b.remote.Publish(ctx, p)
+	}
 	if b.loc.kind == kindHTTP {
 		return fail.Inputf("%s is read-only: http(s) locations can be read, not published to", b.loc.display).
 			WithHint("publish to the directory or bucket behind it (a directory, file://, gs:// or s3://)")

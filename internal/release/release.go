@@ -104,8 +104,15 @@ func Prepare(s *ring.Store, validity time.Duration, now time.Time) (*Bundle, err
 		m.Version = p.Version + 1
 		m.Previous = p.SHA256
 	}
+	idx := ring.IndexKeyring(keys)
+	if len(idx) > 0 {
+		m.Files = append([]root.FileRef{{Name: root.IndexKeysFile, SHA256: root.Hash(idx), Length: int64(len(idx))}}, m.Files...)
+	}
 	for _, k := range keys {
 		e := root.KeyEntry{Fingerprint: k.Fingerprint, Status: root.Active, Added: k.Added.UTC().Truncate(time.Second), Scopes: k.Scopes}
+		if k.RoleOf() == ring.Index {
+			e.Role = root.RoleIndex
+		}
 		if k.Status == ring.Removed {
 			e.Status = root.Removed
 			e.Reason = root.Reason(k.Removal.Reason)
@@ -121,6 +128,9 @@ func Prepare(s *ring.Store, validity time.Duration, now time.Time) (*Bundle, err
 		root.PubkeysFile:  pub,
 		root.RevokedFile:  rev,
 		root.ManifestName: mb,
+	}
+	if len(idx) > 0 {
+		files[root.IndexKeysFile] = idx
 	}
 	for _, l := range links {
 		if len(l.Sigs) == 0 {
@@ -192,7 +202,7 @@ func checkCurrent(s *ring.Store, info *ring.Info, m *root.Manifest, mb []byte, l
 	for i := range f.Keys {
 		a, b := f.Keys[i], m.Keys[i]
 		if a.Fingerprint != b.Fingerprint || a.Status != b.Status || a.Reason != b.Reason || !a.Effective.Equal(b.Effective) ||
-			!a.Added.Equal(b.Added) || strings.Join(a.Scopes, ",") != strings.Join(b.Scopes, ",") {
+			!a.Added.Equal(b.Added) || strings.Join(a.Scopes, ",") != strings.Join(b.Scopes, ",") || a.Role != b.Role {
 			return stale(fmt.Sprintf("key %s is %s in the store but %s in the directory", a.Fingerprint, a.Status, b.Status))
 		}
 	}
@@ -312,7 +322,7 @@ func Check(s *ring.Store, files, sigs map[string][]byte, fresh *root.Manifest, n
 			}
 			vset = sets[v]
 			newSigs[v] = sigs[n]
-		} else if n == root.PubkeysFile || n == root.RevokedFile {
+		} else if n == root.PubkeysFile || n == root.RevokedFile || n == root.IndexKeysFile {
 			if err := m.CheckFile(n, data); err != nil {
 				return nil, err
 			}
@@ -354,7 +364,7 @@ func Check(s *ring.Store, files, sigs map[string][]byte, fresh *root.Manifest, n
 		}
 		out.Links = append(out.Links, l)
 	}
-	for _, n := range []string{root.PubkeysFile, root.RevokedFile} {
+	for _, n := range m.FileNames() {
 		if _, ok := files[n]; !ok {
 			return nil, fail.Inputf("the signing directory has no %s", n)
 		}
@@ -391,12 +401,13 @@ func (sg *Signed) Page(location string, now time.Time) ([]byte, error) {
 		}
 	}
 	return page.Render(page.Input{
-		Manifest: m,
-		RootSet:  rootSet,
-		Pubkeys:  sg.Files[root.PubkeysFile],
-		Revoked:  sg.Files[root.RevokedFile],
-		URL:      location,
-		Now:      now,
+		Manifest:  m,
+		RootSet:   rootSet,
+		Pubkeys:   sg.Files[root.PubkeysFile],
+		Revoked:   sg.Files[root.RevokedFile],
+		IndexKeys: sg.Files[root.IndexKeysFile],
+		URL:       location,
+		Now:       now,
 	})
 }
 
@@ -446,7 +457,7 @@ func PublishedPage(s *ring.Store, publicURL string, now time.Time) ([]byte, erro
 	if publicURL != "" {
 		loc = publicURL
 	}
-	return page.Render(page.Input{Manifest: m, RootSet: rootSet, Pubkeys: pub, Revoked: rev, URL: loc, Now: now})
+	return page.Render(page.Input{Manifest: m, RootSet: rootSet, Pubkeys: pub, Revoked: rev, IndexKeys: ring.IndexKeyring(keys), URL: loc, Now: now})
 }
 
 // Plan turns a checked bundle into the upload plan (see internal/publish
@@ -456,10 +467,10 @@ func PublishedPage(s *ring.Store, publicURL string, now time.Time) ([]byte, erro
 // the convenience copies that helm verify --keyring and gpgv users read;
 // last the trust page (keyctl/index.html), rendered for location at now.
 func (sg *Signed) Plan(expectPrevious, location string, now time.Time) (publish.Plan, error) {
-	var p publish.Plan
+	p := publish.Plan{Version: sg.Manifest.Version}
 	mb := sg.Files[root.ManifestName]
 	mh := root.Hash(mb)
-	for _, n := range []string{root.PubkeysFile, root.RevokedFile} {
+	for _, n := range sg.Manifest.FileNames() {
 		d := sg.Files[n]
 		p.Blobs = append(p.Blobs, object(root.ContentPath(root.Hash(d)), d))
 	}
@@ -487,7 +498,7 @@ func (sg *Signed) Plan(expectPrevious, location string, now time.Time) (publish.
 		}
 		p.ExpectPrevious = b
 	}
-	for _, n := range []string{root.PubkeysFile, root.RevokedFile, root.ManifestName} {
+	for _, n := range append(append([]string(nil), sg.Manifest.FileNames()...), root.ManifestName) {
 		if n != root.ManifestName {
 			p.Files = append(p.Files, object(n, sg.Files[n]))
 		}

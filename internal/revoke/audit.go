@@ -18,10 +18,13 @@ import (
 
 	"github.com/keyctl/keyctl/internal/client"
 	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/indexsig"
+	"github.com/keyctl/keyctl/internal/oci"
 	"github.com/keyctl/keyctl/internal/pgpkey"
 	"github.com/keyctl/keyctl/internal/provenance"
 	"github.com/keyctl/keyctl/internal/publish"
 	"github.com/keyctl/keyctl/internal/ring"
+	"github.com/keyctl/keyctl/internal/root"
 	"github.com/keyctl/keyctl/policy"
 )
 
@@ -50,10 +53,12 @@ const (
 	// since, and no ledger record backs a first-seen time before the
 	// expiry (judged like a soft removal at the expiry time).
 	KeyExpired Status = "key-expired"
+	// WrongRole: signed by an index key, which never signs a chart.
+	WrongRole Status = "wrong-role"
 )
 
 // Statuses in report order.
-var Statuses = []Status{Trusted, Compromised, RemovedKey, KeyExpired, UnknownSigner, OutOfScope, BadSignature, HashMismatch, ChartMismatch, Invalid, Unsigned, Unreachable}
+var Statuses = []Status{Trusted, Compromised, RemovedKey, KeyExpired, UnknownSigner, WrongRole, OutOfScope, BadSignature, HashMismatch, ChartMismatch, Invalid, Unsigned, Unreachable}
 
 // Result is the audit of one release. It holds no archive content: an
 // audit's memory grows with its concurrency, not with the repository.
@@ -90,7 +95,8 @@ func (r *Result) IsTrusted() bool { return r.Status == Trusted }
 // Options configure an audit.
 type Options struct {
 	// Repository is a directory, file://, http(s)://, gs:// (or other
-	// publish.Open) location holding index.yaml.
+	// publish.Open) location holding index.yaml, or an OCI namespace
+	// oci://HOST/PATH (see Registry and Charts).
 	Repository string
 	Keys       *KeySet
 	// Ledger holds first-seen records by chart and version (may be nil).
@@ -121,6 +127,21 @@ type Options struct {
 	Backoff time.Duration
 	// Limits for reading archives (default provenance.DefaultLimits).
 	Limits provenance.Limits
+	// IndexTrust, when set (the repository names index keys), requires
+	// index.yaml to carry a valid keyctl-index.json signed by an index key
+	// (client.IndexTrust.Check: tamper, wrong role, freeze, rollback are
+	// refused before any release is read). The signed index is then
+	// authenticated: redirects to other hosts are followed (never from
+	// https to http, without credentials), an archive must have the digest
+	// index.yaml gives it, and the statement's issue time backs soft
+	// removals and expiry like a ledger record.
+	IndexTrust *client.IndexTrust
+	// StateDir records the newest signed index seen (empty: not recorded).
+	StateDir string
+	// Registry reaches an oci://HOST/PATH Repository; Charts names the
+	// charts under it to audit (none: the registry's catalog).
+	Registry *oci.Client
+	Charts   []string
 }
 
 // Report is the result of an audit.
@@ -133,6 +154,9 @@ type Report struct {
 	Worklist   []WorkItem     `json:"resign_worklist"`
 	Keys       []string       `json:"keys,omitempty"` // the --key filter as resolved
 	Time       time.Time      `json:"time"`
+	// SignedIndex is the verified keyctl-index.json (nil: index.yaml is
+	// not signed).
+	SignedIndex *indexsig.Statement `json:"-"`
 }
 
 // AllTrusted reports whether every listed release is trusted.
@@ -163,6 +187,12 @@ func Audit(ctx context.Context, opts Options) (*Report, error) {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 2 * runtime.NumCPU()
 	}
+	if oci.IsLocation(opts.Repository) {
+		return auditOCI(ctx, opts, match)
+	}
+	if opts.IndexTrust != nil {
+		opts.Redirects.CrossHost = true // only after the signed index checks out is anything fetched
+	}
 	src, err := openSource(ctx, opts.Repository, opts)
 	if err != nil {
 		return nil, err
@@ -178,6 +208,22 @@ func Audit(ctx context.Context, opts Options) (*Report, error) {
 			hint = "check the URL and the network, then run the audit again"
 		}
 		return nil, fail.Inputf("cannot read index.yaml of %s", src.display).Wrap(err).WithHint(hint)
+	}
+	var signed *indexsig.Statement
+	if opts.IndexTrust != nil {
+		var stmt, sigs []byte
+		if stmt, err = readOptional(ctx, src, indexsig.Name, indexsig.MaxSize); err == nil && stmt != nil {
+			sigs, err = readOptional(ctx, src, indexsig.SigName, root.MaxSigSize)
+		}
+		if err != nil {
+			return nil, fail.Inputf("cannot read the signed index of %s", src.display).Wrap(err)
+		}
+		// Recorded under the location as verify records it (no final "/").
+		si, err := opts.IndexTrust.Check(data, stmt, sigs, strings.TrimSuffix(src.display, "/"), opts.StateDir)
+		if err != nil {
+			return nil, err
+		}
+		signed = si.Statement
 	}
 	releases, err := ParseIndex(data)
 	data = nil
@@ -199,7 +245,7 @@ func Audit(ctx context.Context, opts Options) (*Report, error) {
 	for i := range releases {
 		i := i
 		g.Go(func() error {
-			results[i] = auditRelease(gctx, src, opts, &releases[i], now)
+			results[i] = auditRelease(gctx, src, opts, &releases[i], now, signed)
 			if opts.Progress != nil {
 				opts.Progress(int(done.Add(1)), len(releases))
 			}
@@ -209,7 +255,14 @@ func Audit(ctx context.Context, opts Options) (*Report, error) {
 	if err := g.Wait(); err != nil {
 		return nil, fail.Inputf("audit of %s interrupted", src.display).Wrap(err)
 	}
-	rep := &Report{Repository: src.display, Total: len(releases), Counts: map[Status]int{}, Time: now}
+	rep := buildReport(src.display, results, match, opts, now)
+	rep.SignedIndex = signed
+	return rep, nil
+}
+
+// buildReport filters (--key, --removed) and counts the results.
+func buildReport(display string, results []Result, match map[string]bool, opts Options, now time.Time) *Report {
+	rep := &Report{Repository: display, Total: len(results), Counts: map[Status]int{}, Time: now}
 	for _, q := range opts.Match {
 		n, _ := pgpkey.ParseFingerprint(q)
 		rep.Keys = append(rep.Keys, n)
@@ -236,7 +289,7 @@ func Audit(ctx context.Context, opts Options) (*Report, error) {
 		}
 	}
 	rep.Listed = len(rep.Results)
-	return rep, nil
+	return rep
 }
 
 // unattributed reports whether no .prov told who signed r: it could not be
@@ -313,7 +366,25 @@ func matches(set map[string]bool, ids []string) bool {
 	return false
 }
 
-func auditRelease(ctx context.Context, src *source, opts Options, rel *Release, now time.Time) Result {
+// readOptional fetches a small object at the repository's root; a missing
+// one is nil. One over limit is an index tamper.
+func readOptional(ctx context.Context, src *source, name string, limit int64) ([]byte, error) {
+	data, err := src.readAll(ctx, src.base.ResolveReference(&url.URL{Path: name}), limit)
+	switch {
+	case errors.Is(err, errNotFound):
+		return nil, nil
+	case errors.Is(err, errOverCap):
+		return nil, &indexsig.Error{Kind: indexsig.ErrTamper, Msg: fmt.Sprintf("%s is larger than %d bytes", name, limit), Detail: err}
+	case err != nil:
+		return nil, err
+	}
+	if data == nil {
+		data = []byte{}
+	}
+	return data, nil
+}
+
+func auditRelease(ctx context.Context, src *source, opts Options, rel *Release, now time.Time, signed *indexsig.Statement) Result {
 	r := Result{Chart: rel.Chart, Version: rel.Version}
 	u, err := ResolveURL(src.base, rel.URLs[0])
 	if err != nil {
@@ -377,13 +448,31 @@ func auditRelease(ctx context.Context, src *source, opts Options, rel *Release, 
 			return r
 		}
 		cand.Archive = a
+		if signed != nil && rel.Digest != "" {
+			// The signed index binds this digest: other bytes are a
+			// substituted archive; the same bytes existed at its issue time.
+			if got := hex.EncodeToString(a.SHA256[:]); !strings.EqualFold(strings.TrimPrefix(rel.Digest, "sha256:"), got) {
+				r.Status, r.Detail = HashMismatch, fmt.Sprintf("the archive's sha256 %s is not the digest %s the signed index.yaml gives it (a substituted archive)", got, rel.Digest)
+				return r
+			}
+			at := signed.Issued
+			cand.IndexedAt = &at
+		}
 	}
+	judge(&r, prov, cand, rel, opts, now)
+	return r
+}
+
+// judge decides on one fetched release (both sources): the ledger's
+// first-seen time, client.Decide, and the listing's chart and version
+// against the .prov's.
+func judge(r *Result, prov *provenance.Prov, cand client.Candidate, rel *Release, opts Options, now time.Time) {
 	// The ledger's first-seen time, for a key removed (or expired) at
 	// effective.
 	ledgerDetail := ""
 	if le, ok := opts.Ledger[[2]string{rel.Chart, rel.Version}]; ok {
 		cand.FirstSeen = func(effective time.Time) *time.Time {
-			if t, ok := ledgerMatches(&le, &r, prov, cand.ArchiveName, effective, opts.ProvOnly); ok {
+			if t, ok := ledgerMatches(&le, r, prov, cand.ArchiveName, effective, opts.ProvOnly); ok {
 				t = t.UTC()
 				return &t
 			}
@@ -392,7 +481,7 @@ func auditRelease(ctx context.Context, src *source, opts Options, rel *Release, 
 		}
 	}
 	d := client.Decide(opts.Keys, now, cand)
-	fromDecision(&r, d, opts.Keys)
+	fromDecision(r, d, opts.Keys)
 	// The index's entry must be the .prov's release; a signature that
 	// fails, or a compromised signer, is reported first.
 	if (prov.Name != rel.Chart || prov.Version != rel.Version) && r.Status != BadSignature && r.Status != Compromised && r.Status != UnknownSigner {
@@ -403,9 +492,12 @@ func auditRelease(ctx context.Context, src *source, opts Options, rel *Release, 
 		r.Detail = joinDetail(r.Detail, ledgerDetail)
 	}
 	if opts.ProvOnly {
-		r.Detail = joinDetail(r.Detail, "archive not checked (--prov-only)")
+		if cand.SHA256 != nil {
+			r.Detail = joinDetail(r.Detail, "archive not fetched (--prov-only): its registry digest checked against the .prov")
+		} else {
+			r.Detail = joinDetail(r.Detail, "archive not checked (--prov-only)")
+		}
 	}
-	return r
 }
 
 // AuditStatus maps the one decision's status (client.Decide) to audit's.
@@ -422,6 +514,8 @@ func AuditStatus(d *client.Decision) Status {
 		return KeyExpired
 	case client.StatusUnknownSigner:
 		return UnknownSigner
+	case client.StatusWrongRole:
+		return WrongRole
 	case client.StatusOutOfScope:
 		return OutOfScope
 	case client.StatusHashMismatch:

@@ -131,15 +131,20 @@
 //     empty exactly for version 1.
 //   - root: the version and SHA-256 of the root set that signs this
 //     manifest; it must be the client's current root set.
-//   - files: exactly pubkeys.pgp and revoked.pgp, in that order, with the
-//     lower-case hex SHA-256 and the length of their bytes (mix-and-match).
+//   - files: exactly pubkeys.pgp and revoked.pgp, in that order or, when
+//     keys lists an active index key, exactly indexkeys.pgp, pubkeys.pgp,
+//     revoked.pgp (FileNames), with the lower-case hex SHA-256 and the
+//     length of their bytes (mix-and-match).
 //   - keys: at most MaxManifestKeys, sorted by fingerprint (upper-case hex,
 //     40 or 64 digits), unique; status "active" or "removed"; a removed key
 //     has reason "compromised", "retired" or "superseded" and an effective
 //     time, an active key neither; added is when the key entered the store;
 //     added and effective are not after issued; scopes are chart-name globs
 //     in path.Match syntax, sorted, unique, at most MaxScopes of at most
-//     MaxScopeLen printable ASCII bytes; no scopes means every chart.
+//     MaxScopeLen printable ASCII bytes; no scopes means every chart;
+//     role is "index" for an index key (no scopes; it signs
+//     keyctl-index.json, never a chart) and absent for a maintainer key
+//     ("maintainer" is never written: not canonical).
 //
 // Keys absent from the manifest are unknown, whatever pubkeys.pgp holds.
 //

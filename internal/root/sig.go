@@ -420,3 +420,18 @@ func (s *RootSet) verify(what string, data, sigs []byte, now time.Time, mode ver
 	}
 	return checkThreshold(what, data, sigs, ks, s.Threshold, now, mode)
 }
+
+// VerifyBy checks detached signatures sigs (armored or binary, merged)
+// over data against keys, with the rules Verify applies to a root set
+// (weak hashes and future-dated signatures never count; each key valid at
+// now), and returns the distinct primary fingerprints among keys that made
+// a valid signature, sorted; none is not an error. It serves signatures by
+// keys other than root keys, e.g. the index keys of internal/indexsig.
+func VerifyBy(data, sigs []byte, keys openpgp.EntityList, now time.Time) ([]string, error) {
+	ks := keyset{list: keys}
+	for _, e := range keys {
+		ks.fprs = append(ks.fprs, pgpkey.Fingerprint(e))
+	}
+	sort.Strings(ks.fprs)
+	return countSigners(data, sigs, ks, now, atNow)
+}

@@ -1,6 +1,7 @@
 // Package peers finds and drives the real programs that keyctl's tests talk
 // to: GnuPG (gpg, gpgv), Sequoia (sq), Chromium and the Helm 3 and Helm 4
-// binaries built into a cache folder by .ci/run.
+// binaries built into a cache folder by .ci/run, and the OCI registry of
+// github.com/distribution/distribution (see Registry).
 //
 // A missing peer skips the test, unless KEYCTL_REQUIRE_PEERS=1 is set (as
 // .ci/run does), in which case it fails it: CI can never pass by skipping.
@@ -103,4 +104,15 @@ func RunErr(env []string, stdin []byte, name string, args ...string) (stdout, st
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err = cmd.Run()
 	return o.Bytes(), e.Bytes(), err
+}
+
+// Registry returns the path of the distribution registry (cmd/registry
+// v3.1.2), built by scripts/peers.sh into $KEYCTL_PEERS_DIR/registry.
+func Registry(t testing.TB) string {
+	t.Helper()
+	p := filepath.Join(Dir(), "registry", "registry")
+	if st, err := os.Stat(p); err != nil || st.IsDir() {
+		missing(t, "registry ("+p+"; scripts/peers.sh builds it)")
+	}
+	return p
 }

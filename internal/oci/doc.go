@@ -1,0 +1,83 @@
+// Package oci reads Helm charts from OCI registries and reads and
+// publishes a repository's published set there (docs/verify.md,
+// docs/manifest.md "OCI registries"), over oras.land/oras-go/v2. It knows
+// nothing about OpenPGP or the manifest: it finds and moves bytes, checked
+// against their digests and capped in size, and leaves every trust
+// decision to internal/client.
+//
+// # References
+//
+// A namespace oci://HOST/PATH plays the role of a chart repository's root.
+// Its charts are the OCI repositories HOST/PATH/NAME, one tag per version
+// (Helm writes SemVer build metadata's '+' as '_': TagForVersion); a chart
+// is named oci://HOST/PATH/NAME:TAG or, immutably,
+// oci://HOST/PATH/NAME@sha256:HEX (ParseRef).
+//
+// # Charts as Helm pushes them
+//
+// One OCI image manifest (at most MaxManifestSize bytes) with the config
+// application/vnd.cncf.helm.config.v1+json (Chart.yaml as JSON: unsigned,
+// used only to list), exactly one layer
+// application/vnd.cncf.helm.chart.content.v1.tar+gzip (the archive: its
+// digest is the archive's SHA-256) and at most one layer
+// application/vnd.cncf.helm.chart.provenance.v1.prov (the .prov that
+// helm push attaches when CHART.tgz.prov lies next to the archive). Any
+// other layer, or a second chart or provenance layer, is refused
+// (ParseChartManifest). Layers are fetched into memory only, refused
+// unread when their descriptor is over the cap (the archive cap of
+// internal/provenance, MaxProvSize for the .prov) and checked against
+// their digest: nothing unverified is ever written to disk.
+//
+// # The published set
+//
+// The published set of oci://HOST/PATH is one artifact in the repository
+// HOST/PATH/keyctl: an OCI image manifest with artifactType
+// application/vnd.keyctl.published-set.v1, the empty config
+// (application/vnd.oci.empty.v1+json, "{}"), and one layer per published
+// object, named by its org.opencontainers.image.title annotation exactly
+// as the object is named in a bucket (keyctl-manifest.json, pubkeys.pgp,
+// keyctl/sha256/HEX, ...), its media type the object's content type. The
+// annotation dev.keyctl.manifest.version carries the keyctl manifest
+// version (unsigned; the publisher uses it to protect version tags). The
+// artifact is tagged `current` (the live set) and VersionTag(N) = "vN".
+// Each artifact holds the whole bucket as it would be after the publish:
+// the content-addressed objects of the previous set (old manifests, root
+// sets: what a client walks back through) plus this publish's objects, so
+// that one artifact is a complete, self-consistent set. A reader (Set)
+// resolves `current` once and reads every object from that one artifact.
+//
+// # Publishing
+//
+// Set.Publish writes a publish.Plan:
+//
+//  1. read `current` and its pointer object (keyctl-manifest.json); unless
+//     its SHA-256 is Plan.ExpectPrevious (none: no set yet), another
+//     publish went live since this one was built: a publish.ConflictError
+//     and nothing is written. If it already holds Plan.Pointer, the publish
+//     is complete (an artifact goes live whole);
+//  2. push every new object as a blob, then the artifact's manifest (by
+//     digest, untagged: invisible to readers). A content-addressed object
+//     of the live set that the plan names with other bytes is a security
+//     error;
+//  3. tag "vN". A version tag that names another artifact is a conflict
+//     when the set `current` names now is that artifact or at version N or
+//     later (a version never changes once it went live); a tag left by a
+//     publish that never went live is replaced. The publisher that wins
+//     step 4 tags "vN" again, so that it names the live set;
+//  4. read `current` again: if it moved since step 1, a conflict; else tag
+//     `current`, and read it once more: if it does not name this artifact,
+//     another publisher wrote in between and won, and this publish says so.
+//
+// Registries offer no conditional tag update (no compare-and-swap): two
+// publishers whose steps 4 interleave within the time between the reads
+// can both pass the first read; the last write wins and the other
+// publisher is told by the final read. keyctl cannot make that window
+// zero; docs/manifest.md says what a team does about it.
+//
+// # Registry access
+//
+// Options.PlainHTTP is Helm's --plain-http. Credentials come from Helm's
+// registry config (helm registry login) and then Docker's config.json
+// (docker login, credential helpers included), per registry host, only
+// when the registry asks; they are never printed, logged or stored.
+package oci
