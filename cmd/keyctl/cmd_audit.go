@@ -31,6 +31,8 @@ type auditOpts struct {
 	threshold         int
 	removed, provOnly bool
 	concurrency       int
+	witnesses         []string
+	witnessThreshold  int
 }
 
 func (o *auditOpts) flags(c *cobra.Command, filters bool) {
@@ -41,6 +43,7 @@ func (o *auditOpts) flags(c *cobra.Command, filters bool) {
 	f.StringSliceVar(&o.roots, "root", nil, "pinned root fingerprint (repeatable; every key of the root set): judge with the published set instead of the store")
 	f.IntVar(&o.threshold, "threshold", 0, "the root set's threshold, with --root (default 1)")
 	f.StringVar(&o.state, "state", "", "client state folder with --root (default $XDG_STATE_HOME/keyctl)")
+	witnessFlags(c, &o.witnesses, &o.witnessThreshold)
 	f.StringVar(&o.id, "id", "", "expected repository identity with --root")
 	f.IntVar(&o.concurrency, "concurrency", 0, "releases fetched at once (default 2 × cores for a directory, 16 for http(s), gs:// and s3://)")
 	if filters {
@@ -134,7 +137,8 @@ func (a *app) keySource(cmd *cobra.Command, o auditOpts, write bool) (*revoke.Ke
 		}
 		return ks, st, it, nil
 	}
-	t, err := a.resolveRepo(cmd, o.repo, verifyOpts{roots: o.roots, threshold: o.threshold, rootSet: o.rootSet, state: o.state, id: o.id})
+	t, err := a.resolveRepo(cmd, o.repo, verifyOpts{roots: o.roots, threshold: o.threshold, rootSet: o.rootSet, state: o.state, id: o.id,
+		witnesses: o.witnesses, witnessThreshold: o.witnessThreshold})
 	if err != nil {
 		return fail2(err)
 	}

@@ -111,6 +111,7 @@ Offline, with the root keys elsewhere (M of N holders):
 	f.StringVar(&passFile, "passphrase-file", "", "file holding the root key passphrase")
 	f.StringVar(&prepare, "prepare", "", "write the files to sign into this new directory and stop")
 	f.StringVar(&from, "from", "", "publish a directory prepared and signed offline")
+	f.StringVar(&a.logKeyFile, "log-key", "", "transparency log secret key file (needed when the root set names a log; see docs/manifest.md)")
 	f.StringVar(&publicURL, "public-url", "", "the http(s) address people read the repository from, filled into the trust page's commands (default: the --to location)")
 	durationFlag(f, &expires, "expires", root.DefaultManifestValidity, "how long the manifest is valid, e.g. 90d or 2160h; clients refuse it after that")
 	return c
@@ -275,6 +276,11 @@ func (a *app) upload(s *ring.Store, files, sigs map[string][]byte, fresh *root.M
 	if err != nil {
 		return err
 	}
+	if a.logKeyFile != "" {
+		if signed.LogSigner, err = readLogSigner(a.logKeyFile); err != nil {
+			return err
+		}
+	}
 	signed.PublicURL = publicURL
 	info, err := s.Info()
 	if err != nil {
@@ -300,7 +306,7 @@ func (a *app) upload(s *ring.Store, files, sigs map[string][]byte, fresh *root.M
 	if a.json() {
 		return a.printJSON(map[string]any{
 			"location": bucket.Location(), "version": m.Version, "manifest_sha256": root.Hash(files[root.ManifestName]),
-			"expires": m.Expires, "signers": signed.Signers[root.ManifestName], "active_keys": countStatus(m, root.Active), "removed_keys": countStatus(m, root.Removed),
+			"expires": m.Expires, "log_size": signed.LogSize, "signers": signed.Signers[root.ManifestName], "active_keys": countStatus(m, root.Active), "removed_keys": countStatus(m, root.Removed),
 		})
 	}
 	tprintf(a.stdout, "published manifest version %d to %s\n", m.Version, bucket.Location())
@@ -310,6 +316,9 @@ func (a *app) upload(s *ring.Store, files, sigs map[string][]byte, fresh *root.M
 	}
 	tprintf(a.stdout, "  signed by %s\n", strings.Join(signed.Signers[root.ManifestName], ", "))
 	tprintf(a.stdout, "  expires %s\n", m.Expires.Format(time.RFC3339))
+	if signed.LogSize > 0 {
+		tprintf(a.stdout, "  logged: transparency log of %d entries (keyctl/log/checkpoint)\n", signed.LogSize)
+	}
 	return nil
 }
 
@@ -429,7 +438,7 @@ docs/manifest.md. It exits 2 on a directory that holds anything else.`,
 func (a *app) newRootRotateCmd() *cobra.Command {
 	var add, remove, keyFiles []string
 	var threshold int
-	var prepare, from, passFile string
+	var prepare, from, passFile, logKey string
 	c := &cobra.Command{
 		Use:   "rotate [--add PUBFILE]... [--remove FPR]... [--threshold N] (--root-key FILE... | --prepare DIR | --from DIR)",
 		Short: "Add, replace or remove root keys; the new set is signed by a threshold of the old and of the new",
@@ -463,7 +472,7 @@ The next keyctl publish publishes the chain and signs with the new set.`,
 			}
 			var data, sigs []byte
 			if from != "" {
-				if len(add)+len(remove) > 0 || threshold != 0 || len(keyFiles) > 0 {
+				if len(add)+len(remove) > 0 || threshold != 0 || len(keyFiles) > 0 || logKey != "" {
 					return fail.Inputf("--from takes no other rotation flags: the directory holds the new set")
 				}
 				r, err := root.ReviewDir(from)
@@ -491,6 +500,11 @@ The next keyctl publish publishes the chain and signs with the new set.`,
 				next, err := root.Rotate(cur, ents, rm, threshold, a.now())
 				if err != nil {
 					return err
+				}
+				if logKey != "" {
+					if next.Log, err = readLogPublic(logKey); err != nil {
+						return err
+					}
 				}
 				if data, err = next.Marshal(); err != nil {
 					return err
@@ -540,6 +554,7 @@ The next keyctl publish publishes the chain and signs with the new set.`,
 	f.StringVar(&passFile, "passphrase-file", "", "file holding the root key passphrase")
 	f.StringVar(&prepare, "prepare", "", "write the new root set into this new directory for offline signing")
 	f.StringVar(&from, "from", "", "take in a rotation directory signed offline")
+	f.StringVar(&logKey, "log-key", "", "transparency log public key file to name in the new set (keyctl log-key create)")
 	return c
 }
 

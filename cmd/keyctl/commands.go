@@ -24,5 +24,8 @@ func (a *app) commands() []*cobra.Command {
 		a.newLedgerCmd(),
 		a.newIndexCmd(),
 		a.newManCmd(),
+		a.newLogKeyCmd(),
+		a.newWitnessCmd(),
+		a.newMonitorCmd(),
 	}
 }

@@ -45,6 +45,10 @@
 //     An existing blob with the same bytes is fine (an earlier or
 //     concurrent publish put it there); different bytes under a
 //     content-addressed name are refused as a security error.
+//     Then write Plan.Before, mutable objects the new pointer needs readers
+//     to find already (the transparency log's checkpoint that includes the
+//     new manifest, internal/tlog). On GCS, a concurrent publisher fails
+//     at the log's create-only tiles before it reaches this step.
 //  3. Write Plan.Pointer, the one object that makes the new set live. On
 //     GCS the write carries ifGenerationMatch (the generation read in step
 //     1, or DoesNotExist for the first publish), on S3 If-Match with the

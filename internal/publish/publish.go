@@ -39,6 +39,10 @@ type Object struct {
 type Plan struct {
 	// Blobs are content-addressed and immutable.
 	Blobs []Object
+	// Before are mutable objects written after the blobs and before the
+	// pointer: what the new pointer needs readers to find already, such
+	// as the transparency log's checkpoint that includes it.
+	Before []Object
 	// Pointer is the object that makes the set live.
 	Pointer Object
 	// ExpectPrevious is the SHA-256 of the pointer's content this publish
@@ -69,7 +73,7 @@ func (p *Plan) check() error {
 		return fail.Inputf("expected previous pointer hash is %d bytes, want a %d-byte SHA-256", len(p.ExpectPrevious), sha256.Size)
 	}
 	seen := map[string]bool{p.Pointer.Name: true, p.Pointer.Name + lockSuffix: true}
-	for _, group := range [][]Object{p.Blobs, p.Files, p.After} {
+	for _, group := range [][]Object{p.Blobs, p.Before, p.Files, p.After} {
 		for _, o := range group {
 			if err := checkName(o.Name); err != nil {
 				return err
@@ -151,6 +155,13 @@ func (b *Bucket) Publish(ctx context.Context, p Plan) (err error) {
 	// 2. Content-addressed blobs.
 	for _, o := range p.Blobs {
 		if err := b.putBlob(ctx, bb, o); err != nil {
+			return err
+		}
+	}
+
+	// 2b. Mutable objects the pointer needs before it goes live.
+	for _, o := range p.Before {
+		if err := b.putMutable(ctx, bb, o); err != nil {
 			return err
 		}
 	}

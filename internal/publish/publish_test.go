@@ -395,3 +395,43 @@ func TestGetAllocatesOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestBeforeWrittenBeforePointer: Plan.Before objects (the log checkpoint)
+// are in place when the pointer goes up, and replace what was there.
+func TestBeforeWrittenBeforePointer(t *testing.T) {
+	ctx := context.Background()
+	for _, loc := range []string{t.TempDir(), "mem://"} {
+		b := open(t, loc, nil)
+		p1 := testPlan(nil, "v1")
+		p1.Before = []Object{{Name: "keyctl/log/checkpoint", Data: []byte("checkpoint 1\n")}}
+		if err := b.Publish(ctx, p1); err != nil {
+			t.Fatal(err)
+		}
+		p2 := testPlan(p1.Pointer.Data, "v2")
+		p2.Before = []Object{{Name: "keyctl/log/checkpoint", Data: []byte("checkpoint 2\n")}}
+		seen := ""
+		b.hookBeforePointer = func(context.Context) error {
+			seen = getString(t, b, "keyctl/log/checkpoint")
+			if got := getString(t, b, pointerName); got != string(p1.Pointer.Data) {
+				t.Errorf("%s: pointer already replaced before its Before objects were checked", loc)
+			}
+			return nil
+		}
+		if err := b.Publish(ctx, p2); err != nil {
+			t.Fatal(err)
+		}
+		if seen != "checkpoint 2\n" {
+			t.Fatalf("%s: at the pointer write the checkpoint was %q", loc, seen)
+		}
+		// A conflicting plan writes no Before object.
+		stale := testPlan(nil, "stale")
+		stale.Before = []Object{{Name: "keyctl/log/checkpoint", Data: []byte("stale\n")}}
+		b.hookBeforePointer = nil
+		if err := b.Publish(ctx, stale); err == nil {
+			t.Fatal("stale plan published")
+		}
+		if got := getString(t, b, "keyctl/log/checkpoint"); got != "checkpoint 2\n" {
+			t.Fatalf("%s: a refused plan wrote its Before object: %q", loc, got)
+		}
+	}
+}

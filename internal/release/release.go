@@ -25,12 +25,14 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/keyctl/keyctl/internal/fail"
 	"github.com/keyctl/keyctl/internal/page"
 	"github.com/keyctl/keyctl/internal/publish"
 	"github.com/keyctl/keyctl/internal/ring"
 	"github.com/keyctl/keyctl/internal/root"
+	"github.com/keyctl/keyctl/internal/tlog"
 )
 
 // In a signing directory a root set link is a flat file rootset-N.json
@@ -217,6 +219,14 @@ type Signed struct {
 	// (signed in this round) are to be stored back.
 	Links    []ring.RootLink
 	NewLinks []ring.RootLink
+
+	// LogSigner signs the transparency log's checkpoint (internal/tlog);
+	// Upload requires it when the manifest's root set names a log key.
+	LogSigner note.Signer
+	// Logged is the log's tree after Upload: its size and whether this
+	// upload appended the manifest (false when an earlier run had).
+	LogSize  int64
+	Appended bool
 
 	// PublicURL, when set, is the http(s) address people read the set from;
 	// the trust page fills it into its commands instead of the bucket's
@@ -519,12 +529,64 @@ func (sg *Signed) Upload(ctx context.Context, s *ring.Store, b *publish.Bucket, 
 	if err := sg.keepPublishedSigs(ctx, b, &plan, now); err != nil {
 		return false, err
 	}
+	if err := sg.appendLog(ctx, b, &plan); err != nil {
+		return false, err
+	}
 	if err := s.SetPending(ring.Pending{Version: sg.Manifest.Version, SHA256: root.Hash(plan.Pointer.Data), Location: b.Location()}); err != nil {
 		return false, err
 	}
 	err = b.Publish(ctx, plan)
 	var le *publish.LiveError
 	return err == nil || errors.As(err, &le), err
+}
+
+// appendLog adds the manifest to the repository's transparency log when
+// the root set names a log key: the new tiles go up with the blobs, the
+// new checkpoint before the manifest (so a reader of the new manifest finds
+// it logged). A re-run finds the manifest already logged and appends
+// nothing.
+func (sg *Signed) appendLog(ctx context.Context, b *publish.Bucket, plan *publish.Plan) error {
+	set := sg.sets[sg.Manifest.Root.Version]
+	if set == nil || set.Log == "" {
+		if sg.LogSigner != nil {
+			return fail.Inputf("a log key was given, but root set %d names no transparency log", sg.Manifest.Root.Version).
+				WithHint("name the log key in the root set with keyctl root rotate --log-key PUBFILE, or publish without --log-key")
+		}
+		return nil
+	}
+	v, err := tlog.NewLogVerifier(set.Log)
+	if err != nil {
+		return err
+	}
+	if sg.LogSigner == nil {
+		return fail.Inputf("root set %d names the transparency log %s: publishing needs its secret key", set.Version, v.Name()).
+			WithHint("give --log-key FILE (or log_key in the config); see docs/manifest.md, section Transparency log")
+	}
+	if sg.LogSigner.Name() != v.Name() || sg.LogSigner.KeyHash() != v.KeyHash() {
+		return fail.Inputf("the log key given (%s) is not the one root set %d names (%s)", sg.LogSigner.Name(), set.Version, v.Name()).
+			WithHint("give the log key whose public half is in the root set")
+	}
+	head, err := tlog.ReadHead(ctx, b, v, nil)
+	if err != nil {
+		return fail.Hint(err, "nothing was uploaded; the published log must verify before it is extended")
+	}
+	e := tlog.Entry{Version: sg.Manifest.Version, SHA256: root.Hash(plan.Pointer.Data)}
+	if head != nil && head.N >= int64(e.Version) {
+		if _, err := tlog.Include(ctx, b, head, e); err == nil {
+			sg.LogSize = head.N
+			return nil
+		}
+	}
+	app, err := tlog.Append(ctx, b, head, [][]byte{e.Marshal()}, sg.LogSigner)
+	if err != nil {
+		return err
+	}
+	for _, o := range app.Tiles {
+		plan.Blobs = append(plan.Blobs, publish.Object{Name: o.Name, Data: o.Data, ContentType: "application/octet-stream"})
+	}
+	plan.Before = append(plan.Before, publish.Object{Name: tlog.CheckpointPath, Data: app.Checkpoint, ContentType: "text/plain; charset=utf-8", CacheControl: "no-cache"})
+	sg.LogSize, sg.Appended = app.Tree.N, true
+	return nil
 }
 
 // keepPublishedSigs reuses signatures already in the bucket. The

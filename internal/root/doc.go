@@ -39,6 +39,7 @@
 //		  "repository": "charts.example.org",
 //		  "version": 1,
 //		  "threshold": 2,
+//		  "log": "charts.example.org/keyctl-log+1c5d2e3f+AW...",
 //		  "keys": [
 //		    {
 //		      "fingerprint": "<40 or 64 upper-case hex digits>",
@@ -52,6 +53,10 @@
 //	    ASCII bytes without spaces. Every manifest names it.
 //	  - version: 1 for the set pinned at init, +1 per rotation.
 //	  - threshold: distinct root keys that must sign, 1 to len(keys).
+//	  - log: optional (absent: the repository keeps no transparency log).
+//	    The log key, a signed-note verifier key NAME+HASH+BASE64 of type
+//	    Ed25519, at most 512 bytes (ValidLogKey); its name is the log's
+//	    origin. Rotate carries it to the next set. See internal/tlog.
 //	  - keys: 1 to MaxRootKeys, sorted by fingerprint, unique. "public" is the
 //	    key's public certificate (primary key, user IDs with self-signatures,
 //	    subkeys with bindings; certifications by other keys stripped), never

@@ -403,6 +403,16 @@ func Verify(data, sigs []byte, set *RootSet, now time.Time) ([]string, error) {
 	return set.verify("signed data", data, sigs, now, atNow)
 }
 
+// VerifyHistoric is Verify for a document that was current in the past,
+// such as a manifest read back from the transparency log by keyctl
+// monitor: each signature counts when its key was valid at the time it
+// signed (as for root set links), and none may be dated after now. An
+// old manifest's root key may have expired since; its signatures may also
+// be later than the manifest's issue time (offline signing).
+func VerifyHistoric(data, sigs []byte, set *RootSet, now time.Time) ([]string, error) {
+	return set.verify("signed data", data, sigs, now, atSigTime)
+}
+
 func (s *RootSet) verify(what string, data, sigs []byte, now time.Time, mode verifyMode) ([]string, error) {
 	ks, err := s.keyset()
 	if err != nil {
