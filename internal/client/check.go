@@ -29,12 +29,16 @@ const (
 	// StatusKeyExpired: signed by a key still listed active that has
 	// expired since; judged like a soft removal at the expiry time.
 	StatusKeyExpired = "key-expired"
+	// StatusWrongRole: signed by an index key, which signs the repository's
+	// keyctl-index.json and never makes a chart trusted.
+	StatusWrongRole = "wrong-role"
 )
 
 // Where a signing time comes from.
 const (
 	TimeLedger       = string(policy.TimeLedger)
 	TimeSelfAsserted = string(policy.TimeSignature)
+	TimeSignedIndex  = string(policy.TimeIndex)
 )
 
 // Decision is the verdict on one chart release.
@@ -105,6 +109,11 @@ type Candidate struct {
 	// bytes that may back a signature by a key removed (or expired) at
 	// effective; nil (or a nil result): no ledger record.
 	FirstSeen func(effective time.Time) *time.Time
+	// IndexedAt is the issue time of a verified signed index statement
+	// whose index.yaml lists this release with the archive's digest (nil:
+	// none). Like the ledger, it is a time the signer cannot forge; the
+	// earlier of the two backs a soft removal or an expiry.
+	IndexedAt *time.Time
 }
 
 // Check decides whether the release in archive (read with
@@ -143,9 +152,10 @@ func fixedTime(t *time.Time) func(time.Time) *time.Time {
 //     signed (a soft removal at the expiry time), stays trusted only when
 //     the ledger's first-seen time precedes the removal (policy.JudgeRemoval).
 //
-// When several checks fail, the verdict reported is the first of: bad
-// signature, compromised key (whether or not its signature verifies),
-// unknown signer, hash mismatch, name mismatch, then the first signature's
+// An index key's signature is never trusted (wrong role), whatever its
+// status. When several checks fail, the verdict reported is the first of:
+// bad signature, compromised key (whether or not its signature verifies),
+// unknown signer, wrong role, hash mismatch, name mismatch, then the first signature's
 // scope or removal verdict in .prov order.
 func Decide(ks KeySet, now time.Time, r Candidate) *Decision {
 	p := r.Prov
@@ -187,7 +197,7 @@ func Decide(ks KeySet, now time.Time, r Candidate) *Decision {
 	verdicts := make([]*judged, len(results))
 	for i, res := range results {
 		res, note := softRevoked(ks, p, i, res, certs, cfg)
-		verdicts[i] = judgeSignature(ks, now, *d, res, p.Name, r.FirstSeen)
+		verdicts[i] = judgeSignature(ks, now, *d, res, p.Name, r.FirstSeen, r.IndexedAt)
 		if note != "" {
 			verdicts[i].d.Detail = joinDetail(verdicts[i].d.Detail, note)
 		}
@@ -200,7 +210,7 @@ func Decide(ks KeySet, now time.Time, r Candidate) *Decision {
 		}
 		return nil
 	}
-	for _, st := range []string{StatusBadSignature, StatusRemovedCompromised, StatusUnknownSigner} {
+	for _, st := range []string{StatusBadSignature, StatusRemovedCompromised, StatusUnknownSigner, StatusWrongRole} {
 		if out := pick(func(j *judged) bool { return j.sigFailed && j.d.Status == st }); out != nil {
 			return out
 		}
@@ -289,7 +299,7 @@ func joinDetail(a, b string) string {
 	return a + "; " + b
 }
 
-func judgeSignature(ks KeySet, now time.Time, base Decision, res provenance.SignatureResult, chart string, firstSeen func(time.Time) *time.Time) *judged {
+func judgeSignature(ks KeySet, now time.Time, base Decision, res provenance.SignatureResult, chart string, firstSeen func(time.Time) *time.Time, indexedAt *time.Time) *judged {
 	d := &base
 	if res.Err != nil {
 		if issuers, unknown := provenance.IsUnknownSigner(res.Err); unknown {
@@ -326,6 +336,11 @@ func judgeSignature(ks KeySet, now time.Time, base Decision, res provenance.Sign
 	}
 	describeSigner(ks, d, sig.PrimaryFingerprint, sig.KeyFingerprint, entry)
 	d.SignedAt = sig.Created.UTC().Format(time.RFC3339)
+	if entry.Role == root.RoleIndex {
+		d.Status = StatusWrongRole
+		d.Reason = fmt.Sprintf("wrong role: signed by index key %s, which signs the repository's keyctl-index.json and never a chart", sig.PrimaryFingerprint)
+		return &judged{d: d, sigFailed: true}
+	}
 	removed := entry.Status == root.Removed
 	if removed && entry.Reason != root.Retired && entry.Reason != root.Superseded {
 		d.Status = StatusRemovedCompromised
@@ -358,11 +373,15 @@ func judgeSignature(ks KeySet, now time.Time, base Decision, res provenance.Sign
 	if firstSeen != nil {
 		fs = firstSeen(effective)
 	}
+	source := policy.TimeLedger
+	if indexedAt != nil && (fs == nil || indexedAt.Before(*fs)) {
+		fs, source = indexedAt, policy.TimeIndex
+	}
 	if fs != nil {
 		d.FirstSeen = fs.UTC().Format(time.RFC3339)
 	}
 	d.Status = status
-	j := policy.JudgeRemoval(reason, effective, sig.Created, fs)
+	j := policy.JudgeRemovalBy(reason, effective, sig.Created, fs, source)
 	d.Trusted, d.TimeSource = j.Trusted, string(j.TimeSource)
 	switch {
 	case j.Trusted:

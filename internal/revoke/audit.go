@@ -18,11 +18,13 @@ import (
 
 	"github.com/keyctl/keyctl/internal/client"
 	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/indexsig"
 	"github.com/keyctl/keyctl/internal/oci"
 	"github.com/keyctl/keyctl/internal/pgpkey"
 	"github.com/keyctl/keyctl/internal/provenance"
 	"github.com/keyctl/keyctl/internal/publish"
 	"github.com/keyctl/keyctl/internal/ring"
+	"github.com/keyctl/keyctl/internal/root"
 	"github.com/keyctl/keyctl/policy"
 )
 
@@ -51,6 +53,8 @@ const (
 	// since, and no ledger record backs a first-seen time before the
 	// expiry (judged like a soft removal at the expiry time).
 	KeyExpired Status = "key-expired"
+	// WrongRole: signed by an index key, which never signs a chart.
+	WrongRole Status = "wrong-role"
 	// ProvMissing: the ledger recorded this release signed (by the key in
 	// LedgerSigner) and no .prov is served now.
 	ProvMissing Status = "prov-missing"
@@ -64,7 +68,7 @@ const (
 )
 
 // Statuses in report order.
-var Statuses = []Status{Trusted, Compromised, ProvMissing, ProvChanged, MissingFromIndex, RemovedKey, KeyExpired, UnknownSigner, OutOfScope, BadSignature, HashMismatch, ChartMismatch, Invalid, Unsigned, Unreachable}
+var Statuses = []Status{Trusted, Compromised, ProvMissing, ProvChanged, MissingFromIndex, RemovedKey, KeyExpired, UnknownSigner, WrongRole, OutOfScope, BadSignature, HashMismatch, ChartMismatch, Invalid, Unsigned, Unreachable}
 
 // Result is the audit of one release. It holds no archive content: an
 // audit's memory grows with its concurrency, not with the repository.
@@ -127,7 +131,8 @@ type Options struct {
 	Match []string
 	// RemovedOnly narrows the report to releases signed by removed keys.
 	RemovedOnly bool
-	// Concurrency bounds the releases in flight; default 2 × cores.
+	// Concurrency bounds the releases in flight; default 2 × cores for a
+	// directory, DefaultRemoteConcurrency for a remote repository.
 	Concurrency int
 	// Now is the verification time; default time.Now.
 	Now func() time.Time
@@ -144,8 +149,22 @@ type Options struct {
 	// Retries per fetch (default 4) and the first wait (default 250 ms).
 	Retries int
 	Backoff time.Duration
+	// MaxThrottle bounds the time one fetch waits out HTTP 429 and 503
+	// answers, which do not count as retries (default 5 minutes).
+	MaxThrottle time.Duration
 	// Limits for reading archives (default provenance.DefaultLimits).
 	Limits provenance.Limits
+	// IndexTrust, when set (the repository names index keys), requires
+	// index.yaml to carry a valid keyctl-index.json signed by an index key
+	// (client.IndexTrust.Check: tamper, wrong role, freeze, rollback are
+	// refused before any release is read). The signed index is then
+	// authenticated: redirects to other hosts are followed (never from
+	// https to http, without credentials), an archive must have the digest
+	// index.yaml gives it, and the statement's issue time backs soft
+	// removals and expiry like a ledger record.
+	IndexTrust *client.IndexTrust
+	// StateDir records the newest signed index seen (empty: not recorded).
+	StateDir string
 	// Registry reaches an oci://HOST/PATH Repository; Charts names the
 	// charts under it to audit (none: the registry's catalog).
 	Registry *oci.Client
@@ -167,6 +186,9 @@ type Report struct {
 	// --removed). Those that are alarms are in Results as
 	// missing-from-index.
 	Unlisted []Result `json:"missing_from_index"`
+	// SignedIndex is the verified keyctl-index.json (nil: index.yaml is
+	// not signed).
+	SignedIndex *indexsig.Statement `json:"-"`
 }
 
 // AllTrusted reports whether every listed release is trusted.
@@ -196,9 +218,15 @@ func Audit(ctx context.Context, opts Options) (*Report, error) {
 	}
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 2 * runtime.NumCPU()
+		if strings.Contains(opts.Repository, "://") && !strings.HasPrefix(strings.ToLower(opts.Repository), "file://") {
+			opts.Concurrency = max(opts.Concurrency, DefaultRemoteConcurrency)
+		}
 	}
 	if oci.IsLocation(opts.Repository) {
 		return auditOCI(ctx, opts, match)
+	}
+	if opts.IndexTrust != nil {
+		opts.Redirects.CrossHost = true // only after the signed index checks out is anything fetched
 	}
 	src, err := openSource(ctx, opts.Repository, opts)
 	if err != nil {
@@ -215,6 +243,22 @@ func Audit(ctx context.Context, opts Options) (*Report, error) {
 			hint = "check the URL and the network, then run the audit again"
 		}
 		return nil, fail.Inputf("cannot read index.yaml of %s", src.display).Wrap(err).WithHint(hint)
+	}
+	var signed *indexsig.Statement
+	if opts.IndexTrust != nil {
+		var stmt, sigs []byte
+		if stmt, err = readOptional(ctx, src, indexsig.Name, indexsig.MaxSize); err == nil && stmt != nil {
+			sigs, err = readOptional(ctx, src, indexsig.SigName, root.MaxSigSize)
+		}
+		if err != nil {
+			return nil, fail.Inputf("cannot read the signed index of %s", src.display).Wrap(err)
+		}
+		// Recorded under the location as verify records it (no final "/").
+		si, err := opts.IndexTrust.Check(data, stmt, sigs, strings.TrimSuffix(src.display, "/"), opts.StateDir)
+		if err != nil {
+			return nil, err
+		}
+		signed = si.Statement
 	}
 	releases, err := ParseIndex(data)
 	data = nil
@@ -236,7 +280,7 @@ func Audit(ctx context.Context, opts Options) (*Report, error) {
 	for i := range releases {
 		i := i
 		g.Go(func() error {
-			results[i] = auditRelease(gctx, src, opts, &releases[i], now)
+			results[i] = auditRelease(gctx, src, opts, &releases[i], now, signed)
 			if opts.Progress != nil {
 				opts.Progress(int(done.Add(1)), len(releases))
 			}
@@ -246,7 +290,9 @@ func Audit(ctx context.Context, opts Options) (*Report, error) {
 	if err := g.Wait(); err != nil {
 		return nil, fail.Inputf("audit of %s interrupted", src.display).Wrap(err)
 	}
-	return buildReport(src.display, results, match, opts, now, nil), nil
+	rep := buildReport(src.display, results, match, opts, now, nil)
+	rep.SignedIndex = signed
+	return rep, nil
 }
 
 // buildReport attributes releases the ledger knows (attributeFromLedger),
@@ -372,7 +418,25 @@ func matches(set map[string]bool, ids []string) bool {
 	return false
 }
 
-func auditRelease(ctx context.Context, src *source, opts Options, rel *Release, now time.Time) Result {
+// readOptional fetches a small object at the repository's root; a missing
+// one is nil. One over limit is an index tamper.
+func readOptional(ctx context.Context, src *source, name string, limit int64) ([]byte, error) {
+	data, err := src.readAll(ctx, src.base.ResolveReference(&url.URL{Path: name}), limit)
+	switch {
+	case errors.Is(err, errNotFound):
+		return nil, nil
+	case errors.Is(err, errOverCap):
+		return nil, &indexsig.Error{Kind: indexsig.ErrTamper, Msg: fmt.Sprintf("%s is larger than %d bytes", name, limit), Detail: err}
+	case err != nil:
+		return nil, err
+	}
+	if data == nil {
+		data = []byte{}
+	}
+	return data, nil
+}
+
+func auditRelease(ctx context.Context, src *source, opts Options, rel *Release, now time.Time, signed *indexsig.Statement) Result {
 	r := Result{Chart: rel.Chart, Version: rel.Version}
 	u, err := ResolveURL(src.base, rel.URLs[0])
 	if err != nil {
@@ -436,6 +500,16 @@ func auditRelease(ctx context.Context, src *source, opts Options, rel *Release, 
 			return r
 		}
 		cand.Archive = a
+		if signed != nil && rel.Digest != "" {
+			// The signed index binds this digest: other bytes are a
+			// substituted archive; the same bytes existed at its issue time.
+			if got := hex.EncodeToString(a.SHA256[:]); !strings.EqualFold(strings.TrimPrefix(rel.Digest, "sha256:"), got) {
+				r.Status, r.Detail = HashMismatch, fmt.Sprintf("the archive's sha256 %s is not the digest %s the signed index.yaml gives it (a substituted archive)", got, rel.Digest)
+				return r
+			}
+			at := signed.Issued
+			cand.IndexedAt = &at
+		}
 	}
 	judge(&r, prov, cand, rel, opts, now)
 	return r
@@ -492,6 +566,8 @@ func AuditStatus(d *client.Decision) Status {
 		return KeyExpired
 	case client.StatusUnknownSigner:
 		return UnknownSigner
+	case client.StatusWrongRole:
+		return WrongRole
 	case client.StatusOutOfScope:
 		return OutOfScope
 	case client.StatusHashMismatch:
