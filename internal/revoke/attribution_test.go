@@ -167,3 +167,21 @@ func TestAuditLedgerReleasesMissingFromIndex(t *testing.T) {
 		}
 	}
 }
+
+// An OCI audit limited with --chart did not list the ledger's other
+// charts: only the charts in scope can be missing from the listing.
+func TestMissingFromIndexKeepsToTheChartsAudited(t *testing.T) {
+	r := buildRepo(t, 3, 0)
+	ledger := map[[2]string]ring.LedgerEntry{
+		{"app", "1.0.0"}: {Chart: "app", Version: "1.0.0", ArchiveSHA256: "aa", Signer: r.bob.fpr()},
+		{"web", "1.0.0"}: {Chart: "web", Version: "1.0.0", ArchiveSHA256: "bb", Signer: r.bob.fpr()},
+	}
+	opts := Options{Keys: r.keySet(t, nil), Ledger: ledger}
+	got := missingFromIndex(map[[2]string]bool{}, opts, map[string]bool{"app": true})
+	if len(got) != 1 || got[0].Chart != "app" || got[0].Status != MissingFromIndex || got[0].LedgerSigner != r.bob.fpr() {
+		t.Errorf("scope app: %+v", got)
+	}
+	if got := missingFromIndex(map[[2]string]bool{{"web", "1.0.0"}: true}, opts, nil); len(got) != 1 || got[0].Chart != "app" {
+		t.Errorf("web listed, no scope: %+v", got)
+	}
+}
