@@ -95,3 +95,29 @@ func TestRetiredKeySubkeyRevokedWithoutReasonStaysHard(t *testing.T) {
 		t.Errorf("subkey revoked with no reason (hard), key retired later: %s trusted=%v (%s; %s)", d.Status, d.Trusted, d.Reason, d.Detail)
 	}
 }
+
+// The same for the primary key of a key still listed active: its own
+// revocation as retired, dated after a backdated signature, is a soft
+// removal at the revocation's date.
+func TestActiveKeyOwnSoftRevocationNeedsLedger(t *testing.T) {
+	rk := newRootKey(t, "root")
+	f := newFixture(t, t.TempDir(), "charts.example.org", rk)
+	m := newMaintainer(t, "maint")
+	f.add(m)
+	a, p, _ := chart(t, m, "app", "1.0.0", t0.Add(-time.Hour))
+	if err := m.Revoke(packet.KeyRetired, "test", &packet.Config{Time: func() time.Time { return t0 }}); err != nil {
+		t.Fatal(err)
+	}
+	f.publish(t0.Add(time.Hour))
+	tr, err := f.load(t, "", t0.Add(2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := tr.Check(p, "app-1.0.0.tgz", a, nil); d.Trusted || d.Status != StatusRemovedRetired {
+		t.Errorf("no ledger: %s trusted=%v (%s; %s)", d.Status, d.Trusted, d.Reason, d.Detail)
+	}
+	seen := t0.Add(-30 * time.Minute)
+	if d := tr.Check(p, "app-1.0.0.tgz", a, &seen); !d.Trusted {
+		t.Errorf("ledger before the revocation: %s (%s; %s)", d.Status, d.Reason, d.Detail)
+	}
+}
