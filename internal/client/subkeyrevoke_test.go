@@ -1,6 +1,7 @@
 package client
 
 import (
+	"crypto"
 	"testing"
 	"time"
 
@@ -119,5 +120,41 @@ func TestActiveKeyOwnSoftRevocationNeedsLedger(t *testing.T) {
 	seen := t0.Add(-30 * time.Minute)
 	if d := tr.Check(p, "app-1.0.0.tgz", a, &seen); !d.Trusted {
 		t.Errorf("ledger before the revocation: %s (%s; %s)", d.Status, d.Reason, d.Detail)
+	}
+}
+
+// The key-expired rule for the primary key: a new self-signature shortens
+// its expiry; a signature backdated to before that change needs a ledger
+// time from before the new expiry.
+func TestShortenedPrimaryExpiryBackdatedNeedsLedger(t *testing.T) {
+	rk := newRootKey(t, "root")
+	f := newFixture(t, t.TempDir(), "charts.example.org", rk)
+	m := newMaintainer(t, "maint")
+	f.add(m)
+	changed := t0
+	a, p, _ := chart(t, m, "app", "1.0.0", changed.Add(-time.Hour))
+	life := uint32(changed.Add(time.Minute).Sub(m.PrimaryKey.CreationTime) / time.Second)
+	cfg := &packet.Config{Time: func() time.Time { return changed }}
+	for name, id := range m.Identities {
+		sig := &packet.Signature{Version: 4, SigType: packet.SigTypePositiveCert, PubKeyAlgo: m.PrimaryKey.PubKeyAlgo, Hash: crypto.SHA256,
+			CreationTime: changed, IssuerKeyId: &m.PrimaryKey.KeyId, FlagsValid: true, FlagSign: true, FlagCertify: true, KeyLifetimeSecs: &life}
+		isPrimary := true
+		sig.IsPrimaryId = &isPrimary
+		if err := sig.SignUserId(name, m.PrimaryKey, m.PrivateKey, cfg); err != nil {
+			t.Fatal(err)
+		}
+		id.SelfCertifications = append(id.SelfCertifications, packet.NewVerifiableSig(sig))
+	}
+	f.publish(changed.Add(time.Hour))
+	tr, err := f.load(t, "", changed.Add(2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := tr.Check(p, "app-1.0.0.tgz", a, nil); d.Trusted {
+		t.Errorf("primary expiry shortened after a backdated signature, no ledger: trusted (%s; %s)", d.Reason, d.Detail)
+	}
+	after := changed.Add(30 * time.Minute)
+	if d := tr.Check(p, "app-1.0.0.tgz", a, &after); d.Trusted || d.Status != StatusKeyExpired {
+		t.Errorf("first seen after the new expiry: %s trusted=%v (%s)", d.Status, d.Trusted, d.Reason)
 	}
 }
