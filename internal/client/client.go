@@ -418,6 +418,19 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 						return err
 					}
 				}
+				if cur.RootSHA256 != "" && (cur.RootVersion != prev.RootVersion || cur.RootSHA256 != prev.RootSHA256) {
+					// Another run recorded a root set meanwhile (never a
+					// newer one than set: writeChecked refuses that): the
+					// walk from it must end at the set this run trusted.
+					again, err := resume(cur, cached, t0, st.path)
+					if err != nil {
+						return err
+					}
+					if !sameSet(again, set) {
+						return fail.Untrustedf("the root history walked from root set %d, recorded meanwhile by another keyctl run, ends at root set %d, not at root set %d", cur.RootVersion, again.Version, set.Version).
+							WithHint("the repository changed while it was read: retry; if it persists, report it to the repository's team lead")
+					}
+				}
 				return checkHistory(ctx, b, m, mhash, cur, st.path)
 			})
 			if err != nil {

@@ -372,6 +372,8 @@ func (f *stateFile) write(s State) error { return f.writeChecked(s, nil) }
 //     version with another root set hash, is equivocation (a Security
 //     error), never overwritten;
 //   - a record of another repository identity is not replaced;
+//   - a record of a newer root set than s names is never replaced, and s
+//     is refused (rollback): another run trusted the newer set meanwhile;
 //   - otherwise, when the record differs from what Load started from
 //     (another run wrote an intermediate version), check (when not nil)
 //     is asked whether s still descends from it, and the compromised keys
@@ -472,6 +474,14 @@ func compareState(cur, s State) error {
 			Hints: equivocationHints}
 	case cur.RootVersion == s.RootVersion && cur.RootSHA256 != "" && s.RootSHA256 != "" && cur.RootSHA256 != s.RootSHA256:
 		return rootEquivocation(s.RootVersion, cur.RootSHA256, s.RootSHA256)
+	case cur.RootVersion > s.RootVersion:
+		// Another run sharing this state trusted a newer root set while
+		// this one decided under an older set: a root key that has left
+		// the set may have signed what this run saw (rollback). The newer
+		// record is kept and nothing this run read is trusted.
+		return fail.Untrustedf("root set %d was trusted by another keyctl run sharing this client state while this run checked the repository under root set %d (rollback)", cur.RootVersion, s.RootVersion).
+			WithHint("nothing was trusted and the newer record was kept: retry",
+				"if it persists, an old copy of the repository (hiding a root rotation) is being served: try another mirror; tell the repository's team lead")
 	}
 	return nil
 }

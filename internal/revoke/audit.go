@@ -593,8 +593,15 @@ func fromDecision(r *Result, d *client.Decision, ks *KeySet) {
 	if t, err := time.Parse(time.RFC3339, d.SignedAt); err == nil && d.SigningKey != "" {
 		r.SignedAt, r.SignerVerified = &t, true
 	}
-	if d.KeyStatus == "removed" {
+	switch {
+	case d.KeyStatus == "removed":
 		r.Removed, r.Reason = true, d.KeyReason
+	case d.Status == client.StatusRemovedRetired || d.Status == client.StatusRemovedSuperseded:
+		// A key still listed active whose signing (sub)key its own
+		// certificate revokes as retired or superseded: a soft removal
+		// of that (sub)key (docs/verify.md), never a re-sign by an
+		// active key.
+		r.Removed, r.Reason = true, strings.TrimPrefix(d.Status, "removed-")
 	}
 	if d.Status == client.StatusKeyExpired {
 		r.Reason = policy.ReasonExpired
