@@ -63,6 +63,13 @@ against the maintainer keys, active and removed: trusted, signed by a removed ke
 retired, superseded), unknown signer, out of scope, bad signature, hash mismatch, chart mismatch,
 unsigned, unreachable. It ends with a re-sign worklist of the affected releases.
 
+With the store's ledger (keyctl ledger record), a recorded release whose .prov is now missing,
+or replaced by one no known key verifies, is prov-missing or prov-changed and stays attributed
+to the signer the ledger recorded; a recorded release the index no longer lists is
+missing-from-index, an alarm when its signer is asked for with --key or is removed (noted
+otherwise). Under --key or --removed, a release whose signer cannot be determined is listed
+as "signer unknown": it cannot be excluded. See docs/runbook.md.
+
 Keys come from the store (--store) or, with --root, from the repository's published set.
 Soft removals (retired, superseded) keep a release trusted only when the store's ledger
 (keyctl ledger record) saw it before the removal took effect.
@@ -76,7 +83,8 @@ An oci://HOST/PATH repository lists its charts from the registry's catalog (or
 --chart), and every tag of each; --prov-only fetches no chart layer (its digest
 is the archive's SHA-256, checked against the .prov).
 
-Exit status: 0 every listed release trusted, 1 some are not, 2 the repository cannot be read.`,
+Exit status: 0 every listed release trusted, 1 some are not (including missing-from-index
+alarms), 2 the repository cannot be read.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.audit(cmd, o)
 		},
@@ -295,6 +303,9 @@ type auditReport struct {
 	Summary     auditSummary       `json:"summary"`
 	Releases    []revoke.Result    `json:"releases"`
 	Worklist    []revoke.WorkItem  `json:"resign_worklist"`
+	// MissingFromIndex: ledger records the listing left out that are not
+	// alarms (their signer is active, or not asked for).
+	MissingFromIndex []revoke.Result `json:"missing_from_index"`
 }
 
 type auditSummary struct {
@@ -307,7 +318,7 @@ type auditSummary struct {
 
 func auditJSON(rep *revoke.Report) auditReport {
 	out := auditReport{Repository: rep.Repository, Time: rep.Time.UTC().Format(time.RFC3339), Keys: rep.Keys,
-		Releases: rep.Results, Worklist: rep.Worklist,
+		Releases: rep.Results, Worklist: rep.Worklist, MissingFromIndex: rep.Unlisted,
 		Summary: auditSummary{Total: rep.Total, Listed: rep.Listed, Trusted: rep.Counts[revoke.Trusted], NotTrusted: rep.Listed - rep.Counts[revoke.Trusted], Counts: map[string]int{}}}
 	for _, s := range revoke.Statuses {
 		out.Summary.Counts[string(s)] = rep.Counts[s]
@@ -321,6 +332,9 @@ func auditJSON(rep *revoke.Report) auditReport {
 	if out.Worklist == nil {
 		out.Worklist = []revoke.WorkItem{}
 	}
+	if out.MissingFromIndex == nil {
+		out.MissingFromIndex = []revoke.Result{}
+	}
 	return out
 }
 
@@ -329,9 +343,11 @@ func summaryLine(rep *revoke.Report) string {
 	for _, c := range rep.SortedCounts() {
 		parts = append(parts, fmt.Sprintf("%d %s", c.Count, c.Status))
 	}
-	what := fmt.Sprintf("%d releases", rep.Listed)
-	if rep.Listed != rep.Total {
-		what = fmt.Sprintf("%d of %d releases", rep.Listed, rep.Total)
+	// Missing-from-index results are ledger records, not index entries.
+	inIndex := rep.Listed - rep.Counts[revoke.MissingFromIndex]
+	what := fmt.Sprintf("%d releases", inIndex)
+	if inIndex != rep.Total {
+		what = fmt.Sprintf("%d of %d releases", inIndex, rep.Total)
 	}
 	if len(parts) == 0 {
 		return what
@@ -344,6 +360,7 @@ func printAudit(a *app, rep *revoke.Report) {
 	if s := rep.SignedIndex; s != nil {
 		tprintf(a.stdout, "index.yaml signed by an index key, issued %s, expires %s\n", s.Issued.UTC().Format(time.RFC3339), s.Expires.UTC().Format(time.RFC3339))
 	}
+	defer printUnlisted(a, rep)
 	if rep.Listed == 0 {
 		if len(rep.Keys) > 0 {
 			tprintf(a.stdout, "no release is signed by %s\n", strings.Join(rep.Keys, ", "))
@@ -353,12 +370,7 @@ func printAudit(a *app, rep *revoke.Report) {
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	tprintf(tw, "CHART\tVERSION\tSTATUS\tSIGNER\tSIGNED AT\tREASON\n")
 	for _, r := range rep.Results {
-		signer, at := "-", "-"
-		if r.SignerKeyID != "" {
-			signer = r.SignerKeyID
-		} else if r.Signer != "" {
-			signer = pgpkey.KeyIDOfFingerprint(r.Signer)
-		}
+		signer, at := signerCell(&r), "-"
 		if r.SignedAt != nil {
 			at = r.SignedAt.UTC().Format(time.RFC3339)
 		}
@@ -374,6 +386,52 @@ func printAudit(a *app, rep *revoke.Report) {
 		}
 		tw.Flush()
 	}
+}
+
+// signerCell names who signed r: the ledger's signer when no known key
+// verifies what is served, "unknown" when nothing tells.
+func signerCell(r *revoke.Result) string {
+	switch {
+	case r.LedgerSigner != "":
+		return keyIDOf(r.LedgerSigner) + " (ledger)"
+	case r.SignerUnknown:
+		return "unknown"
+	case r.SignerKeyID != "":
+		return r.SignerKeyID
+	case r.Signer != "":
+		return keyIDOf(r.Signer)
+	}
+	return "-"
+}
+
+func keyIDOf(s string) string {
+	if id := pgpkey.KeyIDOfFingerprint(s); id != "" {
+		return id
+	}
+	return s
+}
+
+// printUnlisted notes the ledger's releases the listing left out that are
+// not alarms (their signers are active, or not asked for).
+func printUnlisted(a *app, rep *revoke.Report) {
+	if len(rep.Unlisted) == 0 {
+		return
+	}
+	tprintf(a.stdout, "\n%d releases recorded in the ledger are missing from the listing (not alarms: signer active or not asked for):\n", len(rep.Unlisted))
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	tprintf(tw, "CHART\tVERSION\tSIGNER\tFIRST SEEN\n")
+	for _, r := range rep.Unlisted {
+		signer := "-"
+		if r.LedgerSigner != "" {
+			signer = keyIDOf(r.LedgerSigner)
+		}
+		first := "-"
+		if r.FirstSeen != nil {
+			first = r.FirstSeen.UTC().Format(time.RFC3339)
+		}
+		tprintf(tw, "%s\t%s\t%s\t%s\n", r.Chart, r.Version, signer, first)
+	}
+	tw.Flush()
 }
 
 // reasonCell says why in one table cell: the removal reason and what time

@@ -55,10 +55,20 @@ const (
 	KeyExpired Status = "key-expired"
 	// WrongRole: signed by an index key, which never signs a chart.
 	WrongRole Status = "wrong-role"
+	// ProvMissing: the ledger recorded this release signed (by the key in
+	// LedgerSigner) and no .prov is served now.
+	ProvMissing Status = "prov-missing"
+	// ProvChanged: the ledger recorded this release signed (by the key in
+	// LedgerSigner) and the .prov served now is another one that no known
+	// key verifies (unknown signer, or unreadable).
+	ProvChanged Status = "prov-changed"
+	// MissingFromIndex: the ledger recorded this release and the index (or
+	// the registry) no longer lists it.
+	MissingFromIndex Status = "missing-from-index"
 )
 
 // Statuses in report order.
-var Statuses = []Status{Trusted, Compromised, RemovedKey, KeyExpired, UnknownSigner, WrongRole, OutOfScope, BadSignature, HashMismatch, ChartMismatch, Invalid, Unsigned, Unreachable}
+var Statuses = []Status{Trusted, Compromised, ProvMissing, ProvChanged, MissingFromIndex, RemovedKey, KeyExpired, UnknownSigner, WrongRole, OutOfScope, BadSignature, HashMismatch, ChartMismatch, Invalid, Unsigned, Unreachable}
 
 // Result is the audit of one release. It holds no archive content: an
 // audit's memory grows with its concurrency, not with the repository.
@@ -85,8 +95,21 @@ type Result struct {
 	// Digests of what was fetched (hex), for the ledger.
 	ArchiveSHA256 string `json:"archive_sha256,omitempty"`
 	ProvSHA256    string `json:"prov_sha256,omitempty"`
+	// LedgerSigner is the signer the ledger recorded for this release,
+	// set when the release is attributed by the ledger because no known
+	// key verifies what is served now (prov-missing, prov-changed,
+	// missing-from-index, or an unreachable or unverifiable .prov);
+	// Ledger is that record.
+	LedgerSigner string            `json:"ledger_signer,omitempty"`
+	Ledger       *ring.LedgerEntry `json:"ledger,omitempty"`
+	// SignerUnknown is set under --key or --removed for a release whose
+	// signer cannot be determined (no known key verifies it, no ledger
+	// record names one): it cannot be excluded, so it is listed.
+	SignerUnknown bool `json:"signer_unknown,omitempty"`
 
 	ids []string // every key ID and fingerprint the signature is linked to
+	// ledgerUnsigned: the ledger recorded these archive bytes unsigned.
+	ledgerUnsigned bool
 }
 
 // IsTrusted reports whether the release passed.
@@ -158,6 +181,11 @@ type Report struct {
 	Worklist   []WorkItem     `json:"resign_worklist"`
 	Keys       []string       `json:"keys,omitempty"` // the --key filter as resolved
 	Time       time.Time      `json:"time"`
+	// Unlisted are ledger records missing from the index that are not
+	// alarms: their signer is active (or not asked for with --key or
+	// --removed). Those that are alarms are in Results as
+	// missing-from-index.
+	Unlisted []Result `json:"missing_from_index"`
 	// SignedIndex is the verified keyctl-index.json (nil: index.yaml is
 	// not signed).
 	SignedIndex *indexsig.Statement `json:"-"`
@@ -262,47 +290,64 @@ func Audit(ctx context.Context, opts Options) (*Report, error) {
 	if err := g.Wait(); err != nil {
 		return nil, fail.Inputf("audit of %s interrupted", src.display).Wrap(err)
 	}
-	rep := buildReport(src.display, results, match, opts, now)
+	rep := buildReport(src.display, results, match, opts, now, nil)
 	rep.SignedIndex = signed
 	return rep, nil
 }
 
-// buildReport filters (--key, --removed) and counts the results.
-func buildReport(display string, results []Result, match map[string]bool, opts Options, now time.Time) *Report {
-	rep := &Report{Repository: display, Total: len(results), Counts: map[Status]int{}, Time: now}
+// buildReport attributes releases the ledger knows (attributeFromLedger),
+// filters (--key, --removed), adds the ledger's releases the listing left
+// out (missingFromIndex), and counts the results. scope, when not nil, is
+// the charts the listing covered (oci --chart).
+func buildReport(display string, results []Result, match map[string]bool, opts Options, now time.Time, scope map[string]bool) *Report {
+	rep := &Report{Repository: display, Total: len(results), Counts: map[Status]int{}, Time: now, Unlisted: []Result{}}
 	for _, q := range opts.Match {
 		n, _ := pgpkey.ParseFingerprint(q)
 		rep.Keys = append(rep.Keys, n)
 	}
+	filtered := len(match) > 0 || opts.RemovedOnly
+	listed := make(map[[2]string]bool, len(results))
 	for i := range results {
 		r := &results[i]
-		filtered := len(match) > 0 || opts.RemovedOnly
-		if filtered && unattributed(r) {
-			// Its signer is unknown: it may be one of the keys asked
-			// for, so it is listed (and the audit does not pass).
-			r.Detail = joinDetail(r.Detail, "could not be attributed to a signer, so it may be signed by the key asked for: listed")
-		} else {
-			if len(match) > 0 && !matches(match, r.ids) {
+		listed[[2]string{r.Chart, r.Version}] = true
+		attributeFromLedger(r, opts)
+		if filtered && !selected(r, match, opts) {
+			if !signerUnknown(r) {
 				continue
 			}
-			if opts.RemovedOnly && !r.Removed {
-				continue
-			}
+			// Its signer cannot be determined: it may be one of the
+			// keys asked for, so it is listed (and the audit does not
+			// pass).
+			r.SignerUnknown = true
+			r.Detail = joinDetail(r.Detail, "signer unknown: could not be attributed to a signer (no known key verifies it, no ledger record names one), so it may be signed by the key asked for: listed")
 		}
-		rep.Results = append(rep.Results, *r)
-		rep.Counts[r.Status]++
-		if w, ok := workItem(r); ok {
-			rep.Worklist = append(rep.Worklist, w)
+		rep.add(r)
+	}
+	for _, r := range missingFromIndex(listed, opts, scope) {
+		if selected(&r, match, opts) && (filtered || r.Removed) {
+			rep.add(&r)
+		} else {
+			rep.Unlisted = append(rep.Unlisted, r)
 		}
 	}
 	rep.Listed = len(rep.Results)
 	return rep
 }
 
-// unattributed reports whether no .prov told who signed r: it could not be
-// fetched or read.
-func unattributed(r *Result) bool {
-	return (r.Status == Unreachable || r.Status == Invalid) && len(r.ids) == 0
+func (rep *Report) add(r *Result) {
+	rep.Results = append(rep.Results, *r)
+	rep.Counts[r.Status]++
+	if w, ok := workItem(r); ok {
+		rep.Worklist = append(rep.Worklist, w)
+	}
+}
+
+// selected reports whether r passes --key and --removed.
+func selected(r *Result, match map[string]bool, opts Options) bool {
+	if len(match) > 0 && !matches(match, r.ids) {
+		return false
+	}
+	return !opts.RemovedOnly || r.Removed
 }
 
 func joinDetail(a, b string) string {
@@ -671,6 +716,8 @@ func workItem(r *Result) (WorkItem, bool) {
 		w.Why = "the .prov or archive is malformed: rebuild and re-sign"
 	case Unsigned:
 		w.Why = "no .prov: sign the archive"
+	case ProvMissing, ProvChanged, MissingFromIndex:
+		w.Why = ledgerWhy(r)
 	}
 	return w, true
 }
