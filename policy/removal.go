@@ -27,6 +27,11 @@ const (
 	// TimeSignature is the signature's own creation time: the signer sets
 	// it, so on its own it never keeps a removed key's signature trusted.
 	TimeSignature TimeSource = "signature"
+	// TimeIndex is the issue time of the repository's signed index
+	// statement (keyctl-index.json) whose index.yaml lists the release
+	// with this digest: signed by an index key, which a chart signer does
+	// not hold.
+	TimeIndex TimeSource = "signed-index"
 )
 
 // Describe is how text output names a time source.
@@ -36,6 +41,8 @@ func (t TimeSource) Describe() string {
 		return "ledger first-seen time"
 	case TimeSignature:
 		return "signature time, self-asserted, not verified"
+	case TimeIndex:
+		return "signed index issue time"
 	}
 	return ""
 }
@@ -57,6 +64,20 @@ type Judgement struct {
 // only when the first-seen time and the signature time both precede the
 // effective time. The signature time alone never suffices.
 func JudgeRemoval(reason string, effective, signedAt time.Time, firstSeen *time.Time) Judgement {
+	return JudgeRemovalBy(reason, effective, signedAt, firstSeen, TimeLedger)
+}
+
+// JudgeRemovalBy is JudgeRemoval with firstSeen taken from source:
+// TimeLedger (the store's first-seen record) or TimeIndex (the issue time
+// of a signed index statement that lists the release's digest). Both are
+// times the signer cannot forge.
+func JudgeRemovalBy(reason string, effective, signedAt time.Time, firstSeen *time.Time, source TimeSource) Judgement {
+	saw := "the ledger saw this release first at"
+	if source == TimeIndex {
+		saw = "the signed index (keyctl-index.json) listed this release at"
+	} else {
+		source = TimeLedger
+	}
 	eff := effective.UTC().Format(time.RFC3339)
 	if reason != ReasonRetired && reason != ReasonSuperseded && reason != ReasonExpired {
 		why := "compromised"
@@ -70,12 +91,12 @@ func JudgeRemoval(reason string, effective, signedAt time.Time, firstSeen *time.
 		fs := firstSeen.UTC().Format(time.RFC3339)
 		switch {
 		case !signedAt.Before(effective):
-			return Judgement{TimeSource: TimeLedger, Detail: fmt.Sprintf("key %s since %s; signed at %s, after the removal", reason, eff, signed)}
+			return Judgement{TimeSource: source, Detail: fmt.Sprintf("key %s since %s; signed at %s, after the removal", reason, eff, signed)}
 		case firstSeen.Before(effective):
-			return Judgement{Trusted: true, TimeSource: TimeLedger,
-				Detail: fmt.Sprintf("key %s since %s; the ledger saw this release first at %s, before that", reason, eff, fs)}
+			return Judgement{Trusted: true, TimeSource: source,
+				Detail: fmt.Sprintf("key %s since %s; %s %s, before that", reason, eff, saw, fs)}
 		}
-		return Judgement{TimeSource: TimeLedger, Detail: fmt.Sprintf("key %s since %s; the ledger saw this release first at %s, not before that", reason, eff, fs)}
+		return Judgement{TimeSource: source, Detail: fmt.Sprintf("key %s since %s; %s %s, not before that", reason, eff, saw, fs)}
 	}
 	when := "before"
 	if !signedAt.Before(effective) {

@@ -43,6 +43,8 @@ type app struct {
 	lockWait   time.Duration
 	plainHTTP  bool
 	now        func() time.Time
+
+	logKeyFile string // publish --log-key
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -187,7 +189,8 @@ func (a *app) configure(cmd *cobra.Command) error {
 // checkConfigMode refuses to take pins (root fingerprints, repositories)
 // from a config file that group or others may write, or that sits in a
 // folder they may write (without the sticky bit), as ssh refuses such an
-// authorized_keys: whoever can write it chooses which roots keyctl trusts.
+// authorized_keys: whoever can write it chooses which roots keyctl trusts
+// (and could drop a witness requirement).
 func checkConfigMode(path string, keys []string) error {
 	if runtime.GOOS == "windows" {
 		return nil // no Unix modes; the ACLs are the user's profile's
@@ -195,7 +198,8 @@ func checkConfigMode(path string, keys []string) error {
 	var pins []string
 	for _, k := range keys {
 		last := k[strings.LastIndex(k, ".")+1:]
-		if last == "root" || last == "repositories" {
+		switch last {
+		case "root", "repositories", "witness", "witness-threshold", "witness_threshold":
 			pins = append(pins, k)
 		}
 	}
@@ -219,7 +223,7 @@ func checkConfigMode(path string, keys []string) error {
 		if m.IsDir() {
 			what = "folder " + p + ", which holds the config file " + abs + ","
 		}
-		return fail.Securityf("%s is writable by group or others (mode %04o); keyctl takes no pinned roots or repositories (%s) from it", what, m.Perm(), strings.Join(pins, ", ")).
+		return fail.Securityf("%s is writable by group or others (mode %04o); keyctl takes no pinned roots, repositories or witnesses (%s) from it", what, m.Perm(), strings.Join(pins, ", ")).
 			WithHint("chmod go-w " + p + " (whoever can write it chooses which roots keyctl trusts)")
 	}
 	return nil

@@ -118,8 +118,11 @@ type auditDoc struct {
 		Chart, Version, Status, Signer, Reason, Detail string
 		TimeSource                                     string `json:"time_source"`
 		SigningKey                                     string `json:"signing_key"`
+		LedgerSigner                                   string `json:"ledger_signer"`
+		SignerUnknown                                  bool   `json:"signer_unknown"`
 	}
-	Worklist []struct{ Chart, Version, URL, Why string } `json:"resign_worklist"`
+	MissingFromIndex []struct{ Chart, Version, Status string }   `json:"missing_from_index"`
+	Worklist         []struct{ Chart, Version, URL, Why string } `json:"resign_worklist"`
 }
 
 func auditJSONRun(t *testing.T, wantCode int, args ...string) auditDoc {
@@ -215,6 +218,7 @@ func TestAuditJourney(t *testing.T) {
 	if strings.Contains(out, pgpkey.KeyIDOfFingerprint(alice.fpr)) || strings.Count(out, "key compromised") != 29 {
 		t.Fatalf("text audit lists other releases:\n%s", out)
 	}
+	hostHidesBobsReleases(t, k, repo, url, signed, bob, alice)
 
 	// Alice retires: her recorded releases were first seen before, they
 	// stay trusted; a release she signed since has no ledger record.
@@ -302,4 +306,73 @@ func (c *cliStore) mustRun(args ...string) string {
 		c.t.Fatalf("keyctl %s: exit %d\n%s", strings.Join(args, " "), code, errs)
 	}
 	return out
+}
+
+// hostHidesBobsReleases: with bob compromised, the host leaves one of his
+// releases out of index.yaml (and one of alice's) and deletes another's
+// .prov. The ledger still attributes both of bob's to him: audit --key bob
+// lists them (missing-from-index, prov-missing) and exits 1; alice's is
+// only noted. The repository is restored afterwards.
+func hostHidesBobsReleases(t *testing.T, k func(...string) []string, repo, url string, signed map[string]*auditKey, bob, alice *auditKey) {
+	t.Helper()
+	var bobs, alices []string
+	for _, rel := range sortedKeys(signed) {
+		if signed[rel] == bob {
+			bobs = append(bobs, rel)
+		} else {
+			alices = append(alices, rel)
+		}
+	}
+	path := func(rel string) string {
+		return filepath.Join(repo, "charts", strings.Replace(rel, " ", "-", 1)+".tgz")
+	}
+	saved := map[string][]byte{}
+	for _, f := range []string{path(bobs[0]), path(bobs[0]) + ".prov", path(alices[0]), path(alices[0]) + ".prov", path(bobs[1]) + ".prov"} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		saved[f] = data
+		os.Remove(f)
+	}
+	writeIndex(t, repo)
+	defer func() {
+		for f, data := range saved {
+			os.WriteFile(f, data, 0o644)
+		}
+		writeIndex(t, repo)
+	}()
+	d := auditJSONRun(t, 1, k("audit", "--repo", url, "--key", bob.fpr)...)
+	want := map[string]string{bobs[0]: "missing-from-index", bobs[1]: "prov-missing"}
+	for _, r := range d.Releases {
+		rel := r.Chart + " " + r.Version
+		if w, ok := want[rel]; ok {
+			if r.Status != w || r.LedgerSigner != bob.fpr || r.Reason != "compromised" {
+				t.Errorf("%s: %s ledger signer %s reason %s, want %s by bob", rel, r.Status, r.LedgerSigner, r.Reason, w)
+			}
+			delete(want, rel)
+		}
+	}
+	if len(want) != 0 || len(d.Releases) != 29 || len(d.Worklist) != 29 || d.Summary.Total != 58 {
+		t.Errorf("--key bob with a hidden release: missing %v, %d listed, %d in the worklist, %d in the index", want, len(d.Releases), len(d.Worklist), d.Summary.Total)
+	}
+	if len(d.MissingFromIndex) != 1 || d.MissingFromIndex[0].Chart+" "+d.MissingFromIndex[0].Version != alices[0] {
+		t.Errorf("alice's hidden release is not noted: %+v", d.MissingFromIndex)
+	}
+	out, errs, code := keyctlRun(t, k("audit", "--repo", url, "--key", bob.fpr)...)
+	if code != 1 || !strings.Contains(out, "1 missing-from-index") || !strings.Contains(out, pgpkey.KeyIDOfFingerprint(bob.fpr)+" (ledger)") ||
+		!strings.Contains(out, "1 releases recorded in the ledger are missing from the listing") {
+		t.Errorf("text audit with a hidden release: exit %d\n%s\n%s", code, out, errs)
+	}
+	// Without --key the hidden release of compromised bob is an alarm too.
+	d = auditJSONRun(t, 1, k("audit", "--repo", url)...)
+	n := 0
+	for _, r := range d.Releases {
+		if r.Status == "missing-from-index" {
+			n++
+		}
+	}
+	if n != 1 || len(d.MissingFromIndex) != 1 {
+		t.Errorf("audit without --key: %d missing-from-index alarms, %d noted; want 1 and 1", n, len(d.MissingFromIndex))
+	}
 }

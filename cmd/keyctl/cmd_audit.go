@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -30,6 +31,8 @@ type auditOpts struct {
 	threshold         int
 	removed, provOnly bool
 	concurrency       int
+	witnesses         []string
+	witnessThreshold  int
 }
 
 func (o *auditOpts) flags(c *cobra.Command, filters bool) {
@@ -40,8 +43,9 @@ func (o *auditOpts) flags(c *cobra.Command, filters bool) {
 	f.StringSliceVar(&o.roots, "root", nil, "pinned root fingerprint (repeatable; every key of the root set): judge with the published set instead of the store")
 	f.IntVar(&o.threshold, "threshold", 0, "the root set's threshold, with --root (default 1)")
 	f.StringVar(&o.state, "state", "", "client state folder with --root (default $XDG_STATE_HOME/keyctl)")
+	witnessFlags(c, &o.witnesses, &o.witnessThreshold)
 	f.StringVar(&o.id, "id", "", "expected repository identity with --root")
-	f.IntVar(&o.concurrency, "concurrency", 0, "releases fetched at once (default 2 × cores)")
+	f.IntVar(&o.concurrency, "concurrency", 0, "releases fetched at once (default 2 × cores for a directory, 16 for http(s), gs:// and s3://)")
 	if filters {
 		f.StringSliceVar(&o.keys, "key", nil, "list only releases signed by this key: fingerprint or key ID, subkeys map to their primary (repeatable)")
 		f.BoolVar(&o.removed, "removed", false, "list only releases signed by removed keys")
@@ -59,6 +63,13 @@ against the maintainer keys, active and removed: trusted, signed by a removed ke
 retired, superseded), unknown signer, out of scope, bad signature, hash mismatch, chart mismatch,
 unsigned, unreachable. It ends with a re-sign worklist of the affected releases.
 
+With the store's ledger (keyctl ledger record), a recorded release whose .prov is now missing,
+or replaced by one no known key verifies, is prov-missing or prov-changed and stays attributed
+to the signer the ledger recorded; a recorded release the index no longer lists is
+missing-from-index, an alarm when its signer is asked for with --key or is removed (noted
+otherwise). Under --key or --removed, a release whose signer cannot be determined is listed
+as "signer unknown": it cannot be excluded. See docs/runbook.md.
+
 Keys come from the store (--store) or, with --root, from the repository's published set.
 Soft removals (retired, superseded) keep a release trusted only when the store's ledger
 (keyctl ledger record) saw it before the removal took effect.
@@ -72,7 +83,8 @@ An oci://HOST/PATH repository lists its charts from the registry's catalog (or
 --chart), and every tag of each; --prov-only fetches no chart layer (its digest
 is the archive's SHA-256, checked against the .prov).
 
-Exit status: 0 every listed release trusted, 1 some are not, 2 the repository cannot be read.`,
+Exit status: 0 every listed release trusted, 1 some are not (including missing-from-index
+alarms), 2 the repository cannot be read.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.audit(cmd, o)
 		},
@@ -84,85 +96,131 @@ Exit status: 0 every listed release trusted, 1 some are not, 2 the repository ca
 // keySource opens what judges signatures: the store, or with --root (or a
 // configured repository) the published set. The store, when there is one,
 // also gives the ledger. write opens the store for writing (ledger record).
-func (a *app) keySource(cmd *cobra.Command, o auditOpts, write bool) (*revoke.KeySet, *ring.Store, error) {
+// The index trust is not nil when those keys include an active index key:
+// index.yaml must then carry a valid signed statement.
+func (a *app) keySource(cmd *cobra.Command, o auditOpts, write bool) (*revoke.KeySet, *ring.Store, *client.IndexTrust, error) {
 	if o.repo == "" {
-		return nil, nil, fail.Inputf("--repo is required").WithHint("give the repository root that holds index.yaml, e.g. --repo https://charts.example.org")
+		return nil, nil, nil, fail.Inputf("--repo is required").WithHint("give the repository root that holds index.yaml, e.g. --repo https://charts.example.org")
 	}
 	_, statErr := os.Stat(a.storePath)
 	haveStore := statErr == nil
 	if write && !haveStore {
-		return nil, nil, fail.Inputf("no store at %s", a.storePath).
+		return nil, nil, nil, fail.Inputf("no store at %s", a.storePath).
 			WithHint("the ledger lives in the team lead's store: create it with keyctl init, or point at it with --store PATH")
 	}
 	var st *ring.Store
 	if haveStore {
 		s, err := a.openStore(!write)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		st = s
 	}
-	known, err := a.findRepo(o.repo)
-	if err != nil {
+	fail2 := func(err error) (*revoke.KeySet, *ring.Store, *client.IndexTrust, error) {
 		if st != nil {
 			st.Close()
 		}
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	known, err := a.findRepo(o.repo)
+	if err != nil {
+		return fail2(err)
 	}
 	if !cmd.Flags().Changed("root") && !cmd.Flags().Changed("root-set") && known == nil {
 		if st == nil {
-			return nil, nil, fail.Inputf("no store at %s and no pinned root", a.storePath).
+			return nil, nil, nil, fail.Inputf("no store at %s and no pinned root", a.storePath).
 				WithHint("audit with the team lead's store (--store PATH), or with the published set: --root-set sha256:HEX")
 		}
 		keys, err := st.List(true)
-		if err == nil {
-			var ks *revoke.KeySet
-			if ks, err = revoke.FromStore(keys); err == nil {
-				return ks, st, nil
-			}
+		if err != nil {
+			return fail2(err)
 		}
-		st.Close()
-		return nil, nil, err
+		ks, err := revoke.FromStore(keys)
+		if err != nil {
+			return fail2(err)
+		}
+		it, err := storeIndexTrust(st, keys, a.now())
+		if err != nil {
+			return fail2(err)
+		}
+		return ks, st, it, nil
 	}
-	t, err := a.resolveRepo(cmd, o.repo, verifyOpts{roots: o.roots, threshold: o.threshold, rootSet: o.rootSet, state: o.state, id: o.id})
-	if err == nil {
-		var tr *client.Trusted
-		if tr, err = client.Load(context.Background(), t.opts); err == nil {
-			var ks *revoke.KeySet
-			if ks, err = revoke.FromTrusted(tr); err == nil {
-				return ks, st, nil
-			}
+	t, err := a.resolveRepo(cmd, o.repo, verifyOpts{roots: o.roots, threshold: o.threshold, rootSet: o.rootSet, state: o.state, id: o.id,
+		witnesses: o.witnesses, witnessThreshold: o.witnessThreshold})
+	if err != nil {
+		return fail2(err)
+	}
+	tr, err := client.Load(context.Background(), t.opts)
+	if err != nil {
+		return fail2(err)
+	}
+	ks, err := revoke.FromTrusted(tr)
+	if err != nil {
+		return fail2(err)
+	}
+	it, ok, err := tr.IndexTrust()
+	if err != nil {
+		return fail2(err)
+	}
+	if !ok {
+		return ks, st, nil, nil
+	}
+	return ks, st, &it, nil
+}
+
+// storeIndexTrust is the signed index rule of the store's keys: nil when
+// the store holds no active index key.
+func storeIndexTrust(st *ring.Store, keys []*ring.Key, now time.Time) (*client.IndexTrust, error) {
+	it := &client.IndexTrust{Now: now}
+	for _, k := range keys {
+		if k.Status != ring.Active {
+			continue
+		}
+		e, err := k.Entity()
+		if err != nil {
+			return nil, err
+		}
+		if k.RoleOf() == ring.Index {
+			it.Keys = append(it.Keys, e)
+		} else {
+			it.Others = append(it.Others, e)
 		}
 	}
-	if st != nil {
-		st.Close()
+	if len(it.Keys) == 0 {
+		return nil, nil
 	}
-	return nil, nil, err
+	info, err := st.Info()
+	if err != nil {
+		return nil, err
+	}
+	it.Repository = info.Repository
+	return it, nil
 }
 
 // auditInputs takes what the audit needs from the store (its keys, when
 // they judge, and a snapshot of the ledger) and closes it at once, so that
 // the store's lock is not held during the network audit and other keyctl
 // commands can write meanwhile (docs/runbook.md).
-func (a *app) auditInputs(cmd *cobra.Command, o auditOpts, write bool) (*revoke.KeySet, map[[2]string]ring.LedgerEntry, error) {
-	ks, st, err := a.keySource(cmd, o, write)
+func (a *app) auditInputs(cmd *cobra.Command, o auditOpts, write bool) (*revoke.KeySet, map[[2]string]ring.LedgerEntry, *client.IndexTrust, error) {
+	ks, st, it, err := a.keySource(cmd, o, write)
 	if err != nil || st == nil {
-		return ks, nil, err
+		return ks, nil, it, err
 	}
 	ledger, err := st.Ledger()
 	if cerr := st.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return ks, ledger, nil
+	return ks, ledger, it, nil
 }
 
 // runAudit runs the audit with a progress bar on a terminal.
 // ledger is the store's ledger snapshot, nil without a store: the store is
-// not held open (nor locked) while the audit fetches the repository.
-func (a *app) runAudit(cmd *cobra.Command, o auditOpts, ks *revoke.KeySet, ledger map[[2]string]ring.LedgerEntry, filters bool) (*revoke.Report, error) {
+// not held open (nor locked) while the audit fetches the repository. it,
+// when not nil, requires a signed index (docs/verify.md, Signed index).
+func (a *app) runAudit(cmd *cobra.Command, o auditOpts, ks *revoke.KeySet, ledger map[[2]string]ring.LedgerEntry, it *client.IndexTrust, filters bool) (*revoke.Report, error) {
 	location := o.repo
 	target := &repoTarget{}
 	if e, err := a.findRepo(o.repo); err == nil && e != nil {
@@ -177,6 +235,13 @@ func (a *app) runAudit(cmd *cobra.Command, o auditOpts, ks *revoke.KeySet, ledge
 		opts.Registry = reg
 	} else if len(o.charts) > 0 {
 		return nil, fail.Inputf("--chart applies to an oci:// repository").WithHint("an index.yaml repository lists its charts itself")
+	}
+	if it != nil {
+		opts.IndexTrust = it
+		opts.StateDir = o.state
+		if opts.StateDir == "" {
+			opts.StateDir = filepath.Join(stateHome(), "keyctl")
+		}
 	}
 	if filters {
 		opts.Match, opts.RemovedOnly, opts.ProvOnly = o.keys, o.removed, o.provOnly
@@ -205,11 +270,11 @@ func (a *app) runAudit(cmd *cobra.Command, o auditOpts, ks *revoke.KeySet, ledge
 }
 
 func (a *app) audit(cmd *cobra.Command, o auditOpts) error {
-	ks, ledger, err := a.auditInputs(cmd, o, false)
+	ks, ledger, it, err := a.auditInputs(cmd, o, false)
 	if err != nil {
 		return err
 	}
-	rep, err := a.runAudit(cmd, o, ks, ledger, true)
+	rep, err := a.runAudit(cmd, o, ks, ledger, it, true)
 	if err != nil {
 		return err
 	}
@@ -229,12 +294,18 @@ func (a *app) audit(cmd *cobra.Command, o auditOpts) error {
 
 // auditReport is audit's -o json document (docs/json.md).
 type auditReport struct {
-	Repository string            `json:"repository"`
-	Time       string            `json:"time"`
-	Keys       []string          `json:"keys,omitempty"`
-	Summary    auditSummary      `json:"summary"`
-	Releases   []revoke.Result   `json:"releases"`
-	Worklist   []revoke.WorkItem `json:"resign_worklist"`
+	Repository string   `json:"repository"`
+	Time       string   `json:"time"`
+	Keys       []string `json:"keys,omitempty"`
+	// SignedIndex is the verified keyctl-index.json, when the repository
+	// signs its index.
+	SignedIndex *signedIndexReport `json:"signed_index,omitempty"`
+	Summary     auditSummary       `json:"summary"`
+	Releases    []revoke.Result    `json:"releases"`
+	Worklist    []revoke.WorkItem  `json:"resign_worklist"`
+	// MissingFromIndex: ledger records the listing left out that are not
+	// alarms (their signer is active, or not asked for).
+	MissingFromIndex []revoke.Result `json:"missing_from_index"`
 }
 
 type auditSummary struct {
@@ -247,16 +318,22 @@ type auditSummary struct {
 
 func auditJSON(rep *revoke.Report) auditReport {
 	out := auditReport{Repository: rep.Repository, Time: rep.Time.UTC().Format(time.RFC3339), Keys: rep.Keys,
-		Releases: rep.Results, Worklist: rep.Worklist,
+		Releases: rep.Results, Worklist: rep.Worklist, MissingFromIndex: rep.Unlisted,
 		Summary: auditSummary{Total: rep.Total, Listed: rep.Listed, Trusted: rep.Counts[revoke.Trusted], NotTrusted: rep.Listed - rep.Counts[revoke.Trusted], Counts: map[string]int{}}}
 	for _, s := range revoke.Statuses {
 		out.Summary.Counts[string(s)] = rep.Counts[s]
+	}
+	if s := rep.SignedIndex; s != nil {
+		out.SignedIndex = &signedIndexReport{Issued: s.Issued.UTC().Format(time.RFC3339), Expires: s.Expires.UTC().Format(time.RFC3339), IndexSHA256: s.IndexSHA256}
 	}
 	if out.Releases == nil {
 		out.Releases = []revoke.Result{}
 	}
 	if out.Worklist == nil {
 		out.Worklist = []revoke.WorkItem{}
+	}
+	if out.MissingFromIndex == nil {
+		out.MissingFromIndex = []revoke.Result{}
 	}
 	return out
 }
@@ -266,9 +343,11 @@ func summaryLine(rep *revoke.Report) string {
 	for _, c := range rep.SortedCounts() {
 		parts = append(parts, fmt.Sprintf("%d %s", c.Count, c.Status))
 	}
-	what := fmt.Sprintf("%d releases", rep.Listed)
-	if rep.Listed != rep.Total {
-		what = fmt.Sprintf("%d of %d releases", rep.Listed, rep.Total)
+	// Missing-from-index results are ledger records, not index entries.
+	inIndex := rep.Listed - rep.Counts[revoke.MissingFromIndex]
+	what := fmt.Sprintf("%d releases", inIndex)
+	if inIndex != rep.Total {
+		what = fmt.Sprintf("%d of %d releases", inIndex, rep.Total)
 	}
 	if len(parts) == 0 {
 		return what
@@ -278,6 +357,10 @@ func summaryLine(rep *revoke.Report) string {
 
 func printAudit(a *app, rep *revoke.Report) {
 	tprintf(a.stdout, "audit of %s: %s\n", rep.Repository, summaryLine(rep))
+	if s := rep.SignedIndex; s != nil {
+		tprintf(a.stdout, "index.yaml signed by an index key, issued %s, expires %s\n", s.Issued.UTC().Format(time.RFC3339), s.Expires.UTC().Format(time.RFC3339))
+	}
+	defer printUnlisted(a, rep)
 	if rep.Listed == 0 {
 		if len(rep.Keys) > 0 {
 			tprintf(a.stdout, "no release is signed by %s\n", strings.Join(rep.Keys, ", "))
@@ -287,12 +370,7 @@ func printAudit(a *app, rep *revoke.Report) {
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	tprintf(tw, "CHART\tVERSION\tSTATUS\tSIGNER\tSIGNED AT\tREASON\n")
 	for _, r := range rep.Results {
-		signer, at := "-", "-"
-		if r.SignerKeyID != "" {
-			signer = r.SignerKeyID
-		} else if r.Signer != "" {
-			signer = pgpkey.KeyIDOfFingerprint(r.Signer)
-		}
+		signer, at := signerCell(&r), "-"
 		if r.SignedAt != nil {
 			at = r.SignedAt.UTC().Format(time.RFC3339)
 		}
@@ -308,6 +386,52 @@ func printAudit(a *app, rep *revoke.Report) {
 		}
 		tw.Flush()
 	}
+}
+
+// signerCell names who signed r: the ledger's signer when no known key
+// verifies what is served, "unknown" when nothing tells.
+func signerCell(r *revoke.Result) string {
+	switch {
+	case r.LedgerSigner != "":
+		return keyIDOf(r.LedgerSigner) + " (ledger)"
+	case r.SignerUnknown:
+		return "unknown"
+	case r.SignerKeyID != "":
+		return r.SignerKeyID
+	case r.Signer != "":
+		return keyIDOf(r.Signer)
+	}
+	return "-"
+}
+
+func keyIDOf(s string) string {
+	if id := pgpkey.KeyIDOfFingerprint(s); id != "" {
+		return id
+	}
+	return s
+}
+
+// printUnlisted notes the ledger's releases the listing left out that are
+// not alarms (their signers are active, or not asked for).
+func printUnlisted(a *app, rep *revoke.Report) {
+	if len(rep.Unlisted) == 0 {
+		return
+	}
+	tprintf(a.stdout, "\n%d releases recorded in the ledger are missing from the listing (not alarms: signer active or not asked for):\n", len(rep.Unlisted))
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	tprintf(tw, "CHART\tVERSION\tSIGNER\tFIRST SEEN\n")
+	for _, r := range rep.Unlisted {
+		signer := "-"
+		if r.LedgerSigner != "" {
+			signer = keyIDOf(r.LedgerSigner)
+		}
+		first := "-"
+		if r.FirstSeen != nil {
+			first = r.FirstSeen.UTC().Format(time.RFC3339)
+		}
+		tprintf(tw, "%s\t%s\t%s\t%s\n", r.Chart, r.Version, signer, first)
+	}
+	tw.Flush()
 }
 
 // reasonCell says why in one table cell: the removal reason and what time
@@ -380,11 +504,11 @@ is reported, not alarmed. Records are never changed.
 }
 
 func (a *app) ledgerRecord(cmd *cobra.Command, o auditOpts) error {
-	ks, ledger, err := a.auditInputs(cmd, o, true)
+	ks, ledger, it, err := a.auditInputs(cmd, o, true)
 	if err != nil {
 		return err
 	}
-	rep, err := a.runAudit(cmd, o, ks, ledger, false)
+	rep, err := a.runAudit(cmd, o, ks, ledger, it, false)
 	if err != nil {
 		return err
 	}

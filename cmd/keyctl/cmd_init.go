@@ -14,7 +14,7 @@ import (
 )
 
 func (a *app) newInitCmd() *cobra.Command {
-	var repo string
+	var repo, logKey string
 	var rootKeys []string
 	var threshold int
 	c := &cobra.Command{
@@ -39,6 +39,11 @@ func (a *app) newInitCmd() *cobra.Command {
 			set, err := root.NewRootSet(repo, ents, threshold, a.now())
 			if err != nil {
 				return err
+			}
+			if logKey != "" {
+				if set.Log, err = readLogPublic(logKey); err != nil {
+					return err
+				}
 			}
 			data, err := set.Marshal()
 			if err != nil {
@@ -72,6 +77,7 @@ func (a *app) newInitCmd() *cobra.Command {
 	f.StringVar(&repo, "repository", "", "repository identity, e.g. charts.example.org")
 	f.StringSliceVar(&rootKeys, "root-key", nil, "root public key file (repeatable)")
 	f.IntVar(&threshold, "threshold", 1, "root signatures needed (1 to the number of root keys)")
+	f.StringVar(&logKey, "log-key", "", "transparency log public key file (keyctl log-key create); every publish is then logged")
 	return c
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/keyctl/keyctl/internal/fail"
 	"github.com/keyctl/keyctl/internal/pgpkey"
 	"github.com/keyctl/keyctl/internal/ring"
+	"github.com/keyctl/keyctl/internal/root"
 	"github.com/keyctl/keyctl/policy"
 )
 
@@ -96,9 +97,19 @@ func (a *app) lintedCert(file string) (*openpgp.Entity, ring.Linter, error) {
 func (a *app) newAddCmd() *cobra.Command {
 	var req ring.AddRequest
 	c := &cobra.Command{
-		Use:   "add KEYFILE",
-		Short: "Lint a maintainer key against the policy and store its public part",
-		Args:  cobra.ExactArgs(1),
+		Use:   "add KEYFILE [--role maintainer|index]",
+		Short: "Lint a maintainer (or index) key against the policy and store its public part",
+		Long: `add lints a key against the key policy, stores its public part and logs who added it and why.
+
+A key has a role, fixed when it is added:
+  maintainer (default)  signs charts; published in pubkeys.pgp
+  index                 signs keyctl-index.json over the repository's index.yaml (keyctl index sign,
+                        in CI); never makes a chart trusted; published in indexkeys.pgp, never in
+                        pubkeys.pgp, so helm verify --keyring pubkeys.pgp refuses what it signs
+
+  keyctl add alice.asc --reason 'new maintainer, approved in #123'
+  keyctl add ci-index.asc --role index --reason 'CI signs the index (docs/verify.md)'`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			e, lint, err := a.lintedCert(args[0])
 			if err != nil {
@@ -118,11 +129,15 @@ func (a *app) newAddCmd() *cobra.Command {
 				return a.printJSON(keyView(k))
 			}
 			tprintf(a.stdout, "added %s %s\n", k.Fingerprint, firstUID(k))
+			if k.RoleOf() == ring.Index {
+				tprintln(a.stdout, "  role index: it signs keyctl-index.json (keyctl index sign), never a chart; published in "+root.IndexKeysFile)
+			}
 			return nil
 		},
 	}
 	f := c.Flags()
 	f.StringVar(&req.Reason, "reason", "", "why this key may sign (required)")
+	f.StringVar((*string)(&req.Role), "role", "maintainer", "maintainer (signs charts) or index (signs keyctl-index.json, never a chart)")
 	f.StringSliceVar(&req.Scopes, "scope", nil, "chart-name glob the key may sign (repeatable; none: every chart)")
 	f.StringVar(&req.Ticket, "ticket", "", "ticket or approval reference")
 	f.StringVar(&req.RequestedBy, "requested-by", "", "who asked for the key to be added")
@@ -256,7 +271,7 @@ func (a *app) newListCmd() *cobra.Command {
 	var all bool
 	c := &cobra.Command{
 		Use:   "list",
-		Short: "List the maintainer keys (active; --all adds removed ones)",
+		Short: "List the keys and their roles (active; --all adds removed ones)",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := a.openStore(true)
 			if err != nil {
@@ -279,7 +294,7 @@ func (a *app) newListCmd() *cobra.Command {
 				return nil
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			tprintf(tw, "FINGERPRINT\tSTATUS\tALGORITHM\tEXPIRES\tSCOPES\tUSER ID\n")
+			tprintf(tw, "FINGERPRINT\tROLE\tSTATUS\tALGORITHM\tEXPIRES\tSCOPES\tUSER ID\n")
 			for _, k := range keys {
 				status := string(k.Status)
 				if k.Removal != nil {
@@ -289,7 +304,10 @@ func (a *app) newListCmd() *cobra.Command {
 				if scopes == "" {
 					scopes = "*"
 				}
-				tprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.Fingerprint, status, k.Algorithm, fmtTimePtr(k.Expires), scopes, firstUID(k))
+				if k.RoleOf() == ring.Index {
+					scopes = "-"
+				}
+				tprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.Fingerprint, k.RoleOf(), status, k.Algorithm, fmtTimePtr(k.Expires), scopes, firstUID(k))
 			}
 			return tw.Flush()
 		},
@@ -340,9 +358,13 @@ func (a *app) newShowCmd() *cobra.Command {
 				tprintln(w, "signs with   nothing valid now")
 			}
 			tprintf(w, "status       %s\n", k.Status)
+			tprintf(w, "role         %s\n", k.RoleOf())
 			scopes := strings.Join(k.Scopes, ", ")
 			if scopes == "" {
 				scopes = "every chart"
+			}
+			if k.RoleOf() == ring.Index {
+				scopes = "none: an index key signs keyctl-index.json, never a chart"
 			}
 			tprintf(w, "scopes       %s\n", scopes)
 			tprintf(w, "added        %s by %s: %s\n", k.Added.Format(time.RFC3339), k.AddedBy, k.Reason)
@@ -400,7 +422,11 @@ func (a *app) newLogCmd() *cobra.Command {
 				if r.Ticket != "" {
 					reason += " [" + r.Ticket + "]"
 				}
-				tprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, r.Time.Format(time.RFC3339), r.Action, key, reason, r.Actor, r.Detail)
+				detail := r.Detail
+				if r.Role != "" {
+					detail = strings.TrimSpace("role " + string(r.Role) + " " + detail)
+				}
+				tprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, r.Time.Format(time.RFC3339), r.Action, key, reason, r.Actor, detail)
 			}
 			return tw.Flush()
 		},

@@ -91,12 +91,13 @@ func (a *app) pageFromRepo(cmd *cobra.Command, o verifyOpts, publicURL string) (
 		loc = publicURL
 	}
 	html, err := page.Render(page.Input{
-		Manifest: tr.Manifest,
-		RootSet:  rs,
-		Pubkeys:  tr.Keyrings[root.PubkeysFile],
-		Revoked:  tr.Keyrings[root.RevokedFile],
-		URL:      loc,
-		Now:      tr.Now,
+		Manifest:  tr.Manifest,
+		RootSet:   rs,
+		Pubkeys:   tr.Keyrings[root.PubkeysFile],
+		Revoked:   tr.Keyrings[root.RevokedFile],
+		IndexKeys: tr.Keyrings[root.IndexKeysFile],
+		URL:       loc,
+		Now:       tr.Now,
 	})
 	return html, tr.Manifest.Version, err
 }

@@ -111,6 +111,7 @@ Offline, with the root keys elsewhere (M of N holders):
 	f.StringVar(&passFile, "passphrase-file", "", "file holding the root key passphrase")
 	f.StringVar(&prepare, "prepare", "", "write the files to sign into this new directory and stop")
 	f.StringVar(&from, "from", "", "publish a directory prepared and signed offline")
+	f.StringVar(&a.logKeyFile, "log-key", "", "transparency log secret key file (needed when the root set names a log; see docs/manifest.md)")
 	f.StringVar(&publicURL, "public-url", "", "the http(s) address people read the repository from, filled into the trust page's commands (default: the --to location)")
 	durationFlag(f, &expires, "expires", root.DefaultManifestValidity, "how long the manifest is valid, e.g. 90d or 2160h; clients refuse it after that")
 	return c
@@ -284,6 +285,11 @@ func (a *app) upload(s *ring.Store, files, sigs map[string][]byte, fresh *root.M
 	if err != nil {
 		return err
 	}
+	if a.logKeyFile != "" {
+		if signed.LogSigner, err = readLogSigner(a.logKeyFile); err != nil {
+			return err
+		}
+	}
 	signed.PublicURL = publicURL
 	info, err := s.Info()
 	if err != nil {
@@ -309,13 +315,19 @@ func (a *app) upload(s *ring.Store, files, sigs map[string][]byte, fresh *root.M
 	if a.json() {
 		return a.printJSON(map[string]any{
 			"location": bucket.Location(), "version": m.Version, "manifest_sha256": root.Hash(files[root.ManifestName]),
-			"expires": m.Expires, "signers": signed.Signers[root.ManifestName], "active_keys": countStatus(m, root.Active), "removed_keys": countStatus(m, root.Removed),
+			"expires": m.Expires, "log_size": signed.LogSize, "signers": signed.Signers[root.ManifestName], "active_keys": countStatus(m, root.Active), "removed_keys": countStatus(m, root.Removed),
 		})
 	}
 	tprintf(a.stdout, "published manifest version %d to %s\n", m.Version, bucket.Location())
-	tprintf(a.stdout, "  %d active keys in %s, %d removed in %s\n", countStatus(m, root.Active), root.PubkeysFile, countStatus(m, root.Removed), root.RevokedFile)
+	tprintf(a.stdout, "  %d active keys in %s, %d removed in %s\n", countStatus(m, root.Active)-len(m.IndexKeys()), root.PubkeysFile, countStatus(m, root.Removed), root.RevokedFile)
+	if n := len(m.IndexKeys()); n > 0 {
+		tprintf(a.stdout, "  %d index key%s in %s (keyctl-index.json signers, never chart signers)\n", n, plural(n), root.IndexKeysFile)
+	}
 	tprintf(a.stdout, "  signed by %s\n", strings.Join(signed.Signers[root.ManifestName], ", "))
 	tprintf(a.stdout, "  expires %s\n", m.Expires.Format(time.RFC3339))
+	if signed.LogSize > 0 {
+		tprintf(a.stdout, "  logged: transparency log of %d entries (keyctl/log/checkpoint)\n", signed.LogSize)
+	}
 	return nil
 }
 
@@ -453,7 +465,7 @@ docs/manifest.md. It exits 2 on a directory that holds anything else.`,
 func (a *app) newRootRotateCmd() *cobra.Command {
 	var add, remove, keyFiles []string
 	var threshold int
-	var prepare, from, passFile string
+	var prepare, from, passFile, logKey string
 	c := &cobra.Command{
 		Use:   "rotate [--add PUBFILE]... [--remove FPR]... [--threshold N] (--root-key FILE... | --prepare DIR | --from DIR)",
 		Short: "Add, replace or remove root keys; the new set is signed by a threshold of the old and of the new",
@@ -487,7 +499,7 @@ The next keyctl publish publishes the chain and signs with the new set.`,
 			}
 			var data, sigs []byte
 			if from != "" {
-				if len(add)+len(remove) > 0 || threshold != 0 || len(keyFiles) > 0 {
+				if len(add)+len(remove) > 0 || threshold != 0 || len(keyFiles) > 0 || logKey != "" {
 					return fail.Inputf("--from takes no other rotation flags: the directory holds the new set")
 				}
 				r, err := root.ReviewDir(from)
@@ -515,6 +527,11 @@ The next keyctl publish publishes the chain and signs with the new set.`,
 				next, err := root.Rotate(cur, ents, rm, threshold, a.now())
 				if err != nil {
 					return err
+				}
+				if logKey != "" {
+					if next.Log, err = readLogPublic(logKey); err != nil {
+						return err
+					}
 				}
 				if data, err = next.Marshal(); err != nil {
 					return err
@@ -568,6 +585,7 @@ The next keyctl publish publishes the chain and signs with the new set.`,
 	f.StringVar(&passFile, "passphrase-file", "", "file holding the root key passphrase")
 	f.StringVar(&prepare, "prepare", "", "write the new root set into this new directory for offline signing")
 	f.StringVar(&from, "from", "", "take in a rotation directory signed offline")
+	f.StringVar(&logKey, "log-key", "", "transparency log public key file to name in the new set (keyctl log-key create)")
 	return c
 }
 
@@ -599,9 +617,11 @@ func (a *app) newStatusCmd() *cobra.Command {
 				Expires time.Time `json:"expires"`
 			}
 			var expiring []soon
+			roles := map[string]int{string(ring.Maintainer): 0, string(ring.Index): 0}
 			for _, k := range keys {
+				roles[string(k.RoleOf())]++
 				if k.Expires != nil && k.Expires.Before(limit) {
-					expiring = append(expiring, soon{"maintainer key", k.Fingerprint, *k.Expires})
+					expiring = append(expiring, soon{string(k.RoleOf()) + " key", k.Fingerprint, *k.Expires})
 				}
 			}
 			rs, err := root.ParseRootSet(info.RootSet)
@@ -633,8 +653,9 @@ func (a *app) newStatusCmd() *cobra.Command {
 			}
 			if a.json() {
 				out := map[string]any{"store": info.Path, "repository": info.Repository, "active_keys": info.Active, "removed_keys": info.Removed,
-					"root_set": map[string]any{"version": rs.Version, "threshold": rs.Threshold, "fingerprints": rs.Fingerprints(), "pin": root.PinOf(info.RootSet)},
-					"expiring": expiring, "needs_action": len(actions) > 0, "log_records": info.LogRecords}
+					"active_keys_by_role": roles,
+					"root_set":            map[string]any{"version": rs.Version, "threshold": rs.Threshold, "fingerprints": rs.Fingerprints(), "pin": root.PinOf(info.RootSet)},
+					"expiring":            expiring, "needs_action": len(actions) > 0, "log_records": info.LogRecords}
 				if p := info.Published; p != nil {
 					out["published"] = map[string]any{"version": p.Version, "location": p.Location, "time": p.Time, "expires": p.Expires, "sha256": p.SHA256}
 				}
@@ -645,7 +666,7 @@ func (a *app) newStatusCmd() *cobra.Command {
 				w := a.stdout
 				tprintf(w, "store        %s\n", info.Path)
 				tprintf(w, "repository   %s\n", info.Repository)
-				tprintf(w, "keys         %d active, %d removed\n", info.Active, info.Removed)
+				tprintf(w, "keys         %d active (%d maintainer, %d index), %d removed\n", info.Active, roles[string(ring.Maintainer)], roles[string(ring.Index)], info.Removed)
 				tprintf(w, "root set     %d: %d of %s\n", rs.Version, rs.Threshold, strings.Join(rs.Fingerprints(), ", "))
 				tprintf(w, "root pin     --root-set %s\n", root.PinOf(info.RootSet))
 				if p := info.Published; p != nil {

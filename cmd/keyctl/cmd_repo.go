@@ -17,6 +17,7 @@ import (
 	"github.com/keyctl/keyctl/internal/oci"
 	"github.com/keyctl/keyctl/internal/pgpkey"
 	"github.com/keyctl/keyctl/internal/root"
+	"github.com/keyctl/keyctl/internal/tlog"
 )
 
 // repoEntry is one item of the config file's repositories: list, written by
@@ -36,7 +37,11 @@ type repoEntry struct {
 	Roots     []string `json:"roots,omitempty" yaml:"roots,flow,omitempty"`
 	Threshold int      `json:"threshold,omitempty" yaml:"threshold,omitempty"`
 	ID        string   `json:"id,omitempty" yaml:"id,omitempty"`
-	PlainHTTP bool     `json:"plain_http,omitempty" yaml:"plain_http,omitempty"` // oci:// over plain HTTP
+	// Witnesses and WitnessThreshold: cosignatures required on the
+	// repository's log checkpoint (docs/verify.md, section Witnesses).
+	Witnesses        []string `json:"witnesses,omitempty" yaml:"witnesses,omitempty"`
+	WitnessThreshold int      `json:"witness_threshold,omitempty" yaml:"witness_threshold,omitempty"`
+	PlainHTTP        bool     `json:"plain_http,omitempty" yaml:"plain_http,omitempty"` // oci:// over plain HTTP
 }
 
 // repositories returns the configured repositories.
@@ -88,6 +93,8 @@ func (a *app) newRepoCmd() *cobra.Command {
 	var threshold int
 	var id, rootSet string
 	var force bool
+	var witnesses []string
+	var witnessThreshold int
 	add := &cobra.Command{
 		Use:   "add NAME URL (--root-set sha256:HEX | --root FPR... [--threshold N])",
 		Short: "Remember a repository's location and its pinned root set",
@@ -118,7 +125,22 @@ func (a *app) newRepoCmd() *cobra.Command {
 			if threshold < 0 || threshold > len(fprs) {
 				return fail.Inputf("--threshold %d with %d root fingerprints", threshold, len(fprs))
 			}
-			e := repoEntry{Name: name, URL: url, RootSet: rootSet, Roots: fprs, Threshold: threshold, ID: id, PlainHTTP: a.plainHTTP && oci.IsLocation(url)}
+			if witnessThreshold < 0 || witnessThreshold > len(witnesses) {
+				return fail.Inputf("--witness-threshold %d with %d witness keys", witnessThreshold, len(witnesses)).
+					WithHint("name at least as many witnesses (--witness VKEY, repeatable) as the threshold")
+			}
+			var wks []string
+			for _, w := range witnesses {
+				k, err := keyOrFile(w)
+				if err != nil {
+					return err
+				}
+				if _, err := tlog.NewWitnessVerifier(k); err != nil {
+					return err
+				}
+				wks = append(wks, k)
+			}
+			e := repoEntry{Name: name, URL: url, RootSet: rootSet, Roots: fprs, Threshold: threshold, ID: id, Witnesses: wks, WitnessThreshold: witnessThreshold, PlainHTTP: a.plainHTTP && oci.IsLocation(url)}
 			return a.editRepos(func(list []repoEntry) ([]repoEntry, error) {
 				for i := range list {
 					if list[i].Name == name {
@@ -138,6 +160,7 @@ func (a *app) newRepoCmd() *cobra.Command {
 	add.Flags().IntVar(&threshold, "threshold", 0, "the root set's threshold, with --root (default 1)")
 	add.Flags().StringVar(&id, "id", "", "expected repository identity (default: the one first seen)")
 	add.Flags().BoolVar(&force, "force", false, "replace an entry with the same name")
+	witnessFlags(add, &witnesses, &witnessThreshold)
 
 	list := &cobra.Command{
 		Use:   "list",

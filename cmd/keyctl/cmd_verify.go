@@ -24,6 +24,15 @@ type verifyOpts struct {
 	rootSet                                string
 	roots                                  []string
 	threshold                              int
+	witnesses                              []string
+	witnessThreshold                       int
+}
+
+// witnessFlags adds --witness and --witness-threshold.
+func witnessFlags(c *cobra.Command, witnesses *[]string, threshold *int) {
+	f := c.Flags()
+	f.StringArrayVar(witnesses, "witness", nil, "witness public key (vkey, or a file holding it) whose cosignature on the log checkpoint counts (repeatable)")
+	f.IntVar(threshold, "witness-threshold", 0, "cosignatures of the named witnesses required before a manifest is trusted (docs/verify.md, section Witnesses)")
 }
 
 func (a *app) newVerifyCmd() *cobra.Command {
@@ -61,6 +70,7 @@ Exit status: 0 trusted, 1 not trusted, 2 usage, input or I/O error.`,
 	f.StringVar(&o.source, "source", "", "chart source folder the archive must hold exactly (CI gate)")
 	f.StringVar(&o.version, "version", "", "chart version, for REPO/CHART")
 	f.StringVar(&o.id, "id", "", "expected repository identity (default: the configured one, else the one first seen)")
+	witnessFlags(c, &o.witnesses, &o.witnessThreshold)
 	return c
 }
 
@@ -130,6 +140,20 @@ func (a *app) resolveRepo(cmd *cobra.Command, repo string, o verifyOpts) (*repoT
 		if t.opts.Repository == "" {
 			t.opts.Repository = e.ID
 		}
+		if !cmd.Flags().Changed("witness") && !cmd.Flags().Changed("witness-threshold") && len(e.Witnesses) > 0 {
+			o.witnesses, o.witnessThreshold = e.Witnesses, e.WitnessThreshold
+		}
+	}
+	for _, w := range o.witnesses {
+		k, err := keyOrFile(w)
+		if err != nil {
+			return nil, err
+		}
+		t.opts.Witnesses = append(t.opts.Witnesses, k)
+	}
+	t.opts.WitnessThreshold = o.witnessThreshold
+	if o.witnessThreshold < 0 {
+		return nil, fail.Inputf("--witness-threshold %d is negative", o.witnessThreshold)
 	}
 	if rootSet != "" {
 		h, err := root.ParseRootSetPin(rootSet)
@@ -156,22 +180,43 @@ type verifyReport struct {
 	Decision   *client.Decision `json:"decision,omitempty"`
 	Repository *repoReport      `json:"repository,omitempty"`
 	SourceDir  *sourceReport    `json:"source_check,omitempty"`
-	Error      *errorReport     `json:"error,omitempty"`
-	Warnings   []string         `json:"warnings,omitempty"`
+	// SignedIndex is the verified keyctl-index.json REPO/CHART was found
+	// through, when the repository signs its index.
+	SignedIndex *signedIndexReport `json:"signed_index,omitempty"`
+	Error       *errorReport       `json:"error,omitempty"`
+	Warnings    []string           `json:"warnings,omitempty"`
 
 	printed bool // the document is out: -o json prints exactly one
 }
 
 type repoReport struct {
-	Name            string   `json:"name,omitempty"`
-	ID              string   `json:"id"`
-	Location        string   `json:"location"`
-	ManifestVersion uint64   `json:"manifest_version"`
-	ManifestSHA256  string   `json:"manifest_sha256"`
-	Issued          string   `json:"issued"`
-	Expires         string   `json:"expires"`
-	RootSetVersion  uint64   `json:"root_set_version"`
-	Fallbacks       []string `json:"content_addressed_fallbacks,omitempty"`
+	Name            string     `json:"name,omitempty"`
+	ID              string     `json:"id"`
+	Location        string     `json:"location"`
+	ManifestVersion uint64     `json:"manifest_version"`
+	ManifestSHA256  string     `json:"manifest_sha256"`
+	Issued          string     `json:"issued"`
+	Expires         string     `json:"expires"`
+	RootSetVersion  uint64     `json:"root_set_version"`
+	Fallbacks       []string   `json:"content_addressed_fallbacks,omitempty"`
+	Log             *logReport `json:"log,omitempty"`
+}
+
+// logReport is where the manifest was found in the transparency log.
+type logReport struct {
+	Origin    string   `json:"origin"`
+	Size      int64    `json:"size"`
+	Index     int64    `json:"index"`
+	Witnesses []string `json:"witnesses,omitempty"`
+}
+
+type signedIndexReport struct {
+	Issued      string `json:"issued"`
+	Expires     string `json:"expires"`
+	IndexSHA256 string `json:"index_sha256"`
+	// DigestChecked: index.yaml gives the release a digest, and the
+	// archive has it.
+	DigestChecked bool `json:"digest_checked,omitempty"`
 }
 
 type sourceReport struct {
@@ -274,8 +319,15 @@ func (a *app) verifyInto(ctx context.Context, cmd *cobra.Command, arg string, o 
 			rep.Repository = &repoReport{Name: target.name, ID: m.Repository, Location: t.Location, ManifestVersion: m.Version,
 				ManifestSHA256: t.ManifestSHA256, Issued: m.Issued.UTC().Format(time.RFC3339), Expires: m.Expires.UTC().Format(time.RFC3339),
 				RootSetVersion: t.RootSet.Version, Fallbacks: t.Fallbacks}
+			if t.Log != nil {
+				rep.Repository.Log = &logReport{Origin: t.Log.Origin, Size: t.Log.N, Index: t.LogIndex, Witnesses: t.Log.Witnesses}
+			}
 		}
 		rep.Warnings = v.Warnings
+		if si := v.SignedIndex; si != nil {
+			rep.SignedIndex = &signedIndexReport{Issued: si.Issued.UTC().Format(time.RFC3339), Expires: si.Expires.UTC().Format(time.RFC3339),
+				IndexSHA256: si.IndexSHA256, DigestChecked: v.IndexDigestChecked}
+		}
 	}
 	if err != nil {
 		return err
@@ -341,6 +393,8 @@ func verifyHints(d *client.Decision) []string {
 		return []string{"the .prov belongs to another chart or release"}
 	case client.StatusOutOfScope:
 		return []string{"ask the team lead to widen the key's scopes, or have a maintainer of this chart sign it"}
+	case client.StatusWrongRole:
+		return []string{"an index key signs only the repository's keyctl-index.json: have a maintainer sign the chart"}
 	case client.StatusRemovedCompromised:
 		return []string{"the key was compromised: treat this release as malicious until a current maintainer re-signs it"}
 	case client.StatusRemovedRetired, client.StatusRemovedSuperseded:
@@ -394,9 +448,15 @@ func (a *app) printVerify(rep *verifyReport, archiveName string) {
 		tprintf(w, "  repository:  %s, manifest version %d (sha256 %.16s, expires %s), root set %d\n",
 			r.ID, r.ManifestVersion, r.ManifestSHA256, r.Expires, r.RootSetVersion)
 		tprintf(w, "  location:    %s\n", client.RedactURL(r.Location))
+		if l := r.Log; l != nil {
+			tprintf(w, "  logged:      entry %d of %d in %s, %d witness cosignature(s) checked\n", l.Index, l.Size, l.Origin, len(l.Witnesses))
+		}
 	}
 	if rep.Source != "" {
 		tprintf(w, "  fetched:     %s\n", client.RedactURL(rep.Source))
+	}
+	if si := rep.SignedIndex; si != nil {
+		tprintf(w, "  index:       signed by an index key, issued %s, expires %s\n", si.Issued, si.Expires)
 	}
 	if rep.Digest != "" {
 		tprintf(w, "  digest:      %s\n", rep.Digest)

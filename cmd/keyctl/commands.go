@@ -22,6 +22,10 @@ func (a *app) commands() []*cobra.Command {
 		a.newRepoCmd(),
 		a.newAuditCmd(),
 		a.newLedgerCmd(),
+		a.newIndexCmd(),
 		a.newManCmd(),
+		a.newLogKeyCmd(),
+		a.newWitnessCmd(),
+		a.newMonitorCmd(),
 	}
 }

@@ -103,3 +103,25 @@ func rsaKey(t *testing.T, dir, name string, bits int) string {
 	}
 	return p
 }
+
+// TestWitnessesNotFromWritableConfig: a witness requirement is a trust
+// setting like the pins: a config file others may write must not set it
+// (they could drop it).
+func TestWitnessesNotFromWritableConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "keyctl.yaml")
+	if err := os.WriteFile(cfg, []byte("witness-threshold: 0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(cfg, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"witness-threshold", "verify.witness", "audit.witness_threshold"} {
+		if err := checkConfigMode(cfg, []string{k}); err == nil || !strings.Contains(err.Error(), "witnesses") {
+			t.Errorf("%s from a world-writable config: %v", k, err)
+		}
+	}
+	if err := checkConfigMode(cfg, []string{"store", "output"}); err != nil {
+		t.Errorf("settings that choose no trust refused: %v", err)
+	}
+}

@@ -175,3 +175,46 @@ func copyFile(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// TestPublishGCSLogged: the transparency log over GCS (tiles create-only,
+// the checkpoint before the manifest), read back by keyctl monitor; a
+// stale second publisher is refused before it writes any tile.
+func TestPublishGCSLogged(t *testing.T) {
+	srv := gcsemu.Start(t, "charts")
+	dir := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
+	t.Setenv("KEYCTL_ACTOR", "tester")
+	storeA := filepath.Join(dir, "a.db")
+	rk, rp := filepath.Join(dir, "root.key"), filepath.Join(dir, "root.pub")
+	lk, lp := filepath.Join(dir, "log.key"), filepath.Join(dir, "log.pub")
+	out := mustKC(t, "root", "create", "--name", "gcs root", "--secret-out", rk, "--public-out", rp, "--no-passphrase")
+	rootFpr := strings.Fields(strings.TrimPrefix(strings.SplitN(out, "\n", 2)[0], "root key "))[0]
+	mustKC(t, "log-key", "create", "--name", "charts.example.org/log", "--secret-out", lk, "--public-out", lp)
+	mustKC(t, "--store", storeA, "init", "--repository", "charts.example.org", "--root-key", rp, "--log-key", lp)
+	mustKC(t, "--store", storeA, "add", maintainerKey(t, dir, "alice"), "--reason", "maintainer")
+	out = mustKC(t, "--store", storeA, "publish", "--to", "gs://charts/repo", "--root-key", rk, "--log-key", lk)
+	if !strings.Contains(out, "logged: transparency log of 1 entries") {
+		t.Fatalf("publish output: %s", out)
+	}
+	storeB := filepath.Join(dir, "b.db")
+	copyFile(t, storeA, storeB)
+	mustKC(t, "--store", storeA, "add", maintainerKey(t, dir, "bob"), "--reason", "maintainer")
+	mustKC(t, "--store", storeA, "publish", "--to", "gs://charts/repo", "--root-key", rk, "--log-key", lk)
+	mustKC(t, "--store", storeB, "add", maintainerKey(t, dir, "carol"), "--reason", "maintainer")
+	_, errOut, code := kc(t, nil, "--store", storeB, "publish", "--to", "gs://charts/repo", "--root-key", rk, "--log-key", lk)
+	if code == 0 || !strings.Contains(strings.ToLower(errOut), "another publish") {
+		t.Fatalf("stale publisher: exit %d, %s", code, errOut)
+	}
+	for _, name := range []string{"repo/keyctl/log/checkpoint", "repo/keyctl/log/tile/0/000.p/1", "repo/keyctl/log/tile/0/000.p/2", "repo/keyctl/log/tile/entries/000.p/2"} {
+		if _, err := srv.Emulator.GetObject("charts", name); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := srv.Emulator.GetObject("charts", "repo/keyctl/log/tile/0/000.p/3"); err == nil {
+		t.Error("the refused publisher wrote a tile")
+	}
+	out = mustKC(t, "monitor", "--repo", "gs://charts/repo", "--root", rootFpr, "--state", filepath.Join(dir, "mon"))
+	if !strings.Contains(out, "entries 0 to 2 checked") || strings.Count(out, "key-added") != 2 {
+		t.Fatalf("monitor: %s", out)
+	}
+}

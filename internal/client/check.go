@@ -29,12 +29,16 @@ const (
 	// StatusKeyExpired: signed by a key still listed active that has
 	// expired since; judged like a soft removal at the expiry time.
 	StatusKeyExpired = "key-expired"
+	// StatusWrongRole: signed by an index key, which signs the repository's
+	// keyctl-index.json and never makes a chart trusted.
+	StatusWrongRole = "wrong-role"
 )
 
 // Where a signing time comes from.
 const (
 	TimeLedger       = string(policy.TimeLedger)
 	TimeSelfAsserted = string(policy.TimeSignature)
+	TimeSignedIndex  = string(policy.TimeIndex)
 )
 
 // Decision is the verdict on one chart release.
@@ -105,6 +109,11 @@ type Candidate struct {
 	// bytes that may back a signature by a key removed (or expired) at
 	// effective; nil (or a nil result): no ledger record.
 	FirstSeen func(effective time.Time) *time.Time
+	// IndexedAt is the issue time of a verified signed index statement
+	// whose index.yaml lists this release with the archive's digest (nil:
+	// none). Like the ledger, it is a time the signer cannot forge; the
+	// earlier of the two backs a soft removal or an expiry.
+	IndexedAt *time.Time
 }
 
 // Check decides whether the release in archive (read with
@@ -139,13 +148,16 @@ func fixedTime(t *time.Time) func(time.Time) *time.Time {
 //  2. The archive's SHA-256 must be the files: entry of ArchiveName, and the
 //     .prov's chart name and version those of the archive's Chart.yaml.
 //  3. Each signer's scopes must cover the chart; a signature by a retired
-//     or superseded key, or by an active key that has expired since it
-//     signed (a soft removal at the expiry time), stays trusted only when
-//     the ledger's first-seen time precedes the removal (policy.JudgeRemoval).
+//     or superseded key, or by a (sub)key of an active key that has expired
+//     or been revoked as retired or superseded since it signed (a soft
+//     removal at that time, as the certificate dates it), stays trusted
+//     only when the ledger's first-seen time precedes the removal
+//     (policy.JudgeRemoval). A subkey revoked as compromised never signs.
 //
-// When several checks fail, the verdict reported is the first of: bad
-// signature, compromised key (whether or not its signature verifies),
-// unknown signer, hash mismatch, name mismatch, then the first signature's
+// An index key's signature is never trusted (wrong role), whatever its
+// status. When several checks fail, the verdict reported is the first of:
+// bad signature, compromised key (whether or not its signature verifies),
+// unknown signer, wrong role, hash mismatch, name mismatch, then the first signature's
 // scope or removal verdict in .prov order.
 func Decide(ks KeySet, now time.Time, r Candidate) *Decision {
 	p := r.Prov
@@ -187,7 +199,7 @@ func Decide(ks KeySet, now time.Time, r Candidate) *Decision {
 	verdicts := make([]*judged, len(results))
 	for i, res := range results {
 		res, note := softRevoked(ks, p, i, res, certs, cfg)
-		verdicts[i] = judgeSignature(ks, now, *d, res, p.Name, r.FirstSeen)
+		verdicts[i] = judgeSignature(ks, now, *d, res, p.Name, r.FirstSeen, r.IndexedAt)
 		if note != "" {
 			verdicts[i].d.Detail = joinDetail(verdicts[i].d.Detail, note)
 		}
@@ -200,7 +212,7 @@ func Decide(ks KeySet, now time.Time, r Candidate) *Decision {
 		}
 		return nil
 	}
-	for _, st := range []string{StatusBadSignature, StatusRemovedCompromised, StatusUnknownSigner} {
+	for _, st := range []string{StatusBadSignature, StatusRemovedCompromised, StatusUnknownSigner, StatusWrongRole} {
 		if out := pick(func(j *judged) bool { return j.sigFailed && j.d.Status == st }); out != nil {
 			return out
 		}
@@ -231,14 +243,18 @@ func Decide(ks KeySet, now time.Time, r Candidate) *Decision {
 }
 
 // softRevoked re-checks signature i of p when it did not verify with the
-// certificate of a retired or superseded key that carries revocation
-// signatures (the key's own, e.g. the maintainer's revocation certificate
-// attached by keyctl remove --revocation): the signature is checked again
-// with the certificate without its revocations, so that the soft-removal
-// rule decides (the manifest's effective time and the ledger), not the
-// revocation's date. It never applies to a compromised key, nor to a
-// signature that is bad for another cause: only a signature that verifies
-// once the revocations are gone is taken. note is non-empty when it did.
+// certificate of a retired or superseded key whose primary key carries
+// revocation signatures (the key's own, e.g. the maintainer's revocation
+// certificate attached by keyctl remove --revocation): the signature is
+// checked again with the certificate without its primary key's
+// revocations, so that the soft-removal rule decides (the manifest's
+// effective time and the ledger), not the revocation's date. Subkey
+// revocations are kept: a subkey revoked as compromised (or with no
+// reason) stays untrusted for every signature, whatever the key's later
+// removal. It never applies to a compromised key, nor to a signature that
+// is bad for another cause: only a signature that verifies once the
+// primary key's revocations are gone is taken. note is non-empty when it
+// did.
 func softRevoked(ks KeySet, p *provenance.Prov, i int, res provenance.SignatureResult, certs openpgp.EntityList, cfg *packet.Config) (provenance.SignatureResult, string) {
 	var se *provenance.SignatureError
 	if res.Err == nil || !errors.As(res.Err, &se) {
@@ -251,8 +267,8 @@ func softRevoked(ks KeySet, p *provenance.Prov, i int, res provenance.SignatureR
 	var stripped openpgp.EntityList
 	originals := map[*openpgp.Entity]*openpgp.Entity{}
 	for _, e := range certs {
-		if pgpkey.Fingerprint(e) == se.PrimaryFingerprint && provenance.HasRevocations(e) {
-			c := provenance.WithoutRevocations(e)
+		if pgpkey.Fingerprint(e) == se.PrimaryFingerprint && provenance.HasKeyRevocations(e) {
+			c := provenance.WithoutKeyRevocations(e)
 			originals[c] = e
 			stripped = append(stripped, c)
 		}
@@ -289,7 +305,7 @@ func joinDetail(a, b string) string {
 	return a + "; " + b
 }
 
-func judgeSignature(ks KeySet, now time.Time, base Decision, res provenance.SignatureResult, chart string, firstSeen func(time.Time) *time.Time) *judged {
+func judgeSignature(ks KeySet, now time.Time, base Decision, res provenance.SignatureResult, chart string, firstSeen func(time.Time) *time.Time, indexedAt *time.Time) *judged {
 	d := &base
 	if res.Err != nil {
 		if issuers, unknown := provenance.IsUnknownSigner(res.Err); unknown {
@@ -326,6 +342,11 @@ func judgeSignature(ks KeySet, now time.Time, base Decision, res provenance.Sign
 	}
 	describeSigner(ks, d, sig.PrimaryFingerprint, sig.KeyFingerprint, entry)
 	d.SignedAt = sig.Created.UTC().Format(time.RFC3339)
+	if entry.Role == root.RoleIndex {
+		d.Status = StatusWrongRole
+		d.Reason = fmt.Sprintf("wrong role: signed by index key %s, which signs the repository's keyctl-index.json and never a chart", sig.PrimaryFingerprint)
+		return &judged{d: d, sigFailed: true}
+	}
 	removed := entry.Status == root.Removed
 	if removed && entry.Reason != root.Retired && entry.Reason != root.Superseded {
 		d.Status = StatusRemovedCompromised
@@ -338,31 +359,51 @@ func judgeSignature(ks KeySet, now time.Time, base Decision, res provenance.Sign
 		d.Reason = fmt.Sprintf("key %s may sign only charts matching %s, not %q", sig.PrimaryFingerprint, joinOr(entry.Scopes, ""), chart)
 		return &judged{d: d}
 	}
-	// An active key that expired since it signed is judged like a soft
-	// removal effective at its expiry time.
-	expired := !removed && !sig.ValidNow && !sig.Expires.IsZero() && !now.Before(sig.Expires)
-	if !removed && !expired {
-		if !sig.ValidNow {
-			d.Detail = "the signing key is no longer valid today (revoked since it signed); the signature was made while it was valid"
-		}
+	if !removed && sig.ValidNow {
 		d.Status, d.Trusted = StatusTrusted, true
 		d.Reason = "signed by active key " + sig.PrimaryFingerprint
 		return &judged{d: d}
 	}
+	// A (sub)key no longer valid today (expired, or revoked by its own
+	// certificate) is judged like a soft removal effective when it stopped
+	// being valid: the signature's date is the signer's, so only a ledger
+	// time from before then keeps it trusted. For a removed key the earlier
+	// of that time and the removal's effective time counts.
 	reason, effective, status := string(entry.Reason), entry.Effective, removedStatus(entry.Reason)
-	if expired {
-		reason, effective, status = policy.ReasonExpired, sig.Expires, StatusKeyExpired
-		d.KeyExpires = sig.Expires.UTC().Format(time.RFC3339)
+	expired, what := false, "removed key"
+	if !sig.ValidNow && (!removed || sig.InvalidSince.Before(effective)) {
+		effective = sig.InvalidSince
+		if !removed {
+			switch sig.InvalidReason {
+			case provenance.InvalidExpired:
+				expired, reason, status = true, policy.ReasonExpired, StatusKeyExpired
+				d.KeyExpires = sig.InvalidSince.UTC().Format(time.RFC3339)
+			case provenance.InvalidSuperseded, provenance.InvalidRetired:
+				reason, status = sig.InvalidReason, removedStatus(root.Reason(sig.InvalidReason))
+				what = "key " + sig.KeyFingerprint + ", revoked as " + sig.InvalidReason + " by its certificate, of active key"
+			default:
+				// A hard revocation fails verification; what is left is
+				// a cause keyctl cannot date: never trusted.
+				d.Status = StatusBadSignature
+				d.Reason = fmt.Sprintf("signed by key %s, which is no longer valid (%s since %s): keyctl cannot tell it was valid when it signed",
+					sig.KeyFingerprint, sig.InvalidReason, sig.InvalidSince.UTC().Format(time.RFC3339))
+				return &judged{d: d}
+			}
+		}
 	}
 	var fs *time.Time
 	if firstSeen != nil {
 		fs = firstSeen(effective)
 	}
+	source := policy.TimeLedger
+	if indexedAt != nil && (fs == nil || indexedAt.Before(*fs)) {
+		fs, source = indexedAt, policy.TimeIndex
+	}
 	if fs != nil {
 		d.FirstSeen = fs.UTC().Format(time.RFC3339)
 	}
 	d.Status = status
-	j := policy.JudgeRemoval(reason, effective, sig.Created, fs)
+	j := policy.JudgeRemovalBy(reason, effective, sig.Created, fs, source)
 	d.Trusted, d.TimeSource = j.Trusted, string(j.TimeSource)
 	switch {
 	case j.Trusted:
@@ -370,7 +411,7 @@ func judgeSignature(ks KeySet, now time.Time, base Decision, res provenance.Sign
 	case expired:
 		d.Reason = fmt.Sprintf("signed by expired key %s: %s", sig.PrimaryFingerprint, j.Detail)
 	default:
-		d.Reason = fmt.Sprintf("signed by removed key %s: %s", sig.PrimaryFingerprint, j.Detail)
+		d.Reason = fmt.Sprintf("signed by %s %s: %s", what, sig.PrimaryFingerprint, j.Detail)
 	}
 	return &judged{d: d}
 }

@@ -43,7 +43,8 @@
 //     version with another hash, or a newer manifest whose chain of
 //     previous hashes does not pass through the one seen, is equivocation
 //     (a Security error);
-//  6. fetches pubkeys.pgp and revoked.pgp and checks hash and length
+//  6. fetches pubkeys.pgp and revoked.pgp (and indexkeys.pgp when the
+//     manifest binds it) and checks hash and length
 //     against the manifest; when the fixed-name copy differs (a publish in
 //     progress, or a mix-and-match attack) it fetches the content-addressed
 //     copy keyctl/sha256/<hex> and uses it when that matches; a key
@@ -82,6 +83,7 @@ import (
 	"github.com/keyctl/keyctl/internal/pgpkey"
 	"github.com/keyctl/keyctl/internal/publish"
 	"github.com/keyctl/keyctl/internal/root"
+	"github.com/keyctl/keyctl/internal/tlog"
 )
 
 // Limits of what Load follows and fetches.
@@ -116,6 +118,11 @@ type Options struct {
 	StateDir string
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
+	// Witnesses are the public keys (C2SP vkeys, cosignature/v1) of the
+	// witnesses whose cosignatures on the log checkpoint are counted;
+	// WitnessThreshold of them are required (0: none).
+	Witnesses        []string
+	WitnessThreshold int
 	// Registry reaches oci:// locations (nil: none can be opened).
 	Registry *oci.Client
 }
@@ -133,6 +140,10 @@ type Trusted struct {
 	// Fallbacks names the files read from their content-addressed copy
 	// because the fixed-name copy did not match the manifest.
 	Fallbacks []string
+	// Log is the transparency log checkpoint the manifest was found in
+	// (nil when the repository keeps no log), LogIndex its entry.
+	Log      *tlog.Head
+	LogIndex int64
 	// Keyrings are the bytes of pubkeys.pgp and revoked.pgp, by name, as
 	// the manifest binds them (for the trust page).
 	Keyrings map[string][]byte
@@ -354,7 +365,10 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 
 	t := &Trusted{Location: RedactURL(loc), Manifest: m, ManifestSHA256: mhash, RootSet: set, Previous: prev, Now: t0,
 		primaryOf: map[string]string{}, certs: map[string]*cert{}, Keyrings: map[string][]byte{}}
-	for _, name := range []string{root.PubkeysFile, root.RevokedFile} {
+	if t.Log, t.LogIndex, err = checkLog(ctx, b, set, m, mhash, prev.Log, opts); err != nil {
+		return nil, err
+	}
+	for _, name := range m.FileNames() { // indexkeys.pgp too, when bound (signedindex.go)
 		data, fallback, err := fetchBound(ctx, b, m, name)
 		if err != nil {
 			return nil, err
@@ -385,7 +399,10 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 			return nil, err
 		}
 		next := State{Location: loc, Repository: m.Repository, Version: m.Version, ManifestSHA256: mhash,
-			Issued: m.Issued, RootVersion: set.Version, RootSHA256: m.Root.SHA256}.withCompromised(m, t, prev.Compromised)
+			Issued: m.Issued, RootVersion: set.Version, RootSHA256: m.Root.SHA256, Log: prev.Log}.withCompromised(m, t, prev.Compromised)
+		if t.Log != nil {
+			next.Log = largerLog(string(t.Log.Note), prev.Log)
+		}
 		if !next.Equal(prev) {
 			// Under the state lock: when another run recorded a version
 			// meanwhile, m must descend from that one too.
@@ -396,6 +413,24 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 				if err := cur.CheckCompromised(m, t); err != nil {
 					return err
 				}
+				if t.Log != nil && cur.Log != "" && cur.Log != prev.Log {
+					if _, _, err := checkLog(ctx, b, set, m, mhash, cur.Log, opts); err != nil {
+						return err
+					}
+				}
+				if cur.RootSHA256 != "" && (cur.RootVersion != prev.RootVersion || cur.RootSHA256 != prev.RootSHA256) {
+					// Another run recorded a root set meanwhile (never a
+					// newer one than set: writeChecked refuses that): the
+					// walk from it must end at the set this run trusted.
+					again, err := resume(cur, cached, t0, st.path)
+					if err != nil {
+						return err
+					}
+					if !sameSet(again, set) {
+						return fail.Untrustedf("the root history walked from root set %d, recorded meanwhile by another keyctl run, ends at root set %d, not at root set %d", cur.RootVersion, again.Version, set.Version).
+							WithHint("the repository changed while it was read: retry; if it persists, report it to the repository's team lead")
+					}
+				}
 				return checkHistory(ctx, b, m, mhash, cur, st.path)
 			})
 			if err != nil {
@@ -404,6 +439,70 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 		}
 	}
 	return t, nil
+}
+
+// checkLog checks the manifest against the repository's transparency log
+// when the root set names one (docs/verify.md, section Transparency log):
+// the newest checkpoint is signed by the log key, consistent with the one
+// the state kept (prevLog), includes the manifest, and carries the
+// witness cosignatures required.
+func checkLog(ctx context.Context, b *publish.Bucket, set *root.RootSet, m *root.Manifest, mhash, prevLog string, opts Options) (*tlog.Head, int64, error) {
+	if set.Log == "" {
+		if prevLog != "" {
+			old, _ := tlog.ParseCheckpoint([]byte(prevLog))
+			return nil, 0, fail.Securityf("root set %d names no transparency log, but this client checked the log %s before", set.Version, old.Origin).
+				WithHint("a repository does not drop its log: someone may be serving a manifest that escapes it; keep the client state file as evidence and see docs/runbook.md, section monitor raised an alarm")
+		}
+		if opts.WitnessThreshold > 0 {
+			return nil, 0, (&tlog.TooFewWitnessesError{Need: opts.WitnessThreshold}).Refusal(
+				fmt.Sprintf("root set %d names no transparency log, so no witness can have cosigned it", set.Version))
+		}
+		return nil, 0, nil
+	}
+	lv, err := tlog.NewLogVerifier(set.Log)
+	if err != nil {
+		return nil, 0, err
+	}
+	var ws []*tlog.WitnessVerifier
+	for _, k := range opts.Witnesses {
+		w, err := tlog.NewWitnessVerifier(k)
+		if err != nil {
+			return nil, 0, fail.Hint(err, "check --witness (or witness in the config)")
+		}
+		ws = append(ws, w)
+	}
+	if opts.WitnessThreshold > len(ws) {
+		return nil, 0, fail.Inputf("--witness-threshold %d with %d witness keys", opts.WitnessThreshold, len(ws)).
+			WithHint("name at least as many witnesses (--witness VKEY, repeatable) as the threshold")
+	}
+	head, err := tlog.ReadHead(ctx, b, lv, ws)
+	if err != nil {
+		return nil, 0, err
+	}
+	e := tlog.Entry{Version: m.Version, SHA256: mhash}
+	if head == nil {
+		return nil, 0, &tlog.NotIncludedError{Entry: e, Why: "the repository publishes no log checkpoint, though its root set names log " + lv.Name()}
+	}
+	if prevLog != "" {
+		old, err := tlog.ParseCheckpoint([]byte(prevLog))
+		if err != nil {
+			return nil, 0, err
+		}
+		if old.Origin != head.Origin {
+			return nil, 0, &tlog.InconsistentError{Old: []byte(prevLog), New: head.Note, Why: fmt.Sprintf("the log was %q, it is now %q", old.Origin, head.Origin)}
+		}
+		if err := tlog.CheckConsistent(ctx, b, old.Tree, []byte(prevLog), head); err != nil {
+			return nil, 0, err
+		}
+	}
+	idx, err := tlog.Include(ctx, b, head, e)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := tlog.RequireWitnesses(head, opts.WitnessThreshold); err != nil {
+		return nil, 0, err
+	}
+	return head, idx, nil
 }
 
 // staleRootSet refuses a manifest naming root set named while root set
@@ -575,7 +674,9 @@ func (t *Trusted) addKeyring(name string, data []byte) error {
 		}
 		switch entry.Status {
 		case root.Active:
-			if name != root.PubkeysFile {
+			// Active maintainer keys come from pubkeys.pgp, active index
+			// keys from indexkeys.pgp only.
+			if (entry.Role == root.RoleIndex) != (name == root.IndexKeysFile) || (name != root.PubkeysFile && name != root.IndexKeysFile) {
 				continue
 			}
 		case root.Removed:

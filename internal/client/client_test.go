@@ -835,3 +835,24 @@ func TestLoadRootSetEquivocation(t *testing.T) {
 		t.Errorf("other root set at version 1: %v", err)
 	}
 }
+
+// A record of a newer root set is never replaced by one of an older set,
+// whichever manifest version either names: the run that decided under the
+// older set is refused (another run trusted the newer set meanwhile).
+func TestStateWriteNeverRollsBackRootSet(t *testing.T) {
+	sf := newStateFile(t.TempDir(), "/srv/charts")
+	cur := State{Location: "/srv/charts", Repository: "charts.example.org", Version: 5, ManifestSHA256: strings.Repeat("ab", 32), Issued: t0, RootVersion: 2, RootSHA256: strings.Repeat("02", 32)}
+	if err := sf.write(cur); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []uint64{4, 6} {
+		older := State{Location: "/srv/charts", Repository: "charts.example.org", Version: v, ManifestSHA256: fmt.Sprintf("%064x", v), Issued: t0, RootVersion: 1, RootSHA256: strings.Repeat("01", 32)}
+		err := sf.write(older)
+		if fail.KindOf(err) != fail.Untrusted || !strings.Contains(err.Error(), "rollback") {
+			t.Errorf("manifest v%d under root set 1 over a record of root set 2: %v", v, err)
+		}
+		if got, _ := sf.read(); !got.Equal(cur) {
+			t.Errorf("manifest v%d under root set 1 replaced the record of root set 2: %+v", v, got)
+		}
+	}
+}

@@ -35,6 +35,9 @@ func FuzzParseState(f *testing.F) {
 	good, _ := MarshalState(State{Location: "/srv", Repository: "r", Version: 2, ManifestSHA256: strings.Repeat("0f", 32), Issued: t0, RootVersion: 1})
 	f.Add(good)
 	f.Add([]byte(`{"format":"keyctl-client-state/1"}`))
+	withLog, _ := MarshalState(State{Location: "/srv", Repository: "r", Version: 2, ManifestSHA256: strings.Repeat("0f", 32), Issued: t0, RootVersion: 1,
+		Log: "example.org/log\n2\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n\u2014 example.org/log AAAA\n"})
+	f.Add(withLog)
 	withSubkeys, _ := MarshalState(State{Location: "/srv", Repository: "r", Version: 2, ManifestSHA256: strings.Repeat("0f", 32), Issued: t0, RootVersion: 1,
 		Compromised: []CompromisedKey{{Fingerprint: strings.Repeat("A", 40), Version: 2, Subkeys: []string{strings.Repeat("B", 40), strings.Repeat("C", 64)}}}})
 	f.Add(withSubkeys)

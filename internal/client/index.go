@@ -13,10 +13,12 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/mod/semver"
 
 	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/indexsig"
 	"github.com/keyctl/keyctl/internal/provenance"
 	"github.com/keyctl/keyctl/internal/publish"
 )
@@ -242,6 +244,12 @@ type Download struct {
 	Prov     []byte // nil when the repository has no .prov for it
 	Release  *ChartVersion
 	Location string
+	// Signed is the verified keyctl-index.json the release was found
+	// through (FetchRelease; nil: index.yaml was not signed).
+	Signed *indexsig.Statement
+	// IndexedAt is Signed's issue time when the signed index.yaml gives
+	// the release a digest and the archive has it (Candidate.IndexedAt).
+	IndexedAt *time.Time
 }
 
 // FetchChart reads index.yaml at the repository location b (whose base
@@ -273,8 +281,8 @@ func FetchChart(ctx context.Context, b *publish.Bucket, base, name, version stri
 		return nil, fail.Inputf("index.yaml: chart %s", cv).Wrap(err)
 	}
 	if err := CheckChartURL(base, u); err != nil {
-		return nil, fail.Inputf("index.yaml: chart %s: URL %s is refused: %v", cv, RedactURL(u), err).
-			WithHint("a chart URL must stay in the repository: same scheme and host or bucket, or inside the repository folder")
+		return nil, hintIndexKeys(fail.Inputf("index.yaml: chart %s: URL %s is refused: %v", cv, RedactURL(u), err).
+			WithHint("a chart URL must stay in the repository: same scheme and host or bucket, or inside the repository folder"))
 	}
 	dir, file, err := splitURL(u)
 	if err != nil {
@@ -334,6 +342,12 @@ func fetchLocal(dir, base, name, version string) (*Download, error) {
 		return nil, fail.Inputf("index.yaml: chart %s: URL %s is refused: %v", cv, RedactURL(u), err).
 			WithHint("a chart URL must stay in the repository: same scheme and host or bucket, or inside the repository folder")
 	}
+	return fetchLocalRelease(rt, dir, u, cv)
+}
+
+// fetchLocalRelease reads release cv, at URL u inside the repository
+// folder dir (opened as rt), and its .prov.
+func fetchLocalRelease(rt *os.Root, dir, u string, cv *ChartVersion) (*Download, error) {
 	pu, err := url.Parse(u)
 	if err != nil || pu.RawQuery != "" || pu.Fragment != "" {
 		return nil, fail.Inputf("chart URL %s has a query or fragment, which keyctl does not follow", RedactURL(u))

@@ -18,6 +18,7 @@ import (
 
 	"github.com/keyctl/keyctl/internal/fail"
 	"github.com/keyctl/keyctl/internal/root"
+	"github.com/keyctl/keyctl/internal/tlog"
 )
 
 // State is what a client remembers of one repository location: the
@@ -60,6 +61,10 @@ type State struct {
 	RootSHA256     string    `json:"root_sha256,omitempty"`
 	// Compromised is sorted by fingerprint, without duplicates.
 	Compromised []CompromisedKey `json:"compromised,omitempty"`
+	// Log is the newest transparency log checkpoint (a signed note,
+	// internal/tlog) this client checked; empty when the repository keeps
+	// no log. The next checkpoint must be consistent with it.
+	Log string `json:"log,omitempty"`
 }
 
 // CompromisedKey is a key a trusted manifest listed as compromised.
@@ -84,7 +89,7 @@ func (c CompromisedKey) equal(o CompromisedKey) bool {
 func (s State) Equal(o State) bool {
 	return s.Location == o.Location && s.Repository == o.Repository && s.Version == o.Version &&
 		s.ManifestSHA256 == o.ManifestSHA256 && s.Issued.Equal(o.Issued) && s.RootVersion == o.RootVersion &&
-		s.RootSHA256 == o.RootSHA256 && slices.EqualFunc(s.Compromised, o.Compromised, CompromisedKey.equal)
+		s.RootSHA256 == o.RootSHA256 && slices.EqualFunc(s.Compromised, o.Compromised, CompromisedKey.equal) && s.Log == o.Log
 }
 
 // CheckCompromised refuses a manifest that brings back a key the state
@@ -213,6 +218,9 @@ type stateJSON struct {
 	// Compromised is optional: files written before it was recorded
 	// have none.
 	Compromised []CompromisedKey `json:"compromised,omitempty"`
+	// Log is optional: repositories without a transparency log, and
+	// files written before it was recorded, have none.
+	Log string `json:"log,omitempty"`
 }
 
 // MarshalState returns the canonical bytes of s.
@@ -221,7 +229,7 @@ func MarshalState(s State) ([]byte, error) {
 		return nil, err
 	}
 	j := stateJSON{Format: StateFormat, Location: s.Location, Repository: s.Repository, Version: s.Version,
-		ManifestSHA256: s.ManifestSHA256, Issued: s.Issued.UTC().Format(time.RFC3339), RootVersion: s.RootVersion, RootSHA256: s.RootSHA256, Compromised: s.Compromised}
+		ManifestSHA256: s.ManifestSHA256, Issued: s.Issued.UTC().Format(time.RFC3339), RootVersion: s.RootVersion, RootSHA256: s.RootSHA256, Compromised: s.Compromised, Log: s.Log}
 	b, err := json.MarshalIndent(j, "", "  ")
 	if err != nil {
 		return nil, err
@@ -252,7 +260,7 @@ func ParseState(data []byte) (State, error) {
 		return State{}, fmt.Errorf("issued %q is not an RFC 3339 time", j.Issued)
 	}
 	s := State{Location: j.Location, Repository: j.Repository, Version: j.Version, ManifestSHA256: j.ManifestSHA256,
-		Issued: issued.UTC(), RootVersion: j.RootVersion, RootSHA256: j.RootSHA256, Compromised: j.Compromised}
+		Issued: issued.UTC(), RootVersion: j.RootVersion, RootSHA256: j.RootSHA256, Compromised: j.Compromised, Log: j.Log}
 	if err := s.validate(); err != nil {
 		return State{}, err
 	}
@@ -275,6 +283,11 @@ func (s State) validate() error {
 		return errors.New("root_sha256 must be 64 lower-case hex digits")
 	case s.Issued.IsZero():
 		return errors.New("issued is missing")
+	}
+	if s.Log != "" {
+		if _, err := tlog.ParseCheckpoint([]byte(s.Log)); err != nil {
+			return fmt.Errorf("log checkpoint: %v", err)
+		}
 	}
 	for i, c := range s.Compromised {
 		switch {
@@ -359,6 +372,8 @@ func (f *stateFile) write(s State) error { return f.writeChecked(s, nil) }
 //     version with another root set hash, is equivocation (a Security
 //     error), never overwritten;
 //   - a record of another repository identity is not replaced;
+//   - a record of a newer root set than s names is never replaced, and s
+//     is refused (rollback): another run trusted the newer set meanwhile;
 //   - otherwise, when the record differs from what Load started from
 //     (another run wrote an intermediate version), check (when not nil)
 //     is asked whether s still descends from it, and the compromised keys
@@ -393,6 +408,8 @@ func (f *stateFile) writeChecked(s State, check func(cur State) error) error {
 		}
 		// Keys another run recorded as compromised are never forgotten.
 		s = s.withCompromised(nil, nil, cur.Compromised)
+		// Nor is a larger log checkpoint (check made s's consistent with it).
+		s.Log = largerLog(s.Log, cur.Log)
 	}
 	data, err := MarshalState(s)
 	if err != nil {
@@ -429,6 +446,21 @@ func (f *stateFile) writeChecked(s State, check func(cur State) error) error {
 	return nil
 }
 
+// largerLog returns the checkpoint of the larger tree of a and b.
+func largerLog(a, b string) string {
+	ca, ea := tlog.ParseCheckpoint([]byte(a))
+	cb, eb := tlog.ParseCheckpoint([]byte(b))
+	switch {
+	case a == "" || ea != nil:
+		return b
+	case b == "" || eb != nil:
+		return a
+	case cb.N > ca.N:
+		return b
+	}
+	return a
+}
+
 // compareState refuses to replace the record cur by s when they disagree
 // on what one version was.
 func compareState(cur, s State) error {
@@ -442,6 +474,14 @@ func compareState(cur, s State) error {
 			Hints: equivocationHints}
 	case cur.RootVersion == s.RootVersion && cur.RootSHA256 != "" && s.RootSHA256 != "" && cur.RootSHA256 != s.RootSHA256:
 		return rootEquivocation(s.RootVersion, cur.RootSHA256, s.RootSHA256)
+	case cur.RootVersion > s.RootVersion:
+		// Another run sharing this state trusted a newer root set while
+		// this one decided under an older set: a root key that has left
+		// the set may have signed what this run saw (rollback). The newer
+		// record is kept and nothing this run read is trusted.
+		return fail.Untrustedf("root set %d was trusted by another keyctl run sharing this client state while this run checked the repository under root set %d (rollback)", cur.RootVersion, s.RootVersion).
+			WithHint("nothing was trusted and the newer record was kept: retry",
+				"if it persists, an old copy of the repository (hiding a root rotation) is being served: try another mirror; tell the repository's team lead")
 	}
 	return nil
 }

@@ -10,8 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/indexsig"
 	"github.com/keyctl/keyctl/internal/oci"
 	"github.com/keyctl/keyctl/internal/provenance"
 	"github.com/keyctl/keyctl/internal/publish"
@@ -72,6 +74,12 @@ type Verdict struct {
 	// Differences from SourceDir (nil when not asked).
 	Differences []provenance.Difference
 	Warnings    []string
+	// SignedIndex is the verified keyctl-index.json a REPO/CHART release
+	// was found through (nil: the repository does not sign its index).
+	SignedIndex *indexsig.Statement
+	// IndexDigestChecked: the signed index gives the release a digest,
+	// and the archive has it; its issue time then backs soft removals.
+	IndexDigestChecked bool
 }
 
 // fetched is a chart read from any source, not yet trusted.
@@ -84,6 +92,9 @@ type fetched struct {
 	digest        string
 	// check refuses an archive that is not the release asked for.
 	check func(ar *provenance.Archive) error
+	// signed and indexedAt: see Download.Signed and Download.IndexedAt.
+	signed    *indexsig.Statement
+	indexedAt *time.Time
 }
 
 // Verify is keyctl's one verification of a chart (docs/verify.md): it
@@ -149,11 +160,18 @@ func Verify(ctx context.Context, req VerifyRequest) (*Verdict, error) {
 
 	var f *fetched
 	var err error
+	var t *Trusted
 	switch {
 	case ref.Host != "":
 		f, err = fetchOCI(ctx, opts.Registry, ref)
 	case src.Chart != "":
-		f, err = fetchIndexed(ctx, b, opts.Location, src.Chart, src.Version)
+		// The published set first: when its manifest names index keys,
+		// index.yaml is read only with a valid signed statement
+		// (signedindex.go).
+		if t, err = Load(ctx, opts); err != nil {
+			return nil, err
+		}
+		f, err = fetchIndexed(ctx, t, b, opts.Location, src.Chart, src.Version, opts.StateDir)
 	default:
 		f, err = readLocal(src)
 	}
@@ -175,11 +193,13 @@ func Verify(ctx context.Context, req VerifyRequest) (*Verdict, error) {
 		}
 	}
 
-	t, err := Load(ctx, opts)
-	if err != nil {
-		return nil, err
+	if t == nil {
+		if t, err = Load(ctx, opts); err != nil {
+			return nil, err
+		}
 	}
 	v.Repo = t
+	v.SignedIndex, v.IndexDigestChecked = f.signed, f.indexedAt != nil
 	for _, fb := range t.Fallbacks {
 		v.Warnings = append(v.Warnings, fb+" did not match the manifest; its content-addressed copy did (a publish in progress?)")
 	}
@@ -203,7 +223,8 @@ func Verify(ctx context.Context, req VerifyRequest) (*Verdict, error) {
 		f.archiveName = ar.Name + "-" + ar.Version + ".tgz"
 		v.ArchiveName = f.archiveName
 	}
-	d := t.Check(prov, f.archiveName, ar, nil)
+	// A signed index's issue time backs soft removals, like the ledger.
+	d := Decide(t, t.Now, Candidate{Prov: prov, ArchiveName: f.archiveName, Archive: ar, IndexedAt: f.indexedAt})
 	v.Decision, v.Trusted = d, d.Trusted
 	if req.SourceDir != "" {
 		diffs, err := provenance.CompareSource(ar, req.SourceDir, provenance.CompareOptions{})
@@ -265,16 +286,16 @@ func readFile(name string, stdin io.Reader, limit int64) ([]byte, error) {
 	return data, nil
 }
 
-func fetchIndexed(ctx context.Context, b *publish.Bucket, location, chart, version string) (*fetched, error) {
+func fetchIndexed(ctx context.Context, t *Trusted, b *publish.Bucket, location, chart, version, stateDir string) (*fetched, error) {
 	base, err := BaseURL(location)
 	if err != nil {
 		return nil, err
 	}
-	d, err := FetchChart(ctx, b, base, chart, version)
+	d, err := FetchRelease(ctx, t, b, base, chart, version, FetchOptions{StateDir: stateDir})
 	if err != nil {
 		return nil, err
 	}
-	f := &fetched{archive: d.Archive, prov: d.Prov, archiveName: d.Name, fetched: d.URL}
+	f := &fetched{archive: d.Archive, prov: d.Prov, archiveName: d.Name, fetched: d.URL, signed: d.Signed, indexedAt: d.IndexedAt}
 	if d.Prov != nil {
 		f.provName = d.URL + ".prov"
 	}

@@ -10,8 +10,8 @@ import (
 	"strings"
 
 	"github.com/opencontainers/go-digest"
-	"golang.org/x/mod/semver"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/mod/semver"
 	"oras.land/oras-go/v2/content"
 
 	"github.com/keyctl/keyctl/internal/fail"

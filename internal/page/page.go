@@ -103,6 +103,9 @@ type Input struct {
 	// Pubkeys and Revoked are the published keyrings, as bound by the
 	// manifest.
 	Pubkeys, Revoked []byte
+	// IndexKeys is indexkeys.pgp as bound by the manifest (nil when the
+	// manifest names no active index key).
+	IndexKeys []byte
 	// URL is where people read the set ("" when unknown). An http(s),
 	// gs:// or s3:// location is filled into the verify commands; for
 	// anything else (a directory on the publisher's machine) the page
@@ -156,6 +159,9 @@ type view struct {
 	DaysLeft    int
 	Active      []keyView
 	Removed     []keyView
+	// Index are the active index keys: they sign keyctl-index.json,
+	// never a chart.
+	Index       []keyView
 	RepoArg     string
 	RepoKnown   bool
 	PubkeysHref string // link to pubkeys.pgp: absolute, or relative to the page
@@ -234,9 +240,14 @@ func Render(in Input) ([]byte, error) {
 	if err := m.CheckFile(root.RevokedFile, in.Revoked); err != nil {
 		return nil, err
 	}
+	if _, bound := m.File(root.IndexKeysFile); bound {
+		if err := m.CheckFile(root.IndexKeysFile, in.IndexKeys); err != nil {
+			return nil, err
+		}
+	}
 	now := in.Now.UTC()
 	certs := map[string]*openpgp.Entity{}
-	for _, ring := range [][]byte{in.Pubkeys, in.Revoked} {
+	for _, ring := range [][]byte{in.Pubkeys, in.Revoked, in.IndexKeys} {
 		if len(ring) == 0 {
 			continue
 		}
@@ -285,6 +296,10 @@ func Render(in Input) ([]byte, error) {
 			kv.Reason, kv.Effective = string(k.Reason), ts(k.Effective)
 			kv.Compromised = k.Reason == root.Compromised
 			v.Removed = append(v.Removed, kv)
+			continue
+		}
+		if k.Role == root.RoleIndex {
+			v.Index = append(v.Index, kv)
 			continue
 		}
 		if v.FirstFpr == "" {

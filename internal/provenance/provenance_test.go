@@ -276,6 +276,12 @@ func TestKeyTimes(t *testing.T) {
 		case !tc.ok && !errors.Is(err, provenance.ErrKeyRevoked):
 			t.Errorf("reason %d: Verify = %v, want ErrKeyRevoked", tc.reason, err)
 		}
+		// The revocation's date, not the signature's, says since when the
+		// key is no longer valid.
+		want := map[packet.ReasonForRevocation]string{packet.KeySuperseded: provenance.InvalidSuperseded, packet.KeyRetired: provenance.InvalidRetired}[tc.reason]
+		if tc.ok && sig != nil && (!sig.InvalidSince.Equal(t0.Add(day)) || sig.InvalidReason != want) {
+			t.Errorf("reason %d: invalid since %v (%q), want %v (%q)", tc.reason, sig.InvalidSince, sig.InvalidReason, t0.Add(day), want)
+		}
 	}
 }
 

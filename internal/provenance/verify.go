@@ -32,7 +32,30 @@ type Signature struct {
 	// the self-signatures valid at Created (zero: never). A key that is not
 	// ValidNow and whose Expires has passed has expired since it signed.
 	Expires time.Time
+	// InvalidSince and InvalidReason are set when ValidNow is false: the
+	// earliest time the certificate shows the (sub)key stopped being valid
+	// for signing, and why. The candidates are the dates of the valid
+	// revocations of the signing (sub)key and of its primary key, and the
+	// expiries by the self-signatures valid at Created and at the config's
+	// time (a shortened expiry counts). InvalidReason is "expired",
+	// "superseded" or "retired" (soft), "compromised" or "revoked" (a
+	// revocation with no or another reason: hard), or "unknown" (no cause
+	// found; InvalidSince is then Created). The signer sets Created, so a
+	// caller must not trust a signature on it alone once the key stopped
+	// being valid (docs/verify.md).
+	InvalidSince  time.Time
+	InvalidReason string
 }
+
+// Reasons a signing key stopped being valid (Signature.InvalidReason).
+const (
+	InvalidExpired     = "expired"
+	InvalidSuperseded  = "superseded"
+	InvalidRetired     = "retired"
+	InvalidCompromised = "compromised"
+	InvalidRevoked     = "revoked"
+	InvalidUnknown     = "unknown"
+)
 
 // SignatureResult is the outcome for one signature packet of a .prov: Sig
 // when it verifies, else Err (*UnknownSignerError when no certificate of
@@ -82,37 +105,29 @@ func (p *Prov) VerifyOne(i int, keyring openpgp.EntityList, cfg *packet.Config) 
 	return res
 }
 
-// WithoutRevocations returns a copy of the certificate e without the
-// revocation signatures of its primary key and subkeys (user IDs, bindings
-// and keys are shared with e, which is not changed). keyctl verify and audit
-// check a signature by a retired or superseded key with it: the key's own
-// revocation must not turn the soft removal the manifest records into a bad
-// signature (docs/verify.md). It has no use for a compromised key.
-func WithoutRevocations(e *openpgp.Entity) *openpgp.Entity {
+// WithoutKeyRevocations returns a copy of the certificate e without the
+// revocation signatures of its primary key (user IDs, subkeys, bindings and
+// the subkeys' revocations are kept; e is not changed). keyctl verify and
+// audit check a signature by a retired or superseded key with it: the key's
+// own revocation must not turn the soft removal the manifest records into a
+// bad signature (docs/verify.md). A subkey's revocation is kept: a hard one
+// (compromised, or no reason) keeps every signature by that subkey
+// untrusted whatever later happens to the key, and a soft one counts from
+// its date (Signature.InvalidSince). It has no use for a compromised key.
+func WithoutKeyRevocations(e *openpgp.Entity) *openpgp.Entity {
 	c := *e
 	c.Revocations = nil
 	c.Subkeys = make([]openpgp.Subkey, len(e.Subkeys))
 	for i, sk := range e.Subkeys {
 		sk.Primary = &c
-		sk.Revocations = nil
 		c.Subkeys[i] = sk
 	}
 	return &c
 }
 
-// HasRevocations reports whether e carries a revocation signature of its
-// primary key or of a subkey.
-func HasRevocations(e *openpgp.Entity) bool {
-	if len(e.Revocations) > 0 {
-		return true
-	}
-	for _, sk := range e.Subkeys {
-		if len(sk.Revocations) > 0 {
-			return true
-		}
-	}
-	return false
-}
+// HasKeyRevocations reports whether e carries a revocation signature of
+// its primary key.
+func HasKeyRevocations(e *openpgp.Entity) bool { return len(e.Revocations) > 0 }
 
 // weakHashes are refused whatever the config says.
 var weakHashes = map[crypto.Hash]bool{crypto.MD5: true, crypto.SHA1: true, crypto.RIPEMD160: true}
@@ -246,7 +261,98 @@ func (p *Prov) verifyWith(e *openpgp.Entity, sig *packet.Signature, raw []byte, 
 	if pe, ok := pgpkey.Expiry(e, vs.CreationTime, cfg); ok && !pe.IsZero() && (res.Expires.IsZero() || pe.Before(res.Expires)) {
 		res.Expires = pe
 	}
+	if !res.ValidNow {
+		res.InvalidSince, res.InvalidReason = invalidSince(e, key, res, cfg)
+	}
 	return res, nil
+}
+
+// invalidSince returns the earliest time e shows key stopped being valid
+// for signing, and why (Signature.InvalidSince). Only times after the
+// signature's own date are candidates for an expiry; a revocation counts
+// from its date whatever that is.
+func invalidSince(e *openpgp.Entity, key *packet.PublicKey, res *Signature, cfg *packet.Config) (time.Time, string) {
+	var at time.Time
+	why := ""
+	consider := func(t time.Time, reason string) {
+		if t.IsZero() || t.After(cfg.Now()) {
+			return // the key is invalid now: a later time is not the cause
+		}
+		if why == "" || t.Before(at) {
+			at, why = t, reason
+		}
+	}
+	revoked := func(revs []*packet.VerifiableSignature, verify func(*packet.Signature) error) {
+		for _, r := range revs {
+			if r == nil || r.Packet == nil || verify(r.Packet) != nil {
+				continue
+			}
+			consider(r.Packet.CreationTime, revocationReason(r.Packet))
+		}
+	}
+	revoked(e.Revocations, e.PrimaryKey.VerifyRevocationSignature)
+	if key != e.PrimaryKey {
+		for i := range e.Subkeys {
+			sk := &e.Subkeys[i]
+			if sk.PublicKey != key {
+				continue
+			}
+			revoked(sk.Revocations, func(sig *packet.Signature) error {
+				return e.PrimaryKey.VerifySubkeyRevocationSignature(sig, sk.PublicKey)
+			})
+			// The newest binding valid now: a shortened expiry counts.
+			if b, err := sk.LatestValidBindingSignature(cfg.Now(), cfg); err == nil {
+				consider(bindingEnd(key, b), InvalidExpired)
+			} else if b, err := sk.LatestValidBindingSignature(time.Time{}, cfg); err == nil {
+				consider(bindingEnd(key, b), InvalidExpired)
+			}
+			if b, err := sk.LatestValidBindingSignature(res.Created, cfg); err == nil {
+				consider(bindingEnd(key, b), InvalidExpired)
+			}
+		}
+	}
+	for _, t := range []time.Time{cfg.Now(), {}} {
+		if sig, err := e.PrimarySelfSignature(t, cfg); err == nil && sig != nil {
+			consider(bindingEnd(e.PrimaryKey, sig), InvalidExpired)
+			break
+		}
+	}
+	consider(res.Expires, InvalidExpired)
+	if why == "" {
+		return res.Created, InvalidUnknown
+	}
+	return at, why
+}
+
+// bindingEnd is when a self-signature stops making its key valid: the key
+// expiry it states, or its own expiry, whichever comes first (zero: never).
+func bindingEnd(pk *packet.PublicKey, sig *packet.Signature) time.Time {
+	var end time.Time
+	if sig.KeyLifetimeSecs != nil && *sig.KeyLifetimeSecs != 0 {
+		end = pk.CreationTime.Add(time.Duration(*sig.KeyLifetimeSecs) * time.Second)
+	}
+	if sig.SigLifetimeSecs != nil && *sig.SigLifetimeSecs != 0 {
+		if se := sig.CreationTime.Add(time.Duration(*sig.SigLifetimeSecs) * time.Second); end.IsZero() || se.Before(end) {
+			end = se
+		}
+	}
+	return end
+}
+
+// revocationReason names a revocation's reason (Signature.InvalidReason).
+func revocationReason(sig *packet.Signature) string {
+	if sig.RevocationReason == nil {
+		return InvalidRevoked
+	}
+	switch *sig.RevocationReason {
+	case packet.KeySuperseded:
+		return InvalidSuperseded
+	case packet.KeyRetired:
+		return InvalidRetired
+	case packet.KeyCompromised:
+		return InvalidCompromised
+	}
+	return InvalidRevoked
 }
 
 func signingKey(e *openpgp.Entity, sig *packet.Signature) *packet.PublicKey {

@@ -11,21 +11,23 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 
-	"cloud.google.com/go/storage"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	gcaws "gocloud.dev/aws"
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/fileblob"
-	"gocloud.dev/blob/gcsblob"
+	"gocloud.dev/blob/s3blob"
 	"gocloud.dev/gcerrors"
 	"gocloud.dev/gcp"
 
-	// The other URL schemes Open serves (gs:// is opened explicitly, see
-	// openBlob). Registered here and nowhere else, so the start-up cost of
-	// the cloud SDKs is paid by the one package that needs them.
+	// mem:// (gs:// and s3:// are opened explicitly, see openBlob).
 	_ "gocloud.dev/blob/memblob"
-	_ "gocloud.dev/blob/s3blob"
 
 	"github.com/keyctl/keyctl/internal/fail"
 )
@@ -40,9 +42,21 @@ type Bucket struct {
 
 	remote Remote // set by OpenRemote: every operation goes to it
 
+	// noConditional is set once an s3:// service answered a conditional
+	// write with 501 Not Implemented: later publishes through this Bucket
+	// take the lock from the start.
+	noConditional bool
+
 	// hookBeforePointer, set by tests in this package, runs between steps
 	// 2 and 3 of Publish.
 	hookBeforePointer func(context.Context) error
+}
+
+// version identifies one state of an object for a conditional write: the
+// generation on GCS, the ETag on S3. The zero value means "unknown".
+type version struct {
+	gen  int64
+	etag string
 }
 
 // Open opens location for reading (Get, Exists) and, except for http(s),
@@ -89,15 +103,6 @@ func Open(ctx context.Context, location string, opts *Options) (*Bucket, error) 
 	if err != nil {
 		return nil, fail.Inputf("open %s", loc.display).Wrap(err).WithHint(credentialsHint(loc))
 	}
-	if loc.kind == kindGCS {
-		// One retry policy, in one place: ours. The storage client's own
-		// retries would multiply with it, hide failures from
-		// Options.MaxAttempts, and wait seconds between attempts.
-		var c *storage.Client
-		if bb.As(&c) {
-			c.SetRetry(storage.WithPolicy(storage.RetryNever))
-		}
-	}
 	if loc.prefix != "" {
 		bb = blob.PrefixedBucket(bb, loc.prefix)
 	}
@@ -105,11 +110,12 @@ func Open(ctx context.Context, location string, opts *Options) (*Bucket, error) 
 	return b, nil
 }
 
-// openBlob opens a bucket URL. gs:// goes through our own URLOpener:
-// gcsblob's default one prints a warning to stdout when Application Default
-// Credentials are missing (which would corrupt -o json output) and fails only
-// later, with a 401; here a missing credential is an error at Open.
+// openBlob opens a bucket URL. gs:// goes through keyctl's own driver
+// (gcs.go); a missing credential is an error at Open, not a 401 later.
 func openBlob(ctx context.Context, loc location) (*blob.Bucket, error) {
+	if loc.kind == kindS3 {
+		return openS3(ctx, loc)
+	}
 	if loc.kind != kindGCS {
 		return blob.OpenBucket(ctx, loc.url)
 	}
@@ -118,24 +124,85 @@ func openBlob(ctx context.Context, loc location) (*blob.Bucket, error) {
 		return nil, err
 	}
 	q := u.Query()
-	var opener *gcsblob.URLOpener
-	switch {
-	case os.Getenv("STORAGE_EMULATOR_HOST") != "", q.Get("anonymous") == "true", q.Get("access_id") == "-":
-		// The emulator needs no credentials (gcsblob then talks to it
-		// without any); public buckets can be read anonymously.
-		opener = &gcsblob.URLOpener{Client: gcp.NewAnonymousHTTPClient(gcp.DefaultTransport())}
-	default:
-		creds, err := gcp.DefaultCredentials(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("no Google Cloud credentials: %w", err)
-		}
-		client, err := gcp.NewHTTPClient(gcp.DefaultTransport(), creds.TokenSource)
-		if err != nil {
-			return nil, err
-		}
-		opener = &gcsblob.URLOpener{Client: client, TokenSource: gcp.CredentialsTokenSource(creds)}
+	anonymous := os.Getenv("STORAGE_EMULATOR_HOST") != "" || q.Get("anonymous") == "true" || q.Get("access_id") == "-"
+	q.Del("anonymous")
+	q.Del("access_id")
+	for k := range q {
+		return nil, fmt.Errorf("gs:// takes ?anonymous=true and no other query parameter (got %q)", k)
 	}
-	return opener.OpenBucketURL(ctx, u)
+	// No retries in the transport: one retry policy, in one place, ours
+	// (see retry.go).
+	if anonymous {
+		// The emulator needs no credentials; public buckets can be read
+		// anonymously.
+		return openGCS(u.Host, &gcp.NewAnonymousHTTPClient(gcp.DefaultTransport()).Client), nil
+	}
+	creds, err := gcp.DefaultCredentials(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("no Google Cloud credentials: %w", err)
+	}
+	client, err := gcp.NewHTTPClient(gcp.DefaultTransport(), creds.TokenSource)
+	if err != nil {
+		return nil, err
+	}
+	return openGCS(u.Host, &client.Client), nil
+}
+
+// openS3 opens an s3:// bucket like s3blob's URL opener does (the same
+// query parameters), but with the AWS SDK's own retries turned off: one
+// retry policy, in one place, ours (see retry.go), as for gs://.
+func openS3(ctx context.Context, loc location) (*blob.Bucket, error) {
+	u, err := url.Parse(loc.url)
+	if err != nil {
+		return nil, err
+	}
+	q := u.Query()
+	var bo s3blob.Options
+	var s3opts []func(*s3.Options)
+	boolParam := func(key string) (bool, bool, error) {
+		v := q.Get(key)
+		if v == "" {
+			return false, false, nil
+		}
+		q.Del(key)
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return false, false, fmt.Errorf("invalid value for %q: %w", key, err)
+		}
+		return b, true, nil
+	}
+	if v := q.Get("ssetype"); v != "" {
+		q.Del("ssetype")
+		bo.EncryptionType = s3types.ServerSideEncryption(v)
+	}
+	if v := q.Get("kmskeyid"); v != "" {
+		q.Del("kmskeyid")
+		bo.KMSEncryptionID = v
+	}
+	if v, ok, err := boolParam("accelerate"); err != nil {
+		return nil, err
+	} else if ok {
+		s3opts = append(s3opts, func(o *s3.Options) { o.UseAccelerate = v })
+	}
+	if v, ok, err := boolParam("disable_https"); err != nil {
+		return nil, err
+	} else if ok {
+		s3opts = append(s3opts, func(o *s3.Options) { o.EndpointOptions.DisableHTTPS = v })
+	}
+	for _, key := range []string{"use_path_style", "s3ForcePathStyle"} {
+		if v, ok, err := boolParam(key); err != nil {
+			return nil, err
+		} else if ok {
+			s3opts = append(s3opts, func(o *s3.Options) { o.UsePathStyle = v })
+		}
+	}
+	cfg, err := gcaws.V2ConfigFromURLParams(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Retryer = func() aws.Retryer { return aws.NopRetryer{} }
+	bo.RequestChecksumCalculation = cfg.RequestChecksumCalculation
+	return s3blob.OpenBucket(ctx, s3.NewFromConfig(cfg, s3opts...), u.Host, &bo)
 }
 
 func credentialsHint(loc location) string {
@@ -278,51 +345,60 @@ func (b *Bucket) Exists(ctx context.Context, name string) (bool, error) {
 	return ok, nil
 }
 
-// readRetry reads name with retries. It returns the content and, on GCS,
-// the object's generation.
-func (b *Bucket) readRetry(ctx context.Context, name string, limit int64) ([]byte, int64, error) {
+// readRetry reads name with retries. It returns the content and the
+// object's version (GCS generation, S3 ETag).
+func (b *Bucket) readRetry(ctx context.Context, name string, limit int64) ([]byte, version, error) {
 	bb := b.bucket()
 	if bb == nil {
-		return nil, 0, notFound(name, b.loc.display)
+		return nil, version{}, notFound(name, b.loc.display)
 	}
 	var data []byte
-	var gen int64
+	var ver version
 	err := b.retry(ctx, "read "+name, func(ctx context.Context) error {
 		var err error
-		data, gen, err = b.readOnce(ctx, bb, name, limit)
+		data, ver, err = b.readOnce(ctx, bb, name, limit)
 		return err
 	})
 	if err != nil {
-		return nil, 0, b.opError("read", name, err)
+		return nil, version{}, b.opError("read", name, err)
 	}
-	return data, gen, nil
+	return data, ver, nil
 }
 
-func (b *Bucket) readOnce(ctx context.Context, bb *blob.Bucket, name string, limit int64) ([]byte, int64, error) {
+func (b *Bucket) readOnce(ctx context.Context, bb *blob.Bucket, name string, limit int64) ([]byte, version, error) {
 	r, err := bb.NewReader(ctx, name, nil)
 	if err != nil {
 		if gcerrors.Code(err) == gcerrors.NotFound {
-			return nil, 0, &NotFoundError{Name: name, Location: b.loc.display}
+			return nil, version{}, &NotFoundError{Name: name, Location: b.loc.display}
 		}
-		return nil, 0, err
+		return nil, version{}, err
 	}
 	defer r.Close()
 	if r.Size() > limit {
-		return nil, 0, &TooLargeError{Name: name, Location: b.loc.display, Limit: limit}
+		return nil, version{}, &TooLargeError{Name: name, Location: b.loc.display, Limit: limit}
 	}
-	var gen int64
-	var sr *storage.Reader
-	if r.As(&sr) {
-		gen = sr.Attrs.Generation
+	var ver version
+	var gi gcsInfo
+	var so s3.GetObjectOutput
+	switch {
+	case r.As(&gi):
+		ver.gen = gi.Generation
+	case r.As(&so):
+		ver.etag = aws.ToString(so.ETag)
 	}
-	data, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, 0, err
+	// Read into a buffer of the announced size: io.ReadAll would grow
+	// its slice a dozen times for a 1,000-key keyring or manifest, which
+	// was a tenth of keyctl verify's CPU (docs/performance.md).
+	var buf bytes.Buffer
+	buf.Grow(int(min(max(r.Size(), 0), limit)) + bytes.MinRead)
+	if _, err := buf.ReadFrom(io.LimitReader(r, limit+1)); err != nil {
+		return nil, version{}, err
 	}
+	data := buf.Bytes()
 	if int64(len(data)) > limit {
-		return nil, 0, &TooLargeError{Name: name, Location: b.loc.display, Limit: limit}
+		return nil, version{}, &TooLargeError{Name: name, Location: b.loc.display, Limit: limit}
 	}
-	return data, gen, nil
+	return data, ver, nil
 }
 
 // opError turns a final error of a bucket operation into a *fail.Error that
@@ -383,13 +459,14 @@ func contentType(name string) string {
 type writeMode int
 
 const (
-	overwrite  writeMode = iota // no precondition
-	ifNotExist                  // the object must not exist
-	ifGenMatch                  // GCS: the object's generation must be gen (0: must not exist)
+	overwrite      writeMode = iota // no precondition
+	ifNotExist                      // the object must not exist
+	ifVersionMatch                  // GCS, S3: the object must be at ver (zero: must not exist)
 )
 
-// writeOnce writes obj once. For ifGenMatch it returns the new generation.
-func (b *Bucket) writeOnce(ctx context.Context, bb *blob.Bucket, obj Object, cacheControl string, mode writeMode, gen int64) (int64, error) {
+// writeOnce writes obj once. For ifVersionMatch on GCS it returns the new
+// generation.
+func (b *Bucket) writeOnce(ctx context.Context, bb *blob.Bucket, obj Object, cacheControl string, mode writeMode, ver version) (version, error) {
 	ct := obj.ContentType
 	if ct == "" {
 		ct = contentType(obj.Name)
@@ -399,42 +476,37 @@ func (b *Bucket) writeOnce(ctx context.Context, bb *blob.Bucket, obj Object, cac
 		cc = cacheControl
 	}
 	sum := md5.Sum(obj.Data) // integrity in transit; GCS and S3 check it
-	var sw *storage.Writer
+	var gw *gcsWrite
 	wo := &blob.WriterOptions{
 		ContentType:  ct,
 		CacheControl: cc,
 		ContentMD5:   sum[:],
-		IfNotExist:   mode == ifNotExist,
+		IfNotExist:   mode == ifNotExist || (mode == ifVersionMatch && b.loc.kind == kindS3 && ver.etag == ""),
 		BeforeWrite: func(as func(any) bool) error {
-			var oh **storage.ObjectHandle
-			if as(&oh) && mode == ifGenMatch {
-				if gen == 0 {
-					*oh = (*oh).If(storage.Conditions{DoesNotExist: true})
-				} else {
-					*oh = (*oh).If(storage.Conditions{GenerationMatch: gen})
-				}
+			if as(&gw) && mode == ifVersionMatch {
+				g := ver.gen // 0: must not exist
+				gw.IfGenerationMatch = &g
 			}
-			if as(&sw) {
-				// One request per object: our objects are small and
-				// already in memory, and a single request is either
-				// applied or not.
-				sw.ChunkSize = 0
+			var in *transfermanager.UploadObjectInput
+			if as(&in) && mode == ifVersionMatch && ver.etag != "" {
+				// S3 conditional writes: If-None-Match: * (IfNotExist
+				// above) when there is no pointer yet, If-Match with the
+				// ETag read in step 1 when there is one.
+				in.IfMatch = aws.String(ver.etag)
 			}
 			return nil
 		},
 	}
-	if mode == ifGenMatch && b.loc.kind != kindGCS {
-		return 0, fmt.Errorf("internal error: generation precondition on %s", b.loc.display)
+	if mode == ifVersionMatch && b.loc.kind != kindGCS && b.loc.kind != kindS3 {
+		return version{}, fmt.Errorf("internal error: version precondition on %s", b.loc.display)
 	}
 	if err := bb.WriteAll(ctx, obj.Name, obj.Data, wo); err != nil {
-		return 0, err
+		return version{}, err
 	}
-	if sw != nil {
-		if a := sw.Attrs(); a != nil {
-			return a.Generation, nil
-		}
+	if gw != nil {
+		return version{gen: gw.Generation}, nil
 	}
-	return 0, nil
+	return version{}, nil
 }
 
 // sameContent reports whether name currently holds exactly data.

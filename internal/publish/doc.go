@@ -8,14 +8,18 @@
 //
 // Open accepts a directory path, file:///abs/dir, gs://bucket/prefix,
 // s3://bucket/prefix?region=R, mem:// and, for reading only,
-// http(s)://host/path. See Open.
+// http(s)://host/path. See Open. gs:// is served by this package's own
+// driver over the Cloud Storage JSON API (gcs.go), so that keyctl does not
+// link the GCS client library and its gRPC/xDS stack.
 //
 // # Publish order
 //
 // A Plan names four groups of objects. Publish handles them in this order:
 //
-//  0. Backends without object generations (directories, file://, mem://,
-//     s3://) first take a lock next to the pointer, "POINTER.lock": a file
+//  0. Backends without conditional overwrites (directories, file://,
+//     mem://, and an S3-compatible service that answers If-Match with 501
+//     Not Implemented) take a lock next to the pointer, "POINTER.lock": a
+//     file
 //     created with O_EXCL for directories, an object written with
 //     IfNotExist otherwise. It holds a random token, is held through step
 //     4 and removed at the end, also on failure, but only if it still
@@ -23,9 +27,15 @@
 //     lock was removed by hand leaves the next publish's lock alone. A
 //     lock left by a killed publish makes the next one fail with a
 //     *LockedError that names it and its age; removing it by hand is the
-//     fix. GCS needs no lock: step 3 carries a generation precondition
-//     instead.
-//  1. Read the pointer's current content (and, on GCS, its generation). If
+//     fix. GCS and S3 need no lock: step 3 carries a precondition instead.
+//     On s3:// the lock is only the fallback: when the service answers
+//     the conditional pointer write 501, Publish takes the lock (which,
+//     like the blobs, still needs If-None-Match: *), reads the
+//     pointer again (a change since step 1 is a *ConflictError) and writes
+//     it under the lock; later publishes through the same Bucket lock
+//     from the start.
+//  1. Read the pointer's current content (and its version: the GCS
+//     generation, the S3 ETag). If
 //     its SHA-256 is not Plan.ExpectPrevious (nil: the pointer must not
 //     exist), another publish went live since this one was built: a
 //     *ConflictError, and nothing is written. When the pointer already
@@ -35,14 +45,21 @@
 //     An existing blob with the same bytes is fine (an earlier or
 //     concurrent publish put it there); different bytes under a
 //     content-addressed name are refused as a security error.
+//     Then write Plan.Before, mutable objects the new pointer needs readers
+//     to find already (the transparency log's checkpoint that includes the
+//     new manifest, internal/tlog). On GCS, a concurrent publisher fails
+//     at the log's create-only tiles before it reaches this step.
 //  3. Write Plan.Pointer, the one object that makes the new set live. On
 //     GCS the write carries ifGenerationMatch (the generation read in step
-//     1, or DoesNotExist for the first publish), so of two publishers built
-//     on the same pointer exactly one wins and the other gets a
-//     *ConflictError; elsewhere the lock makes the step-1 check final.
+//     1, or DoesNotExist for the first publish), on S3 If-Match with the
+//     ETag read in step 1 (If-None-Match: * for the first publish), so of
+//     two publishers built on the same pointer exactly one wins and the
+//     other gets a *ConflictError; elsewhere the lock makes the step-1
+//     check final.
 //  4. Upload Plan.Files (mutable convenience copies such as pubkeys.pgp,
-//     overwritten) and then Plan.After. On GCS the pointer's generation is
-//     checked before each object: if a newer publish has taken over,
+//     overwritten) and then Plan.After. Without the lock the pointer is
+//     checked before each object (the GCS generation; on S3 its content):
+//     if a newer publish has taken over,
 //     Publish stops writing copies and leaves them to it.
 //
 // A failure in step 2 or earlier leaves the previous pointer live; extra
@@ -58,8 +75,9 @@
 // ResourceExhausted and DeadlineExceeded, broken or timed-out connections —
 // and never on precondition failures, not-found or permission errors. The
 // attempts and the time per operation are bounded (Options); when they run
-// out the error says the bucket kept failing and what to do. The storage
-// client's own retries are turned off so that this is the only policy.
+// out the error says the bucket kept failing and what to do. The GCS
+// storage client's and the AWS SDK's own retries are turned off so that
+// this is the only policy. 501 Not Implemented is final.
 //
 // A write whose answer was lost may have landed. Retried writes therefore
 // resolve a precondition failure by reading the object back: if it holds

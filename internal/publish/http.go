@@ -1,6 +1,7 @@
 package publish
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -45,10 +46,12 @@ func (b *Bucket) httpGet(ctx context.Context, name string, limit int64) ([]byte,
 		if resp.ContentLength > limit {
 			return &TooLargeError{Name: name, Location: b.loc.display, Limit: limit}
 		}
-		d, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-		if err != nil {
+		var buf bytes.Buffer // sized from Content-Length, see readOnce
+		buf.Grow(int(min(max(resp.ContentLength, 0), limit)) + bytes.MinRead)
+		if _, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1)); err != nil {
 			return err
 		}
+		d := buf.Bytes()
 		if int64(len(d)) > limit {
 			return &TooLargeError{Name: name, Location: b.loc.display, Limit: limit}
 		}

@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"gocloud.dev/gcerrors"
+	"google.golang.org/api/googleapi"
+
 	"github.com/keyctl/keyctl/internal/fail"
 )
 
@@ -126,5 +129,35 @@ func TestOpenGCSWithoutCredentials(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "gs://bkt/charts") || !strings.Contains(strings.Join(fail.HintsOf(err), "\n"), "Application Default Credentials") {
 		t.Fatalf("err %q hints %q", err, fail.HintsOf(err))
+	}
+}
+
+func TestOpenGCSQuery(t *testing.T) {
+	t.Setenv("STORAGE_EMULATOR_HOST", "127.0.0.1:1")
+	if _, err := Open(context.Background(), "gs://bkt/charts?private_key_path=/k", nil); err == nil || !strings.Contains(err.Error(), `"private_key_path"`) {
+		t.Fatalf("unknown gs:// query parameter: %v", err)
+	}
+	b, err := Open(context.Background(), "gs://bkt/charts?anonymous=true", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+}
+
+// The gs:// driver maps the JSON API's answers to the codes Publish and
+// the retry policy act on.
+func TestGCSErrorCodes(t *testing.T) {
+	b := &gcsBucket{}
+	for code, want := range map[int]gcerrors.ErrorCode{
+		404: gcerrors.NotFound, 412: gcerrors.FailedPrecondition, 403: gcerrors.PermissionDenied,
+		401: gcerrors.PermissionDenied, 429: gcerrors.ResourceExhausted, 503: gcerrors.Internal,
+		501: gcerrors.Unimplemented, 400: gcerrors.InvalidArgument, 418: gcerrors.Unknown,
+	} {
+		if got := b.ErrorCode(&googleapi.Error{Code: code}); got != want {
+			t.Errorf("HTTP %d: %v, want %v", code, got, want)
+		}
+	}
+	if !transient(&googleapi.Error{Code: 503}) || transient(&googleapi.Error{Code: 412}) || transient(&googleapi.Error{Code: 501}) {
+		t.Error("transient() disagrees with the driver's codes")
 	}
 }

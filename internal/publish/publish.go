@@ -11,13 +11,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
-	"cloud.google.com/go/storage"
+	"github.com/aws/smithy-go"
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 
@@ -38,6 +39,10 @@ type Object struct {
 type Plan struct {
 	// Blobs are content-addressed and immutable.
 	Blobs []Object
+	// Before are mutable objects written after the blobs and before the
+	// pointer: what the new pointer needs readers to find already, such
+	// as the transparency log's checkpoint that includes it.
+	Before []Object
 	// Pointer is the object that makes the set live.
 	Pointer Object
 	// ExpectPrevious is the SHA-256 of the pointer's content this publish
@@ -68,7 +73,7 @@ func (p *Plan) check() error {
 		return fail.Inputf("expected previous pointer hash is %d bytes, want a %d-byte SHA-256", len(p.ExpectPrevious), sha256.Size)
 	}
 	seen := map[string]bool{p.Pointer.Name: true, p.Pointer.Name + lockSuffix: true}
-	for _, group := range [][]Object{p.Blobs, p.Files, p.After} {
+	for _, group := range [][]Object{p.Blobs, p.Before, p.Files, p.After} {
 		for _, o := range group {
 			if err := checkName(o.Name); err != nil {
 				return err
@@ -104,27 +109,29 @@ func (b *Bucket) Publish(ctx context.Context, p Plan) (err error) {
 	if err != nil {
 		return err
 	}
-	gcs := b.loc.kind == kindGCS
 
-	// 0. Lock, where there are no generations.
-	if !gcs {
-		unlock, err := b.lock(ctx, bb, p.Pointer.Name)
-		if err != nil {
+	// 0. Lock, where the pointer cannot be written conditionally.
+	var unlock func() error
+	defer func() {
+		if unlock == nil {
+			return
+		}
+		if uerr := unlock(); uerr != nil {
+			b.logf("could not remove the lock %s: %v", p.Pointer.Name+lockSuffix, uerr)
+			if err == nil {
+				err = fail.Inputf("published to %s, but could not remove the lock %s", b.loc.display, p.Pointer.Name+lockSuffix).
+					Wrap(uerr).WithHint("remove it by hand before the next publish")
+			}
+		}
+	}()
+	if !b.conditional() {
+		if unlock, err = b.lock(ctx, bb, p.Pointer.Name); err != nil {
 			return err
 		}
-		defer func() {
-			if uerr := unlock(); uerr != nil {
-				b.logf("could not remove the lock %s: %v", p.Pointer.Name+lockSuffix, uerr)
-				if err == nil {
-					err = fail.Inputf("published to %s, but could not remove the lock %s", b.loc.display, p.Pointer.Name+lockSuffix).
-						Wrap(uerr).WithHint("remove it by hand before the next publish")
-				}
-			}
-		}()
 	}
 
 	// 1. What is live now?
-	cur, gen, err := b.readRetry(ctx, p.Pointer.Name, MaxPointerSize)
+	cur, ver, err := b.readRetry(ctx, p.Pointer.Name, MaxPointerSize)
 	exists := err == nil
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
@@ -152,15 +159,49 @@ func (b *Bucket) Publish(ctx context.Context, p Plan) (err error) {
 		}
 	}
 
+	// 2b. Mutable objects the pointer needs before it goes live.
+	for _, o := range p.Before {
+		if err := b.putMutable(ctx, bb, o); err != nil {
+			return err
+		}
+	}
+
 	// 3. The pointer.
 	if b.hookBeforePointer != nil {
 		if err := b.hookBeforePointer(ctx); err != nil {
 			return err
 		}
 	}
-	newGen := gen
+	newVer := ver
 	if !resume {
-		if newGen, err = b.putPointer(ctx, bb, p, gen, exists); err != nil {
+		if !exists {
+			ver = version{} // must not exist
+		}
+		newVer, err = b.putPointer(ctx, bb, p, ver, unlock != nil)
+		if errors.Is(err, errNoConditional) {
+			// An S3-compatible service without conditional writes: the
+			// lock, then the same check and an unconditional write.
+			b.noConditional = true
+			b.logf("%s does not support conditional writes; taking the lock instead", b.loc.display)
+			if unlock, err = b.lock(ctx, bb, p.Pointer.Name); err != nil {
+				return err
+			}
+			again, _, rerr := b.readRetry(ctx, p.Pointer.Name, MaxPointerSize)
+			switch {
+			case rerr == nil && exists && bytes.Equal(again, cur), errors.Is(rerr, fs.ErrNotExist) && !exists:
+			case rerr != nil && !errors.Is(rerr, fs.ErrNotExist):
+				return rerr
+			default:
+				ce := &ConflictError{Location: b.loc.display, Pointer: p.Pointer.Name, Expected: p.ExpectPrevious}
+				if rerr == nil {
+					s := sha256.Sum256(again)
+					ce.LiveSHA256, ce.Live = s[:], again
+				}
+				return conflict(ce)
+			}
+			newVer, err = b.putPointer(ctx, bb, p, ver, true)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -168,8 +209,8 @@ func (b *Bucket) Publish(ctx context.Context, p Plan) (err error) {
 	// 4. Mutable copies, then After.
 	for _, group := range [][]Object{p.Files, p.After} {
 		for _, o := range group {
-			if gcs && newGen != 0 {
-				moved, err := b.pointerMoved(ctx, bb, p.Pointer.Name, newGen)
+			if unlock == nil {
+				moved, err := b.pointerMoved(ctx, bb, p.Pointer, newVer)
 				if err != nil {
 					return &LiveError{Err: err}
 				}
@@ -186,9 +227,35 @@ func (b *Bucket) Publish(ctx context.Context, p Plan) (err error) {
 	return nil
 }
 
+// conditional reports whether the pointer is written with a precondition
+// (GCS generations, S3 ETags) rather than under the lock.
+func (b *Bucket) conditional() bool {
+	switch b.loc.kind {
+	case kindGCS:
+		return true
+	case kindS3:
+		return !b.noConditional
+	}
+	return false
+}
+
+// errNoConditional is what putPointer returns when an S3-compatible service
+// answers a conditional write with 501 Not Implemented.
+var errNoConditional = errors.New("conditional writes not implemented")
+
+// notImplemented reports whether err is a 501 Not Implemented answer.
+func notImplemented(err error) bool {
+	var herr interface{ HTTPStatusCode() int }
+	if errors.As(err, &herr) && herr.HTTPStatusCode() == http.StatusNotImplemented {
+		return true
+	}
+	var ae smithy.APIError
+	return errors.As(err, &ae) && ae.ErrorCode() == "NotImplemented"
+}
+
 func (b *Bucket) putBlob(ctx context.Context, bb *blob.Bucket, o Object) error {
 	err := b.retry(ctx, "upload "+o.Name, func(ctx context.Context) error {
-		_, err := b.writeOnce(ctx, bb, o, cacheImmutable, ifNotExist, 0)
+		_, err := b.writeOnce(ctx, bb, o, cacheImmutable, ifNotExist, version{})
 		return err
 	})
 	if err == nil {
@@ -210,34 +277,36 @@ func (b *Bucket) putBlob(ctx context.Context, bb *blob.Bucket, o Object) error {
 	return nil
 }
 
-func (b *Bucket) putPointer(ctx context.Context, bb *blob.Bucket, p Plan, gen int64, exists bool) (int64, error) {
+// putPointer writes the pointer: under the lock (locked) without a
+// precondition, otherwise only if it is still at ver (zero: absent).
+func (b *Bucket) putPointer(ctx context.Context, bb *blob.Bucket, p Plan, ver version, locked bool) (version, error) {
 	o := p.Pointer
-	mode := overwrite // under the lock
-	if b.loc.kind == kindGCS {
-		mode = ifGenMatch
-		if !exists {
-			gen = 0 // DoesNotExist
-		}
+	mode := ifVersionMatch
+	if locked {
+		mode = overwrite
 	}
-	var newGen int64
+	var newVer version
 	err := b.retry(ctx, "write "+o.Name, func(ctx context.Context) error {
 		var err error
-		newGen, err = b.writeOnce(ctx, bb, o, cacheMutable, mode, gen)
+		newVer, err = b.writeOnce(ctx, bb, o, cacheMutable, mode, ver)
 		return err
 	})
 	if err == nil {
 		b.logf("wrote %s (%d bytes)", o.Name, len(o.Data))
-		return newGen, nil
+		return newVer, nil
+	}
+	if mode == ifVersionMatch && b.loc.kind == kindS3 && notImplemented(err) {
+		return version{}, errNoConditional
 	}
 	if gcerrors.Code(err) != gcerrors.FailedPrecondition {
-		return 0, b.opError("write", o.Name, err)
+		return version{}, b.opError("write", o.Name, err)
 	}
 	// Another publisher's write, or ours: an earlier attempt that landed
 	// although its answer was lost.
-	cur, curGen, rerr := b.readRetry(ctx, o.Name, MaxPointerSize)
+	cur, curVer, rerr := b.readRetry(ctx, o.Name, MaxPointerSize)
 	if rerr == nil && bytes.Equal(cur, o.Data) {
 		b.logf("wrote %s (%d bytes; an earlier attempt had landed)", o.Name, len(o.Data))
-		return curGen, nil
+		return curVer, nil
 	}
 	ce := &ConflictError{Location: b.loc.display, Pointer: o.Name, Expected: p.ExpectPrevious}
 	switch {
@@ -245,14 +314,14 @@ func (b *Bucket) putPointer(ctx context.Context, bb *blob.Bucket, p Plan, gen in
 		s := sha256.Sum256(cur)
 		ce.LiveSHA256, ce.Live = s[:], cur
 	case !errors.Is(rerr, fs.ErrNotExist):
-		return 0, rerr
+		return version{}, rerr
 	}
-	return 0, conflict(ce)
+	return version{}, conflict(ce)
 }
 
 func (b *Bucket) putMutable(ctx context.Context, bb *blob.Bucket, o Object) error {
 	err := b.retry(ctx, "upload "+o.Name, func(ctx context.Context) error {
-		_, err := b.writeOnce(ctx, bb, o, cacheMutable, overwrite, 0)
+		_, err := b.writeOnce(ctx, bb, o, cacheMutable, overwrite, version{})
 		return err
 	})
 	if err != nil {
@@ -262,18 +331,26 @@ func (b *Bucket) putMutable(ctx context.Context, bb *blob.Bucket, o Object) erro
 	return nil
 }
 
-// pointerMoved reports whether the pointer's GCS generation is no longer
-// gen.
-func (b *Bucket) pointerMoved(ctx context.Context, bb *blob.Bucket, name string, gen int64) (bool, error) {
+// pointerMoved reports whether the pointer is no longer what this publish
+// wrote: on GCS its generation is not ver's; elsewhere its content is not
+// ours.
+func (b *Bucket) pointerMoved(ctx context.Context, bb *blob.Bucket, pointer Object, ver version) (bool, error) {
+	if b.loc.kind != kindGCS || ver.gen == 0 {
+		same, _, err := b.sameContent(ctx, pointer.Name, pointer.Data)
+		if errors.Is(err, fs.ErrNotExist) {
+			return true, nil
+		}
+		return !same, err
+	}
 	var cur int64
-	err := b.retry(ctx, "check "+name, func(ctx context.Context) error {
-		a, err := bb.Attributes(ctx, name)
+	err := b.retry(ctx, "check "+pointer.Name, func(ctx context.Context) error {
+		a, err := bb.Attributes(ctx, pointer.Name)
 		if err != nil {
 			return err
 		}
-		var oa storage.ObjectAttrs
-		if a.As(&oa) {
-			cur = oa.Generation
+		var gi gcsInfo
+		if a.As(&gi) {
+			cur = gi.Generation
 		}
 		return nil
 	})
@@ -281,9 +358,9 @@ func (b *Bucket) pointerMoved(ctx context.Context, bb *blob.Bucket, name string,
 		if gcerrors.Code(err) == gcerrors.NotFound {
 			return true, nil
 		}
-		return false, b.opError("check", name, err)
+		return false, b.opError("check", pointer.Name, err)
 	}
-	return cur != 0 && cur != gen, nil
+	return cur != 0 && cur != ver.gen, nil
 }
 
 // lock takes the publish lock next to pointer and returns its release.
@@ -415,7 +492,7 @@ func readSmallFile(p string) ([]byte, error) {
 func (b *Bucket) lockObject(ctx context.Context, bb *blob.Bucket, name string, content []byte, token string) (func() error, error) {
 	obj := Object{Name: name, Data: content, ContentType: "text/plain; charset=utf-8"}
 	err := b.retry(ctx, "lock "+name, func(ctx context.Context) error {
-		_, err := b.writeOnce(ctx, bb, obj, cacheMutable, ifNotExist, 0)
+		_, err := b.writeOnce(ctx, bb, obj, cacheMutable, ifNotExist, version{})
 		return err
 	})
 	if err != nil && gcerrors.Code(err) != gcerrors.FailedPrecondition {

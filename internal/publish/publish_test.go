@@ -8,8 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -361,5 +364,74 @@ func TestGetLimit(t *testing.T) {
 	}
 	if _, err := b.Get(ctx, "pubkeys.pgp", 0); err == nil {
 		t.Fatal("limit 0 accepted")
+	}
+}
+
+// Get reads an object into one buffer of its size, not into a slice that
+// doubles its way up (which allocated about three times the object).
+func TestGetAllocatesOnce(t *testing.T) {
+	dir := t.TempDir()
+	const size = 4 << 20
+	if err := os.WriteFile(filepath.Join(dir, "big.pgp"), bytes.Repeat([]byte("k"), size), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	defer srv.Close()
+	for _, loc := range []string{dir, srv.URL} {
+		b := open(t, loc, nil)
+		ctx := context.Background()
+		if _, err := b.Get(ctx, "big.pgp", size+1); err != nil { // warm up
+			t.Fatal(err)
+		}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		data, err := b.Get(ctx, "big.pgp", size+1)
+		runtime.ReadMemStats(&after)
+		if err != nil || len(data) != size {
+			t.Fatalf("%s: Get: %d bytes, %v", loc, len(data), err)
+		}
+		if got := after.TotalAlloc - before.TotalAlloc; got > size*3/2 {
+			t.Fatalf("%s: reading a %d-byte object allocated %d bytes", loc, size, got)
+		}
+	}
+}
+
+// TestBeforeWrittenBeforePointer: Plan.Before objects (the log checkpoint)
+// are in place when the pointer goes up, and replace what was there.
+func TestBeforeWrittenBeforePointer(t *testing.T) {
+	ctx := context.Background()
+	for _, loc := range []string{t.TempDir(), "mem://"} {
+		b := open(t, loc, nil)
+		p1 := testPlan(nil, "v1")
+		p1.Before = []Object{{Name: "keyctl/log/checkpoint", Data: []byte("checkpoint 1\n")}}
+		if err := b.Publish(ctx, p1); err != nil {
+			t.Fatal(err)
+		}
+		p2 := testPlan(p1.Pointer.Data, "v2")
+		p2.Before = []Object{{Name: "keyctl/log/checkpoint", Data: []byte("checkpoint 2\n")}}
+		seen := ""
+		b.hookBeforePointer = func(context.Context) error {
+			seen = getString(t, b, "keyctl/log/checkpoint")
+			if got := getString(t, b, pointerName); got != string(p1.Pointer.Data) {
+				t.Errorf("%s: pointer already replaced before its Before objects were checked", loc)
+			}
+			return nil
+		}
+		if err := b.Publish(ctx, p2); err != nil {
+			t.Fatal(err)
+		}
+		if seen != "checkpoint 2\n" {
+			t.Fatalf("%s: at the pointer write the checkpoint was %q", loc, seen)
+		}
+		// A conflicting plan writes no Before object.
+		stale := testPlan(nil, "stale")
+		stale.Before = []Object{{Name: "keyctl/log/checkpoint", Data: []byte("stale\n")}}
+		b.hookBeforePointer = nil
+		if err := b.Publish(ctx, stale); err == nil {
+			t.Fatal("stale plan published")
+		}
+		if got := getString(t, b, "keyctl/log/checkpoint"); got != "checkpoint 2\n" {
+			t.Fatalf("%s: a refused plan wrote its Before object: %q", loc, got)
+		}
 	}
 }

@@ -82,8 +82,10 @@ func (e *statusError) Error() string {
 	return fmt.Sprintf("GET %s: HTTP %d %s", e.URL, e.Code, http.StatusText(e.Code))
 }
 
+// retryableStatus: 501 Not Implemented is final (the service lacks a
+// feature, and will lack it on the next attempt too).
 func retryableStatus(code int) bool {
-	return code == http.StatusTooManyRequests || code == http.StatusRequestTimeout || code >= 500
+	return code == http.StatusTooManyRequests || code == http.StatusRequestTimeout || (code >= 500 && code != http.StatusNotImplemented)
 }
 
 // transient reports whether err is worth another attempt: the service said

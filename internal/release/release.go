@@ -25,12 +25,14 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/keyctl/keyctl/internal/fail"
 	"github.com/keyctl/keyctl/internal/page"
 	"github.com/keyctl/keyctl/internal/publish"
 	"github.com/keyctl/keyctl/internal/ring"
 	"github.com/keyctl/keyctl/internal/root"
+	"github.com/keyctl/keyctl/internal/tlog"
 )
 
 // In a signing directory a root set link is a flat file rootset-N.json
@@ -102,8 +104,15 @@ func Prepare(s *ring.Store, validity time.Duration, now time.Time) (*Bundle, err
 		m.Version = p.Version + 1
 		m.Previous = p.SHA256
 	}
+	idx := ring.IndexKeyring(keys)
+	if len(idx) > 0 {
+		m.Files = append([]root.FileRef{{Name: root.IndexKeysFile, SHA256: root.Hash(idx), Length: int64(len(idx))}}, m.Files...)
+	}
 	for _, k := range keys {
 		e := root.KeyEntry{Fingerprint: k.Fingerprint, Status: root.Active, Added: k.Added.UTC().Truncate(time.Second), Scopes: k.Scopes}
+		if k.RoleOf() == ring.Index {
+			e.Role = root.RoleIndex
+		}
 		if k.Status == ring.Removed {
 			e.Status = root.Removed
 			e.Reason = root.Reason(k.Removal.Reason)
@@ -119,6 +128,9 @@ func Prepare(s *ring.Store, validity time.Duration, now time.Time) (*Bundle, err
 		root.PubkeysFile:  pub,
 		root.RevokedFile:  rev,
 		root.ManifestName: mb,
+	}
+	if len(idx) > 0 {
+		files[root.IndexKeysFile] = idx
 	}
 	for _, l := range links {
 		if len(l.Sigs) == 0 {
@@ -190,7 +202,7 @@ func checkCurrent(s *ring.Store, info *ring.Info, m *root.Manifest, mb []byte, l
 	for i := range f.Keys {
 		a, b := f.Keys[i], m.Keys[i]
 		if a.Fingerprint != b.Fingerprint || a.Status != b.Status || a.Reason != b.Reason || !a.Effective.Equal(b.Effective) ||
-			!a.Added.Equal(b.Added) || strings.Join(a.Scopes, ",") != strings.Join(b.Scopes, ",") {
+			!a.Added.Equal(b.Added) || strings.Join(a.Scopes, ",") != strings.Join(b.Scopes, ",") || a.Role != b.Role {
 			return stale(fmt.Sprintf("key %s is %s in the store but %s in the directory", a.Fingerprint, a.Status, b.Status))
 		}
 	}
@@ -207,6 +219,14 @@ type Signed struct {
 	// (signed in this round) are to be stored back.
 	Links    []ring.RootLink
 	NewLinks []ring.RootLink
+
+	// LogSigner signs the transparency log's checkpoint (internal/tlog);
+	// Upload requires it when the manifest's root set names a log key.
+	LogSigner note.Signer
+	// Logged is the log's tree after Upload: its size and whether this
+	// upload appended the manifest (false when an earlier run had).
+	LogSize  int64
+	Appended bool
 
 	// PublicURL, when set, is the http(s) address people read the set from;
 	// the trust page fills it into its commands instead of the bucket's
@@ -302,7 +322,7 @@ func Check(s *ring.Store, files, sigs map[string][]byte, fresh *root.Manifest, n
 			}
 			vset = sets[v]
 			newSigs[v] = sigs[n]
-		} else if n == root.PubkeysFile || n == root.RevokedFile {
+		} else if n == root.PubkeysFile || n == root.RevokedFile || n == root.IndexKeysFile {
 			if err := m.CheckFile(n, data); err != nil {
 				return nil, err
 			}
@@ -344,7 +364,7 @@ func Check(s *ring.Store, files, sigs map[string][]byte, fresh *root.Manifest, n
 		}
 		out.Links = append(out.Links, l)
 	}
-	for _, n := range []string{root.PubkeysFile, root.RevokedFile} {
+	for _, n := range m.FileNames() {
 		if _, ok := files[n]; !ok {
 			return nil, fail.Inputf("the signing directory has no %s", n)
 		}
@@ -381,12 +401,13 @@ func (sg *Signed) Page(location string, now time.Time) ([]byte, error) {
 		}
 	}
 	return page.Render(page.Input{
-		Manifest: m,
-		RootSet:  rootSet,
-		Pubkeys:  sg.Files[root.PubkeysFile],
-		Revoked:  sg.Files[root.RevokedFile],
-		URL:      location,
-		Now:      now,
+		Manifest:  m,
+		RootSet:   rootSet,
+		Pubkeys:   sg.Files[root.PubkeysFile],
+		Revoked:   sg.Files[root.RevokedFile],
+		IndexKeys: sg.Files[root.IndexKeysFile],
+		URL:       location,
+		Now:       now,
 	})
 }
 
@@ -436,7 +457,7 @@ func PublishedPage(s *ring.Store, publicURL string, now time.Time) ([]byte, erro
 	if publicURL != "" {
 		loc = publicURL
 	}
-	return page.Render(page.Input{Manifest: m, RootSet: rootSet, Pubkeys: pub, Revoked: rev, URL: loc, Now: now})
+	return page.Render(page.Input{Manifest: m, RootSet: rootSet, Pubkeys: pub, Revoked: rev, IndexKeys: ring.IndexKeyring(keys), URL: loc, Now: now})
 }
 
 // Plan turns a checked bundle into the upload plan (see internal/publish
@@ -449,7 +470,7 @@ func (sg *Signed) Plan(expectPrevious, location string, now time.Time) (publish.
 	p := publish.Plan{Version: sg.Manifest.Version}
 	mb := sg.Files[root.ManifestName]
 	mh := root.Hash(mb)
-	for _, n := range []string{root.PubkeysFile, root.RevokedFile} {
+	for _, n := range sg.Manifest.FileNames() {
 		d := sg.Files[n]
 		p.Blobs = append(p.Blobs, object(root.ContentPath(root.Hash(d)), d))
 	}
@@ -477,7 +498,7 @@ func (sg *Signed) Plan(expectPrevious, location string, now time.Time) (publish.
 		}
 		p.ExpectPrevious = b
 	}
-	for _, n := range []string{root.PubkeysFile, root.RevokedFile, root.ManifestName} {
+	for _, n := range append(append([]string(nil), sg.Manifest.FileNames()...), root.ManifestName) {
 		if n != root.ManifestName {
 			p.Files = append(p.Files, object(n, sg.Files[n]))
 		}
@@ -508,12 +529,64 @@ func (sg *Signed) Upload(ctx context.Context, s *ring.Store, b *publish.Bucket, 
 	if err := sg.keepPublishedSigs(ctx, b, &plan, now); err != nil {
 		return false, err
 	}
+	if err := sg.appendLog(ctx, b, &plan); err != nil {
+		return false, err
+	}
 	if err := s.SetPending(ring.Pending{Version: sg.Manifest.Version, SHA256: root.Hash(plan.Pointer.Data), Location: b.Location()}); err != nil {
 		return false, err
 	}
 	err = b.Publish(ctx, plan)
 	var le *publish.LiveError
 	return err == nil || errors.As(err, &le), err
+}
+
+// appendLog adds the manifest to the repository's transparency log when
+// the root set names a log key: the new tiles go up with the blobs, the
+// new checkpoint before the manifest (so a reader of the new manifest finds
+// it logged). A re-run finds the manifest already logged and appends
+// nothing.
+func (sg *Signed) appendLog(ctx context.Context, b *publish.Bucket, plan *publish.Plan) error {
+	set := sg.sets[sg.Manifest.Root.Version]
+	if set == nil || set.Log == "" {
+		if sg.LogSigner != nil {
+			return fail.Inputf("a log key was given, but root set %d names no transparency log", sg.Manifest.Root.Version).
+				WithHint("name the log key in the root set with keyctl root rotate --log-key PUBFILE, or publish without --log-key")
+		}
+		return nil
+	}
+	v, err := tlog.NewLogVerifier(set.Log)
+	if err != nil {
+		return err
+	}
+	if sg.LogSigner == nil {
+		return fail.Inputf("root set %d names the transparency log %s: publishing needs its secret key", set.Version, v.Name()).
+			WithHint("give --log-key FILE (or log_key in the config); see docs/manifest.md, section Transparency log")
+	}
+	if sg.LogSigner.Name() != v.Name() || sg.LogSigner.KeyHash() != v.KeyHash() {
+		return fail.Inputf("the log key given (%s) is not the one root set %d names (%s)", sg.LogSigner.Name(), set.Version, v.Name()).
+			WithHint("give the log key whose public half is in the root set")
+	}
+	head, err := tlog.ReadHead(ctx, b, v, nil)
+	if err != nil {
+		return fail.Hint(err, "nothing was uploaded; the published log must verify before it is extended")
+	}
+	e := tlog.Entry{Version: sg.Manifest.Version, SHA256: root.Hash(plan.Pointer.Data)}
+	if head != nil && head.N >= int64(e.Version) {
+		if _, err := tlog.Include(ctx, b, head, e); err == nil {
+			sg.LogSize = head.N
+			return nil
+		}
+	}
+	app, err := tlog.Append(ctx, b, head, [][]byte{e.Marshal()}, sg.LogSigner)
+	if err != nil {
+		return err
+	}
+	for _, o := range app.Tiles {
+		plan.Blobs = append(plan.Blobs, publish.Object{Name: o.Name, Data: o.Data, ContentType: "application/octet-stream"})
+	}
+	plan.Before = append(plan.Before, publish.Object{Name: tlog.CheckpointPath, Data: app.Checkpoint, ContentType: "text/plain; charset=utf-8", CacheControl: "no-cache"})
+	sg.LogSize, sg.Appended = app.Tree.N, true
+	return nil
 }
 
 // keepPublishedSigs reuses signatures already in the bucket. The

@@ -18,11 +18,13 @@ import (
 
 	"github.com/keyctl/keyctl/internal/client"
 	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/indexsig"
 	"github.com/keyctl/keyctl/internal/oci"
 	"github.com/keyctl/keyctl/internal/pgpkey"
 	"github.com/keyctl/keyctl/internal/provenance"
 	"github.com/keyctl/keyctl/internal/publish"
 	"github.com/keyctl/keyctl/internal/ring"
+	"github.com/keyctl/keyctl/internal/root"
 	"github.com/keyctl/keyctl/policy"
 )
 
@@ -51,10 +53,22 @@ const (
 	// since, and no ledger record backs a first-seen time before the
 	// expiry (judged like a soft removal at the expiry time).
 	KeyExpired Status = "key-expired"
+	// WrongRole: signed by an index key, which never signs a chart.
+	WrongRole Status = "wrong-role"
+	// ProvMissing: the ledger recorded this release signed (by the key in
+	// LedgerSigner) and no .prov is served now.
+	ProvMissing Status = "prov-missing"
+	// ProvChanged: the ledger recorded this release signed (by the key in
+	// LedgerSigner) and the .prov served now is another one that no known
+	// key verifies (unknown signer, or unreadable).
+	ProvChanged Status = "prov-changed"
+	// MissingFromIndex: the ledger recorded this release and the index (or
+	// the registry) no longer lists it.
+	MissingFromIndex Status = "missing-from-index"
 )
 
 // Statuses in report order.
-var Statuses = []Status{Trusted, Compromised, RemovedKey, KeyExpired, UnknownSigner, OutOfScope, BadSignature, HashMismatch, ChartMismatch, Invalid, Unsigned, Unreachable}
+var Statuses = []Status{Trusted, Compromised, ProvMissing, ProvChanged, MissingFromIndex, RemovedKey, KeyExpired, UnknownSigner, WrongRole, OutOfScope, BadSignature, HashMismatch, ChartMismatch, Invalid, Unsigned, Unreachable}
 
 // Result is the audit of one release. It holds no archive content: an
 // audit's memory grows with its concurrency, not with the repository.
@@ -81,8 +95,21 @@ type Result struct {
 	// Digests of what was fetched (hex), for the ledger.
 	ArchiveSHA256 string `json:"archive_sha256,omitempty"`
 	ProvSHA256    string `json:"prov_sha256,omitempty"`
+	// LedgerSigner is the signer the ledger recorded for this release,
+	// set when the release is attributed by the ledger because no known
+	// key verifies what is served now (prov-missing, prov-changed,
+	// missing-from-index, or an unreachable or unverifiable .prov);
+	// Ledger is that record.
+	LedgerSigner string            `json:"ledger_signer,omitempty"`
+	Ledger       *ring.LedgerEntry `json:"ledger,omitempty"`
+	// SignerUnknown is set under --key or --removed for a release whose
+	// signer cannot be determined (no known key verifies it, no ledger
+	// record names one): it cannot be excluded, so it is listed.
+	SignerUnknown bool `json:"signer_unknown,omitempty"`
 
 	ids []string // every key ID and fingerprint the signature is linked to
+	// ledgerUnsigned: the ledger recorded these archive bytes unsigned.
+	ledgerUnsigned bool
 }
 
 // IsTrusted reports whether the release passed.
@@ -104,7 +131,8 @@ type Options struct {
 	Match []string
 	// RemovedOnly narrows the report to releases signed by removed keys.
 	RemovedOnly bool
-	// Concurrency bounds the releases in flight; default 2 × cores.
+	// Concurrency bounds the releases in flight; default 2 × cores for a
+	// directory, DefaultRemoteConcurrency for a remote repository.
 	Concurrency int
 	// Now is the verification time; default time.Now.
 	Now func() time.Time
@@ -121,8 +149,22 @@ type Options struct {
 	// Retries per fetch (default 4) and the first wait (default 250 ms).
 	Retries int
 	Backoff time.Duration
+	// MaxThrottle bounds the time one fetch waits out HTTP 429 and 503
+	// answers, which do not count as retries (default 5 minutes).
+	MaxThrottle time.Duration
 	// Limits for reading archives (default provenance.DefaultLimits).
 	Limits provenance.Limits
+	// IndexTrust, when set (the repository names index keys), requires
+	// index.yaml to carry a valid keyctl-index.json signed by an index key
+	// (client.IndexTrust.Check: tamper, wrong role, freeze, rollback are
+	// refused before any release is read). The signed index is then
+	// authenticated: redirects to other hosts are followed (never from
+	// https to http, without credentials), an archive must have the digest
+	// index.yaml gives it, and the statement's issue time backs soft
+	// removals and expiry like a ledger record.
+	IndexTrust *client.IndexTrust
+	// StateDir records the newest signed index seen (empty: not recorded).
+	StateDir string
 	// Registry reaches an oci://HOST/PATH Repository; Charts names the
 	// charts under it to audit (none: the registry's catalog).
 	Registry *oci.Client
@@ -139,6 +181,14 @@ type Report struct {
 	Worklist   []WorkItem     `json:"resign_worklist"`
 	Keys       []string       `json:"keys,omitempty"` // the --key filter as resolved
 	Time       time.Time      `json:"time"`
+	// Unlisted are ledger records missing from the index that are not
+	// alarms: their signer is active (or not asked for with --key or
+	// --removed). Those that are alarms are in Results as
+	// missing-from-index.
+	Unlisted []Result `json:"missing_from_index"`
+	// SignedIndex is the verified keyctl-index.json (nil: index.yaml is
+	// not signed).
+	SignedIndex *indexsig.Statement `json:"-"`
 }
 
 // AllTrusted reports whether every listed release is trusted.
@@ -168,9 +218,15 @@ func Audit(ctx context.Context, opts Options) (*Report, error) {
 	}
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 2 * runtime.NumCPU()
+		if strings.Contains(opts.Repository, "://") && !strings.HasPrefix(strings.ToLower(opts.Repository), "file://") {
+			opts.Concurrency = max(opts.Concurrency, DefaultRemoteConcurrency)
+		}
 	}
 	if oci.IsLocation(opts.Repository) {
 		return auditOCI(ctx, opts, match)
+	}
+	if opts.IndexTrust != nil {
+		opts.Redirects.CrossHost = true // only after the signed index checks out is anything fetched
 	}
 	src, err := openSource(ctx, opts.Repository, opts)
 	if err != nil {
@@ -187,6 +243,22 @@ func Audit(ctx context.Context, opts Options) (*Report, error) {
 			hint = "check the URL and the network, then run the audit again"
 		}
 		return nil, fail.Inputf("cannot read index.yaml of %s", src.display).Wrap(err).WithHint(hint)
+	}
+	var signed *indexsig.Statement
+	if opts.IndexTrust != nil {
+		var stmt, sigs []byte
+		if stmt, err = readOptional(ctx, src, indexsig.Name, indexsig.MaxSize); err == nil && stmt != nil {
+			sigs, err = readOptional(ctx, src, indexsig.SigName, root.MaxSigSize)
+		}
+		if err != nil {
+			return nil, fail.Inputf("cannot read the signed index of %s", src.display).Wrap(err)
+		}
+		// Recorded under the location as verify records it (no final "/").
+		si, err := opts.IndexTrust.Check(data, stmt, sigs, strings.TrimSuffix(src.display, "/"), opts.StateDir)
+		if err != nil {
+			return nil, err
+		}
+		signed = si.Statement
 	}
 	releases, err := ParseIndex(data)
 	data = nil
@@ -208,7 +280,7 @@ func Audit(ctx context.Context, opts Options) (*Report, error) {
 	for i := range releases {
 		i := i
 		g.Go(func() error {
-			results[i] = auditRelease(gctx, src, opts, &releases[i], now)
+			results[i] = auditRelease(gctx, src, opts, &releases[i], now, signed)
 			if opts.Progress != nil {
 				opts.Progress(int(done.Add(1)), len(releases))
 			}
@@ -218,45 +290,64 @@ func Audit(ctx context.Context, opts Options) (*Report, error) {
 	if err := g.Wait(); err != nil {
 		return nil, fail.Inputf("audit of %s interrupted", src.display).Wrap(err)
 	}
-	return buildReport(src.display, results, match, opts, now), nil
+	rep := buildReport(src.display, results, match, opts, now, nil)
+	rep.SignedIndex = signed
+	return rep, nil
 }
 
-// buildReport filters (--key, --removed) and counts the results.
-func buildReport(display string, results []Result, match map[string]bool, opts Options, now time.Time) *Report {
-	rep := &Report{Repository: display, Total: len(results), Counts: map[Status]int{}, Time: now}
+// buildReport attributes releases the ledger knows (attributeFromLedger),
+// filters (--key, --removed), adds the ledger's releases the listing left
+// out (missingFromIndex), and counts the results. scope, when not nil, is
+// the charts the listing covered (oci --chart).
+func buildReport(display string, results []Result, match map[string]bool, opts Options, now time.Time, scope map[string]bool) *Report {
+	rep := &Report{Repository: display, Total: len(results), Counts: map[Status]int{}, Time: now, Unlisted: []Result{}}
 	for _, q := range opts.Match {
 		n, _ := pgpkey.ParseFingerprint(q)
 		rep.Keys = append(rep.Keys, n)
 	}
+	filtered := len(match) > 0 || opts.RemovedOnly
+	listed := make(map[[2]string]bool, len(results))
 	for i := range results {
 		r := &results[i]
-		filtered := len(match) > 0 || opts.RemovedOnly
-		if filtered && unattributed(r) {
-			// Its signer is unknown: it may be one of the keys asked
-			// for, so it is listed (and the audit does not pass).
-			r.Detail = joinDetail(r.Detail, "could not be attributed to a signer, so it may be signed by the key asked for: listed")
-		} else {
-			if len(match) > 0 && !matches(match, r.ids) {
+		listed[[2]string{r.Chart, r.Version}] = true
+		attributeFromLedger(r, opts)
+		if filtered && !selected(r, match, opts) {
+			if !signerUnknown(r) {
 				continue
 			}
-			if opts.RemovedOnly && !r.Removed {
-				continue
-			}
+			// Its signer cannot be determined: it may be one of the
+			// keys asked for, so it is listed (and the audit does not
+			// pass).
+			r.SignerUnknown = true
+			r.Detail = joinDetail(r.Detail, "signer unknown: could not be attributed to a signer (no known key verifies it, no ledger record names one), so it may be signed by the key asked for: listed")
 		}
-		rep.Results = append(rep.Results, *r)
-		rep.Counts[r.Status]++
-		if w, ok := workItem(r); ok {
-			rep.Worklist = append(rep.Worklist, w)
+		rep.add(r)
+	}
+	for _, r := range missingFromIndex(listed, opts, scope) {
+		if selected(&r, match, opts) && (filtered || r.Removed) {
+			rep.add(&r)
+		} else {
+			rep.Unlisted = append(rep.Unlisted, r)
 		}
 	}
 	rep.Listed = len(rep.Results)
 	return rep
 }
 
-// unattributed reports whether no .prov told who signed r: it could not be
-// fetched or read.
-func unattributed(r *Result) bool {
-	return (r.Status == Unreachable || r.Status == Invalid) && len(r.ids) == 0
+func (rep *Report) add(r *Result) {
+	rep.Results = append(rep.Results, *r)
+	rep.Counts[r.Status]++
+	if w, ok := workItem(r); ok {
+		rep.Worklist = append(rep.Worklist, w)
+	}
+}
+
+// selected reports whether r passes --key and --removed.
+func selected(r *Result, match map[string]bool, opts Options) bool {
+	if len(match) > 0 && !matches(match, r.ids) {
+		return false
+	}
+	return !opts.RemovedOnly || r.Removed
 }
 
 func joinDetail(a, b string) string {
@@ -327,7 +418,25 @@ func matches(set map[string]bool, ids []string) bool {
 	return false
 }
 
-func auditRelease(ctx context.Context, src *source, opts Options, rel *Release, now time.Time) Result {
+// readOptional fetches a small object at the repository's root; a missing
+// one is nil. One over limit is an index tamper.
+func readOptional(ctx context.Context, src *source, name string, limit int64) ([]byte, error) {
+	data, err := src.readAll(ctx, src.base.ResolveReference(&url.URL{Path: name}), limit)
+	switch {
+	case errors.Is(err, errNotFound):
+		return nil, nil
+	case errors.Is(err, errOverCap):
+		return nil, &indexsig.Error{Kind: indexsig.ErrTamper, Msg: fmt.Sprintf("%s is larger than %d bytes", name, limit), Detail: err}
+	case err != nil:
+		return nil, err
+	}
+	if data == nil {
+		data = []byte{}
+	}
+	return data, nil
+}
+
+func auditRelease(ctx context.Context, src *source, opts Options, rel *Release, now time.Time, signed *indexsig.Statement) Result {
 	r := Result{Chart: rel.Chart, Version: rel.Version}
 	u, err := ResolveURL(src.base, rel.URLs[0])
 	if err != nil {
@@ -391,6 +500,16 @@ func auditRelease(ctx context.Context, src *source, opts Options, rel *Release, 
 			return r
 		}
 		cand.Archive = a
+		if signed != nil && rel.Digest != "" {
+			// The signed index binds this digest: other bytes are a
+			// substituted archive; the same bytes existed at its issue time.
+			if got := hex.EncodeToString(a.SHA256[:]); !strings.EqualFold(strings.TrimPrefix(rel.Digest, "sha256:"), got) {
+				r.Status, r.Detail = HashMismatch, fmt.Sprintf("the archive's sha256 %s is not the digest %s the signed index.yaml gives it (a substituted archive)", got, rel.Digest)
+				return r
+			}
+			at := signed.Issued
+			cand.IndexedAt = &at
+		}
 	}
 	judge(&r, prov, cand, rel, opts, now)
 	return r
@@ -447,6 +566,8 @@ func AuditStatus(d *client.Decision) Status {
 		return KeyExpired
 	case client.StatusUnknownSigner:
 		return UnknownSigner
+	case client.StatusWrongRole:
+		return WrongRole
 	case client.StatusOutOfScope:
 		return OutOfScope
 	case client.StatusHashMismatch:
@@ -472,8 +593,15 @@ func fromDecision(r *Result, d *client.Decision, ks *KeySet) {
 	if t, err := time.Parse(time.RFC3339, d.SignedAt); err == nil && d.SigningKey != "" {
 		r.SignedAt, r.SignerVerified = &t, true
 	}
-	if d.KeyStatus == "removed" {
+	switch {
+	case d.KeyStatus == "removed":
 		r.Removed, r.Reason = true, d.KeyReason
+	case d.Status == client.StatusRemovedRetired || d.Status == client.StatusRemovedSuperseded:
+		// A key still listed active whose signing (sub)key its own
+		// certificate revokes as retired or superseded: a soft removal
+		// of that (sub)key (docs/verify.md), never a re-sign by an
+		// active key.
+		r.Removed, r.Reason = true, strings.TrimPrefix(d.Status, "removed-")
 	}
 	if d.Status == client.StatusKeyExpired {
 		r.Reason = policy.ReasonExpired
@@ -588,6 +716,8 @@ func workItem(r *Result) (WorkItem, bool) {
 		w.Why = "the .prov or archive is malformed: rebuild and re-sign"
 	case Unsigned:
 		w.Why = "no .prov: sign the archive"
+	case ProvMissing, ProvChanged, MissingFromIndex:
+		w.Why = ledgerWhy(r)
 	}
 	return w, true
 }

@@ -12,7 +12,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/keyctl/keyctl/internal/fail"
@@ -33,6 +35,100 @@ type source struct {
 	http    *http.Client
 	retries int
 	backoff time.Duration
+	// maxThrottle bounds the time one fetch spends waiting out 429 and
+	// 503 answers (Retry-After or backoff); those waits do not count
+	// against retries, so a rate-limit storm slows the audit down
+	// instead of failing it.
+	maxThrottle time.Duration
+	gate        gate
+}
+
+// gate holds every worker back while the server has asked for a pause: a
+// 429 or 503 seen by one fetch delays the next request of all of them,
+// so the audit backs off as a whole instead of each worker hammering on.
+type gate struct {
+	mu    sync.Mutex
+	until time.Time
+}
+
+// pause makes the gate closed until t (if that is later than now).
+func (g *gate) pause(t time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if t.After(g.until) {
+		g.until = t
+	}
+}
+
+// wait returns when the gate is open or ctx is done.
+func (g *gate) wait(ctx context.Context) error {
+	for {
+		g.mu.Lock()
+		d := time.Until(g.until)
+		g.mu.Unlock()
+		if d <= 0 {
+			return nil
+		}
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// throttledError is a 429 or 503 answer; after is its Retry-After (0 when
+// it had none or an unreadable one).
+type throttledError struct {
+	code  int
+	after time.Duration
+}
+
+func (e *throttledError) Error() string {
+	if e.after > 0 {
+		return fmt.Sprintf("HTTP %d (retry after %s)", e.code, e.after)
+	}
+	return fmt.Sprintf("HTTP %d", e.code)
+}
+
+// maxRetryAfter caps a server's Retry-After: a hostile or broken server
+// cannot park the audit for hours; past the cap the fetch retries anyway
+// (and, after maxThrottle, fails as unreachable).
+const maxRetryAfter = 60 * time.Second
+
+// parseRetryAfter reads a Retry-After header: delay-seconds or an
+// HTTP-date. Anything else is 0 (use the backoff).
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" || len(v) > 64 {
+		return 0
+	}
+	var d time.Duration
+	if n, err := strconv.ParseUint(v, 10, 32); err == nil {
+		d = time.Duration(n) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	if d < 0 {
+		return 0
+	}
+	return min(d, maxRetryAfter)
+}
+
+// DefaultRemoteConcurrency is the audit's concurrency for http(s), gs://
+// and s3:// repositories when none is given: fetches wait on the network
+// far more than on the CPU, so more of them are in flight than there are
+// cores (measured in docs/performance.md).
+const DefaultRemoteConcurrency = 16
+
+// newHTTPClient is the audit's default client: keep-alive connections,
+// as many kept idle per host as fetches run at once (net/http keeps 2 by
+// default, so most connections would be closed and opened again).
+func newHTTPClient(concurrency int) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = max(concurrency, 2)
+	t.MaxIdleConns = max(t.MaxIdleConns, 2*concurrency)
+	return &http.Client{Timeout: 2 * time.Minute, Transport: t}
 }
 
 // errNotFound says an object does not exist (an unsigned release's .prov).
@@ -52,9 +148,12 @@ func (e *fetchError) Error() string { return fmt.Sprintf("fetch %s: %v", e.URL, 
 func (e *fetchError) Unwrap() error { return e.Err }
 
 func openSource(ctx context.Context, location string, opts Options) (*source, error) {
-	s := &source{http: opts.HTTPClient, retries: opts.Retries, backoff: opts.Backoff}
+	s := &source{http: opts.HTTPClient, retries: opts.Retries, backoff: opts.Backoff, maxThrottle: opts.MaxThrottle}
 	if s.http == nil {
-		s.http = &http.Client{Timeout: 2 * time.Minute}
+		s.http = newHTTPClient(opts.Concurrency)
+	}
+	if s.maxThrottle <= 0 {
+		s.maxThrottle = 5 * time.Minute
 	}
 	// A chart URL is checked to be on the repository's host before it is
 	// fetched; the redirects of that fetch are held to the same rule here.
@@ -144,10 +243,20 @@ func (s *source) readAll(ctx context.Context, u *url.URL, limit int64) ([]byte, 
 // failures (connection errors, HTTP 5xx and 429, a body cut short) are
 // retried with backoff, calling use again from the start; errNotFound and
 // errors of use itself are final. Fetch failures come as *fetchError.
+//
+// 429 and 503 answers are the server asking for less: they are waited out
+// (Retry-After when given, else the backoff, up to maxThrottle in all) and
+// do not use up the attempts, and they close the source's gate so that
+// every worker pauses, not just this one.
 func (s *source) open(ctx context.Context, u *url.URL, limit int64, use func(io.Reader) error) error {
 	wait := s.backoff
-	var last error
-	for attempt := 1; attempt <= s.retries; attempt++ {
+	throttleWait := s.backoff
+	var throttled time.Duration
+	attempt := 0
+	for {
+		if err := s.gate.wait(ctx); err != nil {
+			return &fetchError{URL: redact(u), Err: err}
+		}
 		err, transient := s.openOnce(ctx, u, limit, use)
 		if err == nil {
 			return nil
@@ -155,18 +264,33 @@ func (s *source) open(ctx context.Context, u *url.URL, limit int64, use func(io.
 		if !transient || ctx.Err() != nil {
 			return err
 		}
-		last = err
-		if attempt == s.retries {
-			break
+		var te *throttledError
+		var d time.Duration
+		if errors.As(err, &te) {
+			d = te.after
+			if d == 0 {
+				d = throttleWait
+				throttleWait = min(2*throttleWait, 30*time.Second)
+			}
+			if throttled+d > s.maxThrottle {
+				return fmt.Errorf("%w (the server kept asking to slow down for %s)", err, throttled.Round(time.Second))
+			}
+			throttled += d
+			s.gate.pause(time.Now().Add(d))
+		} else {
+			attempt++
+			if attempt >= s.retries {
+				return err
+			}
+			d = wait
+			wait *= 2
 		}
 		select {
-		case <-time.After(wait):
+		case <-time.After(d):
 		case <-ctx.Done():
 			return &fetchError{URL: redact(u), Err: ctx.Err()}
 		}
-		wait *= 2
 	}
-	return last
 }
 
 // netReader records the first error of the underlying stream, so that a
@@ -246,12 +370,19 @@ func (s *source) openOnce(ctx context.Context, u *url.URL, limit int64, use func
 		if err != nil {
 			return fe(stripURL(err)), true
 		}
-		defer resp.Body.Close()
+		defer func() {
+			// Read what is left (within reason) so that the connection
+			// goes back to the pool instead of being closed.
+			_, _ = io.CopyN(io.Discard, resp.Body, 256<<10)
+			resp.Body.Close()
+		}()
 		switch {
 		case resp.StatusCode == http.StatusOK:
 		case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
 			return fe(errNotFound), false
-		case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout:
+		case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable:
+			return fe(&throttledError{code: resp.StatusCode, after: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}), true
+		case resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout:
 			return fe(fmt.Errorf("HTTP %d", resp.StatusCode)), true
 		default:
 			return fe(fmt.Errorf("HTTP %d", resp.StatusCode)), false

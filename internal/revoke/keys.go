@@ -24,6 +24,9 @@ type Key struct {
 	Scopes      []string
 	Reason      ring.Reason // removed keys only
 	Effective   time.Time   // removed keys only
+	// Index marks an index key: it signs keyctl-index.json, never a
+	// chart (client.Decide reports a chart it signed as wrong-role).
+	Index bool
 }
 
 // KeySet is the set of keys an audit judges signatures with: active and
@@ -69,7 +72,7 @@ func FromStore(keys []*ring.Key) (*KeySet, error) {
 		if err != nil {
 			return nil, err
 		}
-		k := &Key{Entity: e, Active: rk.Status == ring.Active, Scopes: rk.Scopes}
+		k := &Key{Entity: e, Active: rk.Status == ring.Active, Scopes: rk.Scopes, Index: rk.RoleOf() == ring.Index}
 		if rk.Status == ring.Removed {
 			if rk.Removal == nil {
 				return nil, fmt.Errorf("removed key %s has no removal record", rk.Fingerprint)
@@ -98,7 +101,7 @@ func FromManifest(m *root.Manifest, active, removed openpgp.EntityList) (*KeySet
 			if !ok || me.Status != want {
 				return fail.Untrustedf("published keyring holds key %s that the manifest does not list as %s", fpr, want)
 			}
-			k := &Key{Entity: e, Active: want == root.Active, Scopes: me.Scopes}
+			k := &Key{Entity: e, Active: want == root.Active, Scopes: me.Scopes, Index: me.Role == root.RoleIndex}
 			if want == root.Removed {
 				k.Reason, k.Effective = ring.Reason(me.Reason), me.Effective
 			}
@@ -208,6 +211,9 @@ func (ks *KeySet) KeyEntry(fpr string) (root.KeyEntry, bool) {
 		return root.KeyEntry{}, false
 	}
 	e := root.KeyEntry{Fingerprint: k.Fingerprint, Status: root.Active, Scopes: k.Scopes}
+	if k.Index {
+		e.Role = root.RoleIndex
+	}
 	if !k.Active {
 		e.Status, e.Reason, e.Effective = root.Removed, root.Reason(k.Reason), k.Effective
 	}

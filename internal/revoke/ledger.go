@@ -13,7 +13,7 @@ func LedgerEntries(rep *Report) []ring.LedgerEntry {
 	var out []ring.LedgerEntry
 	for i := range rep.Results {
 		r := &rep.Results[i]
-		if r.ArchiveSHA256 == "" {
+		if r.ArchiveSHA256 == "" || r.Status == MissingFromIndex {
 			continue
 		}
 		out = append(out, ring.LedgerEntry{

@@ -1,7 +1,6 @@
 package revoke
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -9,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"gocloud.dev/blob"
+	"github.com/fsouza/fake-gcs-server/fakestorage"
 
 	"github.com/keyctl/keyctl/internal/testutil/gcsemu"
 )
@@ -19,14 +18,8 @@ import (
 func TestAuditGCS(t *testing.T) {
 	r := buildRepo(t, 30, 0)
 	emu := gcsemu.Start(t, "charts")
-	ctx := context.Background()
-	b, err := blob.OpenBucket(ctx, "gs://charts")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
 	n := 0
-	err = filepath.Walk(r.dir, func(p string, fi os.FileInfo, err error) error {
+	err := filepath.Walk(r.dir, func(p string, fi os.FileInfo, err error) error {
 		if err != nil || fi.IsDir() {
 			return err
 		}
@@ -36,7 +29,11 @@ func TestAuditGCS(t *testing.T) {
 			return err
 		}
 		n++
-		return b.WriteAll(ctx, "stable/"+filepath.ToSlash(rel), data, nil)
+		emu.Emulator.CreateObject(fakestorage.Object{
+			ObjectAttrs: fakestorage.ObjectAttrs{BucketName: "charts", Name: "stable/" + filepath.ToSlash(rel)},
+			Content:     data,
+		})
+		return nil
 	})
 	if err != nil || n < 50 {
 		t.Fatalf("upload: %d files, %v", n, err)

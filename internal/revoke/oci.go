@@ -87,7 +87,15 @@ func auditOCI(ctx context.Context, opts Options, match map[string]bool) (*Report
 	if err := g.Wait(); err != nil {
 		return nil, fail.Inputf("audit of %s interrupted", display).Wrap(err)
 	}
-	return buildReport(display, results, match, opts, now), nil
+	// With --chart, the ledger's other charts were not asked about.
+	var scope map[string]bool
+	if len(opts.Charts) > 0 {
+		scope = map[string]bool{}
+		for _, c := range opts.Charts {
+			scope[c] = true
+		}
+	}
+	return buildReport(display, results, match, opts, now, scope), nil
 }
 
 func auditOCIRelease(ctx context.Context, reg *oci.Client, opts Options, rel *Release, now time.Time) Result {

@@ -201,6 +201,12 @@ func (r *testRepo) want(rel release) Status {
 	return Trusted
 }
 
+// signerUnknown reports whether an audit cannot tell who signed rel (no
+// ledger): unsigned, or signed by mallory, a key in no key set.
+func (r *testRepo) signerUnknown(rel release) bool {
+	return rel.signer == nil || rel.signer == r.mallory
+}
+
 func byKey(rep *Report) map[[2]string]Result {
 	out := map[[2]string]Result{}
 	for _, res := range rep.Results {

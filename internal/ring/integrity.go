@@ -53,6 +53,7 @@ type bound struct {
 // that is not explained. The caller has checked the hash chain.
 func explain(tx *bbolt.Tx, hashes bool) *UnexplainedError {
 	last := map[string]*LogRecord{}
+	roles := map[string]Role{} // the role each key's add record gave it
 	want := map[string]bound{}
 	err := tx.Bucket(bLog).ForEach(func(_, v []byte) error {
 		r, err := ParseLogRecord(v)
@@ -64,6 +65,9 @@ func explain(tx *bbolt.Tx, hashes bool) *UnexplainedError {
 			if r.Fingerprint != "" {
 				last[r.Fingerprint] = r
 			}
+		}
+		if r.Action == "add" && r.Fingerprint != "" {
+			roles[r.Fingerprint] = r.Role
 		}
 		for name, h := range r.Records {
 			want[name] = bound{hash: h, seq: r.Seq}
@@ -86,6 +90,7 @@ func explain(tx *bbolt.Tx, hashes bool) *UnexplainedError {
 			SubkeyIDs   []string `json:"subkey_ids"`
 			Status      Status   `json:"status"`
 			Removal     *Removal `json:"removal"`
+			Role        Role     `json:"role"`
 		}
 		if err := json.Unmarshal(v, &key); err != nil {
 			bad = &UnexplainedError{Record: name, Fingerprint: fpr, Reason: "the record is damaged: " + err.Error()}
@@ -109,6 +114,10 @@ func explain(tx *bbolt.Tx, hashes bool) *UnexplainedError {
 			bad = &UnexplainedError{Record: name, Fingerprint: fpr, Reason: fmt.Sprintf("it records %s, but log record %d removed it as %s", got, r.Seq, r.Reason)}
 		case r.Action != "remove" && key.Status != Active:
 			bad = &UnexplainedError{Record: name, Fingerprint: fpr, Reason: fmt.Sprintf("it is %s, but the newest log record of the key (%d, %s) leaves it active", key.Status, r.Seq, r.Action)}
+		case (&Key{Role: key.Role}).RoleOf() != (&Key{Role: roles[fpr]}).RoleOf():
+			// A role is given at add and never changes: a maintainer key
+			// turned into an index key (or back) is not explained.
+			bad = &UnexplainedError{Record: name, Fingerprint: fpr, Reason: fmt.Sprintf("it has role %s, but the log added it as %s", (&Key{Role: key.Role}).RoleOf(), (&Key{Role: roles[fpr]}).RoleOf())}
 		case hashes:
 			if w, ok := want[name]; !ok {
 				bad = &UnexplainedError{Record: name, Fingerprint: fpr, Reason: "no log record wrote it"}

@@ -49,6 +49,38 @@ func ParseReason(s string) (Reason, error) {
 		WithHint("use --reason compromised (every signature untrusted), retired or superseded (earlier signatures stay trusted)")
 }
 
+// Role of a stored key: what it may sign.
+type Role string
+
+const (
+	// Maintainer keys sign charts (the default).
+	Maintainer Role = "maintainer"
+	// Index keys sign keyctl-index.json statements over index.yaml, never
+	// charts; they are published in indexkeys.pgp, not pubkeys.pgp.
+	Index Role = "index"
+)
+
+// ParseRole checks a --role value: "" or maintainer, or index.
+func ParseRole(s string) (Role, error) {
+	switch r := Role(strings.ToLower(strings.TrimSpace(s))); r {
+	case "", Maintainer:
+		return Maintainer, nil
+	case Index:
+		return Index, nil
+	}
+	return "", fail.Inputf("unknown key role %q", s).
+		WithHint("use --role maintainer (signs charts, the default) or --role index (signs keyctl-index.json, see docs/verify.md)")
+}
+
+// RoleOf is a key's role; records written before roles existed have none
+// and are maintainer keys.
+func (k *Key) RoleOf() Role {
+	if k.Role == "" {
+		return Maintainer
+	}
+	return k.Role
+}
+
 // SubkeyInfo describes a signing-capable (sub)key of a stored certificate.
 type SubkeyInfo struct {
 	Fingerprint string     `json:"fingerprint"`
@@ -81,13 +113,16 @@ type Key struct {
 	SubkeyIDs   []string     `json:"subkey_ids,omitempty"`
 	Status      Status       `json:"status"`
 	Scopes      []string     `json:"scopes,omitempty"`
-	Reason      string       `json:"reason"`
-	Ticket      string       `json:"ticket,omitempty"`
-	RequestedBy string       `json:"requested_by,omitempty"`
-	AddedBy     string       `json:"added_by"`
-	Added       time.Time    `json:"added"`
-	Updated     *time.Time   `json:"updated,omitempty"`
-	Removal     *Removal     `json:"removal,omitempty"`
+	// Role is maintainer or index; records written before roles existed
+	// have none (maintainer). List and Get fill it in.
+	Role        Role       `json:"role,omitempty"`
+	Reason      string     `json:"reason"`
+	Ticket      string     `json:"ticket,omitempty"`
+	RequestedBy string     `json:"requested_by,omitempty"`
+	AddedBy     string     `json:"added_by"`
+	Added       time.Time  `json:"added"`
+	Updated     *time.Time `json:"updated,omitempty"`
+	Removal     *Removal   `json:"removal,omitempty"`
 	// Cert is the minimized public certificate (binary OpenPGP).
 	Cert []byte `json:"cert,omitempty"`
 }
@@ -114,6 +149,8 @@ type Linter func(e *openpgp.Entity, known KeyIDLookup) error
 
 // AddRequest carries the who/why of an add.
 type AddRequest struct {
+	// Role is Maintainer (also when empty) or Index.
+	Role        Role
 	Reason      string
 	Scopes      []string
 	Ticket      string
@@ -241,6 +278,14 @@ func (s *Store) Add(e *openpgp.Entity, req AddRequest, lint Linter) (*Key, error
 	if err != nil {
 		return nil, err
 	}
+	role, err := ParseRole(string(req.Role))
+	if err != nil {
+		return nil, err
+	}
+	if role == Index && len(scopes) > 0 {
+		return nil, fail.Inputf("--scope applies to maintainer keys: an index key signs no chart").
+			WithHint("add the index key without --scope")
+	}
 	now := s.Now()
 	var out *Key
 	err = s.db.Update(func(tx *bbolt.Tx) error {
@@ -282,6 +327,9 @@ func (s *Store) Add(e *openpgp.Entity, req AddRequest, lint Linter) (*Key, error
 		}
 		k.Status = Active
 		k.Scopes = scopes
+		if role == Index {
+			k.Role = Index // maintainer records keep their pre-role form
+		}
 		k.Reason = req.Reason
 		k.Ticket = req.Ticket
 		k.RequestedBy = req.RequestedBy
@@ -297,7 +345,7 @@ func (s *Store) Add(e *openpgp.Entity, req AddRequest, lint Linter) (*Key, error
 		if req.RequestedBy != "" {
 			detail = strings.TrimSpace(detail + " requested-by " + req.RequestedBy)
 		}
-		rec := LogRecord{Time: now, Action: "add", Fingerprint: fpr, Reason: req.Reason, Ticket: req.Ticket, Actor: req.Actor, Detail: detail}
+		rec := LogRecord{Time: now, Action: "add", Fingerprint: fpr, Reason: req.Reason, Ticket: req.Ticket, Actor: req.Actor, Detail: detail, Role: k.Role}
 		bind(tx, &rec, bKeys, []byte(fpr))
 		if err := appendLog(tx, rec); err != nil {
 			return err
@@ -382,6 +430,7 @@ func (s *Store) Update(e *openpgp.Entity, reason, ticket, actor string, lint Lin
 			changes = []string{"signatures refreshed"}
 		}
 		k.Status, k.Scopes, k.Reason, k.Ticket, k.RequestedBy, k.AddedBy, k.Added = old.Status, old.Scopes, old.Reason, old.Ticket, old.RequestedBy, old.AddedBy, old.Added
+		k.Role = old.Role
 		k.Updated = &now
 		if err := putKey(tx, &k); err != nil {
 			return err
@@ -573,6 +622,9 @@ func (s *Store) Get(query string) (*Key, error) {
 		k, err = getKey(tx, fpr)
 		return err
 	})
+	if k != nil {
+		k.Role = k.RoleOf()
+	}
 	return k, err
 }
 
@@ -587,6 +639,7 @@ func (s *Store) List(all bool) ([]*Key, error) {
 				return fmt.Errorf("a store record is damaged: %w", err)
 			}
 			if all || k.Status == Active {
+				k.Role = k.RoleOf()
 				out = append(out, &k)
 			}
 			return nil
@@ -706,12 +759,26 @@ func attachRevocation(k *Key, data []byte) ([]byte, error) {
 }
 
 // Keyring returns the binary keyring of the keys (as List returns them,
-// sorted by fingerprint) with the given status: pubkeys.pgp (Active) or
-// revoked.pgp (Removed).
+// sorted by fingerprint) with the given status: pubkeys.pgp (Active: the
+// active maintainer keys only, so that `helm verify --keyring pubkeys.pgp`
+// never accepts a chart signed by an index key) or revoked.pgp (Removed:
+// every removed key, whatever its role).
 func Keyring(keys []*Key, status Status) []byte {
 	var buf bytes.Buffer
 	for _, k := range keys {
-		if k.Status == status {
+		if k.Status == status && (status != Active || k.RoleOf() == Maintainer) {
+			buf.Write(k.Cert)
+		}
+	}
+	return buf.Bytes()
+}
+
+// IndexKeyring returns the binary keyring of the active index keys
+// (indexkeys.pgp), nil when there are none.
+func IndexKeyring(keys []*Key) []byte {
+	var buf bytes.Buffer
+	for _, k := range keys {
+		if k.Status == Active && k.RoleOf() == Index {
 			buf.Write(k.Cert)
 		}
 	}

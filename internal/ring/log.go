@@ -30,6 +30,10 @@ type LogRecord struct {
 	Ticket      string    `json:"ticket,omitempty"`
 	Actor       string    `json:"actor,omitempty"`
 	Detail      string    `json:"detail,omitempty"`
+	// Role is the role an "add" record gave the key when it is not
+	// maintainer (records of maintainer keys, and those written before
+	// roles existed, have none). A key's role never changes after its add.
+	Role Role `json:"role,omitempty"`
 	// Records binds the stored records this change wrote: record name
 	// (RecordName) -> SHA-256 (hex) of the value written. VerifyLog
 	// replays these and requires every key and ledger record to be the

@@ -36,7 +36,9 @@
 // hash chain and then replays those bindings: every key and ledger record
 // must hash to what the newest log record naming it wrote, none may be
 // missing or unlogged, each key's status and removal reason must follow
-// its newest add/update/remove record, and the key-ID index must match
+// its newest add/update/remove record, each key's role (maintainer or
+// index) the one its add record gave it (a role never changes), and the
+// key-ID index must match
 // the keys. Someone editing the file directly (turning a compromised key
 // active again, altering a ledger entry, adding a key) is caught unless
 // they also rewrite the whole log, which a backup or the published

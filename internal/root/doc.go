@@ -39,6 +39,7 @@
 //		  "repository": "charts.example.org",
 //		  "version": 1,
 //		  "threshold": 2,
+//		  "log": "charts.example.org/keyctl-log+1c5d2e3f+AW...",
 //		  "keys": [
 //		    {
 //		      "fingerprint": "<40 or 64 upper-case hex digits>",
@@ -52,6 +53,10 @@
 //	    ASCII bytes without spaces. Every manifest names it.
 //	  - version: 1 for the set pinned at init, +1 per rotation.
 //	  - threshold: distinct root keys that must sign, 1 to len(keys).
+//	  - log: optional (absent: the repository keeps no transparency log).
+//	    The log key, a signed-note verifier key NAME+HASH+BASE64 of type
+//	    Ed25519, at most 512 bytes (ValidLogKey); its name is the log's
+//	    origin. Rotate carries it to the next set. See internal/tlog.
 //	  - keys: 1 to MaxRootKeys, sorted by fingerprint, unique. "public" is the
 //	    key's public certificate (primary key, user IDs with self-signatures,
 //	    subkeys with bindings; certifications by other keys stripped), never
@@ -126,15 +131,20 @@
 //     empty exactly for version 1.
 //   - root: the version and SHA-256 of the root set that signs this
 //     manifest; it must be the client's current root set.
-//   - files: exactly pubkeys.pgp and revoked.pgp, in that order, with the
-//     lower-case hex SHA-256 and the length of their bytes (mix-and-match).
+//   - files: exactly pubkeys.pgp and revoked.pgp, in that order or, when
+//     keys lists an active index key, exactly indexkeys.pgp, pubkeys.pgp,
+//     revoked.pgp (FileNames), with the lower-case hex SHA-256 and the
+//     length of their bytes (mix-and-match).
 //   - keys: at most MaxManifestKeys, sorted by fingerprint (upper-case hex,
 //     40 or 64 digits), unique; status "active" or "removed"; a removed key
 //     has reason "compromised", "retired" or "superseded" and an effective
 //     time, an active key neither; added is when the key entered the store;
 //     added and effective are not after issued; scopes are chart-name globs
 //     in path.Match syntax, sorted, unique, at most MaxScopes of at most
-//     MaxScopeLen printable ASCII bytes; no scopes means every chart.
+//     MaxScopeLen printable ASCII bytes; no scopes means every chart;
+//     role is "index" for an index key (no scopes; it signs
+//     keyctl-index.json, never a chart) and absent for a maintainer key
+//     ("maintainer" is never written: not canonical).
 //
 // Keys absent from the manifest are unknown, whatever pubkeys.pgp holds.
 //

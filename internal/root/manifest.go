@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/keyctl/keyctl/internal/fail"
@@ -30,10 +31,70 @@ const (
 const (
 	PubkeysFile = "pubkeys.pgp"
 	RevokedFile = "revoked.pgp"
+	// IndexKeysFile is the keyring of the active index keys. It is kept
+	// apart from pubkeys.pgp so that `helm verify --keyring pubkeys.pgp`
+	// never accepts a chart signed by an index key.
+	IndexKeysFile = "indexkeys.pgp"
 )
 
-// manifestFiles are the files of format 1, sorted.
-var manifestFiles = []string{PubkeysFile, RevokedFile}
+// manifestFiles are the files of format 1, sorted; indexFiles those of a
+// manifest that names an active index key.
+var (
+	manifestFiles = []string{PubkeysFile, RevokedFile}
+	indexFiles    = []string{IndexKeysFile, PubkeysFile, RevokedFile}
+)
+
+// FileNames returns the names of the files m must bind, in canonical order:
+// pubkeys.pgp and revoked.pgp, and indexkeys.pgp first when m lists an
+// active index key.
+func (m *Manifest) FileNames() []string {
+	if len(m.IndexKeys()) > 0 {
+		return indexFiles
+	}
+	return manifestFiles
+}
+
+// Role of a key: what it may sign.
+type Role string
+
+const (
+	// RoleMaintainer keys sign charts (the default; the manifest omits it).
+	RoleMaintainer Role = "maintainer"
+	// RoleIndex keys sign keyctl-index.json statements over index.yaml,
+	// never charts.
+	RoleIndex Role = "index"
+)
+
+// ParseRole checks a --role value.
+func ParseRole(s string) (Role, error) {
+	switch r := Role(strings.ToLower(strings.TrimSpace(s))); r {
+	case "", RoleMaintainer:
+		return RoleMaintainer, nil
+	case RoleIndex:
+		return RoleIndex, nil
+	}
+	return "", fail.Inputf("unknown key role %q", s).
+		WithHint("use --role maintainer (signs charts, the default) or --role index (signs keyctl-index.json, see docs/verify.md)")
+}
+
+// Or returns r, or RoleMaintainer when r is empty.
+func (r Role) Or() Role {
+	if r == "" {
+		return RoleMaintainer
+	}
+	return r
+}
+
+// IndexKeys returns the entries of the active index keys.
+func (m *Manifest) IndexKeys() []KeyEntry {
+	var out []KeyEntry
+	for _, k := range m.Keys {
+		if k.Status == Active && k.Role == RoleIndex {
+			out = append(out, k)
+		}
+	}
+	return out
+}
 
 // Status of a maintainer key in the manifest.
 type Status string
@@ -73,6 +134,8 @@ type KeyEntry struct {
 	Added       time.Time // when the key entered the store
 	Effective   time.Time // removed keys only: when the removal takes effect
 	Scopes      []string  // chart-name globs (path.Match); empty: every chart
+	// Role is "" (a maintainer key) or RoleIndex.
+	Role Role
 }
 
 // Manifest is the signed statement of what a repository publishes. See the
@@ -118,6 +181,7 @@ type keyEntryJSON struct {
 	Added       string   `json:"added"`
 	Effective   string   `json:"effective,omitempty"`
 	Scopes      []string `json:"scopes,omitempty"`
+	Role        string   `json:"role,omitempty"`
 }
 
 const timeLayout = "2006-01-02T15:04:05Z"
@@ -188,6 +252,9 @@ func (m *Manifest) canonical() *Manifest {
 		k.Added, k.Effective = trunc(k.Added), trunc(k.Effective)
 		k.Scopes = append([]string(nil), k.Scopes...)
 		sort.Strings(k.Scopes)
+		if k.Role == RoleMaintainer {
+			k.Role = ""
+		}
 		cp.Keys[i] = k
 	}
 	sort.Slice(cp.Keys, func(i, j int) bool { return cp.Keys[i].Fingerprint < cp.Keys[j].Fingerprint })
@@ -222,12 +289,13 @@ func (m *Manifest) Validate() error {
 	if m.Root.Version == 0 || !validHex256(m.Root.SHA256) {
 		return fail.Inputf("manifest: root reference needs a version and a SHA-256 (64 lower-case hex digits)")
 	}
-	if len(m.Files) != len(manifestFiles) {
-		return fail.Inputf("manifest: %d files, want %v", len(m.Files), manifestFiles)
+	names := m.FileNames()
+	if len(m.Files) != len(names) {
+		return fail.Inputf("manifest: %d files, want %v", len(m.Files), names)
 	}
 	for i, f := range m.Files {
-		if f.Name != manifestFiles[i] {
-			return fail.Inputf("manifest: file %q where %q belongs", f.Name, manifestFiles[i])
+		if f.Name != names[i] {
+			return fail.Inputf("manifest: file %q where %q belongs", f.Name, names[i])
 		}
 		if !validHex256(f.SHA256) {
 			return fail.Inputf("manifest: %s: SHA-256 must be 64 lower-case hex digits", f.Name)
@@ -272,6 +340,15 @@ func (m *Manifest) Validate() error {
 		default:
 			return fail.Inputf("manifest: key %s: status %q is not active or removed", k.Fingerprint, k.Status)
 		}
+		switch k.Role {
+		case "":
+		case RoleIndex:
+			if len(k.Scopes) > 0 {
+				return fail.Inputf("manifest: index key %s has chart scopes; an index key signs no chart", k.Fingerprint)
+			}
+		default:
+			return fail.Inputf("manifest: key %s: role %q is not maintainer (omitted) or index", k.Fingerprint, k.Role)
+		}
 		if len(k.Scopes) > MaxScopes {
 			return fail.Inputf("manifest: key %s has %d scopes, more than %d", k.Fingerprint, len(k.Scopes), MaxScopes)
 		}
@@ -312,7 +389,7 @@ func (m *Manifest) Marshal() ([]byte, error) {
 	for _, k := range c.Keys {
 		j.Keys = append(j.Keys, keyEntryJSON{
 			Fingerprint: k.Fingerprint, Status: string(k.Status), Reason: string(k.Reason),
-			Added: fmtTime(k.Added), Effective: fmtTime(k.Effective), Scopes: k.Scopes,
+			Added: fmtTime(k.Added), Effective: fmtTime(k.Effective), Scopes: k.Scopes, Role: string(k.Role),
 		})
 	}
 	return encodeCanonical(j)
@@ -350,7 +427,7 @@ func ParseManifest(data []byte) (*Manifest, error) {
 		m.Files = append(m.Files, FileRef{Name: f.Name, SHA256: f.SHA256, Length: f.Length})
 	}
 	for _, k := range j.Keys {
-		e := KeyEntry{Fingerprint: k.Fingerprint, Status: Status(k.Status), Reason: Reason(k.Reason), Scopes: k.Scopes}
+		e := KeyEntry{Fingerprint: k.Fingerprint, Status: Status(k.Status), Reason: Reason(k.Reason), Scopes: k.Scopes, Role: Role(k.Role)}
 		if e.Added, err = parseTime("added", k.Added); err != nil {
 			return nil, err
 		}

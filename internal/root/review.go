@@ -109,14 +109,14 @@ func ReviewDir(dir string) (*Review, error) {
 		for _, f := range p.Files {
 			switch f.Name {
 			case ManifestName:
-			case PubkeysFile, RevokedFile:
+			case PubkeysFile, RevokedFile, IndexKeysFile:
 				if err := m.CheckFile(f.Name, f.Data); err != nil {
 					return nil, refuse(f.Name, "does not match the manifest's hash and length for it")
 				}
 			default:
 				v, ok := rootSetVersion(f.Name)
 				if !ok {
-					return nil, refuse(f.Name, "unexpected file: a publish signs only "+ManifestName+", "+PubkeysFile+", "+RevokedFile+" and unsigned root sets")
+					return nil, refuse(f.Name, "unexpected file: a publish signs only "+ManifestName+", "+PubkeysFile+", "+RevokedFile+", "+IndexKeysFile+" and unsigned root sets")
 				}
 				rs, err := ParseRootSet(f.Data)
 				if err != nil {
@@ -139,7 +139,7 @@ func ReviewDir(dir string) (*Review, error) {
 				r.RootSets[f.Name] = rs
 			}
 		}
-		for _, n := range manifestFiles {
+		for _, n := range m.FileNames() {
 			if _, ok := p.File(n); !ok {
 				return nil, refuse(n, "missing: the manifest binds it")
 			}
@@ -160,20 +160,24 @@ func ReviewDir(dir string) (*Review, error) {
 	return r, nil
 }
 
-// checkKeyrings reads pubkeys.pgp and revoked.pgp: each must hold exactly
-// the manifest's active, resp. removed, keys.
+// checkKeyrings reads pubkeys.pgp, revoked.pgp and indexkeys.pgp: each
+// must hold exactly the manifest's active maintainer keys, removed keys,
+// resp. active index keys.
 func (r *Review) checkKeyrings() error {
 	want := map[string]Status{}
 	for _, k := range r.Manifest.Keys {
 		want[k.Fingerprint] = k.Status
+		if k.Status == Active && k.Role == RoleIndex {
+			want[k.Fingerprint] = "active index"
+		}
 	}
 	seen := map[string]bool{}
 	for _, pair := range []struct {
 		name string
 		st   Status
-	}{{PubkeysFile, Active}, {RevokedFile, Removed}} {
-		f, _ := r.Prepared.File(pair.name)
-		if len(f.Data) == 0 {
+	}{{PubkeysFile, Active}, {RevokedFile, Removed}, {IndexKeysFile, "active index"}} {
+		f, ok := r.Prepared.File(pair.name)
+		if !ok || len(f.Data) == 0 {
 			continue
 		}
 		list, err := pgpkey.ReadKeyring(f.Data, pgpkey.MaxKeyringSize)
@@ -312,6 +316,9 @@ func describeEntry(k KeyEntry) string {
 	s := string(k.Status) + " (in the store since " + fmtTimeOrNever(k.Added) + ")"
 	if k.Status == Removed {
 		s += fmt.Sprintf(", reason %s, effective %s", q(string(k.Reason)), fmtTimeOrNever(k.Effective))
+	}
+	if k.Role == RoleIndex {
+		return s + ", role index: signs keyctl-index.json, never a chart"
 	}
 	s += ", scope " + describeScopes(k.Scopes)
 	return s

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/keyctl/keyctl/internal/fail"
 	"github.com/keyctl/keyctl/internal/pgpkey"
@@ -44,7 +45,11 @@ type RootSet struct {
 	Repository string
 	Version    uint64
 	Threshold  int
-	Keys       []RootKey // sorted by fingerprint
+	// Log is the public key (signed-note vkey, Ed25519) of the
+	// repository's transparency log (internal/tlog); its name is the log's
+	// origin. Empty: the repository keeps no log.
+	Log  string
+	Keys []RootKey // sorted by fingerprint
 
 	entities openpgp.EntityList // parsed Keys, same order; built lazily
 }
@@ -54,6 +59,7 @@ type rootSetJSON struct {
 	Repository string        `json:"repository"`
 	Version    uint64        `json:"version"`
 	Threshold  int           `json:"threshold"`
+	Log        string        `json:"log,omitempty"`
 	Keys       []rootKeyJSON `json:"keys"`
 }
 
@@ -235,6 +241,11 @@ func (s *RootSet) validate() error {
 		return fail.Inputf("root set: threshold %d with %d keys", s.Threshold, len(s.Keys)).
 			WithHint("the threshold is at least 1 and at most the number of root keys")
 	}
+	if s.Log != "" {
+		if err := ValidLogKey(s.Log); err != nil {
+			return err
+		}
+	}
 	for i, k := range s.Keys {
 		if !validFingerprint(k.Fingerprint) {
 			return fail.Inputf("root set: %q is not an upper-case hex fingerprint", k.Fingerprint)
@@ -247,6 +258,19 @@ func (s *RootSet) validate() error {
 	return err
 }
 
+// ValidLogKey checks a transparency log public key: a signed-note
+// verifier key (NAME+HASH+KEY) of type Ed25519, at most 512 bytes.
+func ValidLogKey(vkey string) error {
+	if len(vkey) > 512 {
+		return fail.Inputf("root set: the log key is longer than 512 bytes")
+	}
+	if _, err := note.NewVerifier(vkey); err != nil {
+		return fail.Inputf("root set: the log key is not a signed-note Ed25519 public key (NAME+HASH+KEY)").
+			WithHint("make the log key with keyctl log-key create")
+	}
+	return nil
+}
+
 // Marshal returns the canonical bytes of the root set (see the package
 // documentation). These bytes are what root holders sign.
 func (s *RootSet) Marshal() ([]byte, error) {
@@ -256,7 +280,7 @@ func (s *RootSet) Marshal() ([]byte, error) {
 	if err := cp.validate(); err != nil {
 		return nil, err
 	}
-	j := rootSetJSON{Format: RootSetFormat, Repository: cp.Repository, Version: cp.Version, Threshold: cp.Threshold}
+	j := rootSetJSON{Format: RootSetFormat, Repository: cp.Repository, Version: cp.Version, Threshold: cp.Threshold, Log: cp.Log}
 	for _, k := range cp.Keys {
 		j.Keys = append(j.Keys, rootKeyJSON{Fingerprint: k.Fingerprint, Public: base64.StdEncoding.EncodeToString(k.Public)})
 	}
@@ -315,7 +339,7 @@ func ParseRootSet(data []byte) (*RootSet, error) {
 	if len(j.Keys) > MaxRootKeys {
 		return nil, fail.Inputf("root set: %d keys, more than %d", len(j.Keys), MaxRootKeys)
 	}
-	s := &RootSet{Repository: j.Repository, Version: j.Version, Threshold: j.Threshold}
+	s := &RootSet{Repository: j.Repository, Version: j.Version, Threshold: j.Threshold, Log: j.Log}
 	for _, k := range j.Keys {
 		pub, err := base64.StdEncoding.Strict().DecodeString(k.Public)
 		if err != nil {
@@ -396,7 +420,7 @@ func Rotate(old *RootSet, add []*openpgp.Entity, remove []string, threshold int,
 	if len(keys) == 0 {
 		return nil, fail.Inputf("the rotation removes every root key").WithHint("add the new root keys in the same rotation")
 	}
-	s := &RootSet{Repository: old.Repository, Version: old.Version + 1, Threshold: threshold}
+	s := &RootSet{Repository: old.Repository, Version: old.Version + 1, Threshold: threshold, Log: old.Log}
 	if err := s.setKeys(keys, now); err != nil {
 		return nil, err
 	}

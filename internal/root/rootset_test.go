@@ -9,6 +9,7 @@ import (
 	"time"
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/keyctl/keyctl/internal/fail"
 )
@@ -412,4 +413,57 @@ func FuzzParseRootSet(f *testing.F) {
 			t.Fatal("no signatures verified")
 		}
 	})
+}
+
+func TestRootSetLogKey(t *testing.T) {
+	r := edTestRoots(t)
+	s := mustSet(t, 1, r[0])
+	_, vkey, err := note.GenerateKey(nil, "charts.example.org/keyctl-log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Log = vkey
+	data := marshal(t, s)
+	if !strings.Contains(string(data), "\"threshold\": 1,\n  \"log\": \""+vkey+"\",\n  \"keys\"") {
+		t.Fatalf("log field not after threshold:\n%s", data)
+	}
+	got, err := ParseRootSet(data)
+	if err != nil || got.Log != vkey {
+		t.Fatalf("round trip: %v, %q", err, got.Log)
+	}
+	next, err := Rotate(got, []*openpgp.Entity{r[1].pub}, nil, 1, time.Now())
+	if err != nil || next.Log != vkey {
+		t.Fatalf("rotation dropped the log key: %v %q", err, next.Log)
+	}
+	for _, bad := range []string{"not a key", "PRIVATE+KEY+x+00000000+AAAA", strings.Repeat("a", 600)} {
+		s.Log = bad
+		if _, err := s.Marshal(); err == nil {
+			t.Errorf("log key %.20q accepted", bad)
+		}
+		forged := strings.Replace(string(data), vkey, bad, 1)
+		if _, err := ParseRootSet([]byte(forged)); err == nil {
+			t.Errorf("root set with log key %.20q parsed", bad)
+		}
+	}
+}
+
+// TestVerifyHistoric: a manifest read back from the log was signed after
+// it was issued (offline signing); judged at each signature's time it
+// verifies, while a signature dated after now still does not count.
+func TestVerifyHistoric(t *testing.T) {
+	r := edTestRoots(t)
+	s := mustSet(t, 1, r[0])
+	data := []byte("a manifest issued an hour before it was signed")
+	now := time.Now()
+	sig := signAll(t, data, now, r[0])
+	issued := now.Add(-time.Hour)
+	if _, err := Verify(data, sig, s, issued); err == nil {
+		t.Fatal("Verify at the issue time accepted a later signature: the test does not show the case")
+	}
+	if _, err := VerifyHistoric(data, sig, s, now); err != nil {
+		t.Fatalf("VerifyHistoric: %v", err)
+	}
+	if _, err := VerifyHistoric(data, sig, s, now.Add(-time.Hour)); err == nil {
+		t.Fatal("a signature dated after now was counted")
+	}
 }

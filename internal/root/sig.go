@@ -403,10 +403,35 @@ func Verify(data, sigs []byte, set *RootSet, now time.Time) ([]string, error) {
 	return set.verify("signed data", data, sigs, now, atNow)
 }
 
+// VerifyHistoric is Verify for a document that was current in the past,
+// such as a manifest read back from the transparency log by keyctl
+// monitor: each signature counts when its key was valid at the time it
+// signed (as for root set links), and none may be dated after now. An
+// old manifest's root key may have expired since; its signatures may also
+// be later than the manifest's issue time (offline signing).
+func VerifyHistoric(data, sigs []byte, set *RootSet, now time.Time) ([]string, error) {
+	return set.verify("signed data", data, sigs, now, atSigTime)
+}
+
 func (s *RootSet) verify(what string, data, sigs []byte, now time.Time, mode verifyMode) ([]string, error) {
 	ks, err := s.keyset()
 	if err != nil {
 		return nil, err
 	}
 	return checkThreshold(what, data, sigs, ks, s.Threshold, now, mode)
+}
+
+// VerifyBy checks detached signatures sigs (armored or binary, merged)
+// over data against keys, with the rules Verify applies to a root set
+// (weak hashes and future-dated signatures never count; each key valid at
+// now), and returns the distinct primary fingerprints among keys that made
+// a valid signature, sorted; none is not an error. It serves signatures by
+// keys other than root keys, e.g. the index keys of internal/indexsig.
+func VerifyBy(data, sigs []byte, keys openpgp.EntityList, now time.Time) ([]string, error) {
+	ks := keyset{list: keys}
+	for _, e := range keys {
+		ks.fprs = append(ks.fprs, pgpkey.Fingerprint(e))
+	}
+	sort.Strings(ks.fprs)
+	return countSigners(data, sigs, ks, now, atNow)
 }

@@ -13,14 +13,19 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+	"github.com/fsouza/fake-gcs-server/fakestorage"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/keyctl/keyctl/internal/pgpkey"
@@ -37,15 +42,22 @@ func main() {
 	signers := flag.Int("signers", 10, "how many of the stored keys sign releases")
 	padding := flag.Int("padding", 80000, "bytes of incompressible-ish padding per chart (80000 gives ~60 KB archives)")
 	limits := flag.Bool("limits", false, "measure SHA-256 and signature-check speed in -out and print them")
+	serve := flag.String("serve", "", "serve -out over HTTP with a Go http.FileServer on this address (127.0.0.1:PORT) until killed")
+	gcs := flag.String("gcs", "", "serve -out as bucket \"bench\" of an in-process GCS emulator on this address (127.0.0.1:PORT) until killed; point STORAGE_EMULATOR_HOST at it")
 	flag.Parse()
 	if *out == "" {
 		fmt.Fprintln(os.Stderr, "benchgen: -out is required")
 		os.Exit(2)
 	}
 	var err error
-	if *limits {
+	switch {
+	case *serve != "":
+		err = serveHTTP(*out, *serve)
+	case *gcs != "":
+		err = serveGCS(*out, *gcs)
+	case *limits:
 		err = measureLimits(*out)
-	} else {
+	default:
 		err = generate(*out, *keys, *releases, *signers, *padding)
 	}
 	if err != nil {
@@ -227,4 +239,51 @@ func measureLimits(dir string) error {
 	fmt.Printf("archive_bytes %d\n", total)
 	fmt.Printf("cores %d\n", runtime.NumCPU())
 	return nil
+}
+
+// serveHTTP serves dir with net/http's FileServer: keep-alive, many
+// connections at once, so that the audit, not the server, is measured.
+func serveHTTP(dir, addr string) error {
+	if !strings.HasPrefix(addr, "127.0.0.1:") {
+		return fmt.Errorf("-serve %s: only 127.0.0.1 addresses", addr)
+	}
+	return http.ListenAndServe(addr, http.FileServer(http.Dir(dir)))
+}
+
+// serveGCS loads every file under dir into bucket "bench" of a
+// fake-gcs-server and serves it on addr.
+func serveGCS(dir, addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host != "127.0.0.1" {
+		return fmt.Errorf("-gcs %s: want 127.0.0.1:PORT", addr)
+	}
+	var objs []fakestorage.Object
+	err = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		objs = append(objs, fakestorage.Object{
+			ObjectAttrs: fakestorage.ObjectAttrs{BucketName: "bench", Name: filepath.ToSlash(rel)},
+			Content:     data,
+		})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	pn, _ := strconv.Atoi(port)
+	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{
+		InitialObjects: objs, Host: host, Port: uint16(pn), Scheme: "http",
+		PublicHost: addr, Writer: io.Discard,
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	select {}
 }

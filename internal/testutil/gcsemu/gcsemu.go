@@ -4,7 +4,7 @@
 //
 // Start serves the emulator on 127.0.0.1 (random port, plain HTTP) behind a
 // small fault-injecting front handler and points STORAGE_EMULATOR_HOST at
-// that port with t.Setenv. Every request — from gocloud.dev/blob/gcsblob,
+// that port with t.Setenv. Every request — from keyctl's gs:// driver (internal/publish/gcs.go),
 // from cloud.google.com/go/storage or from a child process the test starts —
 // passes through the front, which is how FailNext can make the "bucket"
 // answer 503, 429 or drop the connection. There is no second, fault-free

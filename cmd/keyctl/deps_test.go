@@ -1,0 +1,31 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestClientDoesNotLinkCloudSDKs: every keyctl command pays for the
+// package initialisation of everything linked into the binary. The GCS
+// client library (cloud.google.com/go/storage) brings gRPC's xDS and the
+// envoy protobuf registries, about 300 packages; gs:// is served by
+// internal/publish's own JSON API driver instead (docs/performance.md,
+// Start-up).
+func TestClientDoesNotLinkCloudSDKs(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is needed to list keyctl's dependencies: %v", err)
+	}
+	out, err := exec.Command(goBin, "list", "-deps", "github.com/keyctl/keyctl/cmd/keyctl").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		for _, bad := range []string{"cloud.google.com/go/storage", "gocloud.dev/blob/gcsblob", "google.golang.org/grpc/xds", "github.com/envoyproxy/", "github.com/cncf/xds"} {
+			if p == bad || strings.HasPrefix(p, bad) {
+				t.Errorf("keyctl links %s", p)
+			}
+		}
+	}
+}

@@ -1,0 +1,404 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/publish"
+	"github.com/keyctl/keyctl/internal/root"
+	"github.com/keyctl/keyctl/internal/tlog"
+)
+
+// MonitorOptions configure Monitor.
+type MonitorOptions struct {
+	Bucket *publish.Bucket
+	Pins   root.Pins
+	// StateDir keeps where the last run stopped; empty: walk from the
+	// start and remember nothing.
+	StateDir string
+	Now      func() time.Time
+}
+
+// Event is one keyring change the log shows.
+type Event struct {
+	Index       int64    `json:"index"`
+	Version     uint64   `json:"version"`
+	Kind        string   `json:"kind"` // key-added, key-removed, key-restored, scope-changed, reason-changed, root-rotated, version-relogged
+	Fingerprint string   `json:"fingerprint,omitempty"`
+	Reason      string   `json:"reason,omitempty"`
+	Scopes      []string `json:"scopes,omitempty"`
+	OldScopes   []string `json:"old_scopes,omitempty"`
+	RootVersion uint64   `json:"root_version,omitempty"`
+	Detail      string   `json:"detail,omitempty"`
+}
+
+// MonitorReport is what one run saw.
+type MonitorReport struct {
+	Location string  `json:"location"`
+	Origin   string  `json:"log"`
+	From     int64   `json:"from"`
+	Size     int64   `json:"size"`
+	Events   []Event `json:"events"`
+	// Evidence is the folder holding both checkpoints when the log was
+	// inconsistent.
+	Evidence string `json:"evidence,omitempty"`
+}
+
+// MonitorStateFormat is the first field of a monitor state file.
+const MonitorStateFormat = "keyctl-monitor-state/1"
+
+type monitorState struct {
+	Format     string `json:"format"`
+	Location   string `json:"location"`
+	Checkpoint string `json:"checkpoint"`
+	// Last is the last entry read (index Size-1 of Checkpoint).
+	LastVersion uint64 `json:"last_version"`
+	LastSHA256  string `json:"last_sha256"`
+}
+
+func monitorStatePath(dir, loc string) string {
+	h := sha256.Sum256([]byte(loc))
+	return filepath.Join(dir, "monitor-"+hex.EncodeToString(h[:10])+".json")
+}
+
+func readMonitorState(path string) (*monitorState, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fail.Inputf("cannot read monitor state %s", path).Wrap(err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, tlog.MaxCheckpointSize+4096))
+	if err != nil {
+		return nil, fail.Inputf("cannot read monitor state %s", path).Wrap(err)
+	}
+	var s monitorState
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	bad := func(why string) error {
+		return fail.Inputf("monitor state %s is damaged: %s", path, why).
+			WithHint("restore it from a backup; moving it away makes the next run walk the whole log again")
+	}
+	if err := dec.Decode(&s); err != nil {
+		return nil, bad(err.Error())
+	}
+	if s.Format != MonitorStateFormat {
+		return nil, bad("format " + s.Format)
+	}
+	if _, err := tlog.ParseCheckpoint([]byte(s.Checkpoint)); err != nil {
+		return nil, bad("checkpoint: " + err.Error())
+	}
+	if _, err := tlog.ParseEntry(tlog.Entry{Version: s.LastVersion, SHA256: s.LastSHA256}.Marshal()); err != nil {
+		return nil, bad("last entry")
+	}
+	return &s, nil
+}
+
+// writeFileAtomic writes path (0600) through writeAtomic, creating its
+// folder (0700) first.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fail.Inputf("cannot create %s", dir).Wrap(err)
+	}
+	return writeAtomic(dir, path, data)
+}
+
+// SaveEvidence writes both checkpoints of an inconsistency into a new
+// folder under dir and returns it.
+func SaveEvidence(dir string, ie *tlog.InconsistentError, now time.Time) (string, error) {
+	ev := filepath.Join(dir, "evidence-"+now.UTC().Format("20060102T150405Z"))
+	for i := 0; ; i++ {
+		p := ev
+		if i > 0 {
+			p = fmt.Sprintf("%s-%d", ev, i)
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return "", fail.Inputf("cannot create %s", dir).Wrap(err)
+		}
+		if err := os.Mkdir(p, 0o700); err == nil {
+			ev = p
+			break
+		} else if !errors.Is(err, fs.ErrExist) || i > 100 {
+			return "", fail.Inputf("cannot create %s", p).Wrap(err)
+		}
+	}
+	if err := writeFileAtomic(filepath.Join(ev, "old.checkpoint"), ie.Old); err != nil {
+		return "", err
+	}
+	if err := writeFileAtomic(filepath.Join(ev, "new.checkpoint"), ie.New); err != nil {
+		return "", err
+	}
+	why := ie.Error() + "\n"
+	return ev, writeFileAtomic(filepath.Join(ev, "README.txt"), []byte(why))
+}
+
+// Monitor walks a repository's transparency log from the start, or from
+// where the last run (StateDir) stopped: it checks the newest checkpoint
+// against the one kept, verifies every new entry's manifest under the
+// pinned root history, and reports each keyring change. On an
+// inconsistent log it saves both checkpoints as evidence and returns the
+// report with a *tlog.InconsistentError.
+func Monitor(ctx context.Context, o MonitorOptions) (*MonitorReport, error) {
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	t0 := now().UTC()
+	b := o.Bucket
+	loc := b.Location()
+	rep := &MonitorReport{Location: RedactURL(loc), Events: []Event{}}
+	if err := o.Pins.Validate(); err != nil {
+		return nil, err
+	}
+	// The whole root history, checked from the pins.
+	sets := map[uint64][]byte{}
+	fetch := func(v uint64) ([]byte, []byte, error) {
+		data, err := b.Get(ctx, root.RootSetPath(v), root.MaxRootSetSize)
+		if err != nil {
+			return nil, nil, err
+		}
+		sigs, err := b.Get(ctx, root.RootSetPath(v)+root.SigSuffix, root.MaxSigSize)
+		if errors.Is(err, fs.ErrNotExist) {
+			return data, nil, nil
+		}
+		if err == nil {
+			sets[v] = data
+		}
+		return data, sigs, err
+	}
+	newest, err := root.Resolve(o.Pins, fetch, MaxRootLinks, t0)
+	if err != nil {
+		return nil, err
+	}
+	if newest.Log == "" {
+		return nil, fail.Inputf("root set %d of %s names no transparency log: there is nothing to monitor", newest.Version, rep.Location).
+			WithHint("the team lead names a log key with keyctl root rotate --log-key PUBFILE; see docs/manifest.md")
+	}
+	lv, err := tlog.NewLogVerifier(newest.Log)
+	if err != nil {
+		return nil, err
+	}
+	rep.Origin = lv.Name()
+	head, err := tlog.ReadHead(ctx, b, lv, nil)
+	if err != nil {
+		return nil, err
+	}
+	if head == nil {
+		return nil, fail.Untrustedf("%s publishes no log checkpoint, though its root set names log %s", rep.Location, lv.Name()).
+			WithHint("nothing was published since the log was named, or the log was deleted; see docs/runbook.md, section monitor raised an alarm")
+	}
+	rep.Size = head.N
+
+	var st *monitorState
+	statePath := ""
+	if o.StateDir != "" {
+		statePath = monitorStatePath(o.StateDir, loc)
+		if st, err = readMonitorState(statePath); err != nil {
+			return nil, err
+		}
+	}
+	var last *tlog.Entry
+	var lastM *root.Manifest
+	if st != nil {
+		old, _ := tlog.ParseCheckpoint([]byte(st.Checkpoint))
+		var cerr error
+		if old.Origin != head.Origin {
+			cerr = &tlog.InconsistentError{Old: []byte(st.Checkpoint), New: head.Note, Why: fmt.Sprintf("the log was %q, it is now %q", old.Origin, head.Origin)}
+		} else if old.N > head.N {
+			cerr = tlog.CheckConsistent(ctx, b, old.Tree, []byte(st.Checkpoint), head)
+			if cerr == nil {
+				cerr = &tlog.InconsistentError{Old: []byte(st.Checkpoint), New: head.Note, Why: fmt.Sprintf("the log shrank from %d to %d entries (rollback)", old.N, head.N)}
+			}
+		} else {
+			cerr = tlog.CheckConsistent(ctx, b, old.Tree, []byte(st.Checkpoint), head)
+		}
+		if cerr != nil {
+			var ie *tlog.InconsistentError
+			if errors.As(cerr, &ie) {
+				ev, err := SaveEvidence(o.StateDir, ie, t0)
+				if err != nil {
+					return nil, err
+				}
+				rep.Evidence = ev
+			}
+			return rep, cerr
+		}
+		rep.From = old.N
+		last = &tlog.Entry{Version: st.LastVersion, SHA256: st.LastSHA256}
+		if lastM, _, err = monitorManifest(ctx, b, *last, sets, t0); err != nil {
+			return nil, err
+		}
+	}
+	entries, err := tlog.ReadEntries(ctx, b, head, rep.From, head.N)
+	if err != nil {
+		return nil, err
+	}
+	for i, raw := range entries {
+		idx := rep.From + int64(i)
+		e, err := tlog.ParseEntry(raw)
+		if err != nil {
+			return nil, err
+		}
+		m, _, err := monitorManifest(ctx, b, e, sets, t0)
+		if err != nil {
+			return nil, fail.Hint(err, fmt.Sprintf("log entry %d (manifest version %d) does not verify", idx, e.Version))
+		}
+		if err := checkLogOrder(last, lastM, e, m, idx); err != nil {
+			return rep, err
+		}
+		rep.Events = append(rep.Events, diffManifests(idx, last, lastM, e, m)...)
+		last, lastM = &e, m
+	}
+	if statePath != "" && last != nil {
+		data, err := json.MarshalIndent(monitorState{Format: MonitorStateFormat, Location: loc, Checkpoint: string(head.Note),
+			LastVersion: last.Version, LastSHA256: last.SHA256}, "", "  ")
+		if err != nil {
+			return nil, err
+		}
+		if err := writeFileAtomic(statePath, append(data, '\n')); err != nil {
+			return nil, err
+		}
+	}
+	return rep, nil
+}
+
+// checkLogOrder refuses an entry that does not follow the one before it:
+// versions go up by one with the previous manifest's hash, or repeat (a
+// publish that did not go live, signed again).
+func checkLogOrder(last *tlog.Entry, lastM *root.Manifest, e tlog.Entry, m *root.Manifest, idx int64) error {
+	broken := func(why string) error {
+		return fail.Securityf("log entry %d: %s", idx, why).
+			WithHint("the root keys signed manifests that are not one history; see docs/runbook.md, section monitor raised an alarm")
+	}
+	if last == nil {
+		// Entry 0 is version 1, or the version published when the root
+		// set first named the log key; the first entry of a run with
+		// state has its predecessor loaded.
+		return nil
+	}
+	switch {
+	case e.Version == last.Version+1:
+		if m.Previous != last.SHA256 {
+			return broken(fmt.Sprintf("manifest version %d does not follow version %d (previous %.12s, logged %.12s)", e.Version, last.Version, m.Previous, last.SHA256))
+		}
+	case e.Version == last.Version:
+		if lastM != nil && m.Previous != lastM.Previous {
+			return broken(fmt.Sprintf("two manifests at version %d follow different predecessors", e.Version))
+		}
+	default:
+		return broken(fmt.Sprintf("manifest version %d follows version %d", e.Version, last.Version))
+	}
+	return nil
+}
+
+// monitorManifest fetches a logged manifest by its hash and verifies it
+// under the root set it names (from the checked history), each signature
+// judged at the time it was made (an old manifest has expired since, and
+// may have been signed offline well after it was issued).
+func monitorManifest(ctx context.Context, b *publish.Bucket, e tlog.Entry, sets map[uint64][]byte, now time.Time) (*root.Manifest, []byte, error) {
+	data, err := b.Get(ctx, root.ContentPath(e.SHA256), root.MaxManifestSize)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, fail.Untrustedf("the logged manifest version %d (sha256 %s) is not published", e.Version, e.SHA256).
+				WithHint("every logged manifest must stay at keyctl/sha256/HASH; see docs/runbook.md, section monitor raised an alarm")
+		}
+		return nil, nil, err
+	}
+	if root.Hash(data) != e.SHA256 {
+		return nil, nil, fail.Untrustedf("keyctl/sha256/%s does not hash to its name (tamper)", e.SHA256)
+	}
+	sigs, err := b.Get(ctx, root.ContentPath(e.SHA256)+root.SigSuffix, root.MaxSigSize)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := root.ParseManifest(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	if m.Version != e.Version {
+		return nil, nil, fail.Securityf("log entry says version %d, the manifest it names is version %d", e.Version, m.Version)
+	}
+	sd, ok := sets[m.Root.Version]
+	if !ok || root.Hash(sd) != m.Root.SHA256 {
+		return nil, nil, fail.Securityf("manifest version %d names root set %d sha256 %.12s, which is not in the root history the pins lead to", m.Version, m.Root.Version, m.Root.SHA256)
+	}
+	set, err := root.ParseRootSet(sd)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := root.VerifyHistoric(data, sigs, set, now); err != nil {
+		return nil, nil, err
+	}
+	if err := m.CheckRepository(set.Repository); err != nil {
+		return nil, nil, err
+	}
+	return m, data, nil
+}
+
+// diffManifests lists what changed from last to m.
+func diffManifests(idx int64, last *tlog.Entry, lastM *root.Manifest, e tlog.Entry, m *root.Manifest) []Event {
+	var out []Event
+	ev := func(x Event) { x.Index, x.Version = idx, e.Version; out = append(out, x) }
+	if last != nil && last.Version == e.Version {
+		ev(Event{Kind: "version-relogged", Detail: fmt.Sprintf("a second manifest for version %d (the first, sha256 %.12s, did not go live or was shown to some readers only)", e.Version, last.SHA256)})
+	}
+	if lastM == nil || lastM.Root != m.Root {
+		if lastM != nil {
+			ev(Event{Kind: "root-rotated", RootVersion: m.Root.Version, Detail: fmt.Sprintf("root set %d -> %d", lastM.Root.Version, m.Root.Version)})
+		}
+	}
+	old := map[string]root.KeyEntry{}
+	if lastM != nil {
+		for _, k := range lastM.Keys {
+			old[k.Fingerprint] = k
+		}
+	}
+	for _, k := range m.Keys {
+		o, had := old[k.Fingerprint]
+		switch {
+		case !had && k.Status == root.Active:
+			ev(Event{Kind: "key-added", Fingerprint: k.Fingerprint, Scopes: k.Scopes})
+		case !had:
+			ev(Event{Kind: "key-removed", Fingerprint: k.Fingerprint, Reason: string(k.Reason), Detail: "listed removed on first sight"})
+		case o.Status == root.Active && k.Status == root.Removed:
+			ev(Event{Kind: "key-removed", Fingerprint: k.Fingerprint, Reason: string(k.Reason), Detail: "effective " + k.Effective.UTC().Format(time.RFC3339)})
+		case o.Status == root.Removed && k.Status == root.Active:
+			ev(Event{Kind: "key-restored", Fingerprint: k.Fingerprint, Scopes: k.Scopes, Detail: "was removed (" + string(o.Reason) + ")"})
+		case o.Status == root.Removed && o.Reason != k.Reason:
+			ev(Event{Kind: "reason-changed", Fingerprint: k.Fingerprint, Reason: string(k.Reason), Detail: "was " + string(o.Reason)})
+		}
+		if had && k.Status == root.Active && o.Status == root.Active && !slices.Equal(o.Scopes, k.Scopes) {
+			ev(Event{Kind: "scope-changed", Fingerprint: k.Fingerprint, Scopes: k.Scopes, OldScopes: o.Scopes})
+		}
+		delete(old, k.Fingerprint)
+	}
+	for _, f := range sortedFprs(old) {
+		ev(Event{Kind: "key-dropped", Fingerprint: f, Detail: "no longer listed at all"})
+	}
+	return out
+}
+
+func sortedFprs(m map[string]root.KeyEntry) []string {
+	out := make([]string, 0, len(m))
+	for f := range m {
+		out = append(out, f)
+	}
+	slices.SortFunc(out, strings.Compare)
+	return out
+}
