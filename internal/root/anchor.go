@@ -266,5 +266,18 @@ func rootSetChange(old, next *RootSet) []string {
 			lines = append(lines, "  + ADDED    "+f+" "+now[f])
 		}
 	}
+	switch {
+	case old.Log != next.Log:
+		lines = append(lines, fmt.Sprintf("  ~ CHANGED  transparency log key %s -> %s", logKeyOrNone(old.Log), logKeyOrNone(next.Log)))
+	case old.Log != "":
+		lines = append(lines, "  = kept     transparency log key "+q(old.Log))
+	}
 	return lines
+}
+
+func logKeyOrNone(k string) string {
+	if k == "" {
+		return "none"
+	}
+	return q(k)
 }

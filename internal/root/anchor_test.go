@@ -2,6 +2,7 @@ package root
 
 import (
 	"bytes"
+	"crypto/rand"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // TestAuthenticate checks a signing directory against the holder's pins:
@@ -103,6 +105,11 @@ func TestAuthenticate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	_, vkey, err := note.GenerateKey(rand.Reader, "charts.example.org/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set3.Log = vkey
 	b3, _ := set3.Marshal()
 	rot := review(map[string][]byte{"rootset-3.json": b3}, nil, &Anchor{Chain: chain})
 	if err := rot.Authenticate(pinHash(b1), now); err != nil {
@@ -116,6 +123,7 @@ func TestAuthenticate(t *testing.T) {
 		"= kept     " + r[0].fpr + ` "alice root`,
 		"- DROPPED  " + r[1].fpr + ` "bob root`,
 		"+ ADDED    " + r[3].fpr + ` "dave root`,
+		"~ CHANGED  transparency log key none -> " + q(vkey),
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("rotation summary lacks %q:\n%s", want, out.String())
