@@ -74,8 +74,8 @@ Directly, with root secret key files at hand:
 
 Offline, with the root keys elsewhere (M of N holders):
   keyctl publish --prepare DIR           # no secret needed
-  keyctl root review DIR                 # what changes, and the files to sign
-  keyctl root sign DIR --root-key FILE   # each holder, or gpg --detach-sign of those files
+  keyctl root review DIR --root-set sha256:HEX               # what changes, and the files to sign
+  keyctl root sign DIR --root-set sha256:HEX --root-key FILE # each holder, or gpg --detach-sign of those files
   keyctl publish --from DIR --to URL     # refuses below the threshold`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			modes := 0
@@ -133,6 +133,10 @@ func (a *app) publishPrepare(dir string, expires time.Duration) error {
 	// The manifest published now goes along, unsigned, so that root holders
 	// see what changes (keyctl root review); the new manifest binds it by hash.
 	var previous []byte
+	anchor, err := storeAnchor(s)
+	if err != nil {
+		return err
+	}
 	if b.Manifest.Previous != "" {
 		info, err := s.Info()
 		if err != nil {
@@ -142,8 +146,13 @@ func (a *app) publishPrepare(dir string, expires time.Duration) error {
 			return fail.Inputf("the store does not hold the manifest it last published (version %d)", info.Published.Version).
 				WithHint("publish directly once with --root-key, or restore the store from a backup")
 		}
+		// Its root signatures let holders authenticate it (root review).
+		anchor.PreviousSigs = info.Published.ManifestSigs
+		if len(anchor.PreviousSigs) == 0 {
+			a.warn("the store does not hold the signatures of manifest version %d (it was published by an older keyctl): root holders cannot authenticate it until you copy the live keyctl/sha256/%s.sig to %s", info.Published.Version, b.Manifest.Previous, filepath.Join(dir, root.AnchorDir, root.PreviousManifest+root.SigSuffix))
+		}
 	}
-	if err := root.WriteDir(dir, b.Files, previous); err != nil {
+	if err := root.WriteDirAnchored(dir, b.Files, previous, anchor); err != nil {
 		return err
 	}
 	if a.json() {
@@ -153,7 +162,7 @@ func (a *app) publishPrepare(dir string, expires time.Duration) error {
 	for _, n := range sortedKeys(b.Files) {
 		tprintf(a.stdout, "  %s\n", n)
 	}
-	tprintf(a.stdout, "next: each root holder runs keyctl root sign %s --root-key FILE (or keyctl root review and gpg, see docs/manifest.md),\nthen: keyctl publish --from %s --to URL\n", dir, dir)
+	tprintf(a.stdout, "next: each root holder runs keyctl root sign %s --root-set %s --root-key FILE (or keyctl root review and gpg, see docs/manifest.md),\nthen: keyctl publish --from %s --to URL\n", dir, pinHint(anchor), dir)
 	return nil
 }
 
@@ -337,6 +346,7 @@ func (a *app) rootSubcommands() []*cobra.Command {
 }
 
 func (a *app) newRootSignCmd() *cobra.Command {
+	var pins holderPins
 	var keyFiles []string
 	var passFile string
 	c := &cobra.Command{
@@ -344,9 +354,15 @@ func (a *app) newRootSignCmd() *cobra.Command {
 		Short: "Sign a directory written by publish --prepare or root rotate --prepare (offline)",
 		Long: `sign checks the directory as root review does: it re-derives the one manifest
 (or root set) the directory is for and refuses any other file, naming it.
-It prints the full change against the published manifest on stderr before
-it asks for a passphrase, then signs exactly the checked files into
-NAME.sig. See docs/manifest.md, "Offline signing".`,
+It authenticates the directory against the root set you pin (--root-set
+sha256:HEX or KEYCTL_ROOT_SET, or --root FPR... --threshold N; the same pin
+clients use): the directory's root set chain must lead from the pinned set
+to the current one, and the published manifest it compares against must be
+signed by a threshold of its root set. Without a pin it refuses (except for
+a first publish). It prints the full change against the published manifest
+(for a rotation: every root key kept, dropped, added, and the threshold) on
+stderr before it asks for a passphrase, then signs exactly the checked
+files into NAME.sig. See docs/manifest.md, "Offline signing".`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(keyFiles) == 0 {
@@ -354,7 +370,7 @@ NAME.sig. See docs/manifest.md, "Offline signing".`,
 			}
 			// Review first, before any passphrase: the holder decides on the
 			// full change, and exactly the reviewed bytes are signed.
-			r, err := root.ReviewDir(args[0])
+			r, err := a.reviewAnchored(args[0], pins, true)
 			if err != nil {
 				return err
 			}
@@ -386,10 +402,12 @@ NAME.sig. See docs/manifest.md, "Offline signing".`,
 	}
 	c.Flags().StringSliceVar(&keyFiles, "root-key", nil, "root secret key file (repeatable)")
 	c.Flags().StringVar(&passFile, "passphrase-file", "", "file holding the root key passphrase")
+	pins.flags(c)
 	return c
 }
 
 func (a *app) newRootReviewCmd() *cobra.Command {
+	var pins holderPins
 	var filesOnly bool
 	c := &cobra.Command{
 		Use:   "review DIR",
@@ -398,12 +416,16 @@ func (a *app) newRootReviewCmd() *cobra.Command {
 as root sign does, and prints the same summary: the manifest's repository,
 version, issue time and expiry, every key added, dropped or changed against
 the manifest published now (fingerprint, user IDs, status, scope, expiry),
-the root sets to sign, and exactly the files to sign. A holder who signs
+the root sets to sign (for a rotation: every root key of the current set
+kept, dropped or added, and the threshold), and exactly the files to sign.
+Pass your pin (--root-set sha256:HEX, KEYCTL_ROOT_SET, or --root FPR...
+--threshold N) to authenticate the comparison; without one the summary is
+marked as not authenticated. A holder who signs
 with gpg --detach-sign runs it first and signs those files only; see
 docs/manifest.md. It exits 2 on a directory that holds anything else.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := root.ReviewDir(args[0])
+			r, err := a.reviewAnchored(args[0], pins, false)
 			if err != nil {
 				return err
 			}
@@ -424,6 +446,10 @@ docs/manifest.md. It exits 2 on a directory that holds anything else.`,
 						out["previous"] = map[string]any{"version": r.Previous.Version, "sha256": m.Previous}
 					}
 				}
+				out["authenticated"] = r.Anchor.Pinned
+				if c := r.Anchor.Current; c != nil {
+					out["current_root_set"] = map[string]any{"version": c.Version, "threshold": c.Threshold, "fingerprints": c.Fingerprints(), "sha256": r.Anchor.Hashes[c.Version]}
+				}
 				return a.printJSON(out)
 			}
 			r.Write(a.stdout)
@@ -432,6 +458,7 @@ docs/manifest.md. It exits 2 on a directory that holds anything else.`,
 		},
 	}
 	c.Flags().BoolVar(&filesOnly, "files", false, "print only the names of the files to sign, one a line (summary on stderr)")
+	pins.flags(c)
 	return c
 }
 
@@ -449,7 +476,7 @@ forward to the new one through the published chain.
   keyctl root rotate --add new.pub --remove OLDFPR --root-key old.key --root-key new.key
 or offline:
   keyctl root rotate --add new.pub --remove OLDFPR --prepare DIR
-  keyctl root sign DIR --root-key FILE     # old and new holders
+  keyctl root sign DIR --root-set sha256:HEX --root-key FILE  # old and new holders
   keyctl root rotate --from DIR
 
 The next keyctl publish publishes the chain and signs with the new set.`,
@@ -511,11 +538,15 @@ The next keyctl publish publishes the chain and signs with the new set.`,
 				}
 				if prepare != "" {
 					name := fmt.Sprintf("rootset-%d.json", next.Version)
-					if err := root.WriteDir(prepare, map[string][]byte{name: data}, nil); err != nil {
+					anchor, err := storeAnchor(s)
+					if err != nil {
+						return err
+					}
+					if err := root.WriteDirAnchored(prepare, map[string][]byte{name: data}, nil, anchor); err != nil {
 						return err
 					}
 					tprintf(a.stdout, "prepared root set %d in %s: %d of %s\n", next.Version, prepare, next.Threshold, strings.Join(next.Fingerprints(), ", "))
-					tprintf(a.stdout, "next: a threshold of the current holders (%d of %s) and of the new set sign it with keyctl root sign %s --root-key FILE,\nthen: keyctl root rotate --from %s\n", cur.Threshold, strings.Join(cur.Fingerprints(), ", "), prepare, prepare)
+					tprintf(a.stdout, "next: a threshold of the current holders (%d of %s) and of the new set sign it with keyctl root sign %s --root-key FILE,\nthen: keyctl root rotate --from %s\n", cur.Threshold, strings.Join(cur.Fingerprints(), ", "), prepare+" --root-set "+pinHint(anchor), prepare)
 					return nil
 				}
 				if len(keyFiles) == 0 {

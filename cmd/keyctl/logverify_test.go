@@ -63,14 +63,15 @@ func tamperedStore(t *testing.T) (dir, store, rk, alice, mallory, signDir string
 	store = filepath.Join(dir, "keyctl.db")
 	rk, rp := filepath.Join(dir, "root.key"), filepath.Join(dir, "root.pub")
 	mustKC(t, "root", "create", "--name", "r", "--secret-out", rk, "--public-out", rp, "--no-passphrase")
-	mustKC(t, "--store", store, "init", "--repository", "charts.example.org", "--root-key", rp)
+	initOut := mustKC(t, "--store", store, "init", "--repository", "charts.example.org", "--root-key", rp)
+	_, pin, _ := strings.Cut(initOut, "--root-set ")
 	alice = strings.Fields(mustKC(t, "--store", store, "add", maintainerKey(t, dir, "alice"), "--reason", "maintainer"))[1]
 	mallory = strings.Fields(mustKC(t, "--store", store, "add", maintainerKey(t, dir, "mallory"), "--reason", "maintainer"))[1]
 	mustKC(t, "--store", store, "remove", mallory, "--reason", "compromised")
 	mustKC(t, "--store", store, "publish", "--to", filepath.Join(dir, "site"), "--root-key", rk)
 	signDir = filepath.Join(dir, "sign")
 	mustKC(t, "--store", store, "publish", "--prepare", signDir)
-	mustKC(t, "--store", store, "root", "sign", signDir, "--root-key", rk)
+	mustKC(t, "--store", store, "root", "sign", signDir, "--root-set", strings.Fields(pin)[0], "--root-key", rk)
 	return
 }
 

@@ -191,6 +191,16 @@ func TestRootSignShowsTheChange(t *testing.T) {
 	putListed(t, evil, root.PubkeysFile, pub)
 	putListed(t, evil, root.ManifestName, mb)
 
+	// Unpinned, the holder cannot authenticate the baseline: refused.
+	if _, errOut, code := kc(t, nil, "root", "sign", honest, "--root-key", e.rk); code != 1 || !strings.Contains(errOut, "no root set is pinned") {
+		t.Fatalf("unpinned root sign: exit %d\n%s", code, errOut)
+	}
+	// The holder's pin (the store's root set, as keyctl init printed it).
+	rs1, err := os.ReadFile(filepath.Join(honest, root.AnchorDir, "rootset-1.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KEYCTL_ROOT_SET", root.PinOf(rs1))
 	_, hsum, code := kc(t, nil, "root", "sign", honest, "--root-key", e.rk)
 	if code != 0 {
 		t.Fatalf("honest: exit %d %s", code, hsum)
@@ -201,6 +211,8 @@ func TestRootSignShowsTheChange(t *testing.T) {
 	}
 	for _, want := range []string{
 		"changes against the published manifest version 1",
+		"the published manifest version 1 is signed by 1 of root set 1",
+		"authenticated by your pinned root set",
 		"no key changes",
 		`manifest version 2 for repository "charts.example.org"`,
 	} {

@@ -58,8 +58,14 @@ func TestAttackRotationReviewHidesSwappedRootKeys(t *testing.T) {
 	}
 
 	mustKC(t, "--store", store, "init", "--repository", "charts.example.org", "--root-key", keys["a"][1])
-	mustKC(t, "--store", store, "root", "rotate", "--add", keys["b"][1], "--add", keys["c"][1], "--threshold", "2",
+	rot2 := mustKC(t, "--store", store, "root", "rotate", "--add", keys["b"][1], "--add", keys["c"][1], "--threshold", "2",
 		"--root-key", keys["a"][0], "--root-key", keys["b"][0])
+	// The holders pin root set 2 (the pin root rotate prints), as clients do.
+	_, pin, ok := strings.Cut(rot2, "--root-set ")
+	if !ok {
+		t.Fatalf("fixture: root rotate prints no pin:\n%s", rot2)
+	}
+	t.Setenv("KEYCTL_ROOT_SET", strings.Fields(pin)[0])
 	sd := filepath.Join(dir, "rotate")
 	mustKC(t, "--store", store, "root", "rotate", "--add", keys["d"][1], "--prepare", sd)
 	name := "rootset-3.json"
@@ -91,6 +97,12 @@ func TestAttackRotationReviewHidesSwappedRootKeys(t *testing.T) {
 		fpr := pgpkey.Fingerprint(ent(id))
 		if !strings.Contains(out, fpr) {
 			t.Errorf("root review of a rotation that drops root key %s (%q) of the current set does not name it; the holder sees:\n%s", fpr, "root "+id, out)
+		}
+	}
+
+	for _, id := range []string{"b", "c"} {
+		if fpr := pgpkey.Fingerprint(ent(id)); !strings.Contains(out, "DROPPED  "+fpr) {
+			t.Errorf("root review does not say that the rotation drops root key %s of the current set:\n%s", fpr, out)
 		}
 	}
 

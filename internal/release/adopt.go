@@ -101,7 +101,7 @@ func Adopt(ctx context.Context, s *ring.Store, b *publish.Bucket, actor string, 
 			return 0, err
 		}
 	}
-	if err := s.SetPublished(ring.Published{Version: m.Version, SHA256: h, Manifest: live, Location: b.Location(), Expires: m.Expires}, actor); err != nil {
+	if err := s.SetPublished(ring.Published{Version: m.Version, SHA256: h, Manifest: live, ManifestSigs: sigs, Location: b.Location(), Expires: m.Expires}, actor); err != nil {
 		return 0, err
 	}
 	return m.Version, nil

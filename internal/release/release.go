@@ -645,11 +645,12 @@ func (sg *Signed) Record(s *ring.Store, location, actor string) error {
 	}
 	mb := sg.Files[root.ManifestName]
 	return s.SetPublished(ring.Published{
-		Version:  sg.Manifest.Version,
-		SHA256:   root.Hash(mb),
-		Manifest: mb,
-		Location: location,
-		Expires:  sg.Manifest.Expires,
+		Version:      sg.Manifest.Version,
+		SHA256:       root.Hash(mb),
+		Manifest:     mb,
+		ManifestSigs: sg.Sigs[root.ManifestName],
+		Location:     location,
+		Expires:      sg.Manifest.Expires,
 	}, actor)
 }
 

@@ -99,12 +99,16 @@ func (s *Store) Info() (*Info, error) {
 
 // Published records the last manifest this store published.
 type Published struct {
-	Version  uint64    `json:"version"`
-	SHA256   string    `json:"sha256"`
-	Manifest []byte    `json:"manifest"`
-	Location string    `json:"location"`
-	Time     time.Time `json:"time"`
-	Expires  time.Time `json:"expires"`
+	Version  uint64 `json:"version"`
+	SHA256   string `json:"sha256"`
+	Manifest []byte `json:"manifest"`
+	// ManifestSigs are the manifest's root signatures, carried into
+	// signing directories so that holders can authenticate the manifest
+	// they are shown changes against (absent in stores of older keyctl).
+	ManifestSigs []byte    `json:"manifest_sigs,omitempty"`
+	Location     string    `json:"location"`
+	Time         time.Time `json:"time"`
+	Expires      time.Time `json:"expires"`
 }
 
 // Pending is a publish this store has started: the manifest it is about to

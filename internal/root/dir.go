@@ -46,7 +46,7 @@ type prepareJSON struct {
 }
 
 func validFileName(n string) error {
-	if n == "" || len(n) > 128 || n == PrepareIndex || n == PreviousManifest || strings.HasPrefix(n, ".") ||
+	if n == "" || len(n) > 128 || n == PrepareIndex || n == PreviousManifest || n == AnchorDir || strings.HasPrefix(n, ".") ||
 		strings.HasSuffix(n, SigSuffix) || strings.HasSuffix(n, SigsDirSuffix) {
 		return fmt.Errorf("%q cannot be a file name in a signing directory", n)
 	}
@@ -64,6 +64,13 @@ func validFileName(n string) error {
 // to holders, never signed. dir is created (0755) if needed and must be
 // empty. Files are written 0644: only public data is ever prepared.
 func WriteDir(dir string, files map[string][]byte, previous []byte) error {
+	return WriteDirAnchored(dir, files, previous, nil)
+}
+
+// WriteDirAnchored is WriteDir that also writes anchor (when not nil) into
+// the AnchorDir subdirectory, for the holders to authenticate the
+// directory against their pinned root set (Review.Authenticate).
+func WriteDirAnchored(dir string, files map[string][]byte, previous []byte, anchor *Anchor) error {
 	if len(files) == 0 || len(files) > MaxPrepared {
 		return fail.Inputf("a signing directory holds 1 to %d files, not %d", MaxPrepared, len(files))
 	}
@@ -96,6 +103,11 @@ func WriteDir(dir string, files map[string][]byte, previous []byte) error {
 	}
 	if previous != nil {
 		if err := writeNew(filepath.Join(dir, PreviousManifest), previous); err != nil {
+			return err
+		}
+	}
+	if anchor != nil {
+		if err := writeAnchor(dir, anchor); err != nil {
 			return err
 		}
 	}

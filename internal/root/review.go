@@ -38,6 +38,9 @@ type Review struct {
 	RootSets map[string]*RootSet
 	// Sign lists exactly the files a holder signs, sorted.
 	Sign []string
+	// Anchor is set by Authenticate: the current root set the directory
+	// was checked against.
+	Anchor *Anchored
 }
 
 // KeyInfo is what a maintainer certificate says of itself.
@@ -245,6 +248,9 @@ func checkPresent(dir string, p *Prepared, withPrevious bool) error {
 		return fail.Inputf("reading %s", dir).Wrap(err)
 	}
 	ok := map[string]bool{PrepareIndex: true}
+	if st, err := os.Lstat(filepath.Join(dir, AnchorDir)); err == nil && st.IsDir() {
+		ok[AnchorDir] = true
+	}
 	if withPrevious {
 		ok[PreviousManifest] = true
 	}
@@ -333,6 +339,7 @@ func describeScopes(sc []string) string {
 // change of the manifest against the one currently published. Text from
 // the directory is escaped (strconv.Quote).
 func (r *Review) Write(w io.Writer) {
+	r.writeAnchor(w)
 	if m := r.Manifest; m != nil {
 		fmt.Fprintf(w, "manifest version %d for repository %s\n", m.Version, q(m.Repository))
 		fmt.Fprintf(w, "  issued %s, expires %s, root set %d\n", fmtTimeOrNever(m.Issued), fmtTimeOrNever(m.Expires), m.Root.Version)
@@ -344,7 +351,7 @@ func (r *Review) Write(w io.Writer) {
 				prev[k.Fingerprint] = k
 			}
 		} else {
-			fmt.Fprintln(w, "no manifest has been published before: every key is added")
+			fmt.Fprintln(w, "first publish: nothing to compare (no manifest has been published before: every key is added)\n  if this repository has been published before, do not sign: the directory was altered to look like a first publish")
 		}
 		cur := map[string]bool{}
 		changes := 0
@@ -393,6 +400,11 @@ func (r *Review) Write(w io.Writer) {
 	sort.Strings(names)
 	for _, n := range names {
 		rs := r.RootSets[n]
+		if a := r.Anchor; a != nil && a.Current != nil && r.Manifest == nil {
+			for _, l := range rootSetChange(a.Current, rs) {
+				fmt.Fprintln(w, l)
+			}
+		}
 		fmt.Fprintf(w, "root set %d for repository %s: %d of %d keys must sign\n", rs.Version, q(rs.Repository), rs.Threshold, len(rs.Keys))
 		ents, _ := rs.Entities()
 		for _, e := range ents {
@@ -418,4 +430,31 @@ func countEntries(m *Manifest, st Status) int {
 		}
 	}
 	return n
+}
+
+// writeAnchor prints what the directory was authenticated against.
+func (r *Review) writeAnchor(w io.Writer) {
+	a := r.Anchor
+	if a == nil {
+		return
+	}
+	if !a.Pinned {
+		fmt.Fprintln(w, "WARNING: no root set is pinned: what follows is compared against the root sets and manifest the directory itself carries, which prove nothing; pass --root-set sha256:HEX (or KEYCTL_ROOT_SET) to check them")
+	}
+	if a.Current == nil {
+		return
+	}
+	how := "authenticated by your pinned root set"
+	if !a.Pinned {
+		how = "NOT authenticated"
+	}
+	fmt.Fprintf(w, "current root set %d (sha256:%s, %s): %d of %d keys\n", a.Current.Version, a.Hashes[a.Current.Version], how, a.Current.Threshold, len(a.Current.Keys))
+	if m, prev := r.Manifest, r.Previous; m != nil && prev != nil {
+		fmt.Fprintf(w, "the published manifest version %d is signed by %d of root set %d: %s\n", prev.Version, len(a.PreviousSigners), prev.Root.Version, strings.Join(a.PreviousSigners, ", "))
+		if old := a.Sets[prev.Root.Version]; old != nil && prev.Root.Version != m.Root.Version {
+			for _, l := range rootSetChange(old, a.Current) {
+				fmt.Fprintln(w, l)
+			}
+		}
+	}
 }
