@@ -186,8 +186,9 @@ func (a *app) configure(cmd *cobra.Command) error {
 	return nil
 }
 
-// checkConfigMode refuses to take pins (root fingerprints, repositories)
-// from a config file that group or others may write, or that sits in a
+// checkConfigMode refuses to take pins (root fingerprints, the root set
+// hash, the threshold that goes with fingerprints, repositories, witness
+// settings) from a config file that group or others may write, or that sits in a
 // folder they may write (without the sticky bit), as ssh refuses such an
 // authorized_keys: whoever can write it chooses which roots keyctl trusts
 // (and could drop a witness requirement).
@@ -199,7 +200,7 @@ func checkConfigMode(path string, keys []string) error {
 	for _, k := range keys {
 		last := k[strings.LastIndex(k, ".")+1:]
 		switch last {
-		case "root", "repositories", "witness", "witness-threshold", "witness_threshold":
+		case "root", "root-set", "root_set", "threshold", "repositories", "witness", "witness-threshold", "witness_threshold":
 			pins = append(pins, k)
 		}
 	}
@@ -223,7 +224,7 @@ func checkConfigMode(path string, keys []string) error {
 		if m.IsDir() {
 			what = "folder " + p + ", which holds the config file " + abs + ","
 		}
-		return fail.Securityf("%s is writable by group or others (mode %04o); keyctl takes no pinned roots, repositories or witnesses (%s) from it", what, m.Perm(), strings.Join(pins, ", ")).
+		return fail.Securityf("%s is writable by group or others (mode %04o); keyctl takes no pinned roots, root sets, thresholds, repositories or witnesses (%s) from it", what, m.Perm(), strings.Join(pins, ", ")).
 			WithHint("chmod go-w " + p + " (whoever can write it chooses which roots keyctl trusts)")
 	}
 	return nil

@@ -125,3 +125,22 @@ func TestWitnessesNotFromWritableConfig(t *testing.T) {
 		t.Errorf("settings that choose no trust refused: %v", err)
 	}
 }
+
+// TestRootSetPinNotFromWritableConfig: the root set pin and the threshold
+// that goes with --root fingerprints choose which roots keyctl trusts, as
+// the fingerprints do: whoever can write the config file must not set them.
+func TestRootSetPinNotFromWritableConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "keyctl.yaml")
+	if err := os.WriteFile(cfg, []byte("root-set: sha256:00\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(cfg, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"root-set", "verify.root-set", "audit.root_set", "threshold", "verify.threshold", "root.sign.root-set"} {
+		if err := checkConfigMode(cfg, []string{k}); err == nil || !strings.Contains(err.Error(), "writable by group or others") {
+			t.Errorf("%s from a world-writable config: %v", k, err)
+		}
+	}
+}
