@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/viper"
 	"golang.org/x/term"
 
+	"github.com/keyctl/keyctl/internal/client"
 	"github.com/keyctl/keyctl/internal/fail"
 	"github.com/keyctl/keyctl/internal/ring"
 	"github.com/keyctl/keyctl/internal/termsafe"
@@ -356,28 +357,7 @@ func (a *app) openStore(readOnly bool) (*ring.Store, error) {
 
 // readInput reads a file argument ("-" is standard input) with a cap.
 func (a *app) readInput(name string, limit int64) ([]byte, error) {
-	var r io.Reader
-	if name == "-" {
-		r = a.stdin
-	} else {
-		f, err := os.Open(name)
-		if err != nil {
-			return nil, fail.Inputf("cannot read %s", name).Wrap(errors.Unwrap(err))
-		}
-		defer f.Close()
-		if st, err := f.Stat(); err == nil && st.IsDir() {
-			return nil, fail.Inputf("%s is a folder, not a file", name)
-		}
-		r = f
-	}
-	data, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, fail.Inputf("cannot read %s", name).Wrap(err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fail.Inputf("%s is larger than the %d-byte limit", name, limit)
-	}
-	return data, nil
+	return client.ReadFile(name, a.stdin, limit)
 }
 
 // passphrase returns the passphrase for a secret key: from --passphrase-file,

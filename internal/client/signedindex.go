@@ -322,38 +322,6 @@ func lockFile(path string) (func(), error) {
 	}, nil
 }
 
-func writeAtomic(dir, path string, data []byte) error {
-	tmp, err := os.CreateTemp(dir, ".index-*.tmp")
-	if err != nil {
-		return fail.Inputf("cannot write in %s", dir).Wrap(errors.Unwrap(err))
-	}
-	defer os.Remove(tmp.Name())
-	werr := func(err error) error {
-		tmp.Close()
-		return fail.Inputf("cannot write %s", path).Wrap(err)
-	}
-	if err := tmp.Chmod(0o600); err != nil {
-		return werr(err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return werr(err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return werr(err)
-	}
-	if err := tmp.Close(); err != nil {
-		return werr(err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fail.Inputf("cannot write %s", path).Wrap(errors.Unwrap(err))
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
-}
-
 // FetchOptions configure FetchRelease.
 type FetchOptions struct {
 	// StateDir records the newest signed index seen (empty: not recorded).

@@ -415,35 +415,7 @@ func (f *stateFile) writeChecked(s State, check func(cur State) error) error {
 	if err != nil {
 		return fail.Inputf("client state for %s", f.location).Wrap(err)
 	}
-	tmp, err := os.CreateTemp(f.dir, ".repo-*.tmp")
-	if err != nil {
-		return fail.Inputf("cannot write client state in %s", f.dir).Wrap(errors.Unwrap(err))
-	}
-	defer os.Remove(tmp.Name())
-	werr := func(err error) error {
-		tmp.Close()
-		return fail.Inputf("cannot write client state %s", f.path).Wrap(err)
-	}
-	if err := tmp.Chmod(0o600); err != nil {
-		return werr(err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return werr(err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return werr(err)
-	}
-	if err := tmp.Close(); err != nil {
-		return werr(err)
-	}
-	if err := os.Rename(tmp.Name(), f.path); err != nil {
-		return fail.Inputf("cannot write client state %s", f.path).Wrap(errors.Unwrap(err))
-	}
-	if d, err := os.Open(f.dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return writeAtomic(f.dir, f.path, data)
 }
 
 // largerLog returns the checkpoint of the larger tree of a and b.

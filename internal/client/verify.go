@@ -243,7 +243,7 @@ func Verify(ctx context.Context, req VerifyRequest) (*Verdict, error) {
 func readLocal(src Source) (*fetched, error) {
 	f := &fetched{archiveName: filepath.Base(src.File), provName: src.Prov, provExplicit: src.Prov != ""}
 	var err error
-	if f.archive, err = readFile(src.File, src.Stdin, provenance.DefaultLimits.MaxArchive); err != nil {
+	if f.archive, err = ReadFile(src.File, src.Stdin, provenance.DefaultLimits.MaxArchive); err != nil {
 		return nil, err
 	}
 	if f.provName == "" {
@@ -251,14 +251,15 @@ func readLocal(src Source) (*fetched, error) {
 	}
 	if _, serr := os.Stat(f.provName); !f.provExplicit && errors.Is(serr, fs.ErrNotExist) {
 		f.provName = "" // unsigned
-	} else if f.prov, err = readFile(f.provName, src.Stdin, provenance.MaxProvSize); err != nil {
+	} else if f.prov, err = ReadFile(f.provName, src.Stdin, provenance.MaxProvSize); err != nil {
 		return nil, err
 	}
 	return f, nil
 }
 
-// readFile reads a file ("-": stdin), at most limit bytes.
-func readFile(name string, stdin io.Reader, limit int64) ([]byte, error) {
+// ReadFile reads a file ("-": stdin), at most limit bytes, refusing a
+// folder and anything over the limit with an input error.
+func ReadFile(name string, stdin io.Reader, limit int64) ([]byte, error) {
 	var r io.Reader
 	if name == "-" {
 		if stdin == nil {
