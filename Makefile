@@ -10,7 +10,7 @@ build:
 # One man page per command into man/ (gitignored): man ./man/keyctl-verify.1
 man:
 	rm -rf man
-	$(GO) run ./cmd/keyctl gen-man man
+	$(GO) run -tags genman ./cmd/keyctl gen-man man
 
 peers:
 	./scripts/peers.sh
@@ -19,7 +19,7 @@ peers:
 # Sequoia, Helm 3 and 4), runs every Go test with missing peers as failures,
 # then every fuzz target briefly.
 test: peers
-	KEYCTL_REQUIRE_PEERS=1 $(GO) test -count=1 -timeout 30m ./...
+	KEYCTL_REQUIRE_PEERS=1 $(GO) test -tags genman -count=1 -timeout 30m ./...
 	./scripts/fuzz.sh $(FUZZTIME)
 
 fuzz:

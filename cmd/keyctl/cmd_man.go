@@ -1,3 +1,9 @@
+//go:build genman
+
+// The man page generator links cobra/doc and its Markdown renderer, whose
+// package initialisation every keyctl command would otherwise pay for. It
+// is built only with -tags genman: make man, and make test (TestManPages).
+
 package main
 
 import (
@@ -8,6 +14,8 @@ import (
 
 	"github.com/keyctl/keyctl/internal/fail"
 )
+
+func init() { extraCommands = append(extraCommands, (*app).newManCmd) }
 
 // newManCmd is the hidden command behind make man: one man page per
 // command, keyctl.1, keyctl-verify.1, keyctl-repo-add.1, ..., into DIR.

@@ -2,9 +2,13 @@ package main
 
 import "github.com/spf13/cobra"
 
+// extraCommands are subcommands that only some builds have (the man page
+// generator, built with -tags genman).
+var extraCommands []func(*app) *cobra.Command
+
 // commands lists keyctl's subcommands.
 func (a *app) commands() []*cobra.Command {
-	return []*cobra.Command{
+	cmds := []*cobra.Command{
 		a.newInitCmd(),
 		a.newAddCmd(),
 		a.newUpdateCmd(),
@@ -23,9 +27,12 @@ func (a *app) commands() []*cobra.Command {
 		a.newAuditCmd(),
 		a.newLedgerCmd(),
 		a.newIndexCmd(),
-		a.newManCmd(),
 		a.newLogKeyCmd(),
 		a.newWitnessCmd(),
 		a.newMonitorCmd(),
 	}
+	for _, extra := range extraCommands {
+		cmds = append(cmds, extra(a))
+	}
+	return cmds
 }

@@ -1,3 +1,5 @@
+//go:build genman
+
 package main
 
 import (

@@ -435,7 +435,7 @@ func TestBrowserWatchCatches(t *testing.T) {
 	defer other.Close()
 	mux.HandleFunc("/csp.html", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", ContentType)
-		fmt.Fprintf(w, `<!DOCTYPE html><meta http-equiv="Content-Security-Policy" content="%s"><p>x</p><img src="%s/x.png"><style>p{}</style>`, csp, other.URL)
+		fmt.Fprintf(w, `<!DOCTYPE html><meta http-equiv="Content-Security-Policy" content="%s"><p>x</p><img src="%s/x.png"><style>p{}</style>`, csp(), other.URL)
 	})
 	mux.HandleFunc("/open.html", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", ContentType)

@@ -74,6 +74,7 @@ import (
 	"html/template"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
@@ -261,7 +262,7 @@ func Render(in Input) ([]byte, error) {
 	}
 	v := view{
 		Style:       template.CSS(styleCSS),
-		CSP:         csp,
+		CSP:         csp(),
 		Repository:  m.Repository,
 		Threshold:   rs.Threshold,
 		RootVersion: rs.Version,
@@ -311,7 +312,7 @@ func Render(in Input) ([]byte, error) {
 		v.FirstFpr = "FINGERPRINT-OF-YOUR-KEY"
 	}
 	var buf bytes.Buffer
-	if err := tmpl.Execute(&buf, v); err != nil {
+	if err := tmpl().Execute(&buf, v); err != nil {
 		return nil, fmt.Errorf("the trust page: %w", err)
 	}
 	return buf.Bytes(), nil
@@ -325,9 +326,13 @@ var (
 )
 
 // csp allows nothing but the one inline style, by its hash.
-var csp = func() string {
+var csp = sync.OnceValue(func() string {
 	sum := sha256.Sum256([]byte(styleCSS))
 	return "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; img-src 'none'; base-uri 'none'; form-action 'none'"
-}()
+})
 
-var tmpl = template.Must(template.New("page").Parse(pageHTML))
+// tmpl is parsed on first use, not at start-up: every keyctl command
+// would otherwise pay for it.
+var tmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("page").Parse(pageHTML))
+})
