@@ -34,7 +34,8 @@ func recordLedger(t *testing.T, r *testRepo) map[[2]string]ring.LedgerEntry {
 }
 
 // firstBy is the first untampered release rel.signer == m, after skip.
-func firstBy(r *testRepo, m *maintainer, skip int) release {
+func firstBy(t *testing.T, r *testRepo, m *maintainer, skip int) release {
+	t.Helper()
 	for _, rel := range r.releases {
 		if rel.signer == m && !rel.tampered && !rel.chartMismatch {
 			if skip == 0 {
@@ -43,7 +44,8 @@ func firstBy(r *testRepo, m *maintainer, skip int) release {
 			skip--
 		}
 	}
-	panic("fixture: no such release")
+	t.Fatalf("the fixture has no untampered release number %d by %s", skip, m.name)
+	return release{}
 }
 
 // With the ledger, a compromised key's release whose .prov was deleted, or
@@ -53,7 +55,7 @@ func firstBy(r *testRepo, m *maintainer, skip int) release {
 func TestAuditLedgerAttributesBrokenProvToRecordedSigner(t *testing.T) {
 	r := buildRepo(t, 12, 0)
 	ledger := recordLedger(t, r)
-	gone, replaced := firstBy(r, r.bob, 0), firstBy(r, r.bob, 1)
+	gone, replaced := firstBy(t, r, r.bob, 0), firstBy(t, r, r.bob, 1)
 	if err := os.Remove(chartPath(r, gone) + ".prov"); err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +113,7 @@ func TestAuditLedgerAttributesBrokenProvToRecordedSigner(t *testing.T) {
 func TestAuditLedgerReleasesMissingFromIndex(t *testing.T) {
 	r := buildRepo(t, 12, 0)
 	ledger := recordLedger(t, r)
-	bobs, alices := firstBy(r, r.bob, 0), firstBy(r, r.alice, 0)
+	bobs, alices := firstBy(t, r, r.bob, 0), firstBy(t, r, r.alice, 0)
 	// The ledger knows one more release of bob and of alice than the
 	// index lists (versions the host left out).
 	extra := func(rel release, v string) {
