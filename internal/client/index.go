@@ -268,21 +268,9 @@ func FetchChart(ctx context.Context, b *publish.Bucket, base, name, version stri
 	if err != nil {
 		return nil, err
 	}
-	ix, err := ParseIndex(data)
+	cv, u, err := findInRepository(data, base, name, version)
 	if err != nil {
 		return nil, err
-	}
-	cv, err := ix.Find(name, version)
-	if err != nil {
-		return nil, err
-	}
-	u, err := ResolveURL(base, cv.URLs[0])
-	if err != nil {
-		return nil, fail.Inputf("index.yaml: chart %s", cv).Wrap(err)
-	}
-	if err := CheckChartURL(base, u); err != nil {
-		return nil, hintIndexKeys(fail.Inputf("index.yaml: chart %s: URL %s is refused: %v", cv, RedactURL(u), err).
-			WithHint("a chart URL must stay in the repository: same scheme and host or bucket, or inside the repository folder"))
 	}
 	dir, file, err := splitURL(u)
 	if err != nil {
@@ -303,6 +291,29 @@ func FetchChart(ctx context.Context, b *publish.Bucket, base, name, version stri
 	}
 	d.Prov = prov
 	return d, nil
+}
+
+// findInRepository finds chart name at version in index.yaml's bytes and
+// resolves its first URL against base, refusing a URL that leaves the
+// repository (an unsigned index may not send the client elsewhere).
+func findInRepository(index []byte, base, name, version string) (*ChartVersion, string, error) {
+	ix, err := ParseIndex(index)
+	if err != nil {
+		return nil, "", err
+	}
+	cv, err := ix.Find(name, version)
+	if err != nil {
+		return nil, "", err
+	}
+	u, err := ResolveURL(base, cv.URLs[0])
+	if err != nil {
+		return nil, "", fail.Inputf("index.yaml: chart %s", cv).Wrap(err)
+	}
+	if err := CheckChartURL(base, u); err != nil {
+		return nil, "", hintIndexKeys(fail.Inputf("index.yaml: chart %s: URL %s is refused: %v", cv, RedactURL(u), err).
+			WithHint("a chart URL must stay in the repository: same scheme and host or bucket, or inside the repository folder"))
+	}
+	return cv, u, nil
 }
 
 // localDir is the folder of a file:// base URL.
@@ -326,21 +337,9 @@ func fetchLocal(dir, base, name, version string) (*Download, error) {
 	if err != nil {
 		return nil, err
 	}
-	ix, err := ParseIndex(data)
+	cv, u, err := findInRepository(data, base, name, version)
 	if err != nil {
 		return nil, err
-	}
-	cv, err := ix.Find(name, version)
-	if err != nil {
-		return nil, err
-	}
-	u, err := ResolveURL(base, cv.URLs[0])
-	if err != nil {
-		return nil, fail.Inputf("index.yaml: chart %s", cv).Wrap(err)
-	}
-	if err := CheckChartURL(base, u); err != nil {
-		return nil, fail.Inputf("index.yaml: chart %s: URL %s is refused: %v", cv, RedactURL(u), err).
-			WithHint("a chart URL must stay in the repository: same scheme and host or bucket, or inside the repository folder")
 	}
 	return fetchLocalRelease(rt, dir, u, cv)
 }
