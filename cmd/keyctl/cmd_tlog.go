@@ -370,6 +370,12 @@ func (a *app) printMonitor(rep *client.MonitorReport) {
 		if e.Fingerprint != "" {
 			line += " " + e.Fingerprint
 		}
+		if e.Role != "" && (e.Role != "maintainer" || e.OldRole != "") { // text names the unusual role only
+			line += " role=" + e.Role
+		}
+		if e.OldRole != "" {
+			line += " was-role=" + e.OldRole
+		}
 		if e.Reason != "" {
 			line += " reason=" + e.Reason
 		}

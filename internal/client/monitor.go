@@ -34,10 +34,14 @@ type MonitorOptions struct {
 
 // Event is one keyring change the log shows.
 type Event struct {
-	Index       int64    `json:"index"`
-	Version     uint64   `json:"version"`
-	Kind        string   `json:"kind"` // key-added, key-removed, key-restored, scope-changed, reason-changed, root-rotated, version-relogged
-	Fingerprint string   `json:"fingerprint,omitempty"`
+	Index       int64  `json:"index"`
+	Version     uint64 `json:"version"`
+	Kind        string `json:"kind"` // key-added, key-removed, key-restored, scope-changed, role-changed, reason-changed, root-rotated, version-relogged
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// Role is the key's role (maintainer or index) on key-added and
+	// role-changed; OldRole what it was before a role-changed.
+	Role        string   `json:"role,omitempty"`
+	OldRole     string   `json:"old_role,omitempty"`
 	Reason      string   `json:"reason,omitempty"`
 	Scopes      []string `json:"scopes,omitempty"`
 	OldScopes   []string `json:"old_scopes,omitempty"`
@@ -373,7 +377,7 @@ func diffManifests(idx int64, last *tlog.Entry, lastM *root.Manifest, e tlog.Ent
 		o, had := old[k.Fingerprint]
 		switch {
 		case !had && k.Status == root.Active:
-			ev(Event{Kind: "key-added", Fingerprint: k.Fingerprint, Scopes: k.Scopes})
+			ev(Event{Kind: "key-added", Fingerprint: k.Fingerprint, Role: string(k.Role.Or()), Scopes: k.Scopes})
 		case !had:
 			ev(Event{Kind: "key-removed", Fingerprint: k.Fingerprint, Reason: string(k.Reason), Detail: "listed removed on first sight"})
 		case o.Status == root.Active && k.Status == root.Removed:
@@ -382,6 +386,11 @@ func diffManifests(idx int64, last *tlog.Entry, lastM *root.Manifest, e tlog.Ent
 			ev(Event{Kind: "key-restored", Fingerprint: k.Fingerprint, Scopes: k.Scopes, Detail: "was removed (" + string(o.Reason) + ")"})
 		case o.Status == root.Removed && o.Reason != k.Reason:
 			ev(Event{Kind: "reason-changed", Fingerprint: k.Fingerprint, Reason: string(k.Reason), Detail: "was " + string(o.Reason)})
+		}
+		// The store never changes a key's role: a manifest that does (an
+		// index key turned chart signer, or the reverse) is root misuse.
+		if had && o.Role.Or() != k.Role.Or() {
+			ev(Event{Kind: "role-changed", Fingerprint: k.Fingerprint, Role: string(k.Role.Or()), OldRole: string(o.Role.Or())})
 		}
 		if had && k.Status == root.Active && o.Status == root.Active && !slices.Equal(o.Scopes, k.Scopes) {
 			ev(Event{Kind: "scope-changed", Fingerprint: k.Fingerprint, Scopes: k.Scopes, OldScopes: o.Scopes})
