@@ -27,11 +27,6 @@ const (
 	// TimeSignature is the signature's own creation time: the signer sets
 	// it, so on its own it never keeps a removed key's signature trusted.
 	TimeSignature TimeSource = "signature"
-	// TimeIndex is the issue time of the repository's signed index
-	// statement (keyctl-index.json) whose index.yaml lists the release
-	// with this digest: signed by an index key, which a chart signer does
-	// not hold.
-	TimeIndex TimeSource = "signed-index"
 )
 
 // Describe is how text output names a time source.
@@ -41,8 +36,6 @@ func (t TimeSource) Describe() string {
 		return "ledger first-seen time"
 	case TimeSignature:
 		return "signature time, self-asserted, not verified"
-	case TimeIndex:
-		return "signed index issue time"
 	}
 	return ""
 }
@@ -64,20 +57,8 @@ type Judgement struct {
 // only when the first-seen time and the signature time both precede the
 // effective time. The signature time alone never suffices.
 func JudgeRemoval(reason string, effective, signedAt time.Time, firstSeen *time.Time) Judgement {
-	return JudgeRemovalBy(reason, effective, signedAt, firstSeen, TimeLedger)
-}
-
-// JudgeRemovalBy is JudgeRemoval with firstSeen taken from source:
-// TimeLedger (the store's first-seen record) or TimeIndex (the issue time
-// of a signed index statement that lists the release's digest). Both are
-// times the signer cannot forge.
-func JudgeRemovalBy(reason string, effective, signedAt time.Time, firstSeen *time.Time, source TimeSource) Judgement {
-	saw := "the ledger saw this release first at"
-	if source == TimeIndex {
-		saw = "the signed index (keyctl-index.json) listed this release at"
-	} else {
-		source = TimeLedger
-	}
+	const saw = "the ledger saw this release first at"
+	source := TimeLedger
 	eff := effective.UTC().Format(time.RFC3339)
 	if reason != ReasonRetired && reason != ReasonSuperseded && reason != ReasonExpired {
 		why := "compromised"

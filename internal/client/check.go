@@ -38,7 +38,6 @@ const (
 const (
 	TimeLedger       = string(policy.TimeLedger)
 	TimeSelfAsserted = string(policy.TimeSignature)
-	TimeSignedIndex  = string(policy.TimeIndex)
 )
 
 // Decision is the verdict on one chart release.
@@ -109,11 +108,6 @@ type Candidate struct {
 	// bytes that may back a signature by a key removed (or expired) at
 	// effective; nil (or a nil result): no ledger record.
 	FirstSeen func(effective time.Time) *time.Time
-	// IndexedAt is the issue time of a verified signed index statement
-	// whose index.yaml lists this release with the archive's digest (nil:
-	// none). Like the ledger, it is a time the signer cannot forge; the
-	// earlier of the two backs a soft removal or an expiry.
-	IndexedAt *time.Time
 }
 
 // Check decides whether the release in archive (read with
@@ -199,7 +193,7 @@ func Decide(ks KeySet, now time.Time, r Candidate) *Decision {
 	verdicts := make([]*judged, len(results))
 	for i, res := range results {
 		res, note := softRevoked(ks, p, i, res, certs, cfg)
-		verdicts[i] = judgeSignature(ks, now, *d, res, p.Name, r.FirstSeen, r.IndexedAt)
+		verdicts[i] = judgeSignature(ks, now, *d, res, p.Name, r.FirstSeen)
 		if note != "" {
 			verdicts[i].d.Detail = joinDetail(verdicts[i].d.Detail, note)
 		}
@@ -305,7 +299,7 @@ func joinDetail(a, b string) string {
 	return a + "; " + b
 }
 
-func judgeSignature(ks KeySet, now time.Time, base Decision, res provenance.SignatureResult, chart string, firstSeen func(time.Time) *time.Time, indexedAt *time.Time) *judged {
+func judgeSignature(ks KeySet, now time.Time, base Decision, res provenance.SignatureResult, chart string, firstSeen func(time.Time) *time.Time) *judged {
 	d := &base
 	if res.Err != nil {
 		if issuers, unknown := provenance.IsUnknownSigner(res.Err); unknown {
@@ -395,15 +389,11 @@ func judgeSignature(ks KeySet, now time.Time, base Decision, res provenance.Sign
 	if firstSeen != nil {
 		fs = firstSeen(effective)
 	}
-	source := policy.TimeLedger
-	if indexedAt != nil && (fs == nil || indexedAt.Before(*fs)) {
-		fs, source = indexedAt, policy.TimeIndex
-	}
 	if fs != nil {
 		d.FirstSeen = fs.UTC().Format(time.RFC3339)
 	}
 	d.Status = status
-	j := policy.JudgeRemovalBy(reason, effective, sig.Created, fs, source)
+	j := policy.JudgeRemoval(reason, effective, sig.Created, fs)
 	d.Trusted, d.TimeSource = j.Trusted, string(j.TimeSource)
 	switch {
 	case j.Trusted:

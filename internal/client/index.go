@@ -13,7 +13,6 @@ import (
 	"sort"
 	"strings"
 	"syscall"
-	"time"
 
 	"golang.org/x/mod/semver"
 
@@ -118,7 +117,10 @@ func ResolveURL(base, ref string) (string, error) {
 }
 
 // ResolveReference is ResolveURL on a parsed base: the one rule verify and
-// audit share. The base's query (a signed-URL token, say) is kept.
+// audit share. The base's query (a signed-URL token, say) is kept only
+// for a URL on the repository's own host: it is the repository's
+// credential and never goes to another host (a protocol-relative
+// //other-host/x.tgz included).
 func ResolveReference(base *url.URL, ref string) (*url.URL, error) {
 	r, err := url.Parse(ref)
 	if err != nil {
@@ -133,7 +135,9 @@ func ResolveReference(base *url.URL, ref string) (*url.URL, error) {
 		b.RawPath = strings.TrimSuffix(b.RawPath, "/") + "/"
 	}
 	out := b.ResolveReference(r)
-	out.RawQuery = base.RawQuery
+	if strings.EqualFold(out.Scheme, base.Scheme) && strings.EqualFold(out.Host, base.Host) {
+		out.RawQuery = base.RawQuery
+	}
 	return out, nil
 }
 
@@ -247,9 +251,12 @@ type Download struct {
 	// Signed is the verified keyctl-index.json the release was found
 	// through (FetchRelease; nil: index.yaml was not signed).
 	Signed *indexsig.Statement
-	// IndexedAt is Signed's issue time when the signed index.yaml gives
-	// the release a digest and the archive has it (Candidate.IndexedAt).
-	IndexedAt *time.Time
+	// DigestChecked: the signed index.yaml gives the release a digest and
+	// the archive has it. Its issue time is not trusted time for the
+	// signature: the statement binds the archive, not the .prov, so a
+	// removed key's holder could sign a listed archive later and backdate
+	// the signature.
+	DigestChecked bool
 }
 
 // FetchChart reads index.yaml at the repository location b (whose base

@@ -336,8 +336,7 @@ type FetchOptions struct {
 // (ReadIndex) and is then authenticated: the release's URL may be on
 // another host, redirects to other hosts are followed (capped, never from
 // https to http, without credentials), and the archive must have the
-// digest index.yaml gives it. Download.IndexedAt is then the statement's
-// issue time, which backs soft removals and expiry (Candidate.IndexedAt).
+// digest index.yaml gives it (Download.DigestChecked).
 // Without index keys it is FetchChart.
 func FetchRelease(ctx context.Context, t *Trusted, b *publish.Bucket, base, name, version string, o FetchOptions) (*Download, error) {
 	if len(t.Manifest.IndexKeys()) == 0 {
@@ -370,7 +369,7 @@ func FetchRelease(ctx context.Context, t *Trusted, b *publish.Bucket, base, name
 			return nil, err
 		}
 	} else {
-		if err := checkSignedChartURL(base, u); err != nil {
+		if err := CheckSignedChartURL(base, u); err != nil {
 			return nil, fail.Untrustedf("index.yaml: chart %s: URL %s is refused: %v", cv, RedactURL(u), err).
 				WithHint("a signed index may point at other hosts over https (or http for an http repository), never at other schemes or with credentials")
 		}
@@ -406,17 +405,16 @@ func FetchRelease(ctx context.Context, t *Trusted, b *publish.Bucket, base, name
 			return nil, fail.Untrustedf("%s: sha256 %s, but the signed index.yaml lists %s with digest %s (a substituted archive)", d.Name, got, cv, cv.Digest).
 				WithHint("the archive host serves other bytes than the release the repository signed its index for: do not use it; tell the repository's team lead")
 		}
-		at := si.Statement.Issued
-		d.IndexedAt = &at
+		d.DigestChecked = true
 	}
 	return d, nil
 }
 
-// checkSignedChartURL is the rule for a chart URL from a signed index:
+// CheckSignedChartURL is the rule for a chart URL from a signed index:
 // http(s) on any host, https only for an https repository, and no
 // credentials in the URL. Other repository schemes keep CheckChartURL's
 // rule, or may name https URLs.
-func checkSignedChartURL(base, u string) error {
+func CheckSignedChartURL(base, u string) error {
 	b, err := url.Parse(base)
 	if err != nil {
 		return errors.New("the repository URL is not valid")

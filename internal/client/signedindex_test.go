@@ -23,7 +23,7 @@ func TestCheckSignedChartURL(t *testing.T) {
 		{"gs://bucket/charts", "gs://bucket/charts/a.tgz", true},
 		{"gs://bucket/charts", "https://cdn.example.org/a.tgz", true},
 	} {
-		err := checkSignedChartURL(tc.base, tc.u)
+		err := CheckSignedChartURL(tc.base, tc.u)
 		if (err == nil) != tc.ok {
 			t.Errorf("%s from %s: %v, want ok=%v", tc.u, tc.base, err, tc.ok)
 		}

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/keyctl/keyctl/internal/fail"
 	"github.com/keyctl/keyctl/internal/indexsig"
@@ -92,9 +91,9 @@ type fetched struct {
 	digest        string
 	// check refuses an archive that is not the release asked for.
 	check func(ar *provenance.Archive) error
-	// signed and indexedAt: see Download.Signed and Download.IndexedAt.
-	signed    *indexsig.Statement
-	indexedAt *time.Time
+	// signed and digestChecked: see Download.Signed and Download.DigestChecked.
+	signed        *indexsig.Statement
+	digestChecked bool
 }
 
 // Verify is keyctl's one verification of a chart (docs/verify.md): it
@@ -199,7 +198,7 @@ func Verify(ctx context.Context, req VerifyRequest) (*Verdict, error) {
 		}
 	}
 	v.Repo = t
-	v.SignedIndex, v.IndexDigestChecked = f.signed, f.indexedAt != nil
+	v.SignedIndex, v.IndexDigestChecked = f.signed, f.digestChecked
 	for _, fb := range t.Fallbacks {
 		v.Warnings = append(v.Warnings, fb+" did not match the manifest; its content-addressed copy did (a publish in progress?)")
 	}
@@ -224,7 +223,7 @@ func Verify(ctx context.Context, req VerifyRequest) (*Verdict, error) {
 		v.ArchiveName = f.archiveName
 	}
 	// A signed index's issue time backs soft removals, like the ledger.
-	d := Decide(t, t.Now, Candidate{Prov: prov, ArchiveName: f.archiveName, Archive: ar, IndexedAt: f.indexedAt})
+	d := Decide(t, t.Now, Candidate{Prov: prov, ArchiveName: f.archiveName, Archive: ar})
 	v.Decision, v.Trusted = d, d.Trusted
 	if req.SourceDir != "" {
 		diffs, err := provenance.CompareSource(ar, req.SourceDir, provenance.CompareOptions{})
@@ -296,7 +295,7 @@ func fetchIndexed(ctx context.Context, t *Trusted, b *publish.Bucket, location, 
 	if err != nil {
 		return nil, err
 	}
-	f := &fetched{archive: d.Archive, prov: d.Prov, archiveName: d.Name, fetched: d.URL, signed: d.Signed, indexedAt: d.IndexedAt}
+	f := &fetched{archive: d.Archive, prov: d.Prov, archiveName: d.Name, fetched: d.URL, signed: d.Signed, digestChecked: d.DigestChecked}
 	if d.Prov != nil {
 		f.provName = d.URL + ".prov"
 	}

@@ -254,7 +254,7 @@ func Audit(ctx context.Context, opts Options) (*Report, error) {
 			return nil, fail.Inputf("cannot read the signed index of %s", src.display).Wrap(err)
 		}
 		// Recorded under the location as verify records it (no final "/").
-		si, err := opts.IndexTrust.Check(data, stmt, sigs, strings.TrimSuffix(src.display, "/"), opts.StateDir)
+		si, err := opts.IndexTrust.Check(data, stmt, sigs, client.RedactURL(strings.TrimSuffix(src.display, "/")), opts.StateDir)
 		if err != nil {
 			return nil, err
 		}
@@ -445,6 +445,20 @@ func auditRelease(ctx context.Context, src *source, opts Options, rel *Release, 
 		return r
 	}
 	r.URL = redact(u)
+	// The same URL rule as verify: an unsigned index.yaml keeps the audit
+	// on the repository's host (or bucket, or folder); a signed one may
+	// name archives on other hosts, never by downgrading to http.
+	check := client.CheckChartURL
+	if signed != nil {
+		check = client.CheckSignedChartURL
+	}
+	if err := check(src.base.String(), u.String()); err != nil {
+		r.Status, r.Detail = Unreachable, fmt.Sprintf("chart URL %s is refused: %v", r.URL, err)
+		if signed == nil && strings.Contains(err.Error(), "is not the repository's host") {
+			r.Detail += "; archives on another host are followed only from a signed index (docs/verify.md, Signed index)"
+		}
+		return r
+	}
 	provURL := *u
 	provURL.Path += ".prov"
 	provURL.RawPath = ""
@@ -502,13 +516,12 @@ func auditRelease(ctx context.Context, src *source, opts Options, rel *Release, 
 		cand.Archive = a
 		if signed != nil && rel.Digest != "" {
 			// The signed index binds this digest: other bytes are a
-			// substituted archive; the same bytes existed at its issue time.
+			// substituted archive. Its issue time is not trusted time for
+			// the signature (the statement does not bind the .prov).
 			if got := hex.EncodeToString(a.SHA256[:]); !strings.EqualFold(strings.TrimPrefix(rel.Digest, "sha256:"), got) {
 				r.Status, r.Detail = HashMismatch, fmt.Sprintf("the archive's sha256 %s is not the digest %s the signed index.yaml gives it (a substituted archive)", got, rel.Digest)
 				return r
 			}
-			at := signed.Issued
-			cand.IndexedAt = &at
 		}
 	}
 	judge(&r, prov, cand, rel, opts, now)
