@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 )
 
@@ -181,14 +180,18 @@ func (c *Client) expect(ctx context.Context, rq request, ok ...int) (*http.Respo
 	return nil, responseError(resp)
 }
 
-// readCapped reads at most limit bytes of an answer; more is an error.
+// errTooLong: an answer ran past its cap.
+var errTooLong = errors.New("the answer is too long")
+
+// readBody reads at most limit bytes of an answer; more is an error
+// (errTooLong).
 func readBody(r io.Reader, limit int64) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, err
 	}
 	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("the answer is larger than %d bytes", limit)
+		return nil, fmt.Errorf("%w: larger than %d bytes", errTooLong, limit)
 	}
 	return data, nil
 }
@@ -222,9 +225,15 @@ func (r *repository) fetchManifest(ctx context.Context, reference string) (Descr
 }
 
 // DigestError says content does not match the digest it was fetched by.
-type DigestError struct{ What, Want, Got string }
+type DigestError struct {
+	What, Want, Got string
+	Longer          int64 // > 0: the content ran past this many bytes (Got unknown)
+}
 
 func (e *DigestError) Error() string {
+	if e.Longer > 0 || e.Got == "" {
+		return fmt.Sprintf("%s is longer than the %d bytes named with digest %s", e.What, e.Longer, e.Want)
+	}
 	return fmt.Sprintf("%s has digest %s, not %s", e.What, e.Got, e.Want)
 }
 
@@ -278,8 +287,11 @@ func (r *repository) fetchBlob(ctx context.Context, d Descriptor, limit int64) (
 	}
 	defer resp.Body.Close()
 	data, err := readBody(resp.Body, d.Size)
+	if errors.Is(err, errTooLong) {
+		return nil, &DigestError{What: "the blob", Want: d.Digest, Longer: d.Size}
+	}
 	if err != nil {
-		return nil, &DigestError{What: "the blob", Want: d.Digest, Got: "a longer one (more than " + strconv.FormatInt(d.Size, 10) + " bytes)"}
+		return nil, fmt.Errorf("GET %s: %w", redact(resp.Request.URL), err)
 	}
 	if int64(len(data)) != d.Size || DigestOf(data) != d.Digest {
 		return nil, &DigestError{What: "the blob", Want: d.Digest, Got: DigestOf(data)}
