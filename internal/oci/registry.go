@@ -152,8 +152,16 @@ func (c *Client) do(ctx context.Context, rq request) (*http.Response, error) {
 		return nil, fmt.Errorf("%s %s: %w", rq.method, redact(rq.url), err)
 	}
 	resp.Body.Close()
+	// Remembered for the host's next requests without the scope, which
+	// belongs to this request.
+	keep := challenge{scheme: ch.scheme, params: map[string]string{}}
+	for k, v := range ch.params {
+		if k != "scope" {
+			keep.params[k] = v
+		}
+	}
 	c.mu.Lock()
-	c.challenges[host] = ch
+	c.challenges[host] = keep
 	c.mu.Unlock()
 	if req, err = build(); err != nil {
 		return nil, err
