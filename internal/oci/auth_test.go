@@ -28,6 +28,7 @@ type bearerFront struct {
 	tokenCalls atomic.Int32
 	mu         sync.Mutex
 	issued     map[string]string // token → scope
+	asked      [][]string        // the scopes of each token request
 }
 
 func startBearerFront(t *testing.T) *bearerFront {
@@ -59,6 +60,7 @@ func startBearerFront(t *testing.T) *bearerFront {
 		}
 		tok := "tok-" + base64.RawURLEncoding.EncodeToString([]byte(strings.Join(scopes, " ")))
 		f.mu.Lock()
+		f.asked = append(f.asked, scopes)
 		f.issued[tok] = strings.Join(scopes, " ")
 		f.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
@@ -137,6 +139,15 @@ func TestBearerTokenAuth(t *testing.T) {
 			if n := f.tokenCalls.Load() - before; n != 3 {
 				t.Errorf("%d token requests: tokens are not reused", n)
 			}
+			// Each asked for the scope its request needed, and no other.
+			f.mu.Lock()
+			for _, a := range f.asked {
+				if len(a) != 1 {
+					t.Errorf("a token request asked for %q", a)
+				}
+			}
+			f.asked = nil
+			f.mu.Unlock()
 		})
 	}
 	bad := newClient(t, Options{HelmRegistryConfig: writeConfig(t, `{"auths":{"`+f.host+`":{"username":"ci","password":"wrong-pw"}}}`)})
