@@ -47,7 +47,8 @@ type challenge struct {
 	params map[string]string
 }
 
-// parseChallenge reads the first challenge of a WWW-Authenticate value:
+// parseChallenge reads the first challenge of a WWW-Authenticate value
+// (a registry lists the one it prefers first):
 // a scheme, then comma-separated name=value or name="quoted value"
 // parameters (RFC 9110 §11.2). The scheme is returned in lower case, and
 // parameter names too.
@@ -68,6 +69,9 @@ func parseChallenge(h string) (challenge, error) {
 			return challenge{}, fmt.Errorf("the WWW-Authenticate header has a malformed parameter")
 		}
 		name := strings.ToLower(strings.TrimSpace(rest[:i]))
+		if f := strings.Fields(name); len(f) == 2 && isToken(f[0]) && isToken(f[1]) {
+			break // the next challenge ("Basic realm=..."): only the first is read
+		}
 		if !isToken(name) {
 			return challenge{}, fmt.Errorf("the WWW-Authenticate header has a malformed parameter name")
 		}

@@ -225,6 +225,8 @@ func TestChallengeParsing(t *testing.T) {
 		`Bearer realm`:                                     `error`,
 		``:                                                 `error`,
 		`Bearer realm="a" service="b"`:                     `error`,
+		`Bearer realm="https://h/t",service="s", Basic realm="r"`: `bearer|https://h/t|s|`,
+		`Bearer realm="https://h/t", Basic`:                       `error`,
 	} {
 		ch, err := parseChallenge(in)
 		got := "error"
