@@ -259,7 +259,7 @@ func (c *Client) token(ctx context.Context, host string, ch challenge, scope str
 		}
 	}
 	req.Header.Set("User-Agent", userAgent)
-	resp, err := c.http.Do(req)
+	resp, err := c.send(req)
 	if err != nil {
 		return "", fmt.Errorf("token service %s: %w", redact(realm), err)
 	}

@@ -132,10 +132,10 @@ func (c *Client) do(ctx context.Context, rq request) (*http.Response, error) {
 	c.mu.Unlock()
 	if known {
 		if err := c.authorize(ctx, req, host, ch, scope, false); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s %s: %w", rq.method, redact(rq.url), err)
 		}
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.send(req)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +169,22 @@ func (c *Client) do(ctx context.Context, rq request) (*http.Response, error) {
 	if err := c.authorize(ctx, req, host, ch, scope, true); err != nil {
 		return nil, fmt.Errorf("%s %s: %w", rq.method, redact(rq.url), err)
 	}
-	return c.http.Do(req)
+	return c.send(req)
+}
+
+// send is c.http.Do with the URL in an error cut to scheme, host and
+// path: a redirect's query can be a signed URL, which is a credential.
+func (c *Client) send(req *http.Request) (*http.Response, error) {
+	resp, err := c.http.Do(req)
+	var ue *url.Error
+	if err != nil && errors.As(err, &ue) {
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			ue.URL = redact(u)
+		} else {
+			ue.URL = "(a URL that does not parse)"
+		}
+	}
+	return resp, err
 }
 
 // expect sends rq and returns its answer when the status is one of ok;

@@ -192,3 +192,16 @@ func TestResponseErrorNamesNoSecret(t *testing.T) {
 		t.Fatalf("the error names a query: %s", re.URL)
 	}
 }
+
+// TestSignedRedirectNotInErrors: a blob redirected to a signed URL that
+// cannot be reached fails without the signature in the message.
+func TestSignedRedirectNotInErrors(t *testing.T) {
+	c, host := fakeRegistry(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://127.0.0.1:1/bucket/blob?X-Amz-Signature=sig-secret", http.StatusTemporaryRedirect)
+	})
+	r, _ := c.repository(host, "charts/app")
+	_, err := r.fetchBlob(context.Background(), DescriptorFor("x", []byte("x")), 10)
+	if err == nil || strings.Contains(err.Error(), "sig-secret") || !strings.Contains(err.Error(), "127.0.0.1:1/bucket/blob") {
+		t.Fatalf("%v", err)
+	}
+}
