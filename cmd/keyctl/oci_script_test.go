@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"os"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
-	"oras.land/oras-go/v2"
-	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/keyctl/keyctl/internal/testutil/ociregistry"
 )
@@ -41,15 +38,9 @@ func ocitagCmd(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: ocitag HOST/REPO:REF HOST/REPO2:TAG")
 	}
-	ctx := context.Background()
-	src, err := remote.NewRepository(args[0])
-	ts.Check(err)
-	src.PlainHTTP = true
-	dst, err := remote.NewRepository(args[1])
-	ts.Check(err)
-	dst.PlainHTTP = true
-	_, err = oras.Copy(ctx, src, src.Reference.Reference, dst, dst.Reference.Reference, oras.DefaultCopyOptions)
-	ts.Check(err)
+	// ociregistry.Copy calls only Helper, Fatal and Fatalf, which
+	// scriptTB implements on the script.
+	ociregistry.Copy(&scriptTB{ts: ts}, args[0], args[1])
 }
 
 // scriptTB lets ociregistry.Start (written for tests) run inside a script:

@@ -5,14 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"sort"
 	"strings"
 
-	"github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/mod/semver"
-	"oras.land/oras-go/v2/content"
 
 	"github.com/keyctl/keyctl/internal/fail"
 	"github.com/keyctl/keyctl/internal/provenance"
@@ -42,9 +38,9 @@ const (
 
 // ChartManifest is a Helm chart's image manifest, checked.
 type ChartManifest struct {
-	Config ocispec.Descriptor
-	Chart  ocispec.Descriptor  // the archive; its digest is the archive's SHA-256
-	Prov   *ocispec.Descriptor // nil: unsigned
+	Config Descriptor
+	Chart  Descriptor  // the archive; its digest is the archive's SHA-256
+	Prov   *Descriptor // nil: unsigned
 }
 
 // ParseChartManifest reads an image manifest as Helm writes it: one
@@ -55,15 +51,15 @@ func ParseChartManifest(data []byte) (*ChartManifest, error) {
 	if len(data) > MaxManifestSize {
 		return nil, fail.Inputf("the OCI manifest is larger than %d bytes", MaxManifestSize)
 	}
-	var m ocispec.Manifest
+	var m Manifest
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fail.Inputf("the OCI manifest is not valid JSON: %s", shortErr(err))
 	}
 	if m.SchemaVersion != 2 {
 		return nil, fail.Inputf("the OCI manifest has schemaVersion %d, want 2", m.SchemaVersion)
 	}
-	if m.MediaType != "" && m.MediaType != ocispec.MediaTypeImageManifest {
-		return nil, fail.Inputf("the OCI manifest has media type %q, want %s (an image index or a Docker manifest is not a Helm chart)", m.MediaType, ocispec.MediaTypeImageManifest)
+	if m.MediaType != "" && m.MediaType != MediaTypeImageManifest {
+		return nil, fail.Inputf("the OCI manifest has media type %q, want %s (an image index or a Docker manifest is not a Helm chart)", m.MediaType, MediaTypeImageManifest)
 	}
 	if m.Config.MediaType != MediaTypeHelmConfig {
 		return nil, fail.Inputf("the OCI artifact is not a Helm chart: its config has media type %q, want %s", m.Config.MediaType, MediaTypeHelmConfig)
@@ -102,9 +98,9 @@ func ParseChartManifest(data []byte) (*ChartManifest, error) {
 	return out, nil
 }
 
-func checkDescriptor(d ocispec.Descriptor) error {
-	if d.Digest.Validate() != nil || d.Digest.Algorithm() != digest.SHA256 {
-		return fail.Inputf("an OCI descriptor has digest %q, want sha256:HEX", trunc(string(d.Digest)))
+func checkDescriptor(d Descriptor) error {
+	if !ValidDigest(d.Digest) {
+		return fail.Inputf("an OCI descriptor has digest %q, want sha256:HEX", trunc(d.Digest))
 	}
 	if d.Size < 0 {
 		return fail.Inputf("an OCI descriptor has negative size %d", d.Size)
@@ -141,7 +137,7 @@ type Chart struct {
 
 // ArchiveSHA256 is the hex SHA-256 of the chart archive (the chart layer's
 // digest).
-func (ch *Chart) ArchiveSHA256() string { return ch.Manifest.Chart.Digest.Encoded() }
+func (ch *Chart) ArchiveSHA256() string { return encoded(ch.Manifest.Chart.Digest) }
 
 // ResolveChart resolves a chart reference (tag or digest) and reads its
 // manifest, checked against Helm's layout.
@@ -150,35 +146,28 @@ func (c *Client) ResolveChart(ctx context.Context, ref Ref) (*Chart, error) {
 	if err != nil {
 		return nil, err
 	}
-	desc, rc, err := r.Manifests().FetchReference(ctx, ref.Reference())
+	desc, data, err := r.fetchManifest(ctx, ref.Reference())
 	if err != nil {
 		if isNotFound(err) {
 			return nil, fail.Inputf("%s: no such chart in the registry", ref).Wrap(err).
 				WithHint("check the name and version (helm show chart " + ref.String() + ")")
 		}
+		var de *DigestError
+		if errors.As(err, &de) {
+			return nil, fail.Untrustedf("%s: the registry answered with manifest %s", ref, de.Got).Wrap(err)
+		}
 		return nil, c.wrap(err, "resolve "+ref.String())
-	}
-	defer rc.Close()
-	if desc.Size > MaxManifestSize {
-		return nil, fail.Inputf("%s: the manifest is %d bytes, more than %d", ref, desc.Size, MaxManifestSize)
-	}
-	data, err := content.ReadAll(rc, desc)
-	if err != nil {
-		return nil, fail.Inputf("%s: reading the manifest", ref).Wrap(err)
-	}
-	if ref.Digest != "" && string(desc.Digest) != ref.Digest {
-		return nil, fail.Untrustedf("%s: the registry answered with manifest %s", ref, desc.Digest)
 	}
 	m, err := ParseChartManifest(data)
 	if err != nil {
 		return nil, &fail.Error{Kind: fail.Input, Msg: ref.String() + " is not a Helm chart as helm push writes it", Err: &NotChartError{Err: err}}
 	}
-	return &Chart{Ref: ref, ManifestDigest: string(desc.Digest), Manifest: m}, nil
+	return &Chart{Ref: ref, ManifestDigest: desc.Digest, Manifest: m}, nil
 }
 
 // fetch reads one blob of the chart's repository, refusing it unread when
 // its descriptor is larger than limit, and checking size and digest.
-func (c *Client) fetch(ctx context.Context, host, repo string, d ocispec.Descriptor, limit int64, what string) ([]byte, error) {
+func (c *Client) fetch(ctx context.Context, host, repo string, d Descriptor, limit int64, what string) ([]byte, error) {
 	if d.Size > limit {
 		return nil, fail.Inputf("%s is %d bytes, more than the %d-byte limit", what, d.Size, limit).
 			WithHint("nothing was downloaded; a chart that large is not something keyctl reads")
@@ -187,15 +176,14 @@ func (c *Client) fetch(ctx context.Context, host, repo string, d ocispec.Descrip
 	if err != nil {
 		return nil, err
 	}
-	rc, err := r.Blobs().Fetch(ctx, d)
+	data, err := r.fetchBlob(ctx, d, limit)
 	if err != nil {
+		var de *DigestError
+		if errors.As(err, &de) {
+			return nil, fail.Untrustedf("%s does not match its digest %s", what, d.Digest).Wrap(err).
+				WithHint("the registry served other bytes than the manifest names: do not use this chart")
+		}
 		return nil, c.wrap(err, "fetch "+what)
-	}
-	defer rc.Close()
-	data, err := content.ReadAll(io.LimitReader(rc, limit+1), d)
-	if err != nil {
-		return nil, fail.Untrustedf("%s does not match its digest %s", what, d.Digest).Wrap(err).
-			WithHint("the registry served other bytes than the manifest names: do not use this chart")
 	}
 	return data, nil
 }
@@ -235,7 +223,7 @@ func (c *Client) Tags(ctx context.Context, host, repo string) ([]string, error) 
 		return nil, err
 	}
 	var tags []string
-	err = r.Tags(ctx, "", func(page []string) error {
+	err = r.tags(ctx, func(page []string) error {
 		tags = append(tags, page...)
 		if len(tags) > MaxTags {
 			return fail.Inputf("%s%s/%s has more than %d tags", Scheme, host, repo, MaxTags)
@@ -257,16 +245,15 @@ func (c *Client) Tags(ctx context.Context, host, repo string) ([]string, error) 
 // false when the registry does not answer the catalog (most hosted
 // registries); the caller then needs the chart names from the user.
 func (c *Client) Charts(ctx context.Context, host, path string) (names []string, ok bool, err error) {
-	reg, err := c.registry(host)
-	if err != nil {
-		return nil, false, err
+	if !validHost(host) {
+		return nil, false, fail.Inputf("%s is not a valid registry host", host)
 	}
 	prefix := ""
 	if path != "" {
 		prefix = path + "/"
 	}
 	n := 0
-	err = reg.Repositories(ctx, "", func(page []string) error {
+	err = c.repositories(ctx, host, func(page []string) error {
 		for _, r := range page {
 			n++
 			if n > MaxRepositories {

@@ -7,14 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
-
-	"oras.land/oras-go/v2/errdef"
-	"oras.land/oras-go/v2/registry/remote"
-	"oras.land/oras-go/v2/registry/remote/auth"
-	"oras.land/oras-go/v2/registry/remote/credentials"
-	"oras.land/oras-go/v2/registry/remote/errcode"
-	"oras.land/oras-go/v2/registry/remote/retry"
 
 	"github.com/keyctl/keyctl/internal/fail"
 )
@@ -43,13 +37,20 @@ type Options struct {
 	Timeout time.Duration
 }
 
-// Client reaches OCI registries. It holds no secrets itself: credentials are
-// looked up per registry host from the configured files when a registry
-// asks for them, and are never printed or stored.
+// Client reaches OCI registries over the distribution API (registry.go),
+// authenticating as auth.go says with credentials from creds.go. It holds
+// no secrets of its own making: credentials are looked up per registry
+// host from the configured files when a registry asks for them, kept in
+// memory for the life of the Client, and never printed or stored.
 type Client struct {
 	opts  Options
-	creds credentials.Store
-	auth  *auth.Client
+	creds *credStore
+	http  *http.Client
+
+	mu         sync.Mutex
+	challenges map[string]challenge // host → how it asked to authenticate
+	tokens     map[string]string    // host + " " + scope → bearer token
+	hostCreds  map[string]credential
 }
 
 // New makes a Client. Credential files that do not exist are fine (anonymous
@@ -59,40 +60,32 @@ func New(opts Options) (*Client, error) {
 	if helmPath == "" {
 		helmPath = defaultHelmRegistryConfig()
 	}
-	helm, err := credentials.NewStore(helmPath, credentials.StoreOptions{})
+	helm, err := loadCredFile(helmPath)
 	if err != nil {
-		return nil, fail.Inputf("cannot read Helm's registry credentials %s", helmPath).Wrap(errors.Unwrap(err)).
+		return nil, fail.Inputf("cannot read Helm's registry credentials %s", helmPath).Wrap(err).
 			WithHint("fix or remove the file (helm registry logout, then helm registry login)")
 	}
-	var docker *credentials.DynamicStore
-	if opts.DockerConfig != "" {
-		docker, err = credentials.NewStore(opts.DockerConfig, credentials.StoreOptions{})
-	} else {
-		docker, err = credentials.NewStoreFromDocker(credentials.StoreOptions{})
+	dockerPath := opts.DockerConfig
+	if dockerPath == "" {
+		dockerPath = defaultDockerConfig()
 	}
+	docker, err := loadCredFile(dockerPath)
 	if err != nil {
-		return nil, fail.Inputf("cannot read Docker's credentials file").Wrap(errors.Unwrap(err)).
+		return nil, fail.Inputf("cannot read Docker's credentials file").Wrap(err).
 			WithHint("fix ~/.docker/config.json (or $DOCKER_CONFIG/config.json), or log in again")
 	}
-	store := credentials.NewStoreWithFallbacks(helm, docker)
 	httpClient := opts.HTTPClient
 	if httpClient == nil {
-		// Retries on 429 and 5xx (oras's policy), and a bound on every
-		// request so that a registry that stops answering cannot hang an
-		// audit.
+		// Retries on 429 and 5xx, and a bound on every request so that a
+		// registry that stops answering cannot hang an audit.
 		timeout := opts.Timeout
 		if timeout <= 0 {
 			timeout = RequestTimeout
 		}
-		httpClient = &http.Client{Transport: retry.NewTransport(nil), Timeout: timeout}
+		httpClient = &http.Client{Transport: &retryTransport{}, Timeout: timeout, CheckRedirect: checkRedirect}
 	}
-	c := &Client{opts: opts, creds: store, auth: &auth.Client{
-		Client:     httpClient,
-		Cache:      auth.NewCache(),
-		Credential: credentials.Credential(store),
-		Header:     http.Header{"User-Agent": {"keyctl"}},
-	}}
-	return c, nil
+	return &Client{opts: opts, creds: &credStore{files: []*credFile{helm, docker}}, http: httpClient,
+		challenges: map[string]challenge{}, tokens: map[string]string{}, hostCreds: map[string]credential{}}, nil
 }
 
 func defaultHelmRegistryConfig() string {
@@ -112,43 +105,47 @@ func defaultHelmRegistryConfig() string {
 	return filepath.Join(home, ".config", "helm", "registry", "config.json")
 }
 
-// repository opens HOST/NAME.
-func (c *Client) repository(host, name string) (*remote.Repository, error) {
-	r, err := remote.NewRepository(host + "/" + name)
-	if err != nil {
-		return nil, fail.Inputf("%s%s/%s is not a valid OCI repository", Scheme, host, name).Wrap(err)
+func defaultDockerConfig() string {
+	if d := os.Getenv("DOCKER_CONFIG"); d != "" {
+		return filepath.Join(d, "config.json")
 	}
-	r.Client = c.auth
-	r.PlainHTTP = c.opts.PlainHTTP
-	r.MaxMetadataBytes = MaxManifestSize
-	// Registries without the referrers API (distribution) get no
-	// referrers tag written or cleaned up on our behalf.
-	r.SkipReferrersGC = true
-	return r, nil
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(home, ".docker", "config.json")
 }
 
-func (c *Client) registry(host string) (*remote.Registry, error) {
-	r, err := remote.NewRegistry(host)
-	if err != nil {
-		return nil, fail.Inputf("%s is not a valid registry host", host).Wrap(err)
+// checkRedirect follows a registry's redirects (a blob served from object
+// storage) but never from HTTPS to plain HTTP. Go drops the Authorization
+// header itself when a redirect leaves the host.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
 	}
-	r.Client = c.auth
-	r.PlainHTTP = c.opts.PlainHTTP
-	return r, nil
+	if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
+		return fmt.Errorf("refused a redirect from HTTPS to %s://%s", req.URL.Scheme, req.URL.Host)
+	}
+	return nil
+}
+
+// repository opens HOST/NAME.
+func (c *Client) repository(host, name string) (*repository, error) {
+	if !validHost(host) || !validRepository(name) {
+		return nil, fail.Inputf("%s%s/%s is not a valid OCI repository", Scheme, host, name)
+	}
+	return &repository{c: c, host: host, name: name}, nil
 }
 
 // isNotFound reports a missing tag, manifest, blob or repository.
 func isNotFound(err error) bool {
-	if errors.Is(err, errdef.ErrNotFound) {
-		return true
-	}
-	var re *errcode.ErrorResponse
+	var re *ResponseError
 	return errors.As(err, &re) && re.StatusCode == http.StatusNotFound
 }
 
 // wrap turns a registry error into a fail.Error that says what failed and
-// what to do. It never includes credentials: oras's errors name the
-// request URL (no userinfo) and the registry's error codes.
+// what to do. It never includes credentials: the errors of registry.go
+// name the request URL (no userinfo) and the registry's error codes.
 func (c *Client) wrap(err error, what string) error {
 	if err == nil {
 		return nil
@@ -158,9 +155,9 @@ func (c *Client) wrap(err error, what string) error {
 		return err
 	}
 	e := fail.Inputf("%s", what).Wrap(err)
-	var re *errcode.ErrorResponse
+	var re *ResponseError
 	switch {
-	case errors.Is(err, auth.ErrBasicCredentialNotFound),
+	case errors.Is(err, errNoCredentials),
 		errors.As(err, &re) && (re.StatusCode == http.StatusUnauthorized || re.StatusCode == http.StatusForbidden):
 		return e.WithHint("log in first: helm registry login HOST (or docker login HOST); keyctl reads those credentials")
 	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):

@@ -20,10 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opencontainers/image-spec/specs-go"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"oras.land/oras-go/v2/content"
-
 	"github.com/keyctl/keyctl/internal/fail"
 	"github.com/keyctl/keyctl/internal/publish"
 	"github.com/keyctl/keyctl/internal/testutil/ociregistry"
@@ -46,7 +42,7 @@ func newClient(t *testing.T, o Options) *Client {
 }
 
 // pushChart pushes a chart as helm push lays it out.
-func pushChart(t *testing.T, c *Client, host, repo, tag string, name, version string, archive, prov []byte) ocispec.Descriptor {
+func pushChart(t *testing.T, c *Client, host, repo, tag string, name, version string, archive, prov []byte) Descriptor {
 	t.Helper()
 	ctx := context.Background()
 	r, err := c.repository(host, repo)
@@ -54,21 +50,21 @@ func pushChart(t *testing.T, c *Client, host, repo, tag string, name, version st
 		t.Fatal(err)
 	}
 	cfg, _ := json.Marshal(map[string]string{"apiVersion": "v2", "name": name, "version": version})
-	put := func(mt string, data []byte) ocispec.Descriptor {
-		d := content.NewDescriptorFromBytes(mt, data)
-		if err := r.Blobs().Push(ctx, d, bytes.NewReader(data)); err != nil && !strings.Contains(err.Error(), "exist") {
+	put := func(mt string, data []byte) Descriptor {
+		d := DescriptorFor(mt, data)
+		if err := r.pushBlob(ctx, d, data); err != nil {
 			t.Fatal(err)
 		}
 		return d
 	}
-	m := ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
-		Config: put(MediaTypeHelmConfig, cfg), Layers: []ocispec.Descriptor{put(MediaTypeHelmChart, archive)}}
+	m := Manifest{SchemaVersion: 2, MediaType: MediaTypeImageManifest,
+		Config: put(MediaTypeHelmConfig, cfg), Layers: []Descriptor{put(MediaTypeHelmChart, archive)}}
 	if prov != nil {
 		m.Layers = append(m.Layers, put(MediaTypeHelmProv, prov))
 	}
 	data, _ := json.Marshal(m)
-	d := content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, data)
-	if err := r.Manifests().PushReference(ctx, d, bytes.NewReader(data), tag); err != nil {
+	d := DescriptorFor(MediaTypeImageManifest, data)
+	if err := r.pushManifest(ctx, tag, d.MediaType, data); err != nil {
 		t.Fatal(err)
 	}
 	return d
@@ -79,7 +75,7 @@ func TestResolveChartRealRegistry(t *testing.T) {
 	c := newClient(t, Options{})
 	ctx := context.Background()
 	d := pushChart(t, c, reg.Host, "charts/demo", "1.0.0", "demo", "1.0.0", []byte("archive"), []byte("prov"))
-	for _, s := range []string{"oci://" + reg.Host + "/charts/demo:1.0.0", "oci://" + reg.Host + "/charts/demo@" + string(d.Digest)} {
+	for _, s := range []string{"oci://" + reg.Host + "/charts/demo:1.0.0", "oci://" + reg.Host + "/charts/demo@" + d.Digest} {
 		ref, err := ParseRef(s, false)
 		if err != nil {
 			t.Fatal(err)
@@ -181,8 +177,7 @@ func TestSetPublishAndRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum := func(s string) []byte {
-		d := content.NewDescriptorFromBytes("", []byte(s))
-		h, _ := hexDecode(d.Digest.Encoded())
+		h, _ := hexDecode(encoded(DigestOf([]byte(s))))
 		return h
 	}
 	plan2 := publish.Plan{Version: 2, ExpectPrevious: sum("manifest 1"),
@@ -281,7 +276,7 @@ func testMovedCurrent(t *testing.T, step string) {
 		t.Fatal(err)
 	}
 	d := m2.layers["m.json"]
-	if d.Digest != content.NewDescriptorFromBytes("", []byte("manifest 2, theirs")).Digest {
+	if d.Digest != DigestOf([]byte("manifest 2, theirs")) {
 		t.Fatalf("v2 names %s, not the live set", d.Digest)
 	}
 }

@@ -1,10 +1,8 @@
 package oci
 
 import (
+	"net/url"
 	"strings"
-
-	"github.com/opencontainers/go-digest"
-	"oras.land/oras-go/v2/registry"
 
 	"github.com/keyctl/keyctl/internal/fail"
 )
@@ -80,8 +78,7 @@ func ParseRef(s string, tagOptional bool) (Ref, error) {
 	if i := strings.Index(rest, "@"); i >= 0 {
 		r.Digest = rest[i+1:]
 		rest = rest[:i]
-		d, err := digest.Parse(r.Digest)
-		if err != nil || d.Algorithm() != digest.SHA256 {
+		if !ValidDigest(r.Digest) {
 			return bad("the digest is not sha256:HEX (64 lower-case hex digits)")
 		}
 	}
@@ -97,15 +94,14 @@ func ParseRef(s string, tagOptional bool) (Ref, error) {
 		r.Tag, rest = rest[i+1:], rest[:i]
 	}
 	r.Repository = rest
-	ref := registry.Reference{Registry: r.Host, Repository: r.Repository, Reference: r.Reference()}
-	if err := ref.ValidateRegistry(); err != nil {
+	if !validHost(r.Host) {
 		return bad("the host is not a registry host[:port]")
 	}
-	if err := ref.ValidateRepository(); err != nil {
+	if !validRepository(r.Repository) {
 		return bad("the repository path is not a valid OCI repository name (lower case, digits, . _ - and /)")
 	}
 	if r.Tag != "" {
-		if err := ref.ValidateReferenceAsTag(); err != nil {
+		if !validTag(r.Tag) {
 			return bad("the tag is not a valid OCI tag")
 		}
 	}
@@ -130,14 +126,14 @@ func ParseNamespace(s string) (host, path string, err error) {
 	if host == "" || strings.ContainsAny(host, "@?#\\ \t\r\n") || strings.Count(host, ":") > 1 {
 		return bad("the host is not a registry host[:port]")
 	}
-	if err := (registry.Reference{Registry: host}).ValidateRegistry(); err != nil {
+	if !validHost(host) {
 		return bad("the host is not a registry host[:port]")
 	}
 	if path != "" {
 		if strings.ContainsAny(path, "@:?#\\ \t\r\n") {
 			return bad("it holds a tag, a digest or a character a namespace cannot hold")
 		}
-		if err := (registry.Reference{Registry: host, Repository: path + "/" + SetRepository}).ValidateRepository(); err != nil {
+		if !validRepository(path + "/" + SetRepository) {
 			return bad("the path is not a valid OCI repository prefix (lower case, digits, . _ - and /)")
 		}
 	}
@@ -150,4 +146,77 @@ func join(path, name string) string {
 		return name
 	}
 	return path + "/" + name
+}
+
+// The checks below are the distribution reference grammar
+// (github.com/distribution/reference), written out by hand: a
+// package-level regular expression would be compiled at every keyctl
+// start-up.
+
+// validHost reports whether h is a registry host[:port] as it appears in a
+// URL's authority, with no user information, path or query: a DNS name,
+// an IPv4 address or a bracketed IPv6 address, and an optional port.
+func validHost(h string) bool {
+	if h == "" || len(h) > 255 {
+		return false
+	}
+	u, err := url.ParseRequestURI("dummy://" + h)
+	return err == nil && u.Host == h && u.User == nil
+}
+
+// validRepository reports whether name is path-component ("/"
+// path-component)*, each component lower-case alphanumerics joined by
+// one '.', one or two '_', or any number of '-'.
+func validRepository(name string) bool {
+	if name == "" || len(name) > 255 {
+		return false
+	}
+	for _, comp := range strings.Split(name, "/") {
+		if !validComponent(comp) {
+			return false
+		}
+	}
+	return true
+}
+
+func validComponent(c string) bool {
+	isAlnum := func(b byte) bool { return 'a' <= b && b <= 'z' || '0' <= b && b <= '9' }
+	if c == "" || !isAlnum(c[0]) || !isAlnum(c[len(c)-1]) {
+		return false
+	}
+	for i := 0; i < len(c); {
+		if isAlnum(c[i]) {
+			i++
+			continue
+		}
+		// A separator run, then an alphanumeric (the last byte is one).
+		j := i
+		for j < len(c) && !isAlnum(c[j]) {
+			j++
+		}
+		switch sep := c[i:j]; {
+		case sep == ".", sep == "_", sep == "__":
+		case strings.Trim(sep, "-") == "":
+		default:
+			return false
+		}
+		i = j
+	}
+	return true
+}
+
+// validTag reports whether t is a tag: a word character, then at most 127
+// word characters, '.' or '-'.
+func validTag(t string) bool {
+	if t == "" || len(t) > 128 {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		word := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_'
+		if !word && (i == 0 || (c != '.' && c != '-')) {
+			return false
+		}
+	}
+	return true
 }

@@ -9,11 +9,6 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/opencontainers/image-spec/specs-go"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"oras.land/oras-go/v2/content"
-	"oras.land/oras-go/v2/registry/remote"
-
 	"github.com/keyctl/keyctl/internal/fail"
 	"github.com/keyctl/keyctl/internal/publish"
 )
@@ -35,7 +30,7 @@ func VersionTag(v uint64) string { return "v" + strconv.FormatUint(v, 10) }
 
 // setManifest is a parsed published-set artifact.
 type setManifest struct {
-	layers  map[string]ocispec.Descriptor // title → layer
+	layers  map[string]Descriptor // title → layer
 	order   []string
 	version uint64
 }
@@ -47,11 +42,11 @@ func parseSetManifest(data []byte) (*setManifest, error) {
 	if len(data) > MaxManifestSize {
 		return nil, fail.Inputf("the published set's OCI manifest is larger than %d bytes", MaxManifestSize)
 	}
-	var m ocispec.Manifest
+	var m Manifest
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fail.Inputf("the published set's OCI manifest is not valid JSON: %s", shortErr(err))
 	}
-	if m.SchemaVersion != 2 || (m.MediaType != "" && m.MediaType != ocispec.MediaTypeImageManifest) {
+	if m.SchemaVersion != 2 || (m.MediaType != "" && m.MediaType != MediaTypeImageManifest) {
 		return nil, fail.Inputf("the published set's OCI manifest is not an OCI image manifest (schemaVersion 2)")
 	}
 	if m.ArtifactType != ArtifactTypeSet {
@@ -60,12 +55,12 @@ func parseSetManifest(data []byte) (*setManifest, error) {
 	if len(m.Layers) > MaxSetLayers {
 		return nil, fail.Inputf("the published set has %d objects, more than %d", len(m.Layers), MaxSetLayers)
 	}
-	s := &setManifest{layers: map[string]ocispec.Descriptor{}}
+	s := &setManifest{layers: map[string]Descriptor{}}
 	for _, l := range m.Layers {
 		if err := checkDescriptor(l); err != nil {
 			return nil, err
 		}
-		name := l.Annotations[ocispec.AnnotationTitle]
+		name := l.Annotations[AnnotationTitle]
 		if err := publish.CheckName(name); err != nil {
 			return nil, fail.Hint(err, "in the published set's OCI manifest")
 		}
@@ -140,21 +135,13 @@ func (s *Set) Close() error { return nil }
 
 // readTag resolves tag and reads the set it names; nil, nil, nil when the
 // tag does not exist.
-func (s *Set) readTag(ctx context.Context, r *remote.Repository, tag string) (*ocispec.Descriptor, *setManifest, error) {
-	desc, rc, err := r.Manifests().FetchReference(ctx, tag)
+func (s *Set) readTag(ctx context.Context, r *repository, tag string) (*Descriptor, *setManifest, error) {
+	desc, data, err := r.fetchManifest(ctx, tag)
 	if err != nil {
 		if isNotFound(err) {
 			return nil, nil, nil
 		}
 		return nil, nil, s.c.wrap(err, "read "+s.Location()+"'s published set ("+Scheme+s.host+"/"+s.repoName()+":"+tag+")")
-	}
-	defer rc.Close()
-	if desc.Size > MaxManifestSize {
-		return nil, nil, fail.Inputf("%s:%s is %d bytes, more than %d", s.repoName(), tag, desc.Size, MaxManifestSize)
-	}
-	data, err := content.ReadAll(rc, desc)
-	if err != nil {
-		return nil, nil, fail.Inputf("read %s:%s", s.repoName(), tag).Wrap(err)
 	}
 	m, err := parseSetManifest(data)
 	if err != nil {
@@ -256,7 +243,7 @@ func (s *Set) Publish(ctx context.Context, p publish.Plan) error {
 			mutable[o.Name] = true
 		}
 	}
-	var layers []ocispec.Descriptor
+	var layers []Descriptor
 	have := map[string]bool{}
 	if m0 != nil {
 		for _, n := range m0.order {
@@ -272,11 +259,11 @@ func (s *Set) Publish(ctx context.Context, p publish.Plan) error {
 		if mt == "" {
 			mt = "application/octet-stream"
 		}
-		d := content.NewDescriptorFromBytes(mt, o.Data)
-		d.Annotations = map[string]string{ocispec.AnnotationTitle: o.Name}
+		d := DescriptorFor(mt, o.Data)
+		d.Annotations = map[string]string{AnnotationTitle: o.Name}
 		if have[o.Name] {
 			for _, l := range layers {
-				if l.Annotations[ocispec.AnnotationTitle] == o.Name && l.Digest != d.Digest {
+				if l.Annotations[AnnotationTitle] == o.Name && l.Digest != d.Digest {
 					return fail.Securityf("content-addressed object %s at %s already exists with different content", o.Name, s.Location()).
 						WithHint("content-addressed objects never change: something else altered the published set; inspect " + Scheme + s.host + "/" + s.repoName() + ":" + CurrentTag + " and publish again")
 				}
@@ -305,15 +292,16 @@ func (s *Set) Publish(ctx context.Context, p publish.Plan) error {
 	if len(layers) > MaxSetLayers {
 		return fail.Inputf("the published set would hold %d objects, more than the %d a reader accepts", len(layers), MaxSetLayers)
 	}
-	if err := s.pushBlob(ctx, r, ocispec.DescriptorEmptyJSON, ocispec.DescriptorEmptyJSON.Data); err != nil {
+	empty := emptyJSON()
+	if err := s.pushBlob(ctx, r, empty, empty.Data); err != nil {
 		return err
 	}
-	man := ocispec.Manifest{
-		Versioned:    specsVersioned(),
-		MediaType:    ocispec.MediaTypeImageManifest,
-		ArtifactType: ArtifactTypeSet,
-		Config:       ocispec.DescriptorEmptyJSON,
-		Layers:       layers,
+	man := Manifest{
+		SchemaVersion: 2,
+		MediaType:     MediaTypeImageManifest,
+		ArtifactType:  ArtifactTypeSet,
+		Config:        empty,
+		Layers:        layers,
 	}
 	if p.Version > 0 {
 		man.Annotations = map[string]string{AnnotationVersion: strconv.FormatUint(p.Version, 10)}
@@ -325,8 +313,8 @@ func (s *Set) Publish(ctx context.Context, p publish.Plan) error {
 	if len(mdata) > MaxManifestSize {
 		return fail.Inputf("the published set's OCI manifest would be %d bytes, more than the %d a registry accepts", len(mdata), MaxManifestSize)
 	}
-	desc := content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, mdata)
-	if err := r.Manifests().Push(ctx, desc, bytes.NewReader(mdata)); err != nil {
+	desc := DescriptorFor(MediaTypeImageManifest, mdata)
+	if err := r.pushManifest(ctx, desc.Digest, desc.MediaType, mdata); err != nil {
 		return s.c.wrap(err, "push the published set's manifest to "+s.Location())
 	}
 	s.logf("pushed the published set %s (%d objects)", desc.Digest, len(layers))
@@ -336,7 +324,7 @@ func (s *Set) Publish(ctx context.Context, p publish.Plan) error {
 		s.hook("3")
 	}
 	if p.Version > 0 {
-		if err := s.tagVersion(ctx, r, desc, p); err != nil {
+		if err := s.tagVersion(ctx, r, desc, mdata, p); err != nil {
 			return err
 		}
 	}
@@ -353,7 +341,7 @@ func (s *Set) Publish(ctx context.Context, p publish.Plan) error {
 	if !sameDesc(d0, d1) {
 		return s.moved(ctx, r, p)
 	}
-	if err := r.Tag(ctx, desc, CurrentTag); err != nil {
+	if err := r.tag(ctx, desc, mdata, CurrentTag); err != nil {
 		return s.c.wrap(err, "tag "+CurrentTag+" at "+s.Location())
 	}
 	d2, _, err := s.readTag(ctx, r, CurrentTag)
@@ -366,7 +354,7 @@ func (s *Set) Publish(ctx context.Context, p publish.Plan) error {
 	}
 	if p.Version > 0 {
 		// The winner of a race owns the version tag too.
-		if err := s.tagVersion(ctx, r, desc, p); err != nil {
+		if err := s.tagVersion(ctx, r, desc, mdata, p); err != nil {
 			return &publish.LiveError{Err: err}
 		}
 	}
@@ -377,7 +365,7 @@ func (s *Set) Publish(ctx context.Context, p publish.Plan) error {
 }
 
 // moved reports a conflict: `current` changed since step 1.
-func (s *Set) moved(ctx context.Context, r *remote.Repository, p publish.Plan) error {
+func (s *Set) moved(ctx context.Context, r *repository, p publish.Plan) error {
 	var live []byte
 	var sum []byte
 	if _, m, err := s.readTag(ctx, r, CurrentTag); err == nil && m != nil {
@@ -397,7 +385,7 @@ func (s *Set) moved(ctx context.Context, r *remote.Repository, p publish.Plan) e
 // (the set `current` names now is at that version or later: a conflict,
 // versions never change); one that never went live (a publish that failed
 // before moving `current`) is replaced.
-func (s *Set) tagVersion(ctx context.Context, r *remote.Repository, desc ocispec.Descriptor, p publish.Plan) error {
+func (s *Set) tagVersion(ctx context.Context, r *repository, desc Descriptor, mdata []byte, p publish.Plan) error {
 	tag := VersionTag(p.Version)
 	dv, _, err := s.readTag(ctx, r, tag)
 	if err != nil {
@@ -419,32 +407,30 @@ func (s *Set) tagVersion(ctx context.Context, r *remote.Repository, desc ocispec
 		}
 		s.logf("replacing tag %s, left by a publish that never went live", tag)
 	}
-	if err := r.Tag(ctx, desc, tag); err != nil {
+	if err := r.tag(ctx, desc, mdata, tag); err != nil {
 		return s.c.wrap(err, "tag "+tag+" at "+s.Location())
 	}
 	return nil
 }
 
-func (s *Set) pushBlob(ctx context.Context, r *remote.Repository, d ocispec.Descriptor, data []byte) error {
-	ok, err := r.Blobs().Exists(ctx, d)
+func (s *Set) pushBlob(ctx context.Context, r *repository, d Descriptor, data []byte) error {
+	ok, err := r.blobExists(ctx, d.Digest)
 	if err != nil {
 		return s.c.wrap(err, "check a blob at "+s.Location())
 	}
 	if ok {
 		return nil
 	}
-	if err := r.Blobs().Push(ctx, d, bytes.NewReader(data)); err != nil {
-		return s.c.wrap(err, fmt.Sprintf("upload %s to %s", d.Annotations[ocispec.AnnotationTitle], s.Location()))
+	if err := r.pushBlob(ctx, d, data); err != nil {
+		return s.c.wrap(err, fmt.Sprintf("upload %s to %s", d.Annotations[AnnotationTitle], s.Location()))
 	}
-	s.logf("uploaded %s (%d bytes)", d.Annotations[ocispec.AnnotationTitle], len(data))
+	s.logf("uploaded %s (%d bytes)", d.Annotations[AnnotationTitle], len(data))
 	return nil
 }
 
-func sameDesc(a, b *ocispec.Descriptor) bool {
+func sameDesc(a, b *Descriptor) bool {
 	if a == nil || b == nil {
 		return a == nil && b == nil
 	}
 	return a.Digest == b.Digest
 }
-
-func specsVersioned() specs.Versioned { return specs.Versioned{SchemaVersion: 2} }
