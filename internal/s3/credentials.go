@@ -137,6 +137,9 @@ func (ch *chain) Retrieve(ctx context.Context) (Credentials, error) {
 	try := func(what string, f func() (Credentials, error)) (Credentials, bool, error) {
 		c, err := f()
 		if errors.Is(err, errNone) {
+			if errors.Is(err, errIMDSDisabled) {
+				what += " (off: AWS_EC2_METADATA_DISABLED=true)"
+			}
 			looked = append(looked, what)
 			return Credentials{}, false, nil
 		}

@@ -174,13 +174,16 @@ func readTokenFile(path string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
+// errIMDSDisabled is errNone when AWS_EC2_METADATA_DISABLED=true.
+var errIMDSDisabled = fmt.Errorf("%w: disabled by AWS_EC2_METADATA_DISABLED", errNone)
+
 // imdsTimeout bounds the whole instance metadata attempt: off EC2 the
 // address does not answer, and a missing credential must fail fast.
 const imdsTimeout = 3 * time.Second
 
 func (ch *chain) fromIMDS(ctx context.Context) (Credentials, error) {
 	if strings.EqualFold(ch.getenv("AWS_EC2_METADATA_DISABLED"), "true") {
-		return Credentials{}, errNone
+		return Credentials{}, errIMDSDisabled
 	}
 	base := ch.getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT")
 	if base == "" {
