@@ -36,6 +36,10 @@ type Config struct {
 // no effect: keyctl always sends Content-MD5 and a signed SHA-256). Any
 // other parameter, role and rate_limiter_capacity included, is refused.
 //
+// Without ?endpoint=, AWS_ENDPOINT_URL_S3 or else AWS_ENDPOINT_URL names
+// the endpoint, as in the AWS SDKs (unless
+// AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true).
+//
 // The region is ?region=, else AWS_REGION, else AWS_DEFAULT_REGION, else the
 // profile's region. Credentials are DefaultChain's, or Anonymous with
 // ?anonymous=true.
@@ -112,6 +116,10 @@ func ConfigFromURL(u *url.URL) (Config, error) {
 		if err != nil {
 			return c, err
 		}
+	}
+	if c.Endpoint == "" && !strings.EqualFold(os.Getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"), "true") {
+		// The AWS SDKs' service-specific endpoint variables.
+		c.Endpoint = firstNonEmpty(os.Getenv("AWS_ENDPOINT_URL_S3"), os.Getenv("AWS_ENDPOINT_URL"))
 	}
 	if c.Region == "" {
 		c.Region = firstNonEmpty(os.Getenv("AWS_REGION"), os.Getenv("AWS_DEFAULT_REGION"), regionFromProfile(profile, os.Getenv))

@@ -60,7 +60,7 @@ func isolate(t *testing.T) string {
 	for _, k := range []string{"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
 		"AWS_SESSION_TOKEN", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
 		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-		"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_ENDPOINT_URL_STS", "AWS_EC2_METADATA_SERVICE_ENDPOINT"} {
+		"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "AWS_EC2_METADATA_SERVICE_ENDPOINT"} {
 		t.Setenv(k, "")
 		os.Unsetenv(k)
 	}
@@ -147,4 +147,31 @@ func TestRegionPrecedence(t *testing.T) {
 	t.Setenv("AWS_REGION", "us-west-2")
 	check(u, "us-west-2")
 	check(mustURL(t, "s3://bkt?region=sa-east-1"), "sa-east-1")
+}
+
+func TestEndpointFromEnvironment(t *testing.T) {
+	isolate(t)
+	endpoint := func(raw string) string {
+		t.Helper()
+		c, err := ConfigFromURL(mustURL(t, raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Endpoint
+	}
+	t.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")
+	if got := endpoint("s3://bkt?region=us-east-1"); got != "http://127.0.0.1:9000" {
+		t.Fatalf("AWS_ENDPOINT_URL: %q", got)
+	}
+	t.Setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9001")
+	if got := endpoint("s3://bkt?region=us-east-1"); got != "http://127.0.0.1:9001" {
+		t.Fatalf("AWS_ENDPOINT_URL_S3: %q", got)
+	}
+	if got := endpoint("s3://bkt?region=us-east-1&endpoint=http://127.0.0.1:9002"); got != "http://127.0.0.1:9002" {
+		t.Fatalf("?endpoint=: %q", got)
+	}
+	t.Setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")
+	if got := endpoint("s3://bkt?region=us-east-1"); got != "" {
+		t.Fatalf("ignored endpoints: %q", got)
+	}
 }
