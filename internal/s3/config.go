@@ -36,9 +36,11 @@ type Config struct {
 // no effect: keyctl always sends Content-MD5 and a signed SHA-256). Any
 // other parameter, role and rate_limiter_capacity included, is refused.
 //
-// Without ?endpoint=, AWS_ENDPOINT_URL_S3 or else AWS_ENDPOINT_URL names
-// the endpoint, as in the AWS SDKs (unless
-// AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true).
+// Without ?endpoint=, AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL, else the
+// profile's endpoint_url names the endpoint, as in the AWS SDKs (unless
+// AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true); without ?fips= or
+// ?dualstack=, AWS_USE_FIPS_ENDPOINT=true and AWS_USE_DUALSTACK_ENDPOINT=true
+// turn them on for AWS's endpoints.
 //
 // The region is ?region=, else AWS_REGION, else AWS_DEFAULT_REGION, else the
 // profile's region. Credentials are DefaultChain's, or Anonymous with
@@ -119,7 +121,16 @@ func ConfigFromURL(u *url.URL) (Config, error) {
 	}
 	if c.Endpoint == "" && !strings.EqualFold(os.Getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"), "true") {
 		// The AWS SDKs' service-specific endpoint variables.
-		c.Endpoint = firstNonEmpty(os.Getenv("AWS_ENDPOINT_URL_S3"), os.Getenv("AWS_ENDPOINT_URL"))
+		c.Endpoint = firstNonEmpty(os.Getenv("AWS_ENDPOINT_URL_S3"), os.Getenv("AWS_ENDPOINT_URL"),
+			profileSetting(profile, "endpoint_url", os.Getenv))
+	}
+	for _, v := range []struct {
+		env string
+		dst *bool
+	}{{"AWS_USE_FIPS_ENDPOINT", &c.FIPS}, {"AWS_USE_DUALSTACK_ENDPOINT", &c.DualStack}} {
+		if _, set := q[strings.ToLower(strings.TrimPrefix(strings.TrimSuffix(v.env, "_ENDPOINT"), "AWS_USE_"))]; !set && strings.EqualFold(os.Getenv(v.env), "true") && c.Endpoint == "" {
+			*v.dst = true
+		}
 	}
 	if c.Region == "" {
 		c.Region = firstNonEmpty(os.Getenv("AWS_REGION"), os.Getenv("AWS_DEFAULT_REGION"), regionFromProfile(profile, os.Getenv))
@@ -151,6 +162,9 @@ func firstNonEmpty(s ...string) string {
 // services allow: upper case, underscores), refusing what cannot be a host
 // or a path segment.
 func validBucket(b string) error {
+	if strings.HasSuffix(b, "--x-s3") {
+		return fmt.Errorf("s3 bucket %q is an S3 Express One Zone directory bucket, which keyctl does not support: publish to a general purpose bucket", b)
+	}
 	if len(b) < 3 || len(b) > 255 {
 		return fmt.Errorf("s3 bucket name %q: want 3 to 255 characters", b)
 	}

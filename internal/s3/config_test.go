@@ -60,7 +60,7 @@ func isolate(t *testing.T) string {
 	for _, k := range []string{"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
 		"AWS_SESSION_TOKEN", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
 		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-		"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "AWS_EC2_METADATA_SERVICE_ENDPOINT"} {
+		"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT", "AWS_EC2_METADATA_SERVICE_ENDPOINT"} {
 		t.Setenv(k, "")
 		os.Unsetenv(k)
 	}
@@ -173,5 +173,26 @@ func TestEndpointFromEnvironment(t *testing.T) {
 	t.Setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")
 	if got := endpoint("s3://bkt?region=us-east-1"); got != "" {
 		t.Fatalf("ignored endpoints: %q", got)
+	}
+	t.Setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "")
+	os.Unsetenv("AWS_ENDPOINT_URL")
+	os.Unsetenv("AWS_ENDPOINT_URL_S3")
+	writeFile(t, filepath.Join(os.Getenv("HOME"), ".aws", "config"), "[profile minio]\nendpoint_url = http://127.0.0.1:9003\n")
+	if got := endpoint("s3://bkt?region=us-east-1&profile=minio"); got != "http://127.0.0.1:9003" {
+		t.Fatalf("profile endpoint_url: %q", got)
+	}
+
+	t.Setenv("AWS_USE_FIPS_ENDPOINT", "true")
+	t.Setenv("AWS_USE_DUALSTACK_ENDPOINT", "true")
+	c, err := ConfigFromURL(mustURL(t, "s3://bkt?region=us-east-1"))
+	if err != nil || !c.FIPS || !c.DualStack {
+		t.Fatalf("fips/dualstack from env: %+v %v", c, err)
+	}
+	c, err = ConfigFromURL(mustURL(t, "s3://bkt?region=us-east-1&fips=false"))
+	if err != nil || c.FIPS || !c.DualStack {
+		t.Fatalf("?fips=false: %+v %v", c, err)
+	}
+	if _, err := ConfigFromURL(mustURL(t, "s3://data--use1-az4--x-s3?region=us-east-1")); err == nil || !strings.Contains(err.Error(), "directory bucket") {
+		t.Fatalf("directory bucket: %v", err)
 	}
 }

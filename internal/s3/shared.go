@@ -333,9 +333,14 @@ func (b *cappedBuffer) Write(p []byte) (int, error) {
 	return b.Buffer.Write(p)
 }
 
-// regionFromProfile is the profile's region ("" if none or unreadable).
-func regionFromProfile(profile string, getenv env) string {
+// profileSetting is key of the profile in use ("" if none or unreadable).
+func profileSetting(profile, key string, getenv env) string {
 	f := loadSharedFiles(getenv)
 	p, _ := f.profile(profileName(profile, getenv))
-	return p["region"]
+	return p[key]
+}
+
+// regionFromProfile is the profile's region ("" if none or unreadable).
+func regionFromProfile(profile string, getenv env) string {
+	return profileSetting(profile, "region", getenv)
 }
