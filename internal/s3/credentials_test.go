@@ -201,6 +201,15 @@ func TestCredentialProcess(t *testing.T) {
 			t.Errorf("%s: %v, want %q", name, err, tc.want)
 		}
 	}
+	// A process that leaves a helper running with its stdout open.
+	bg := processScript(t, `{"Version": 1, "AccessKeyId": "AKIDBG", "SecretAccessKey": "procSECRET"}`, "", 0)
+	writeFile(t, filepath.Join(home, ".aws", "config"), "[profile bg]\ncredential_process = sleep 15 & "+bg+"\n")
+	start := time.Now()
+	mustRetrieve(t, "bg", "AKIDBG", "procSECRET")
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("waited %v for a background helper's output pipe", d)
+	}
+
 	writeFile(t, filepath.Join(home, ".aws", "config"), "[profile p]\ncredential_process = /nonexistent/bin/x --secret-arg\n")
 	if _, err := retrieve(t, "p"); err == nil || !strings.Contains(err.Error(), "credential_process") {
 		t.Fatalf("missing program: %v", err)

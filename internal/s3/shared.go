@@ -26,6 +26,9 @@ const maxProcessOutput = 64 << 10
 // processTimeout bounds a credential_process run.
 const processTimeout = time.Minute
 
+// processWaitDelay is how long output pipes may outlive the process.
+const processWaitDelay = time.Second
+
 // sharedFiles are the AWS shared credentials and config files, parsed.
 type sharedFiles struct {
 	credPath, configPath string
@@ -263,7 +266,11 @@ func runCredentialProcess(ctx context.Context, command, what string) (Credential
 	stdout.max, stderr.max = maxProcessOutput, 4096
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.Stdin = nil
-	if err := cmd.Run(); err != nil {
+	// A helper the process leaves running in the background keeps its
+	// output pipes open: stop waiting for them shortly after the process
+	// itself exits (and after the timeout kills it).
+	cmd.WaitDelay = processWaitDelay
+	if err := cmd.Run(); err != nil && !(errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState != nil && cmd.ProcessState.Success()) {
 		msg := fmt.Sprintf("%s failed: %v", what, runError(err))
 		if s := clean(stderr.String(), 300); s != "" {
 			msg += ": " + s
