@@ -123,21 +123,40 @@ func (c *Client) Get(ctx context.Context, key string, limit int64) ([]byte, stri
 	return buf.Bytes(), resp.Header.Get("ETag"), nil
 }
 
-// Head returns the size and ETag of key.
-func (c *Client) Head(ctx context.Context, key string) (int64, string, error) {
+// Info is what Stat tells of an object.
+type Info struct {
+	Size         int64
+	ETag         string // as the service sent it, quotes included
+	ContentType  string
+	CacheControl string
+}
+
+// Stat returns the metadata of key (one HEAD request).
+func (c *Client) Stat(ctx context.Context, key string) (Info, error) {
 	resp, err := c.do(ctx, "head", http.MethodHead, key, nil, nil)
 	if err != nil {
-		return 0, "", err
+		return Info{}, err
 	}
 	resp.Body.Close()
 	size := resp.ContentLength
 	if size < 0 {
 		size, err = strconv.ParseInt(resp.Header.Get("Content-Length"), 10, 64)
 		if err != nil {
-			return 0, "", fmt.Errorf("s3 head %s: no usable Content-Length in the answer", key)
+			return Info{}, fmt.Errorf("s3 head %s: no usable Content-Length in the answer", key)
 		}
 	}
-	return size, resp.Header.Get("ETag"), nil
+	return Info{
+		Size:         size,
+		ETag:         resp.Header.Get("ETag"),
+		ContentType:  resp.Header.Get("Content-Type"),
+		CacheControl: resp.Header.Get("Cache-Control"),
+	}, nil
+}
+
+// Head returns the size and ETag of key.
+func (c *Client) Head(ctx context.Context, key string) (int64, string, error) {
+	i, err := c.Stat(ctx, key)
+	return i.Size, i.ETag, err
 }
 
 // Put writes data to key in one request (Content-MD5 and the signed

@@ -182,6 +182,11 @@ func TestPutGetHeadDelete(t *testing.T) {
 	if err != nil || size != int64(len(data)) || headTag != etag {
 		t.Fatalf("Head = %d, %s, %v", size, headTag, err)
 	}
+	info, err := c.Stat(ctx, "charts/a b+c$.yaml")
+	// (The emulator keeps no Cache-Control: TestStatHeaders checks it.)
+	if err != nil || info.ContentType != "application/yaml" || info.Size != int64(len(data)) || info.ETag != etag {
+		t.Fatalf("Stat = %+v, %v", info, err)
+	}
 	put := v.requests()[0]
 	if put.Header.Get("Content-Type") != "application/yaml" || put.Header.Get("Cache-Control") != "no-cache" || put.Header.Get("Content-Md5") == "" {
 		t.Fatalf("put headers %v", put.Header)
@@ -353,5 +358,27 @@ func TestRetryAfterAndRequestID(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "SlowDown: Please reduce your request rate.") {
 		t.Fatalf("message %q", err)
+	}
+}
+
+func TestStatHeaders(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodHead {
+			t.Errorf("method %s", r.Method)
+		}
+		w.Header().Set("ETag", `"abc"`)
+		w.Header().Set("Content-Type", "application/pgp-keys")
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		w.Header().Set("Content-Length", "1234")
+	}))
+	defer ts.Close()
+	c, err := New(Config{Bucket: "bkt", Region: "us-east-1", Endpoint: ts.URL, PathStyle: true, Credentials: testCreds()}, ts.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Stat(context.Background(), "k")
+	want := Info{Size: 1234, ETag: `"abc"`, ContentType: "application/pgp-keys", CacheControl: "public, max-age=31536000, immutable"}
+	if err != nil || info != want {
+		t.Fatalf("%+v, %v", info, err)
 	}
 }
