@@ -382,3 +382,24 @@ func TestStatHeaders(t *testing.T) {
 		t.Fatalf("%+v, %v", info, err)
 	}
 }
+
+func TestConfigFromEmulatorLocation(t *testing.T) {
+	isolate(t)
+	srv := s3emu.Start(t, "bkt")
+	u := mustURL(t, srv.Location("bkt", "charts"))
+	cfg, err := ConfigFromURL(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := c.Put(ctx, "charts/x", []byte("x"), PutOptions{IfNoneMatchStar: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := srv.Get("bkt", "charts/x"); string(got) != "x" {
+		t.Fatalf("emulator holds %q", got)
+	}
+}
