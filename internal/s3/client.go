@@ -15,7 +15,8 @@ import (
 )
 
 // Client reads and writes objects of one bucket. It makes exactly one HTTP
-// request per call: retries are the caller's.
+// request per call: retries are the caller's. It is safe for concurrent
+// use.
 type Client struct {
 	cfg  Config
 	http *http.Client
@@ -70,7 +71,7 @@ func (c *Client) do(ctx context.Context, op, method, key string, body []byte, hd
 	}
 	creds, err := c.cfg.Credentials.Retrieve(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("s3 %s %s: %w", op, key, err)
 	}
 	var rd io.Reader
 	if body != nil {

@@ -403,3 +403,19 @@ func TestConfigFromEmulatorLocation(t *testing.T) {
 		t.Fatalf("emulator holds %q", got)
 	}
 }
+
+func TestWrongRegionSaysWhichRegion(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `<Error><Code>AuthorizationHeaderMalformed</Code><Message>The authorization header is malformed; the region 'us-east-1' is wrong; expecting 'eu-west-1'</Message><Region>eu-west-1</Region><RequestId>R</RequestId></Error>`)
+	}))
+	defer ts.Close()
+	c, err := New(Config{Bucket: "bkt", Region: "us-east-1", Endpoint: ts.URL, PathStyle: true, Credentials: testCreds()}, ts.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = c.Get(context.Background(), "k", 10)
+	if err == nil || !strings.Contains(err.Error(), "use ?region=eu-west-1") {
+		t.Fatalf("%v", err)
+	}
+}

@@ -61,6 +61,7 @@ type xmlError struct {
 	Code      string   `xml:"Code"`
 	Message   string   `xml:"Message"`
 	RequestID string   `xml:"RequestId"`
+	Region    string   `xml:"Region"` // AuthorizationHeaderMalformed, PermanentRedirect
 }
 
 // parseErrorBody parses an S3 XML error document (at most maxErrorBody
@@ -78,6 +79,7 @@ func parseErrorBody(body []byte) xmlError {
 	x.Code = clean(x.Code, 64)
 	x.Message = clean(x.Message, maxMessage)
 	x.RequestID = clean(x.RequestID, 128)
+	x.Region = clean(x.Region, 64)
 	return x
 }
 
@@ -113,6 +115,9 @@ func responseError(op, key string, resp *http.Response, now time.Time) *Error {
 	}
 	if e.RequestID == "" {
 		e.RequestID = clean(resp.Header.Get("X-Amz-Request-Id"), 128)
+	}
+	if e.BucketRegion == "" {
+		e.BucketRegion = x.Region
 	}
 	if e.Code == "" {
 		e.Code = codeForStatus(resp.StatusCode)
