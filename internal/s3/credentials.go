@@ -115,13 +115,13 @@ func (e *NoCredentialsError) Error() string {
 // errNone is what a source returns when it has nothing (the chain goes on).
 var errNone = errors.New("no credentials here")
 
-// chain is the default credential chain, resolved at the first Retrieve.
+// chain is the default credential chain, walked at each Retrieve (Cached
+// keeps what it found).
 type chain struct {
-	profile  string // from ?profile=, "" if not given
-	getenv   env
-	region   string // for STS (web identity)
-	now      func() time.Time
-	imdsHost string // test override of the instance metadata service
+	profile string // from ?profile=, "" if not given
+	getenv  env
+	region  string // for STS (web identity)
+	now     func() time.Time
 }
 
 // DefaultChain returns the provider keyctl uses for s3:// when the URL
@@ -183,7 +183,10 @@ func (ch *chain) Retrieve(ctx context.Context) (Credentials, error) {
 }
 
 func (ch *chain) fromEnv() (Credentials, error) {
-	id, secret := ch.getenv("AWS_ACCESS_KEY_ID"), ch.getenv("AWS_SECRET_ACCESS_KEY")
+	// AWS_ACCESS_KEY and AWS_SECRET_KEY are the older names the AWS SDKs
+	// still read.
+	id := firstNonEmpty(ch.getenv("AWS_ACCESS_KEY_ID"), ch.getenv("AWS_ACCESS_KEY"))
+	secret := firstNonEmpty(ch.getenv("AWS_SECRET_ACCESS_KEY"), ch.getenv("AWS_SECRET_KEY"))
 	switch {
 	case id == "" && secret == "":
 		return Credentials{}, errNone

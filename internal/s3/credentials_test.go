@@ -115,7 +115,16 @@ func TestChainEnvPrecedence(t *testing.T) {
 	mustRetrieve(t, "", "AKIDENV", "envSECRET")
 	mustRetrieve(t, "ci", "AKIDFILECI", "fileSECRETci")
 
+	// The older variable names.
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	t.Setenv("AWS_ACCESS_KEY", "AKIDOLDENV")
+	t.Setenv("AWS_SECRET_KEY", "envSECRET")
+	mustRetrieve(t, "", "AKIDOLDENV", "envSECRET")
+	t.Setenv("AWS_ACCESS_KEY", "")
+	t.Setenv("AWS_SECRET_KEY", "")
+
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDENV")
 	_, err := retrieve(t, "")
 	if err == nil || !strings.Contains(err.Error(), "AWS_SECRET_ACCESS_KEY is not") {
 		t.Fatalf("half the env keys: %v", err)

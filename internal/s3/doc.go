@@ -34,8 +34,8 @@
 // credentials (cached until five minutes before they expire):
 //
 //  1. the profile named by ?profile=, when given (as the AWS SDKs do);
-//  2. the environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-//     AWS_SESSION_TOKEN;
+//  2. the environment: AWS_ACCESS_KEY_ID (or AWS_ACCESS_KEY),
+//     AWS_SECRET_ACCESS_KEY (or AWS_SECRET_KEY), AWS_SESSION_TOKEN;
 //  3. web identity: AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN (and
 //     AWS_ROLE_SESSION_NAME), exchanged at STS AssumeRoleWithWebIdentity of
 //     the bucket's region (AWS_ENDPOINT_URL_STS overrides the endpoint);
