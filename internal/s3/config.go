@@ -25,6 +25,9 @@ type Config struct {
 	// aws:kms, aws:kms:dsse); KMSKeyID the KMS key for aws:kms.
 	SSEType, KMSKeyID string
 	Credentials       Provider
+	// CABundle is a PEM file of extra CA certificates to trust
+	// (AWS_CA_BUNDLE, or the profile's ca_bundle): HTTPClient applies it.
+	CABundle string
 }
 
 // ConfigFromURL reads an s3://BUCKET[/PREFIX][?PARAMS] URL; the prefix is
@@ -41,6 +44,9 @@ type Config struct {
 // AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true); without ?fips= or
 // ?dualstack=, AWS_USE_FIPS_ENDPOINT=true and AWS_USE_DUALSTACK_ENDPOINT=true
 // turn them on for AWS's endpoints.
+//
+// AWS_CA_BUNDLE, else the profile's ca_bundle, sets CABundle (see
+// HTTPClient).
 //
 // The region is ?region=, else AWS_REGION, else AWS_DEFAULT_REGION, else the
 // profile's region. Credentials are DefaultChain's, or Anonymous with
@@ -124,6 +130,7 @@ func ConfigFromURL(u *url.URL) (Config, error) {
 		c.Endpoint = firstNonEmpty(os.Getenv("AWS_ENDPOINT_URL_S3"), os.Getenv("AWS_ENDPOINT_URL"),
 			profileSetting(profile, "endpoint_url", os.Getenv))
 	}
+	c.CABundle = firstNonEmpty(os.Getenv("AWS_CA_BUNDLE"), profileSetting(profile, "ca_bundle", os.Getenv))
 	for _, v := range []struct {
 		env string
 		dst *bool
