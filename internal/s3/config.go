@@ -119,7 +119,7 @@ func ConfigFromURL(u *url.URL) (Config, error) {
 		case "rate_limiter_capacity":
 			err = fmt.Errorf("s3://%s: ?rate_limiter_capacity= is not supported: keyctl makes one request per attempt and retries itself", c.Bucket)
 		default:
-			err = fmt.Errorf("s3://%s: unknown query parameter %q", c.Bucket, k)
+			err = fmt.Errorf("s3://%s: unknown query parameter %q (accepted: %s)", c.Bucket, k, acceptedParams)
 		}
 		if err != nil {
 			return c, err
@@ -132,10 +132,10 @@ func ConfigFromURL(u *url.URL) (Config, error) {
 	}
 	c.CABundle = firstNonEmpty(os.Getenv("AWS_CA_BUNDLE"), profileSetting(profile, "ca_bundle", os.Getenv))
 	for _, v := range []struct {
-		env string
-		dst *bool
-	}{{"AWS_USE_FIPS_ENDPOINT", &c.FIPS}, {"AWS_USE_DUALSTACK_ENDPOINT", &c.DualStack}} {
-		if _, set := q[strings.ToLower(strings.TrimPrefix(strings.TrimSuffix(v.env, "_ENDPOINT"), "AWS_USE_"))]; !set && strings.EqualFold(os.Getenv(v.env), "true") && c.Endpoint == "" {
+		param, env string
+		dst        *bool
+	}{{"fips", "AWS_USE_FIPS_ENDPOINT", &c.FIPS}, {"dualstack", "AWS_USE_DUALSTACK_ENDPOINT", &c.DualStack}} {
+		if _, set := q[v.param]; !set && c.Endpoint == "" && strings.EqualFold(os.Getenv(v.env), "true") {
 			*v.dst = true
 		}
 	}
@@ -155,6 +155,8 @@ func ConfigFromURL(u *url.URL) (Config, error) {
 	}
 	return c, nil
 }
+
+const acceptedParams = "region, endpoint, use_path_style, disable_https, accelerate, dualstack, fips, ssetype, kmskeyid, profile, anonymous; docs/manifest.md, s3://"
 
 func firstNonEmpty(s ...string) string {
 	for _, v := range s {

@@ -7,12 +7,18 @@
 //
 // # Requests
 //
-// One call is one HTTP request through the caller's *http.Client; there are
+// Get, Stat (and Head), Put and Delete are each one HTTP request through the
+// caller's *http.Client; there are
 // no retries here (the caller has one retry policy for every backend).
 // Every request is signed with the payload's SHA-256 in
 // x-amz-content-sha256 (never UNSIGNED-PAYLOAD: some S3-compatible services
 // refuse conditional writes without it), and a Put also carries
-// Content-MD5. Anonymous credentials send unsigned requests.
+// Content-MD5. Anonymous credentials send unsigned requests. HTTPClient
+// adds Config.CABundle (AWS_CA_BUNDLE) to a client's trusted CAs.
+//
+// ConfigFromURL reads an s3:// URL with the query parameters keyctl has
+// always accepted and the AWS environment variables and shared files the
+// AWS SDKs read for S3 (endpoint, region, CA bundle, FIPS, dual-stack).
 //
 // Objects are addressed virtual-hosted (https://BUCKET.s3.REGION.amazonaws.com/KEY)
 // unless Config.PathStyle, an Endpoint with PathStyle, or a bucket name
