@@ -13,6 +13,7 @@ package pgpkey
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -286,10 +287,25 @@ func HasSecret(e *openpgp.Entity) bool {
 func Fingerprint(e *openpgp.Entity) string { return FormatFingerprint(e.PrimaryKey.Fingerprint) }
 
 // FormatFingerprint formats raw fingerprint bytes as upper-case hex.
-func FormatFingerprint(b []byte) string { return strings.ToUpper(hex.EncodeToString(b)) }
+func FormatFingerprint(b []byte) string { return upperHex(b) }
+
+// upperHex is hex.EncodeToString in upper case with one allocation: it runs
+// for every key of a 1,000-key keyring on each verify.
+func upperHex(b []byte) string {
+	const digits = "0123456789ABCDEF"
+	out := make([]byte, 2*len(b))
+	for i, c := range b {
+		out[2*i], out[2*i+1] = digits[c>>4], digits[c&0x0f]
+	}
+	return string(out)
+}
 
 // KeyID returns the 64-bit key ID of a public key as 16 upper-case hex digits.
-func KeyID(pk *packet.PublicKey) string { return fmt.Sprintf("%016X", pk.KeyId) }
+func KeyID(pk *packet.PublicKey) string {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], pk.KeyId)
+	return upperHex(b[:])
+}
 
 // ParseFingerprint normalizes a user-typed fingerprint or key ID: spaces and
 // a 0x prefix are dropped, hex is upper-cased. It accepts 16 (key ID), 40
