@@ -201,7 +201,13 @@ func TestOpenS3Query(t *testing.T) {
 			t.Errorf("?%s: %v, want %s", q, err, errHas)
 		}
 	}
-	b, err := Open(ctx, "s3://bkt/charts?region=eu-west-1&endpoint=http://127.0.0.1:1&use_path_style=true&s3ForcePathStyle=true&disable_https=true&anonymous=true&ssetype=aws:kms&kmskeyid=k&dualstack=false&fips=false&hostname_immutable=true&awssdk=v2&rate_limiter_capacity=10&request_checksum_calculation=when_required&response_checksum_validation=when_supported", nil)
+	// s3blob's own parameters, given empty, are unset (as s3blob read them).
+	b, err := Open(ctx, "s3://bkt/charts?region=eu-west-1&use_path_style=&accelerate=&ssetype=", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	b, err = Open(ctx, "s3://bkt/charts?region=eu-west-1&endpoint=http://127.0.0.1:1&use_path_style=true&s3ForcePathStyle=true&disable_https=true&anonymous=true&ssetype=aws:kms&kmskeyid=k&dualstack=false&fips=false&hostname_immutable=true&awssdk=v2&rate_limiter_capacity=10&request_checksum_calculation=when_required&response_checksum_validation=when_supported", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

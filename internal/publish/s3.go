@@ -59,6 +59,12 @@ func openS3(ctx context.Context, loc location) (*s3Driver, error) {
 		}
 		var b bool
 		switch key {
+		case "accelerate", "disable_https", "use_path_style", "s3ForcePathStyle", "ssetype", "kmskeyid":
+			if v == "" {
+				continue // s3blob's own parameters: empty means unset
+			}
+		}
+		switch key {
 		case "accelerate", "disable_https", "use_path_style", "s3ForcePathStyle",
 			"hostname_immutable", "dualstack", "fips", "anonymous":
 			if b, err = boolValue(); err != nil {
