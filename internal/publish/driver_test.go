@@ -213,3 +213,28 @@ func TestOpenS3Query(t *testing.T) {
 	}
 	b.Close()
 }
+
+// readLimited trusts no announced size: a lie in either direction is
+// caught by the bytes actually read.
+func TestReadLimited(t *testing.T) {
+	for _, tt := range []struct {
+		data      string
+		size      int64
+		limit     int64
+		tooLarge  bool
+		wantBytes string
+	}{
+		{"abcd", 4, 4, false, "abcd"},
+		{"abcd", -1, 4, false, "abcd"},
+		{"abcde", -1, 4, true, ""},
+		{"abcde", 2, 4, true, ""}, // announced small, sent more
+		{"ab", 9, 4, true, ""},    // announced over the limit: not read
+		{"ab", 9, 10, false, "ab"},
+		{"", 0, 1, false, ""},
+	} {
+		got, err := readLimited(strings.NewReader(tt.data), tt.size, tt.limit)
+		if tt.tooLarge != errors.Is(err, errTooLarge) || (!tt.tooLarge && (err != nil || string(got) != tt.wantBytes)) {
+			t.Errorf("readLimited(%q, size %d, limit %d) = %q, %v", tt.data, tt.size, tt.limit, got, err)
+		}
+	}
+}

@@ -154,9 +154,12 @@ func openS3(ctx context.Context, loc location) (*s3Driver, error) {
 		return nil, err
 	}
 	if endpoint != "" {
-		// As gocloud.dev set it: the endpoint as given, signed for the
-		// configured region.
-		cfg.EndpointResolverWithOptions = aws.EndpointResolverWithOptionsFunc( //lint:ignore SA1019 the s3blob behaviour users rely on
+		// As gocloud.dev set it, so that endpoints keep working as they
+		// did: the URL as given, signed for the configured region. (The
+		// resolver is deprecated in favour of BaseEndpoint, which applies
+		// the S3 endpoint rules to the URL.)
+		//lint:ignore SA1019 see above
+		cfg.EndpointResolverWithOptions = aws.EndpointResolverWithOptionsFunc(
 			func(service, region string, options ...any) (aws.Endpoint, error) {
 				return aws.Endpoint{PartitionID: "aws", URL: endpoint, SigningRegion: region, HostnameImmutable: hostnameImmutable}, nil
 			})
