@@ -3,31 +3,18 @@ package publish
 import (
 	"bytes"
 	"context"
-	"crypto/md5"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
+	"net/http"
 	"net/url"
 	"os"
 	"path"
-	"strconv"
 	"strings"
 	"sync"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
-	gcaws "gocloud.dev/aws"
-	"gocloud.dev/blob"
-	"gocloud.dev/blob/fileblob"
-	"gocloud.dev/blob/s3blob"
-	"gocloud.dev/gcerrors"
-	"gocloud.dev/gcp"
-
-	// mem:// (gs:// and s3:// are opened explicitly, see openBlob).
-	_ "gocloud.dev/blob/memblob"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/google"
 
 	"github.com/keyctl/keyctl/internal/fail"
 )
@@ -37,8 +24,8 @@ type Bucket struct {
 	loc  location
 	opts Options
 
-	mu sync.Mutex   // guards b for a directory opened before it existed
-	b  *blob.Bucket // nil for http(s), and for a directory that does not exist yet
+	mu  sync.Mutex // guards drv for a directory opened before it existed
+	drv driver     // nil for http(s), and for a directory that does not exist yet
 
 	remote Remote // set by OpenRemote: every operation goes to it
 
@@ -64,13 +51,15 @@ type version struct {
 //
 // Accepted: a directory path, relative or absolute (created by the first
 // Publish if missing); file:///abs/dir; gs://bucket/prefix;
-// s3://bucket/prefix?region=REGION (and the other query parameters of
-// gocloud.dev/blob/s3blob); mem:// (process-local and empty at each Open:
-// for tests); http(s)://host/path (read-only). A prefix after the bucket
-// name is honoured: object "a.pgp" of gs://b/charts is charts/a.pgp.
+// s3://bucket/prefix?region=REGION (see openS3 for the other query
+// parameters: endpoint, profile, role, anonymous, use_path_style, ssetype,
+// kmskeyid...); mem:// (process-local and empty at each Open: for tests);
+// http(s)://host/path (read-only). A prefix after the bucket name is
+// honoured: object "a.pgp" of gs://b/charts is charts/a.pgp.
 //
 // gs:// uses Application Default Credentials, or no credentials at all when
-// STORAGE_EMULATOR_HOST names an emulator.
+// STORAGE_EMULATOR_HOST names an emulator or the URL says ?anonymous=true.
+// s3:// uses the AWS SDK's usual configuration (environment, shared files).
 func Open(ctx context.Context, location string, opts *Options) (*Bucket, error) {
 	loc, err := parseLocation(location)
 	if err != nil {
@@ -94,30 +83,31 @@ func Open(ctx context.Context, location string, opts *Options) (*Bucket, error) 
 		case !fi.IsDir():
 			return nil, fail.Inputf("%s is not a directory", loc.display).WithHint(acceptedHint)
 		}
-		if err := b.openDir(); err != nil {
-			return nil, err
-		}
+		b.openDir()
 		return b, nil
 	}
-	bb, err := openBlob(ctx, loc)
+	d, err := openDriver(ctx, loc)
 	if err != nil {
 		return nil, fail.Inputf("open %s", loc.display).Wrap(err).WithHint(credentialsHint(loc))
 	}
 	if loc.prefix != "" {
-		bb = blob.PrefixedBucket(bb, loc.prefix)
+		d = prefixed{driver: d, prefix: loc.prefix}
 	}
-	b.b = bb
+	b.drv = d
 	return b, nil
 }
 
-// openBlob opens a bucket URL. gs:// goes through keyctl's own driver
-// (gcs.go); a missing credential is an error at Open, not a 401 later.
-func openBlob(ctx context.Context, loc location) (*blob.Bucket, error) {
-	if loc.kind == kindS3 {
+// openDriver opens a bucket URL: gs://, s3:// or mem://. A missing
+// credential is an error here, not a 401 later.
+func openDriver(ctx context.Context, loc location) (driver, error) {
+	switch loc.kind {
+	case kindS3:
 		return openS3(ctx, loc)
-	}
-	if loc.kind != kindGCS {
-		return blob.OpenBucket(ctx, loc.url)
+	case kindMem:
+		return newMemDriver(), nil
+	case kindGCS:
+	default:
+		return nil, fmt.Errorf("internal error: no driver for %s", loc.display)
 	}
 	u, err := url.Parse(loc.url)
 	if err != nil {
@@ -135,74 +125,13 @@ func openBlob(ctx context.Context, loc location) (*blob.Bucket, error) {
 	if anonymous {
 		// The emulator needs no credentials; public buckets can be read
 		// anonymously.
-		return openGCS(u.Host, &gcp.NewAnonymousHTTPClient(gcp.DefaultTransport()).Client), nil
+		return openGCS(u.Host, &http.Client{Transport: http.DefaultTransport}), nil
 	}
-	creds, err := gcp.DefaultCredentials(ctx)
+	creds, err := google.FindDefaultCredentials(ctx, "https://www.googleapis.com/auth/cloud-platform")
 	if err != nil {
 		return nil, fmt.Errorf("no Google Cloud credentials: %w", err)
 	}
-	client, err := gcp.NewHTTPClient(gcp.DefaultTransport(), creds.TokenSource)
-	if err != nil {
-		return nil, err
-	}
-	return openGCS(u.Host, &client.Client), nil
-}
-
-// openS3 opens an s3:// bucket like s3blob's URL opener does (the same
-// query parameters), but with the AWS SDK's own retries turned off: one
-// retry policy, in one place, ours (see retry.go), as for gs://.
-func openS3(ctx context.Context, loc location) (*blob.Bucket, error) {
-	u, err := url.Parse(loc.url)
-	if err != nil {
-		return nil, err
-	}
-	q := u.Query()
-	var bo s3blob.Options
-	var s3opts []func(*s3.Options)
-	boolParam := func(key string) (bool, bool, error) {
-		v := q.Get(key)
-		if v == "" {
-			return false, false, nil
-		}
-		q.Del(key)
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return false, false, fmt.Errorf("invalid value for %q: %w", key, err)
-		}
-		return b, true, nil
-	}
-	if v := q.Get("ssetype"); v != "" {
-		q.Del("ssetype")
-		bo.EncryptionType = s3types.ServerSideEncryption(v)
-	}
-	if v := q.Get("kmskeyid"); v != "" {
-		q.Del("kmskeyid")
-		bo.KMSEncryptionID = v
-	}
-	if v, ok, err := boolParam("accelerate"); err != nil {
-		return nil, err
-	} else if ok {
-		s3opts = append(s3opts, func(o *s3.Options) { o.UseAccelerate = v })
-	}
-	if v, ok, err := boolParam("disable_https"); err != nil {
-		return nil, err
-	} else if ok {
-		s3opts = append(s3opts, func(o *s3.Options) { o.EndpointOptions.DisableHTTPS = v })
-	}
-	for _, key := range []string{"use_path_style", "s3ForcePathStyle"} {
-		if v, ok, err := boolParam(key); err != nil {
-			return nil, err
-		} else if ok {
-			s3opts = append(s3opts, func(o *s3.Options) { o.UsePathStyle = v })
-		}
-	}
-	cfg, err := gcaws.V2ConfigFromURLParams(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	cfg.Retryer = func() aws.Retryer { return aws.NopRetryer{} }
-	bo.RequestChecksumCalculation = cfg.RequestChecksumCalculation
-	return s3blob.OpenBucket(ctx, s3.NewFromConfig(cfg, s3opts...), u.Host, &bo)
+	return openGCS(u.Host, oauth2.NewClient(ctx, creds.TokenSource)), nil
 }
 
 func credentialsHint(loc location) string {
@@ -215,36 +144,25 @@ func credentialsHint(loc location) string {
 	return acceptedHint
 }
 
-// openDir opens the directory bucket. Sidecar .attrs files are not written:
-// the directory is meant to be served as it is, next to index.yaml, where
-// they would be published as junk objects; a web server picks content types
-// from extensions anyway. Temporary files go next to their final path so
-// that the final rename never crosses file systems.
-func (b *Bucket) openDir() error {
-	bb, err := fileblob.OpenBucket(b.loc.dir, &fileblob.Options{
-		NoTempDir: true,
-		Metadata:  fileblob.MetadataDontWrite,
-	})
-	if err != nil {
-		return fail.Inputf("open %s", b.loc.display).Wrap(err)
-	}
-	b.b = bb
-	return nil
+// openDir opens the directory bucket (see dirDriver).
+func (b *Bucket) openDir() {
+	b.drv = &dirDriver{dir: b.loc.dir}
 }
 
-// bucket returns the blob bucket, nil for a directory that does not exist.
-func (b *Bucket) bucket() *blob.Bucket {
+// driverNow returns the bucket's driver, nil for a directory that does not
+// exist.
+func (b *Bucket) driverNow() driver {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.b
+	return b.drv
 }
 
-// bucketForWrite returns the blob bucket, creating a missing directory.
-func (b *Bucket) bucketForWrite() (*blob.Bucket, error) {
+// driverForWrite returns the bucket's driver, creating a missing directory.
+func (b *Bucket) driverForWrite() (driver, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.b != nil {
-		return b.b, nil
+	if b.drv != nil {
+		return b.drv, nil
 	}
 	if b.loc.kind != kindDir {
 		return nil, fail.Inputf("%s is read-only", b.loc.display).
@@ -253,10 +171,8 @@ func (b *Bucket) bucketForWrite() (*blob.Bucket, error) {
 	if err := os.MkdirAll(b.loc.dir, 0o755); err != nil {
 		return nil, fail.Inputf("create %s", b.loc.display).Wrap(err)
 	}
-	if err := b.openDir(); err != nil {
-		return nil, err
-	}
-	return b.b, nil
+	b.openDir()
+	return b.drv, nil
 }
 
 // Location is the location as messages show it.
@@ -292,8 +208,8 @@ func (b *Bucket) Close() error {
 	if b.remote != nil {
 		return b.remote.Close()
 	}
-	if bb := b.bucket(); bb != nil {
-		return bb.Close()
+	if d := b.driverNow(); d != nil {
+		return d.Close()
 	}
 	return nil
 }
@@ -329,14 +245,19 @@ func (b *Bucket) Exists(ctx context.Context, name string) (bool, error) {
 	if b.loc.kind == kindHTTP {
 		return b.httpExists(ctx, name)
 	}
-	bb := b.bucket()
-	if bb == nil {
+	d := b.driverNow()
+	if d == nil {
 		return false, nil
 	}
 	var ok bool
 	err := b.retry(ctx, "check "+name, func(ctx context.Context) error {
-		var err error
-		ok, err = bb.Exists(ctx, name)
+		_, err := d.Attributes(ctx, name)
+		switch {
+		case err == nil:
+			ok = true
+		case errorCode(err) == codeNotFound:
+			ok, err = false, nil
+		}
 		return err
 	})
 	if err != nil {
@@ -348,15 +269,15 @@ func (b *Bucket) Exists(ctx context.Context, name string) (bool, error) {
 // readRetry reads name with retries. It returns the content and the
 // object's version (GCS generation, S3 ETag).
 func (b *Bucket) readRetry(ctx context.Context, name string, limit int64) ([]byte, version, error) {
-	bb := b.bucket()
-	if bb == nil {
+	d := b.driverNow()
+	if d == nil {
 		return nil, version{}, notFound(name, b.loc.display)
 	}
 	var data []byte
 	var ver version
 	err := b.retry(ctx, "read "+name, func(ctx context.Context) error {
 		var err error
-		data, ver, err = b.readOnce(ctx, bb, name, limit)
+		data, ver, err = b.readOnce(ctx, d, name, limit)
 		return err
 	})
 	if err != nil {
@@ -365,40 +286,17 @@ func (b *Bucket) readRetry(ctx context.Context, name string, limit int64) ([]byt
 	return data, ver, nil
 }
 
-func (b *Bucket) readOnce(ctx context.Context, bb *blob.Bucket, name string, limit int64) ([]byte, version, error) {
-	r, err := bb.NewReader(ctx, name, nil)
-	if err != nil {
-		if gcerrors.Code(err) == gcerrors.NotFound {
-			return nil, version{}, &NotFoundError{Name: name, Location: b.loc.display}
-		}
-		return nil, version{}, err
-	}
-	defer r.Close()
-	if r.Size() > limit {
-		return nil, version{}, &TooLargeError{Name: name, Location: b.loc.display, Limit: limit}
-	}
-	var ver version
-	var gi gcsInfo
-	var so s3.GetObjectOutput
+func (b *Bucket) readOnce(ctx context.Context, d driver, name string, limit int64) ([]byte, version, error) {
+	data, ver, err := d.Read(ctx, name, limit)
 	switch {
-	case r.As(&gi):
-		ver.gen = gi.Generation
-	case r.As(&so):
-		ver.etag = aws.ToString(so.ETag)
-	}
-	// Read into a buffer of the announced size: io.ReadAll would grow
-	// its slice a dozen times for a 1,000-key keyring or manifest, which
-	// was a tenth of keyctl verify's CPU (docs/performance.md).
-	var buf bytes.Buffer
-	buf.Grow(int(min(max(r.Size(), 0), limit)) + bytes.MinRead)
-	if _, err := buf.ReadFrom(io.LimitReader(r, limit+1)); err != nil {
-		return nil, version{}, err
-	}
-	data := buf.Bytes()
-	if int64(len(data)) > limit {
+	case err == nil:
+		return data, ver, nil
+	case errorCode(err) == codeNotFound:
+		return nil, version{}, &NotFoundError{Name: name, Location: b.loc.display}
+	case errors.Is(err, errTooLarge):
 		return nil, version{}, &TooLargeError{Name: name, Location: b.loc.display, Limit: limit}
 	}
-	return data, ver, nil
+	return nil, version{}, err
 }
 
 // opError turns a final error of a bucket operation into a *fail.Error that
@@ -419,7 +317,7 @@ func (b *Bucket) opError(verb, name string, err error) error {
 	if _, ok := AsRedirectError(err); ok {
 		e.WithHint("keyctl follows a redirect only on the repository's own scheme and host (docs/verify.md); use the URL the repository really serves from")
 	}
-	if gcerrors.Code(err) == gcerrors.PermissionDenied {
+	if errorCode(err) == codePermissionDenied {
 		e.WithHint("check that your credentials may " + verb + " objects in " + b.loc.display)
 		if b.loc.kind == kindGCS || b.loc.kind == kindS3 {
 			e.WithHint(credentialsHint(b.loc))
@@ -464,49 +362,31 @@ const (
 	ifVersionMatch                  // GCS, S3: the object must be at ver (zero: must not exist)
 )
 
-// writeOnce writes obj once. For ifVersionMatch on GCS it returns the new
-// generation.
-func (b *Bucket) writeOnce(ctx context.Context, bb *blob.Bucket, obj Object, cacheControl string, mode writeMode, ver version) (version, error) {
-	ct := obj.ContentType
-	if ct == "" {
-		ct = contentType(obj.Name)
+// writeOnce writes obj once. It returns the new object's version where the
+// backend has versions (the GCS generation, the S3 ETag).
+func (b *Bucket) writeOnce(ctx context.Context, d driver, obj Object, cacheControl string, mode writeMode, ver version) (version, error) {
+	o := writeOptions{ContentType: obj.ContentType, CacheControl: obj.CacheControl}
+	if o.ContentType == "" {
+		o.ContentType = contentType(obj.Name)
 	}
-	cc := obj.CacheControl
-	if cc == "" {
-		cc = cacheControl
+	if o.CacheControl == "" {
+		o.CacheControl = cacheControl
 	}
-	sum := md5.Sum(obj.Data) // integrity in transit; GCS and S3 check it
-	var gw *gcsWrite
-	wo := &blob.WriterOptions{
-		ContentType:  ct,
-		CacheControl: cc,
-		ContentMD5:   sum[:],
-		IfNotExist:   mode == ifNotExist || (mode == ifVersionMatch && b.loc.kind == kindS3 && ver.etag == ""),
-		BeforeWrite: func(as func(any) bool) error {
-			if as(&gw) && mode == ifVersionMatch {
-				g := ver.gen // 0: must not exist
-				gw.IfGenerationMatch = &g
-			}
-			var in *transfermanager.UploadObjectInput
-			if as(&in) && mode == ifVersionMatch && ver.etag != "" {
-				// S3 conditional writes: If-None-Match: * (IfNotExist
-				// above) when there is no pointer yet, If-Match with the
-				// ETag read in step 1 when there is one.
-				in.IfMatch = aws.String(ver.etag)
-			}
-			return nil
-		},
+	switch mode {
+	case ifNotExist:
+		o.Cond = condIfNotExist
+	case ifVersionMatch:
+		if b.loc.kind != kindGCS && b.loc.kind != kindS3 {
+			return version{}, fmt.Errorf("internal error: version precondition on %s", b.loc.display)
+		}
+		// The zero version means "no pointer yet": GCS ifGenerationMatch=0,
+		// S3 If-None-Match: *.
+		o.Cond, o.Version = condIfMatch, ver
+		if ver == (version{}) {
+			o.Cond = condIfNotExist
+		}
 	}
-	if mode == ifVersionMatch && b.loc.kind != kindGCS && b.loc.kind != kindS3 {
-		return version{}, fmt.Errorf("internal error: version precondition on %s", b.loc.display)
-	}
-	if err := bb.WriteAll(ctx, obj.Name, obj.Data, wo); err != nil {
-		return version{}, err
-	}
-	if gw != nil {
-		return version{gen: gw.Generation}, nil
-	}
-	return version{}, nil
+	return d.Write(ctx, obj.Name, obj.Data, o)
 }
 
 // sameContent reports whether name currently holds exactly data.

@@ -1,5 +1,5 @@
 // Package publish moves a published set of objects into a bucket or
-// directory, and reads them back, over gocloud.dev/blob (docs/manifest.md, docs/reliability.md). It
+// directory, and reads them back (docs/manifest.md, docs/reliability.md). It
 // knows nothing about OpenPGP or the manifest: it moves bytes, in an order
 // and with preconditions that never let a client see a half-published
 // state, and with retries that ride out a flaky bucket.
@@ -8,9 +8,26 @@
 //
 // Open accepts a directory path, file:///abs/dir, gs://bucket/prefix,
 // s3://bucket/prefix?region=R, mem:// and, for reading only,
-// http(s)://host/path. See Open. gs:// is served by this package's own
-// driver over the Cloud Storage JSON API (gcs.go), so that keyctl does not
-// link the GCS client library and its gRPC/xDS stack.
+// http(s)://host/path. See Open.
+//
+// Each kind of bucket is a driver (driver.go) with five operations: read
+// (with a size limit), attributes, write (whole or not at all, with no
+// precondition, "must not exist", or "must be at this version"), delete
+// and close; its errors carry one of a few meanings (not found,
+// precondition failed, permission denied, transient, unimplemented) that
+// Publish and the retry policy act on. The drivers:
+//
+//   - directories (dir.go): plain files, no sidecars; a write goes to a
+//     temporary file next to its final path and is renamed into place; a
+//     create-only write is a hard link, which fails if the path exists.
+//   - gs:// (gcs.go): the Cloud Storage JSON API over net/http, the
+//     generation as version; credentials from golang.org/x/oauth2/google.
+//   - s3:// (s3.go): the AWS SDK's S3 client, the ETag as version.
+//   - mem:// (mem.go): process memory, for tests.
+//
+// They replace gocloud.dev/blob, whose package initialisation (gRPC,
+// protobuf, OpenTelemetry) every keyctl command paid for
+// (docs/performance.md, Start-up).
 //
 // # Publish order
 //
@@ -71,13 +88,13 @@
 // # Retries
 //
 // Every bucket operation is retried with exponential backoff and jitter on
-// transient failures — HTTP 5xx and 429, gcerrors Internal,
-// ResourceExhausted and DeadlineExceeded, broken or timed-out connections —
-// and never on precondition failures, not-found or permission errors. The
-// attempts and the time per operation are bounded (Options); when they run
-// out the error says the bucket kept failing and what to do. The GCS
-// storage client's and the AWS SDK's own retries are turned off so that
-// this is the only policy. 501 Not Implemented is final.
+// transient failures — HTTP 5xx, 429 and 408, broken or timed-out
+// connections — and never on precondition failures, not-found or
+// permission errors. The attempts and the time per operation are bounded
+// (Options); when they run out the error says the bucket kept failing and
+// what to do. The AWS SDK's own retries are turned off, and the gs://
+// driver has none, so that this is the only policy. 501 Not Implemented is
+// final.
 //
 // A write whose answer was lost may have landed. Retried writes therefore
 // resolve a precondition failure by reading the object back: if it holds

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestParseGCSObject(t *testing.T) {
@@ -11,33 +12,47 @@ func TestParseGCSObject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var gi gcsInfo
-	if a.Size != 12 || a.ContentType != "application/json" || a.CacheControl != "no-cache" || len(a.MD5) != 16 || !a.AsFunc(&gi) || gi.Generation != 1700000000000001 {
-		t.Fatalf("attrs %+v, generation %d", a, gi.Generation)
+	if a.Size != 12 || a.ContentType != "application/json" || a.CacheControl != "no-cache" || a.Version.gen != 1700000000000001 {
+		t.Fatalf("attrs %+v", a)
 	}
 	// Over the cap: refused, not read on.
 	big := `{"contentType":"` + strings.Repeat("x", maxMetadata) + `"}`
 	if _, err := parseGCSObject(strings.NewReader(big)); err == nil {
 		t.Fatal("metadata over the cap accepted")
 	}
-	for in, want := range map[string]int64{"": 7, "bytes 0-9/1234": 1234, "bytes */-5": 7, "bytes 0-9/x": 7} {
-		if got := contentRangeSize(in, 7); got != want {
-			t.Errorf("contentRangeSize(%q) = %d, want %d", in, got, want)
+}
+
+func TestParseGCSError(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"error":{"code":403,"message":"caller does not have storage.objects.create access"}}`:                      "caller does not have storage.objects.create access",
+		`{"error":{"code":412,"message":"At least one of the pre-conditions you specified did not hold.\u001b[2J"}}`: "At least one of the pre-conditions you specified did not hold.[2J",
+		`<html>Service Unavailable</html>`: "",
+		``:                                 "",
+	} {
+		if got := parseGCSError(strings.NewReader(in)); got != want {
+			t.Errorf("parseGCSError(%q) = %q, want %q", in, got, want)
 		}
+	}
+	long := parseGCSError(strings.NewReader(`{"error":{"message":"` + strings.Repeat("é", 1000) + `"}}`))
+	if len(long) > 310 || !utf8.ValidString(long) || !strings.HasSuffix(long, "...") {
+		t.Fatalf("long message kept as %d bytes: %q", len(long), long)
 	}
 }
 
 // FuzzGCSObject: the gs:// driver's parsing of what the service answers.
 func FuzzGCSObject(f *testing.F) {
-	f.Add([]byte(`{"size":"12","generation":"3","md5Hash":"XUFAKrxLKna5cZ2REBfFkg=="}`), "bytes 0-9/1234")
-	f.Add([]byte(`{"metadata":{"a":"b"}}`), "")
-	f.Fuzz(func(t *testing.T, data []byte, cr string) {
-		if a, err := parseGCSObject(bytes.NewReader(data)); err == nil {
-			var gi gcsInfo
-			a.AsFunc(&gi)
+	f.Add([]byte(`{"size":"12","generation":"3","md5Hash":"XUFAKrxLKna5cZ2REBfFkg=="}`))
+	f.Add([]byte(`{"error":{"code":403,"message":"denied"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		parseGCSObject(bytes.NewReader(data))
+		msg := parseGCSError(bytes.NewReader(data))
+		if len(msg) > 310 || !utf8.ValidString(msg) {
+			t.Fatalf("error message of %d bytes, valid UTF-8 %v", len(msg), utf8.ValidString(msg))
 		}
-		if n := contentRangeSize(cr, 0); n < 0 {
-			t.Fatalf("negative size %d", n)
+		for _, r := range msg {
+			if r < 0x20 || r == 0x7f {
+				t.Fatalf("control character in %q", msg)
+			}
 		}
 	})
 }

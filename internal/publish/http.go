@@ -1,9 +1,8 @@
 package publish
 
 import (
-	"bytes"
 	"context"
-	"io"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -43,20 +42,12 @@ func (b *Bucket) httpGet(ctx context.Context, name string, limit int64) ([]byte,
 		if err := b.checkStatus(resp, name); err != nil {
 			return err
 		}
-		if resp.ContentLength > limit {
-			return &TooLargeError{Name: name, Location: b.loc.display, Limit: limit}
-		}
-		var buf bytes.Buffer // sized from Content-Length, see readOnce
-		buf.Grow(int(min(max(resp.ContentLength, 0), limit)) + bytes.MinRead)
-		if _, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1)); err != nil {
-			return err
-		}
-		d := buf.Bytes()
-		if int64(len(d)) > limit {
+		d, err := readLimited(resp.Body, resp.ContentLength, limit)
+		if errors.Is(err, errTooLarge) {
 			return &TooLargeError{Name: name, Location: b.loc.display, Limit: limit}
 		}
 		data = d
-		return nil
+		return err
 	})
 	if err != nil {
 		return nil, b.opError("read", name, err)

@@ -6,9 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"gocloud.dev/gcerrors"
-	"google.golang.org/api/googleapi"
-
 	"github.com/keyctl/keyctl/internal/fail"
 )
 
@@ -144,20 +141,18 @@ func TestOpenGCSQuery(t *testing.T) {
 	b.Close()
 }
 
-// The gs:// driver maps the JSON API's answers to the codes Publish and
-// the retry policy act on.
-func TestGCSErrorCodes(t *testing.T) {
-	b := &gcsBucket{}
-	for code, want := range map[int]gcerrors.ErrorCode{
-		404: gcerrors.NotFound, 412: gcerrors.FailedPrecondition, 403: gcerrors.PermissionDenied,
-		401: gcerrors.PermissionDenied, 429: gcerrors.ResourceExhausted, 503: gcerrors.Internal,
-		501: gcerrors.Unimplemented, 400: gcerrors.InvalidArgument, 418: gcerrors.Unknown,
+// HTTP answers map to the codes Publish and the retry policy act on.
+func TestStatusCodes(t *testing.T) {
+	for status, want := range map[int]code{
+		404: codeNotFound, 412: codePreconditionFailed, 403: codePermissionDenied,
+		401: codePermissionDenied, 429: codeTransient, 503: codeTransient, 500: codeTransient,
+		408: codeTransient, 501: codeUnimplemented, 400: codeUnknown, 418: codeUnknown, 409: codeUnknown,
 	} {
-		if got := b.ErrorCode(&googleapi.Error{Code: code}); got != want {
-			t.Errorf("HTTP %d: %v, want %v", code, got, want)
+		if got := errorCode(httpStatusError(status, "")); got != want {
+			t.Errorf("HTTP %d: %v, want %v", status, got, want)
 		}
 	}
-	if !transient(&googleapi.Error{Code: 503}) || transient(&googleapi.Error{Code: 412}) || transient(&googleapi.Error{Code: 501}) {
-		t.Error("transient() disagrees with the driver's codes")
+	if !transient(httpStatusError(503, "")) || transient(httpStatusError(412, "")) || transient(httpStatusError(501, "")) {
+		t.Error("transient() disagrees with the status codes")
 	}
 }

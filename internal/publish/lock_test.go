@@ -61,11 +61,12 @@ func TestUnlockLeavesAnotherPublishersLockObject(t *testing.T) {
 	name := pointerName + lockSuffix
 	next := lockContent("00112233445566778899aabbccddeeff", time.Now())
 	a.hookBeforePointer = func(ctx context.Context) error {
-		bb := a.bucket()
-		if err := bb.Delete(ctx, name); err != nil {
+		d := a.driverNow()
+		if err := d.Delete(ctx, name); err != nil {
 			return err
 		}
-		return bb.WriteAll(ctx, name, next, nil)
+		_, err := d.Write(ctx, name, next, writeOptions{})
+		return err
 	}
 	if err := a.Publish(ctx, testPlan(nil, "a")); err != nil {
 		t.Fatalf("publish: %v", err)

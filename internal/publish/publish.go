@@ -11,16 +11,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/aws/smithy-go"
-	"gocloud.dev/blob"
-	"gocloud.dev/gcerrors"
 
 	"github.com/keyctl/keyctl/internal/fail"
 )
@@ -105,7 +100,7 @@ func (b *Bucket) Publish(ctx context.Context, p Plan) (err error) {
 	if err := p.check(); err != nil {
 		return err
 	}
-	bb, err := b.bucketForWrite()
+	bb, err := b.driverForWrite()
 	if err != nil {
 		return err
 	}
@@ -244,16 +239,9 @@ func (b *Bucket) conditional() bool {
 var errNoConditional = errors.New("conditional writes not implemented")
 
 // notImplemented reports whether err is a 501 Not Implemented answer.
-func notImplemented(err error) bool {
-	var herr interface{ HTTPStatusCode() int }
-	if errors.As(err, &herr) && herr.HTTPStatusCode() == http.StatusNotImplemented {
-		return true
-	}
-	var ae smithy.APIError
-	return errors.As(err, &ae) && ae.ErrorCode() == "NotImplemented"
-}
+func notImplemented(err error) bool { return errorCode(err) == codeUnimplemented }
 
-func (b *Bucket) putBlob(ctx context.Context, bb *blob.Bucket, o Object) error {
+func (b *Bucket) putBlob(ctx context.Context, bb driver, o Object) error {
 	err := b.retry(ctx, "upload "+o.Name, func(ctx context.Context) error {
 		_, err := b.writeOnce(ctx, bb, o, cacheImmutable, ifNotExist, version{})
 		return err
@@ -262,7 +250,7 @@ func (b *Bucket) putBlob(ctx context.Context, bb *blob.Bucket, o Object) error {
 		b.logf("uploaded %s (%d bytes)", o.Name, len(o.Data))
 		return nil
 	}
-	if gcerrors.Code(err) != gcerrors.FailedPrecondition {
+	if errorCode(err) != codePreconditionFailed {
 		return b.opError("upload", o.Name, err)
 	}
 	same, _, rerr := b.sameContent(ctx, o.Name, o.Data)
@@ -279,7 +267,7 @@ func (b *Bucket) putBlob(ctx context.Context, bb *blob.Bucket, o Object) error {
 
 // putPointer writes the pointer: under the lock (locked) without a
 // precondition, otherwise only if it is still at ver (zero: absent).
-func (b *Bucket) putPointer(ctx context.Context, bb *blob.Bucket, p Plan, ver version, locked bool) (version, error) {
+func (b *Bucket) putPointer(ctx context.Context, bb driver, p Plan, ver version, locked bool) (version, error) {
 	o := p.Pointer
 	mode := ifVersionMatch
 	if locked {
@@ -298,7 +286,7 @@ func (b *Bucket) putPointer(ctx context.Context, bb *blob.Bucket, p Plan, ver ve
 	if mode == ifVersionMatch && b.loc.kind == kindS3 && notImplemented(err) {
 		return version{}, errNoConditional
 	}
-	if gcerrors.Code(err) != gcerrors.FailedPrecondition {
+	if errorCode(err) != codePreconditionFailed {
 		return version{}, b.opError("write", o.Name, err)
 	}
 	// Another publisher's write, or ours: an earlier attempt that landed
@@ -319,7 +307,7 @@ func (b *Bucket) putPointer(ctx context.Context, bb *blob.Bucket, p Plan, ver ve
 	return version{}, conflict(ce)
 }
 
-func (b *Bucket) putMutable(ctx context.Context, bb *blob.Bucket, o Object) error {
+func (b *Bucket) putMutable(ctx context.Context, bb driver, o Object) error {
 	err := b.retry(ctx, "upload "+o.Name, func(ctx context.Context) error {
 		_, err := b.writeOnce(ctx, bb, o, cacheMutable, overwrite, version{})
 		return err
@@ -334,7 +322,7 @@ func (b *Bucket) putMutable(ctx context.Context, bb *blob.Bucket, o Object) erro
 // pointerMoved reports whether the pointer is no longer what this publish
 // wrote: on GCS its generation is not ver's; elsewhere its content is not
 // ours.
-func (b *Bucket) pointerMoved(ctx context.Context, bb *blob.Bucket, pointer Object, ver version) (bool, error) {
+func (b *Bucket) pointerMoved(ctx context.Context, bb driver, pointer Object, ver version) (bool, error) {
 	if b.loc.kind != kindGCS || ver.gen == 0 {
 		same, _, err := b.sameContent(ctx, pointer.Name, pointer.Data)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -348,14 +336,11 @@ func (b *Bucket) pointerMoved(ctx context.Context, bb *blob.Bucket, pointer Obje
 		if err != nil {
 			return err
 		}
-		var gi gcsInfo
-		if a.As(&gi) {
-			cur = gi.Generation
-		}
+		cur = a.Version.gen
 		return nil
 	})
 	if err != nil {
-		if gcerrors.Code(err) == gcerrors.NotFound {
+		if errorCode(err) == codeNotFound {
 			return true, nil
 		}
 		return false, b.opError("check", pointer.Name, err)
@@ -364,7 +349,7 @@ func (b *Bucket) pointerMoved(ctx context.Context, bb *blob.Bucket, pointer Obje
 }
 
 // lock takes the publish lock next to pointer and returns its release.
-func (b *Bucket) lock(ctx context.Context, bb *blob.Bucket, pointer string) (func() error, error) {
+func (b *Bucket) lock(ctx context.Context, bb driver, pointer string) (func() error, error) {
 	token := make([]byte, 16)
 	if _, err := rand.Read(token); err != nil {
 		return nil, fail.Inputf("make a lock token").Wrap(err)
@@ -489,13 +474,13 @@ func readSmallFile(p string) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(f, 4096))
 }
 
-func (b *Bucket) lockObject(ctx context.Context, bb *blob.Bucket, name string, content []byte, token string) (func() error, error) {
+func (b *Bucket) lockObject(ctx context.Context, bb driver, name string, content []byte, token string) (func() error, error) {
 	obj := Object{Name: name, Data: content, ContentType: "text/plain; charset=utf-8"}
 	err := b.retry(ctx, "lock "+name, func(ctx context.Context) error {
 		_, err := b.writeOnce(ctx, bb, obj, cacheMutable, ifNotExist, version{})
 		return err
 	})
-	if err != nil && gcerrors.Code(err) != gcerrors.FailedPrecondition {
+	if err != nil && errorCode(err) != codePreconditionFailed {
 		return nil, b.opError("create the lock", name, err)
 	}
 	if err != nil {
@@ -513,9 +498,8 @@ func (b *Bucket) lockObject(ctx context.Context, bb *blob.Bucket, name string, c
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.opts.MaxElapsed)
 		defer cancel()
 		// Delete the lock only if it still holds our token. Object stores
-		// have no delete-if-content-matches (S3 has no conditional
-		// delete; gocloud exposes none), so this is read, compare, then
-		// delete: a lock taken by another publish between the read and
+		// have no delete-if-content-matches, so this is read, compare,
+		// then delete: a lock taken by another publish between the read and
 		// the delete would still go, but only if ours was removed by hand
 		// at just that moment.
 		cur, _, err := b.readRetry(ctx, name, 4096)
@@ -531,7 +515,7 @@ func (b *Bucket) lockObject(ctx context.Context, bb *blob.Bucket, name string, c
 		}
 		return b.retry(ctx, "unlock "+name, func(ctx context.Context) error {
 			err := bb.Delete(ctx, name)
-			if gcerrors.Code(err) == gcerrors.NotFound {
+			if errorCode(err) == codeNotFound {
 				return nil
 			}
 			return err

@@ -202,7 +202,7 @@ func checkAttrs(t *testing.T, b *Bucket, srv *gcsemu.Server, gcs bool, p Plan) {
 			}
 			ct, cc = obj.ContentType, obj.CacheControl
 		} else {
-			a, err := b.bucket().Attributes(context.Background(), name)
+			a, err := b.driverNow().Attributes(context.Background(), name)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -223,7 +223,7 @@ func TestObjectOverridesTypeAndCache(t *testing.T) {
 	if err := b.Publish(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	a, err := b.bucket().Attributes(ctx, p.Files[0].Name)
+	a, err := b.driverNow().Attributes(ctx, p.Files[0].Name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -370,7 +370,7 @@ func TestLockObjectMem(t *testing.T) {
 	errA := make(chan error, 1)
 	go func() { errA <- b.Publish(ctx, testPlan(nil, "a")) }()
 	<-inside
-	b2 := &Bucket{loc: b.loc, opts: b.opts, b: b.bucket()} // same memory bucket, no hook
+	b2 := &Bucket{loc: b.loc, opts: b.opts, drv: b.driverNow()} // same memory bucket, no hook
 	err := b2.Publish(ctx, testPlan(nil, "b"))
 	var le *LockedError
 	if !errors.As(err, &le) || le.Lock != "mem:///"+pointerName+".lock" {

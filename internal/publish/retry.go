@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
-	"gocloud.dev/gcerrors"
-	"google.golang.org/api/googleapi"
 
 	"github.com/keyctl/keyctl/internal/fail"
 )
@@ -89,9 +87,9 @@ func retryableStatus(code int) bool {
 }
 
 // transient reports whether err is worth another attempt: the service said
-// "later" (5xx, 429, Internal, ResourceExhausted, DeadlineExceeded) or the
-// connection broke. Precondition failures, not-found, permission and
-// argument errors are final.
+// "later" (HTTP 5xx but 501, 429, 408) or the connection broke.
+// Precondition failures, not-found, permission and argument errors are
+// final.
 func transient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
@@ -104,24 +102,13 @@ func transient(err error) bool {
 	if _, ok := AsRedirectError(err); ok {
 		return false
 	}
-	var gerr *googleapi.Error
-	if errors.As(err, &gerr) {
-		return retryableStatus(gerr.Code)
-	}
-	var herr interface{ HTTPStatusCode() int } // AWS SDK response errors
-	if errors.As(err, &herr) && herr.HTTPStatusCode() != 0 {
-		return retryableStatus(herr.HTTPStatusCode())
+	var se *storageError
+	if errors.As(err, &se) && (se.Code != codeUnknown || se.Status != 0) {
+		return se.Code == codeTransient
 	}
 	var serr *statusError
 	if errors.As(err, &serr) {
 		return retryableStatus(serr.Code)
-	}
-	switch gcerrors.Code(err) {
-	case gcerrors.Internal, gcerrors.ResourceExhausted, gcerrors.DeadlineExceeded:
-		return true
-	case gcerrors.NotFound, gcerrors.FailedPrecondition, gcerrors.AlreadyExists,
-		gcerrors.PermissionDenied, gcerrors.InvalidArgument, gcerrors.Unimplemented, gcerrors.Canceled:
-		return false
 	}
 	return brokenConnection(err)
 }

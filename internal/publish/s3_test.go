@@ -84,7 +84,7 @@ func TestS3PointerConflictDetectedByETag(t *testing.T) {
 	// pointer behind keyctl's back (no lock to stop it): If-Match fails.
 	other := open(t, loc, nil)
 	b.hookBeforePointer = func(ctx context.Context) error {
-		bb := other.bucket()
+		bb := other.driverNow()
 		_, err := other.writeOnce(ctx, bb, Object{Name: pointerName, Data: []byte("intruder")}, cacheMutable, overwrite, version{})
 		return err
 	}
@@ -382,7 +382,7 @@ func TestS3FallbackRechecksPointerUnderLock(t *testing.T) {
 	srv.FailNext(100, s3emu.NotImplemented, s3emu.Conditional(), s3emu.Upload(s3Name(pointerName)))
 	other := open(t, loc, nil)
 	b.hookBeforePointer = func(ctx context.Context) error {
-		_, err := other.writeOnce(ctx, other.bucket(), Object{Name: pointerName, Data: []byte("intruder")}, cacheMutable, overwrite, version{})
+		_, err := other.writeOnce(ctx, other.driverNow(), Object{Name: pointerName, Data: []byte("intruder")}, cacheMutable, overwrite, version{})
 		return err
 	}
 	err := b.Publish(ctx, testPlan(p1.Pointer.Data, "v2"))

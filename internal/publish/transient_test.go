@@ -9,8 +9,6 @@ import (
 	"net/url"
 	"syscall"
 	"testing"
-
-	"google.golang.org/api/googleapi"
 )
 
 func TestTransient(t *testing.T) {
@@ -19,14 +17,14 @@ func TestTransient(t *testing.T) {
 		err  error
 		want bool
 	}{
-		{&googleapi.Error{Code: 503}, true},
-		{&googleapi.Error{Code: 429}, true},
-		{&googleapi.Error{Code: 500}, true},
-		{&googleapi.Error{Code: 408}, true},
-		{&googleapi.Error{Code: 412}, false},
-		{&googleapi.Error{Code: 404}, false},
-		{&googleapi.Error{Code: 403}, false},
-		{fmt.Errorf("wrapped: %w", &googleapi.Error{Code: 502}), true},
+		{httpStatusError(503, ""), true},
+		{httpStatusError(429, ""), true},
+		{httpStatusError(500, ""), true},
+		{httpStatusError(408, ""), true},
+		{httpStatusError(412, ""), false},
+		{httpStatusError(404, ""), false},
+		{httpStatusError(403, ""), false},
+		{fmt.Errorf("wrapped: %w", httpStatusError(502, "")), true},
 		{&statusError{Code: 503}, true},
 		{&statusError{Code: 401}, false},
 		{urlErr(io.EOF), true},

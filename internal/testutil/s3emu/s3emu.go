@@ -4,8 +4,8 @@
 //
 // Start serves the emulator on 127.0.0.1 (random port, plain HTTP) behind a
 // small fault-injecting front handler, like internal/testutil/gcsemu does
-// for gs://. Server.Location builds the s3:// URL that points gocloud's
-// s3blob at it (path-style addressing, anonymous requests: the emulator
+// for gs://. Server.Location builds the s3:// URL that points keyctl's
+// s3:// driver at it (path-style addressing, anonymous requests: the emulator
 // checks no signatures). FailNext makes the "bucket" answer 503, 429, 501
 // or drop the connection.
 package s3emu
