@@ -61,9 +61,16 @@ func TestAuditHonoursRetryAfter(t *testing.T) {
 	var pausedAt time.Time
 	var early atomic.Int32
 	url := serve(t, r.dir, func(w http.ResponseWriter, req *http.Request) bool {
+		// Every answer takes a while, so that without the pause the
+		// workers would still be sending throughout the window below.
+		defer time.Sleep(60 * time.Millisecond)
 		mu.Lock()
 		defer mu.Unlock()
-		if !pausedAt.IsZero() && time.Since(pausedAt) < 900*time.Millisecond {
+		// Requests already in flight when the 429 went out, or sent before
+		// a loaded client got to read it, land in the first moments of the
+		// pause; after half a second the client has long seen the answer,
+		// and no worker may send until the second is up.
+		if since := time.Since(pausedAt); !pausedAt.IsZero() && since > 500*time.Millisecond && since < 900*time.Millisecond {
 			early.Add(1)
 		}
 		if pausedAt.IsZero() && strings.HasSuffix(req.URL.Path, ".prov") {
@@ -82,10 +89,10 @@ func TestAuditHonoursRetryAfter(t *testing.T) {
 	if el := time.Since(start); el < time.Second {
 		t.Fatalf("audit took %s: Retry-After: 1 was not waited out", el)
 	}
-	// Requests already in flight when the 429 came (or sent before the
-	// client read it) may land; the other 30-odd objects may not.
-	if n := early.Load(); n > 8 {
-		t.Fatalf("%d requests during the pause the server asked for", n)
+	// One straggler per worker at most (a worker descheduled between its
+	// gate check and its request); the other 30-odd objects may not come.
+	if n := early.Load(); n > 4 {
+		t.Fatalf("%d requests late in the pause the server asked for", n)
 	}
 }
 
