@@ -11,7 +11,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -248,21 +247,9 @@ func (a *app) runAudit(cmd *cobra.Command, o auditOpts, ks *revoke.KeySet, ledge
 	}
 	opts.Ledger = ledger
 	if f, ok := a.rawStderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		// Audit calls Progress(0, total) once before any release starts.
-		var bar *progressbar.ProgressBar
-		opts.Progress = func(done, total int) {
-			if done == 0 {
-				bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(f), progressbar.OptionSetDescription("keyctl: audit"),
-					progressbar.OptionShowCount(), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100*time.Millisecond))
-				return
-			}
-			bar.Add(1)
-		}
-		defer func() {
-			if bar != nil {
-				bar.Finish()
-			}
-		}()
+		bar := newProgressLine(f, 100*time.Millisecond)
+		opts.Progress = bar.update
+		defer bar.finish()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
