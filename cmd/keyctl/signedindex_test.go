@@ -402,7 +402,7 @@ func TestIndexKeyOfflinePublish(t *testing.T) {
 		t.Fatalf("index sign without an identity: exit %d\n%s", code, errs)
 	}
 	e.mustRun(t, "index", "sign", filepath.Join(pages, "index.yaml"), "--key", ixSec, "--id", "charts.example.org")
-	ahead, err := indexsig.New("charts.example.org", []byte("x"), time.Now().Add(time.Hour), 0)
+	ahead, err := indexsig.New("charts.example.org", []byte("x"), nil, time.Now().Add(time.Hour), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

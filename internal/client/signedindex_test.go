@@ -36,8 +36,8 @@ func TestRecordIndex(t *testing.T) {
 	dir := t.TempDir()
 	loc := "https://charts.example.org"
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	s1, _ := indexsig.New("charts.example.org", []byte("a"), t0, 0)
-	s2, _ := indexsig.New("charts.example.org", []byte("b"), t0.Add(time.Hour), 0)
+	s1, _ := indexsig.New("charts.example.org", []byte("a"), nil, t0, 0)
+	s2, _ := indexsig.New("charts.example.org", []byte("b"), nil, t0.Add(time.Hour), 0)
 	if err := recordIndex(dir, loc, "charts.example.org", s2, strings.Repeat("b", 64)); err != nil {
 		t.Fatal(err)
 	}
