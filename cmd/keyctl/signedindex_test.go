@@ -227,11 +227,15 @@ func TestSignedIndexChartReleaser(t *testing.T) {
 	out, errs, code = verify("app")
 	refused("no statement", out, errs, code, "index tamper: the repository names index keys, but it serves no keyctl-index.json")
 
-	signIndex := func(key string, extra ...string) {
+	// CI passes chart-releaser's package folder (here: the release asset
+	// storage), where the .prov files are.
+	signIndex := func(key string, extra ...string) string {
 		t.Helper()
-		e.mustRun(t, append([]string{"--store", e.store, "index", "sign", site, "--key", key}, extra...)...)
+		return e.mustRun(t, append([]string{"--store", e.store, "index", "sign", site, "--key", key, "--charts", l.assets}, extra...)...)
 	}
-	signIndex(indexSecret)
+	if out := signIndex(indexSecret); !strings.Contains(out, "bound the .prov of 5 of 5 releases (5 new or changed, 0 carried over)") {
+		t.Fatalf("index sign:\n%s", out)
+	}
 	stmt1, _ := os.ReadFile(filepath.Join(site, "keyctl-index.json"))
 	sig1, _ := os.ReadFile(filepath.Join(site, "keyctl-index.json.sig"))
 	index1, _ := os.ReadFile(filepath.Join(site, "index.yaml"))
@@ -328,17 +332,14 @@ func TestSignedIndexChartReleaser(t *testing.T) {
 	out, errs, code = verify("app", "KEYCTL_NOW", later)
 	refused("index freeze", out, errs, code, "index freeze: keyctl-index.json issued")
 
-	// No trusted time from the signed index: the maintainer retires after
-	// the statement was issued. The statement binds the archive's digest,
-	// not the .prov, so the retired key's holder could sign a listed
-	// archive after the retirement and date the signature before it (a
-	// red-team finding): without a ledger record the release is refused
-	// as self-asserted, whatever the signed index listed.
+	// Trusted time from the signed index: the maintainer retires after
+	// the statement, which binds each release's .prov (its SHA-256) with
+	// the time the index key first saw it, was signed. The release whose
+	// .prov the signed index saw before the retirement stays trusted.
 	time.Sleep(1100 * time.Millisecond)
 	e.mustRun(t, "--store", e.store, "remove", maint.fpr, "--reason", "retired")
 	e.mustRun(t, "--store", e.store, "publish", "--to", site, "--root-key", e.rootKey)
-	out, errs, code = runIn("--config", cfg, "verify", "ex/app", "--state", state, "-o", "json")
-	var vr struct {
+	type verifyJSON struct {
 		Trusted  bool
 		Decision struct {
 			Status     string `json:"status"`
@@ -346,9 +347,55 @@ func TestSignedIndexChartReleaser(t *testing.T) {
 			Reason     string `json:"reason"`
 		}
 	}
-	if err := json.Unmarshal([]byte(out), &vr); err != nil || code != 1 || vr.Trusted || vr.Decision.TimeSource == "signed-index" ||
-		vr.Decision.Status != "removed-retired" {
-		t.Fatalf("retired key, release listed by the signed index before: want refused as removed-retired without trusted time, got exit %d (%v)\n%s%s", code, err, out, errs)
+	verifyJSONOf := func() (verifyJSON, string, int) {
+		t.Helper()
+		out, errs, code := runIn("--config", cfg, "verify", "ex/app", "--state", state, "-o", "json")
+		var vr verifyJSON
+		if err := json.Unmarshal([]byte(out), &vr); err != nil {
+			t.Fatalf("verify -o json: exit %d (%v)\n%s%s", code, err, out, errs)
+		}
+		return vr, out + errs, code
+	}
+	vr, outs, code := verifyJSONOf()
+	if code != 0 || !vr.Trusted || vr.Decision.TimeSource != "signed-index" || vr.Decision.Status != "removed-retired" ||
+		!strings.Contains(vr.Decision.Reason, "the signed index (keyctl-index.json) saw this release's .prov first at") {
+		t.Fatalf("retired key, .prov bound by the signed index before the retirement: want trusted via signed-index, got exit %d\n%s", code, outs)
+	}
+	// Audit (under the root, without a ledger) says where the time came from.
+	out, errs, code = runIn("--config", cfg, "audit", "--repo", "ex", "--state", state, "-o", "json")
+	var arep struct {
+		Releases []struct {
+			Chart, Version, Status string
+			TimeSource             string `json:"time_source"`
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &arep); err != nil {
+		t.Fatalf("audit: exit %d (%v)\n%s%s", code, err, out, errs)
+	}
+	for _, r := range arep.Releases {
+		if r.Chart == "app" && (r.Status != "trusted" || r.TimeSource != "signed-index") {
+			t.Errorf("audit: %s %s is %s with time source %q, want trusted via signed-index\n%s", r.Chart, r.Version, r.Status, r.TimeSource, out)
+		}
+	}
+
+	// Attack: the retired key's holder signs the listed archive again after
+	// the retirement, dates the signature before it, and serves that .prov.
+	// The statement binds the other .prov: refused, with or without a new
+	// statement (CI would see the new .prov first now).
+	forged, err := charts.SignBytes(maint.entity, "app-1.1.0.tgz", a2, signedAt.Add(time.Second))
+	if err != nil || bytes.Equal(forged, p2) {
+		t.Fatalf("fixture: forged .prov (%v) has the published bytes", err)
+	}
+	writeFile(t, l.assets, "app-1.1.0.tgz.prov", forged)
+	if vr, outs, code = verifyJSONOf(); code != 1 || vr.Trusted || vr.Decision.TimeSource == "signed-index" || vr.Decision.Status != "removed-retired" {
+		t.Fatalf("forged .prov after the retirement, old statement: want refused as removed-retired without trusted time, got exit %d\n%s", code, outs)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if out := signIndex(indexSecret); !strings.Contains(out, "(1 new or changed, 4 carried over)") {
+		t.Fatalf("index sign with a changed .prov:\n%s", out)
+	}
+	if vr, outs, code = verifyJSONOf(); code != 1 || vr.Trusted || vr.Decision.TimeSource != "signed-index" || !strings.Contains(vr.Decision.Reason, "not before that") {
+		t.Fatalf("forged .prov after the retirement, re-signed statement: want refused (first seen after the retirement), got exit %d\n%s", code, outs)
 	}
 }
 
