@@ -484,3 +484,106 @@ func TestIndexKeyOfflinePublish(t *testing.T) {
 		}
 	}
 }
+
+// index sign carries each release's first-seen time over from the
+// statement in place only when the signing key signed it: the same .prov
+// keeps its time, a changed one is seen now, a .prov not found keeps its
+// entry, a release no longer listed is dropped.
+func TestIndexSignCarryForward(t *testing.T) {
+	dir := t.TempDir()
+	pages, pkgs := filepath.Join(dir, "pages"), filepath.Join(dir, ".cr-release-packages")
+	for _, d := range []string{pages, pkgs} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keyA, keyB := newMaintainer(t, dir, "IndexA"), newMaintainer(t, dir, "IndexB")
+	secA, secB := secretKeyFile(t, keyA, dir), secretKeyFile(t, keyB, dir)
+	signer := newMaintainer(t, dir, "Maint")
+	prov := func(name, version string, at time.Time) []byte {
+		t.Helper()
+		data, err := charts.Archive(charts.Spec{Name: name, Version: version})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := charts.SignBytes(signer.entity, name+"-"+version+".tgz", data, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	alphaProv, betaProv := prov("alpha", "1.0.0", time.Now()), prov("beta", "2.0.0", time.Now())
+	writeFile(t, pages, "alpha-1.0.0.tgz.prov", alphaProv)
+	writeFile(t, pkgs, "beta-2.0.0.tgz.prov", betaProv)
+	alphaEntry := "  alpha:\n  - name: alpha\n    version: 1.0.0\n    urls: [alpha-1.0.0.tgz]\n"
+	betaEntry := "  beta:\n  - name: beta\n    version: 2.0.0\n    urls: [https://github.com/o/r/releases/download/beta-2.0.0/beta-2.0.0.tgz]\n"
+	writeFile(t, pages, "index.yaml", []byte("apiVersion: v1\nentries:\n"+alphaEntry+betaEntry))
+
+	sign := func(key, want string) (*indexsig.Statement, string) {
+		t.Helper()
+		time.Sleep(1100 * time.Millisecond) // issue times only grow, to the second
+		out, errs, code := runIn("index", "sign", pages, "--key", key, "--id", "charts.example.org", "--charts", pkgs)
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("index sign: exit %d, want %q\n%s%s", code, want, out, errs)
+		}
+		data, _ := os.ReadFile(filepath.Join(pages, indexsig.Name))
+		s, err := indexsig.Parse(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, errs
+	}
+	seen := func(s *indexsig.Statement, name, version string, p []byte) *time.Time {
+		return s.FirstSeen(name, version, indexsig.Hash(p))
+	}
+
+	s1, _ := sign(secA, "bound the .prov of 2 of 2 releases (2 new or changed, 0 carried over)")
+	a1, b1 := seen(s1, "alpha", "1.0.0", alphaProv), seen(s1, "beta", "2.0.0", betaProv)
+	if a1 == nil || b1 == nil || !a1.Equal(s1.Issued) {
+		t.Fatalf("first statement: %+v", s1.Releases)
+	}
+	// Re-run: the same .prov files keep their first-seen times.
+	s2, _ := sign(secA, "bound the .prov of 2 of 2 releases (0 new or changed, 2 carried over)")
+	if a := seen(s2, "alpha", "1.0.0", alphaProv); a == nil || !a.Equal(*a1) || !s2.Issued.After(s1.Issued) {
+		t.Fatalf("re-run: alpha first seen %v, want %v", a, a1)
+	}
+	// beta is signed again (new bytes: seen now); alpha's .prov is gone
+	// from here (its entry is carried).
+	betaProv2 := prov("beta", "2.0.0", time.Now().Add(time.Second))
+	writeFile(t, pkgs, "beta-2.0.0.tgz.prov", betaProv2)
+	os.Remove(filepath.Join(pages, "alpha-1.0.0.tgz.prov"))
+	s3, _ := sign(secA, "bound the .prov of 2 of 2 releases (1 new or changed, 1 carried over)")
+	if a := seen(s3, "alpha", "1.0.0", alphaProv); a == nil || !a.Equal(*a1) {
+		t.Fatalf("alpha's .prov not found: first seen %v, want it carried (%v)", a, a1)
+	}
+	if b := seen(s3, "beta", "2.0.0", betaProv2); b == nil || !b.Equal(s3.Issued) || seen(s3, "beta", "2.0.0", betaProv) != nil {
+		t.Fatalf("re-signed beta: first seen %v, want now %v and the old .prov gone", b, s3.Issued)
+	}
+	// beta is no longer listed: dropped.
+	writeFile(t, pages, "index.yaml", []byte("apiVersion: v1\nentries:\n"+alphaEntry))
+	s4, _ := sign(secA, "bound the .prov of 1 of 1 releases (0 new or changed, 1 carried over)")
+	if len(s4.Releases) != 1 || s4.Releases[0].Name != "alpha" {
+		t.Fatalf("dropped release kept: %+v", s4.Releases)
+	}
+	// Another key signs: nothing is carried from a statement it did not
+	// sign (its times would be unvouched for); alpha is seen now.
+	writeFile(t, pages, "alpha-1.0.0.tgz.prov", alphaProv)
+	s5, errs := sign(secB, "bound the .prov of 1 of 1 releases (1 new or changed, 0 carried over)")
+	if a := seen(s5, "alpha", "1.0.0", alphaProv); a == nil || !a.Equal(s5.Issued) {
+		t.Fatalf("statement by another key carried: alpha first seen %v, want %v", a, s5.Issued)
+	}
+	if !strings.Contains(errs, "is not signed by index key "+keyB.fpr) {
+		t.Fatalf("no note on the statement not carried:\n%s", errs)
+	}
+	// The same holds for a statement whose signature does not verify.
+	writeFile(t, pages, indexsig.SigName, []byte("junk"))
+	if _, errs = sign(secB, "(1 new or changed, 0 carried over)"); !strings.Contains(errs, "is not signed by index key") {
+		t.Fatalf("no note on a bad signature:\n%s", errs)
+	}
+	// Two different .prov files for one release: refused.
+	writeFile(t, pkgs, "alpha-1.0.0.tgz.prov", prov("alpha", "1.0.0", time.Now().Add(2*time.Second)))
+	time.Sleep(1100 * time.Millisecond)
+	if out, errs, code := runIn("index", "sign", pages, "--key", secB, "--id", "charts.example.org", "--charts", pkgs); code != 2 || !strings.Contains(errs, "two different .prov files for alpha 1.0.0") {
+		t.Fatalf("two .prov files: exit %d\n%s%s", code, out, errs)
+	}
+}
