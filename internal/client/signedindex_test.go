@@ -38,22 +38,22 @@ func TestRecordIndex(t *testing.T) {
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	s1, _ := indexsig.New("charts.example.org", []byte("a"), nil, t0, 0)
 	s2, _ := indexsig.New("charts.example.org", []byte("b"), nil, t0.Add(time.Hour), 0)
-	if err := recordIndex(dir, loc, "charts.example.org", s2, strings.Repeat("b", 64)); err != nil {
+	if _, err := recordIndex(dir, loc, "charts.example.org", s2, strings.Repeat("b", 64)); err != nil {
 		t.Fatal(err)
 	}
-	if err := recordIndex(dir, loc, "charts.example.org", s2, strings.Repeat("b", 64)); err != nil {
+	if _, err := recordIndex(dir, loc, "charts.example.org", s2, strings.Repeat("b", 64)); err != nil {
 		t.Fatalf("the same statement again: %v", err)
 	}
-	err := recordIndex(dir, loc, "charts.example.org", s1, strings.Repeat("a", 64))
+	_, err := recordIndex(dir, loc, "charts.example.org", s1, strings.Repeat("a", 64))
 	if err == nil || !strings.Contains(err.Error(), "index rollback") {
 		t.Fatalf("older statement: %v", err)
 	}
-	if err := recordIndex(dir, loc, "other.example.org", s2, strings.Repeat("b", 64)); err == nil || !strings.Contains(err.Error(), "replay") {
+	if _, err := recordIndex(dir, loc, "other.example.org", s2, strings.Repeat("b", 64)); err == nil || !strings.Contains(err.Error(), "replay") {
 		t.Fatalf("another repository: %v", err)
 	}
 	path := IndexStatePath(dir, loc)
 	os.WriteFile(path, []byte("{"), 0o600)
-	if err := recordIndex(dir, loc, "charts.example.org", s2, strings.Repeat("b", 64)); err == nil || !strings.Contains(err.Error(), "is damaged") {
+	if _, err := recordIndex(dir, loc, "charts.example.org", s2, strings.Repeat("b", 64)); err == nil || !strings.Contains(err.Error(), "is damaged") {
 		t.Fatalf("damaged record: %v", err)
 	}
 }
@@ -64,6 +64,84 @@ func FuzzParseIndexState(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		st, why := parseIndexState(data)
 		if why == "" && (st.Format != IndexStateFormat || len(st.SHA256) != 64 || len(data) > MaxIndexStateSize) {
+			t.Fatalf("accepted %q", data)
+		}
+	})
+}
+
+// A client that follows a repository accepts a first-seen time only for
+// entries the previous statement it saw listed, or dated no earlier than
+// that statement: a leaked index key cannot backdate a new .prov for it,
+// now or in later statements that carry the entry.
+func TestRecordIndexBoundsFirstSeen(t *testing.T) {
+	dir := t.TempDir()
+	loc := "https://charts.example.org"
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	h := func(s string) string { return indexsig.Hash([]byte(s)) }
+	rel := func(name, prov string, seen time.Time) indexsig.Release {
+		return indexsig.Release{Name: name, Version: "1.0.0", ProvSHA256: h(prov), FirstSeen: seen}
+	}
+	record := func(s *indexsig.Statement) *indexsig.Statement {
+		t.Helper()
+		data, _ := s.Marshal()
+		got, err := recordIndex(dir, loc, "charts.example.org", s, indexsig.Hash(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	old := t0.Add(-30 * 24 * time.Hour)
+	// First use: every entry is accepted, however old.
+	s1, _ := indexsig.New("charts.example.org", []byte("a"), []indexsig.Release{rel("alpha", "a", old)}, t0, 0)
+	if got := record(s1); got.FirstSeen("alpha", "1.0.0", h("a")) == nil {
+		t.Fatal("first use: alpha not accepted")
+	}
+	// The next statement: alpha carried; beta new and seen after s1
+	// (accepted); gamma new but dated before s1 (backdated: refused).
+	s2, _ := indexsig.New("charts.example.org", []byte("b"), []indexsig.Release{
+		rel("alpha", "a", old), rel("beta", "b", t0.Add(time.Hour)), rel("gamma", "g", t0.Add(-time.Hour)),
+	}, t0.Add(2*time.Hour), 0)
+	got := record(s2)
+	if fs := got.FirstSeen("alpha", "1.0.0", h("a")); fs == nil || !fs.Equal(old) {
+		t.Errorf("carried alpha: %v", fs)
+	}
+	if got.FirstSeen("beta", "1.0.0", h("b")) == nil {
+		t.Error("beta, first seen after the previous statement: not accepted")
+	}
+	if fs := got.FirstSeen("gamma", "1.0.0", h("g")); fs != nil {
+		t.Errorf("gamma, new yet dated before the previous statement, accepted at %v", fs)
+	}
+	// The same statement again, and a later one carrying gamma: still
+	// refused. alpha dated earlier than recorded keeps the recorded time.
+	if record(s2).FirstSeen("gamma", "1.0.0", h("g")) != nil {
+		t.Error("gamma accepted on the same statement again")
+	}
+	s3, _ := indexsig.New("charts.example.org", []byte("c"), []indexsig.Release{
+		rel("alpha", "a", old.Add(-time.Hour)), rel("gamma", "g", t0.Add(-time.Hour)),
+	}, t0.Add(3*time.Hour), 0)
+	got = record(s3)
+	if got.FirstSeen("gamma", "1.0.0", h("g")) != nil {
+		t.Error("gamma accepted once carried")
+	}
+	if fs := got.FirstSeen("alpha", "1.0.0", h("a")); fs == nil || !fs.Equal(old) {
+		t.Errorf("alpha moved earlier: %v, want %v", fs, old)
+	}
+	// A damaged view fails closed.
+	os.WriteFile(IndexReleasesPath(dir, loc), []byte("{"), 0o600)
+	s4, _ := indexsig.New("charts.example.org", []byte("d"), nil, t0.Add(4*time.Hour), 0)
+	data, _ := s4.Marshal()
+	if _, err := recordIndex(dir, loc, "charts.example.org", s4, indexsig.Hash(data)); err == nil || !strings.Contains(err.Error(), "is damaged") {
+		t.Fatalf("damaged view: %v", err)
+	}
+}
+
+func FuzzParseReleasesView(f *testing.F) {
+	f.Add([]byte(`{"format":"keyctl-client-index-releases/1","issued":"2026-03-01T12:00:00Z","statement_sha256":"` + strings.Repeat("a", 64) +
+		`","releases":[{"name":"alpha","version":"1.0.0","prov_sha256":"` + strings.Repeat("b", 64) + `","first_seen":"2026-02-01T12:00:00Z","refused":true}]}`))
+	f.Add([]byte(`{`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, sum, m, why := parseReleasesView(data)
+		if why == "" && (len(sum) != 64 || len(data) > MaxIndexReleasesSize || len(m) > indexsig.MaxReleases) {
 			t.Fatalf("accepted %q", data)
 		}
 	})
