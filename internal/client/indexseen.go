@@ -174,13 +174,18 @@ func acceptReleases(dir, location string, s *indexsig.Statement, sum string, fir
 }
 
 // filterReleases returns a copy of s with the accepted releases of m, at
-// their accepted first-seen times.
+// their accepted first-seen times. The view is an unsigned local file: it
+// may only tighten what s states. An entry it refuses or does not list
+// gives no time, and the time used is never earlier than s's own
+// first_seen for the entry, so an edit of the view cannot backdate it.
 func filterReleases(s *indexsig.Statement, m map[viewKey]viewEntry) *indexsig.Statement {
 	c := *s
 	c.Releases = nil
 	for _, r := range s.Releases {
 		if e, ok := m[viewKey{r.Name, r.Version, r.ProvSHA256}]; ok && !e.refused {
-			r.FirstSeen = e.firstSeen
+			if e.firstSeen.After(r.FirstSeen) {
+				r.FirstSeen = e.firstSeen
+			}
 			c.Releases = append(c.Releases, r)
 		}
 	}
