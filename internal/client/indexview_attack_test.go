@@ -38,7 +38,7 @@ func TestAttackIndexViewEditBackdatesFirstSeen(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum := indexsig.Hash(data)
-	if _, err := recordIndex(dir, loc, "charts.example.org", s, sum); err != nil {
+	if _, err := recordIndex(dir, loc, "charts.example.org", s, sum, honest, honest); err != nil {
 		t.Fatal(err)
 	}
 	// The edit: first_seen moved to a year before.
@@ -54,7 +54,7 @@ func TestAttackIndexViewEditBackdatesFirstSeen(t *testing.T) {
 	if err := os.WriteFile(path, []byte(edited), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	got, err := recordIndex(dir, loc, "charts.example.org", s, sum)
+	got, err := recordIndex(dir, loc, "charts.example.org", s, sum, honest, honest)
 	if err != nil {
 		return // refusing the edited view is fine
 	}

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -27,13 +28,15 @@ func TestAttackLeakedIndexKeyPoisonsViewAfterRemoval(t *testing.T) {
 	genuineSeen := t0.Add(-30 * 24 * time.Hour) // the honest CI saw the .prov a month before
 	retired := t0.Add(-24 * time.Hour)          // its signer retired yesterday
 	prov := indexsig.Hash([]byte("the genuine .prov"))
-	record := func(s *indexsig.Statement) *indexsig.Statement {
+	honestKey, leakedKey := strings.Repeat("A", 40), strings.Repeat("B", 40)
+	active := []string{honestKey, leakedKey}
+	record := func(s *indexsig.Statement, signer string) *indexsig.Statement {
 		t.Helper()
 		data, err := s.Marshal()
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := recordIndex(dir, loc, "charts.example.org", s, indexsig.Hash(data))
+		got, err := recordIndex(dir, loc, "charts.example.org", s, indexsig.Hash(data), []string{signer}, active)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -50,15 +53,16 @@ func TestAttackLeakedIndexKeyPoisonsViewAfterRemoval(t *testing.T) {
 		return s
 	}
 	// The honest index key's statement: the genuine time.
-	if fs := record(stmt("a", genuineSeen, t0)).FirstSeen("app", "1.0.0", prov); fs == nil || !fs.Before(retired) {
+	if fs := record(stmt("a", genuineSeen, t0), honestKey).FirstSeen("app", "1.0.0", prov); fs == nil || !fs.Before(retired) {
 		t.Fatalf("fixture: honest statement gives %v", fs)
 	}
 	// The leaked index key's statement, served once: the same .prov,
 	// re-dated to after the retirement.
-	record(stmt("b", t0.Add(time.Hour), t0.Add(2*time.Hour)))
+	record(stmt("b", t0.Add(time.Hour), t0.Add(2*time.Hour)), leakedKey)
 	// The leaked key is removed; the honest key signs again, with the
 	// genuine time it always gave.
-	fs := record(stmt("c", genuineSeen, t0.Add(3*time.Hour))).FirstSeen("app", "1.0.0", prov)
+	active = []string{honestKey}
+	fs := record(stmt("c", genuineSeen, t0.Add(3*time.Hour)), honestKey).FirstSeen("app", "1.0.0", prov)
 	if fs == nil || !fs.Equal(genuineSeen) {
 		t.Errorf("after the leaked index key's removal the honest statement gives first_seen %s, but the client keeps %v from the removed key's statement: a release signed before the retirement stays untrusted",
 			genuineSeen.Format(time.RFC3339), fs)

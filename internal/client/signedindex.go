@@ -20,6 +20,7 @@ import (
 
 	"github.com/keyctl/keyctl/internal/fail"
 	"github.com/keyctl/keyctl/internal/indexsig"
+	"github.com/keyctl/keyctl/internal/pgpkey"
 	"github.com/keyctl/keyctl/internal/provenance"
 	"github.com/keyctl/keyctl/internal/publish"
 	"github.com/keyctl/keyctl/internal/root"
@@ -86,6 +87,15 @@ type IndexTrust struct {
 	Now          time.Time
 }
 
+// active returns the fingerprints of the active index keys.
+func (it IndexTrust) active() []string {
+	out := make([]string, 0, len(it.Keys))
+	for _, e := range it.Keys {
+		out = append(out, pgpkey.Fingerprint(e))
+	}
+	return out
+}
+
 // IndexTrust returns the index trust of t's manifest; ok is false when the
 // manifest names no active index key (index.yaml is then not signed).
 func (t *Trusted) IndexTrust() (it IndexTrust, ok bool, err error) {
@@ -125,7 +135,7 @@ func (it IndexTrust) Check(index, stmt, sigs []byte, location, stateDir string) 
 	if stateDir != "" {
 		// The statement as this client accepts its releases' first-seen
 		// times (acceptReleases).
-		if s, err = recordIndex(stateDir, location, it.Repository, s, indexsig.Hash(stmt)); err != nil {
+		if s, err = recordIndex(stateDir, location, it.Repository, s, indexsig.Hash(stmt), signers, it.active()); err != nil {
 			return nil, err
 		}
 	}
@@ -257,8 +267,9 @@ func IndexStatePath(dir, location string) string {
 // an exclusive lock and atomically (temporary file, sync, rename). An
 // older statement is an index rollback; a damaged record fails closed. It
 // returns s with the releases whose first-seen times the client accepts
-// (acceptReleases).
-func recordIndex(dir, location, repository string, s *indexsig.Statement, sum string) (*indexsig.Statement, error) {
+// (acceptReleases); signers are the index keys that signed s, active the
+// manifest's active index keys (fingerprints).
+func recordIndex(dir, location, repository string, s *indexsig.Statement, sum string, signers, active []string) (*indexsig.Statement, error) {
 	path := IndexStatePath(dir, location)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fail.Inputf("cannot create the client state folder %s", dir).Wrap(errors.Unwrap(err))
@@ -294,7 +305,7 @@ func recordIndex(dir, location, repository string, s *indexsig.Statement, sum st
 	if err := s.CheckSeen(sum, seenIssued, seenSum); err != nil {
 		return nil, err
 	}
-	accepted, err := acceptReleases(dir, location, s, sum, seenIssued.IsZero(), damaged)
+	accepted, err := acceptReleases(dir, location, s, sum, signers, active, seenIssued.IsZero(), damaged)
 	if err != nil {
 		return nil, err
 	}
