@@ -27,6 +27,11 @@ const (
 	// TimeSignature is the signature's own creation time: the signer sets
 	// it, so on its own it never keeps a removed key's signature trusted.
 	TimeSignature TimeSource = "signature"
+	// TimeIndex is the first-seen time a verified signed index statement
+	// (keyctl-index.json) gives the release for exactly the .prov bytes
+	// judged: signed by an index key, which a chart signer does not hold,
+	// and bound to the .prov, so a signature made later gets none.
+	TimeIndex TimeSource = "signed-index"
 )
 
 // Describe is how text output names a time source.
@@ -36,6 +41,8 @@ func (t TimeSource) Describe() string {
 		return "ledger first-seen time"
 	case TimeSignature:
 		return "signature time, self-asserted, not verified"
+	case TimeIndex:
+		return "signed index first-seen time"
 	}
 	return ""
 }
@@ -57,8 +64,20 @@ type Judgement struct {
 // only when the first-seen time and the signature time both precede the
 // effective time. The signature time alone never suffices.
 func JudgeRemoval(reason string, effective, signedAt time.Time, firstSeen *time.Time) Judgement {
-	const saw = "the ledger saw this release first at"
-	source := TimeLedger
+	return JudgeRemovalBy(reason, effective, signedAt, firstSeen, TimeLedger)
+}
+
+// JudgeRemovalBy is JudgeRemoval with firstSeen taken from source:
+// TimeLedger (the store's first-seen record) or TimeIndex (the first-seen
+// time a signed index statement gives these exact .prov bytes). Both are
+// times the signer cannot forge.
+func JudgeRemovalBy(reason string, effective, signedAt time.Time, firstSeen *time.Time, source TimeSource) Judgement {
+	saw := "the ledger saw this release first at"
+	if source == TimeIndex {
+		saw = "the signed index (keyctl-index.json) saw this release's .prov first at"
+	} else {
+		source = TimeLedger
+	}
 	eff := effective.UTC().Format(time.RFC3339)
 	if reason != ReasonRetired && reason != ReasonSuperseded && reason != ReasonExpired {
 		why := "compromised"
@@ -84,7 +103,7 @@ func JudgeRemoval(reason string, effective, signedAt time.Time, firstSeen *time.
 		when = "not before"
 	}
 	return Judgement{TimeSource: TimeSignature,
-		Detail: fmt.Sprintf("key %s since %s; the signature is dated %s, %s that, but the signer sets that date: unverified, no ledger record backs it", reason, eff, signed, when)}
+		Detail: fmt.Sprintf("key %s since %s; the signature is dated %s, %s that, but the signer sets that date: unverified, no ledger record or signed index entry for this .prov backs it", reason, eff, signed, when)}
 }
 
 // InScope reports whether a chart name matches one of a key's scope globs

@@ -54,3 +54,27 @@ func TestInScope(t *testing.T) {
 		}
 	}
 }
+
+// A signed index's first-seen time backs a soft removal like the ledger,
+// and says where it came from.
+func TestJudgeRemovalBySignedIndex(t *testing.T) {
+	eff := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	before := eff.Add(-time.Hour)
+	j := JudgeRemovalBy(ReasonRetired, eff, before, &before, TimeIndex)
+	if !j.Trusted || j.TimeSource != TimeIndex || !strings.Contains(j.Detail, "the signed index (keyctl-index.json) saw this release's .prov first at") {
+		t.Fatalf("%+v", j)
+	}
+	after := eff.Add(time.Hour)
+	if j := JudgeRemovalBy(ReasonRetired, eff, before, &after, TimeIndex); j.Trusted || j.TimeSource != TimeIndex {
+		t.Fatalf("index time after the removal: %+v", j)
+	}
+	if j := JudgeRemovalBy(ReasonCompromised, eff, before, &before, TimeIndex); j.Trusted {
+		t.Fatalf("compromised: %+v", j)
+	}
+	if j := JudgeRemovalBy(ReasonRetired, eff, before, nil, TimeIndex); j.Trusted || j.TimeSource != TimeSignature {
+		t.Fatalf("no time: %+v", j)
+	}
+	if TimeIndex.Describe() != "signed index first-seen time" {
+		t.Fatalf("description %q", TimeIndex.Describe())
+	}
+}

@@ -2,10 +2,17 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
+	"net/url"
 	"os"
+	"path"
 	"path/filepath"
+	"sort"
 	"time"
+
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 
 	"github.com/spf13/cobra"
 
@@ -13,6 +20,7 @@ import (
 	"github.com/keyctl/keyctl/internal/fail"
 	"github.com/keyctl/keyctl/internal/indexsig"
 	"github.com/keyctl/keyctl/internal/pgpkey"
+	"github.com/keyctl/keyctl/internal/provenance"
 	"github.com/keyctl/keyctl/internal/root"
 	"github.com/keyctl/keyctl/policy"
 )
@@ -23,13 +31,23 @@ func (a *app) newIndexCmd() *cobra.Command {
 		Short: "Sign a repository's index.yaml with an index key (keyctl-index.json)",
 	}
 	var key, passFile, id string
+	var charts []string
 	var expires time.Duration
 	sign := &cobra.Command{
-		Use:   "sign DIR|index.yaml --key SECRETFILE [--expires D] [--id REPOSITORY]",
+		Use:   "sign DIR|index.yaml --key SECRETFILE [--charts DIR]... [--expires D] [--id REPOSITORY]",
 		Short: "Write keyctl-index.json and keyctl-index.json.sig next to index.yaml",
 		Long: `index sign writes keyctl-index.json, a statement that binds the exact bytes of index.yaml
 (SHA-256 and length) to the repository identity, an issue time and a short expiry, and
 keyctl-index.json.sig, its detached signature by an index key (keyctl add KEYFILE --role index).
+
+The statement also binds each release's .prov: for every release index.yaml lists, the .prov
+next to its archive (the archive's file name + ".prov") is looked for in index.yaml's folder and
+in each --charts folder (chart-releaser keeps new packages in .cr-release-packages), and its
+SHA-256 is recorded with the time this index key first saw it. Those times carry over from the
+keyctl-index.json in place when this key signed it: the same .prov keeps its first-seen time, a
+new or re-signed .prov gets now, a release whose .prov is not found here keeps its entry, and a
+release index.yaml no longer lists is dropped. Clients take that first-seen time as trusted time
+for exactly that .prov, like the ledger's: a signature by a key retired after it stays trusted.
 
 Run it in CI after helm repo index or chart-releaser, at every index change and on a schedule
 shorter than --expires. When the repository's manifest names index keys, keyctl verify REPO/CHART,
@@ -39,23 +57,24 @@ See docs/verify.md, "Signed index".
 
 The repository identity comes from --id, else from keyctl-manifest.json in the same folder.
 
-  keyctl index sign ./gh-pages --key "$INDEX_KEY_FILE" --passphrase-file "$PASS_FILE"
+  keyctl index sign ./gh-pages --key "$INDEX_KEY_FILE" --passphrase-file "$PASS_FILE" --charts .cr-release-packages
   keyctl index sign public/index.yaml --key ci-index.gpg --expires 3d --id charts.example.org`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.indexSign(args[0], key, passFile, id, expires)
+			return a.indexSign(args[0], key, passFile, id, charts, expires)
 		},
 	}
 	f := sign.Flags()
 	f.StringVar(&key, "key", "", "the index key's secret key file (armored or binary)")
 	f.StringVar(&passFile, "passphrase-file", "", "file holding the key's passphrase")
+	f.StringArrayVar(&charts, "charts", nil, "another folder holding the releases' .prov files (repeatable), e.g. .cr-release-packages")
 	f.StringVar(&id, "id", "", "repository identity (default: the one keyctl-manifest.json next to index.yaml names)")
 	durationFlag(f, &expires, "expires", indexsig.DefaultValidity, "validity of the statement, e.g. 7d (at most 90d)")
 	c.AddCommand(sign)
 	return c
 }
 
-func (a *app) indexSign(target, keyFile, passFile, id string, validity time.Duration) error {
+func (a *app) indexSign(target, keyFile, passFile, id string, charts []string, validity time.Duration) error {
 	if keyFile == "" {
 		return fail.Inputf("--key is required").WithHint("give the index key's secret key file: gpg --export-secret-keys FPR > index-key.gpg")
 	}
@@ -70,7 +89,8 @@ func (a *app) indexSign(target, keyFile, passFile, id string, validity time.Dura
 	if err != nil {
 		return err
 	}
-	if _, err := client.ParseIndex(index); err != nil {
+	ix, err := client.ParseIndex(index)
+	if err != nil {
 		return fail.Hint(err, "keyctl signs only an index.yaml it can read: regenerate it with helm repo index")
 	}
 	if id == "" {
@@ -92,21 +112,32 @@ func (a *app) indexSign(target, keyFile, passFile, id string, validity time.Dura
 	if err != nil {
 		return err
 	}
-	s, err := indexsig.New(id, index, a.now(), validity)
-	if err != nil {
-		return err
-	}
+	now := a.now().UTC().Truncate(time.Second)
 	out := filepath.Join(dir, indexsig.Name)
 	// Issue times only grow: clients refuse an older statement than the
 	// one they saw, so a statement dated at or before the one in place
 	// (a CI clock behind the last signer's) would lock them out.
-	if old, err := os.ReadFile(out); err == nil {
-		if prev, perr := indexsig.Parse(old); perr == nil && !s.Issued.After(prev.Issued) {
-			return fail.Inputf("%s in place was issued %s, not before now (%s): issue times only grow", out, prev.Issued.Format(time.RFC3339), s.Issued.Format(time.RFC3339)).
+	old, err := os.ReadFile(out)
+	var prev *indexsig.Statement
+	if err == nil {
+		if prev, err = indexsig.Parse(old); err == nil && !now.After(prev.Issued) {
+			return fail.Inputf("%s in place was issued %s, not before now (%s): issue times only grow", out, prev.Issued.Format(time.RFC3339), now.Format(time.RFC3339)).
 				WithHint("check this machine's clock; wait a second and sign again")
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fail.Inputf("cannot read %s", out).Wrap(errors.Unwrap(err))
+	}
+	carried, note := a.carriedReleases(out, old, prev, signer, id, now)
+	if note != "" {
+		tprintf(a.stderr, "keyctl: note: %s\n", note)
+	}
+	releases, nNew, nCarried, err := bindReleases(ix, dir, charts, carried, now)
+	if err != nil {
+		return err
+	}
+	s, err := indexsig.New(id, index, releases, now, validity)
+	if err != nil {
+		return err
 	}
 	data, sig, err := indexsig.Sign(s, signer)
 	if err != nil {
@@ -121,10 +152,165 @@ func (a *app) indexSign(target, keyFile, passFile, id string, validity time.Dura
 	}
 	if a.json() {
 		return a.printJSON(map[string]any{"statement": out, "signature": out + root.SigSuffix, "repository": s.Repository,
-			"index_sha256": s.IndexSHA256, "index_length": s.IndexLength, "issued": s.Issued, "expires": s.Expires, "signer": pgpkey.Fingerprint(signer)})
+			"index_sha256": s.IndexSHA256, "index_length": s.IndexLength, "issued": s.Issued, "expires": s.Expires, "signer": pgpkey.Fingerprint(signer),
+			"releases_bound": len(s.Releases), "releases_new": nNew, "releases_carried": nCarried})
 	}
 	tprintf(a.stdout, "signed %s (%d bytes, sha256 %s) for repository %s\n", indexPath, s.IndexLength, s.IndexSHA256, s.Repository)
+	tprintf(a.stdout, "  bound the .prov of %d of %d releases (%d new or changed, %d carried over)\n", len(s.Releases), countReleases(ix), nNew, nCarried)
 	tprintf(a.stdout, "  wrote %s and %s, by index key %s, expires %s\n", out, filepath.Base(out)+root.SigSuffix, pgpkey.Fingerprint(signer), s.Expires.Format(time.RFC3339))
 	tprintf(a.stdout, "  publish both with index.yaml; re-sign before it expires (valid for %s)\n", policy.Duration(validity))
 	return nil
+}
+
+// carriedReleases returns the releases of the statement in place (old,
+// parsed as prev) to carry over: only when its signature (keyctl-index.json.sig)
+// verifies with signer, the key signing now, and it is for repository id.
+// Otherwise none, and note says why (empty: there was no statement).
+func (a *app) carriedReleases(out string, old []byte, prev *indexsig.Statement, signer *openpgp.Entity, id string, now time.Time) (map[[2]string]indexsig.Release, string) {
+	if old == nil {
+		return nil, ""
+	}
+	fresh := "the first-seen times of the releases start fresh (now)"
+	if prev == nil {
+		return nil, fmt.Sprintf("%s in place does not parse: %s", out, fresh)
+	}
+	sigs, err := os.ReadFile(out + root.SigSuffix)
+	if err != nil {
+		return nil, fmt.Sprintf("%s in place has no readable %s: %s", out, filepath.Base(out)+root.SigSuffix, fresh)
+	}
+	pub, err := pgpkey.SerializePublic(signer, true)
+	if err != nil {
+		return nil, fmt.Sprintf("cannot read the public key of %s: %s", pgpkey.Fingerprint(signer), fresh)
+	}
+	cert, err := pgpkey.ReadCert(pub)
+	if err != nil {
+		return nil, fmt.Sprintf("cannot read the public key of %s: %s", pgpkey.Fingerprint(signer), fresh)
+	}
+	if by, err := root.VerifyBy(old, sigs, openpgp.EntityList{cert}, now); err != nil || len(by) == 0 {
+		return nil, fmt.Sprintf("%s in place is not signed by index key %s: %s", out, pgpkey.Fingerprint(signer), fresh)
+	}
+	if prev.Repository != id {
+		return nil, fmt.Sprintf("%s in place is for repository %s, not %s: %s", out, prev.Repository, id, fresh)
+	}
+	m := make(map[[2]string]indexsig.Release, len(prev.Releases))
+	for _, r := range prev.Releases {
+		m[[2]string{r.Name, r.Version}] = r
+	}
+	return m, ""
+}
+
+// bindReleases returns the statement's releases for index ix: each
+// release's .prov (its archive's file name + ".prov") is looked for in dir
+// and in each of charts; a .prov carried (same bytes) keeps its first-seen
+// time, another one is first seen now, and a release whose .prov is not
+// found keeps its carried entry.
+func bindReleases(ix *client.Index, dir string, charts []string, carried map[[2]string]indexsig.Release, now time.Time) (out []indexsig.Release, nNew, nCarried int, err error) {
+	dirs := append([]string{dir}, charts...)
+	for _, d := range dirs {
+		if st, err := os.Stat(d); err != nil || !st.IsDir() {
+			return nil, 0, 0, fail.Inputf("%s is not a readable folder", d).WithHint("--charts names a folder of packaged charts and their .prov files, e.g. .cr-release-packages")
+		}
+	}
+	names := make([]string, 0, len(ix.Entries))
+	for name := range ix.Entries {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		for _, cv := range ix.Entries[name] {
+			key := [2]string{cv.Name, cv.Version}
+			sum, err := findProv(cv, dirs)
+			if err != nil {
+				return nil, 0, 0, err
+			}
+			old, had := carried[key]
+			switch {
+			case sum == "" && had:
+				out, nCarried = append(out, old), nCarried+1
+			case sum == "":
+			case had && old.ProvSHA256 == sum:
+				out, nCarried = append(out, old), nCarried+1
+			default:
+				out, nNew = append(out, indexsig.Release{Name: cv.Name, Version: cv.Version, ProvSHA256: sum, FirstSeen: now}), nNew+1
+			}
+		}
+	}
+	return out, nNew, nCarried, nil
+}
+
+func countReleases(ix *client.Index) int {
+	n := 0
+	for _, cvs := range ix.Entries {
+		n += len(cvs)
+	}
+	return n
+}
+
+// findProv returns the SHA-256 of release cv's .prov, found in one of
+// dirs ("" when none holds it). Two different .prov files for one release
+// are refused: which one is served is not known.
+func findProv(cv *client.ChartVersion, dirs []string) (string, error) {
+	sum, where := "", ""
+	if len(cv.URLs) == 0 {
+		return "", nil
+	}
+	u, perr := url.Parse(cv.URLs[0])
+	if perr != nil {
+		return "", nil
+	}
+	base := path.Base(u.Path)
+	if base == "." || base == "/" || base == ".." || base == "" {
+		return "", nil
+	}
+	file := base + ".prov"
+	for _, d := range dirs {
+		data, rerr := readCapped(d, file, provenance.MaxProvSize)
+		if errors.Is(rerr, fs.ErrNotExist) {
+			continue
+		}
+		if rerr != nil {
+			return "", fail.Inputf("cannot read %s", filepath.Join(d, file)).Wrap(rerr)
+		}
+		p, perr := provenance.Parse(data)
+		if perr != nil {
+			return "", fail.Inputf("%s is not a valid provenance file", filepath.Join(d, file)).Wrap(perr).
+				WithHint("remove it or sign the chart again (helm package --sign)")
+		}
+		if p.Name != cv.Name || p.Version != cv.Version {
+			return "", fail.Inputf("%s is the .prov of %s %s, but index.yaml lists that archive as %s %s", filepath.Join(d, file), p.Name, p.Version, cv.Name, cv.Version).
+				WithHint("regenerate index.yaml (helm repo index, chart-releaser) from the packaged charts")
+		}
+		h := indexsig.Hash(data)
+		switch {
+		case sum == "":
+			sum, where = h, filepath.Join(d, file)
+		case sum != h:
+			return "", fail.Inputf("%s and %s are two different .prov files for %s %s", where, filepath.Join(d, file), cv.Name, cv.Version).
+				WithHint("keep only the .prov that is published next to the archive")
+		}
+	}
+	return sum, nil
+}
+
+// readCapped reads dir/file (a base name, never a path) through os.Root,
+// at most limit bytes.
+func readCapped(dir, file string, limit int64) ([]byte, error) {
+	rt, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer rt.Close()
+	f, err := rt.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("larger than %d bytes", limit)
+	}
+	return data, nil
 }

@@ -227,11 +227,15 @@ func TestSignedIndexChartReleaser(t *testing.T) {
 	out, errs, code = verify("app")
 	refused("no statement", out, errs, code, "index tamper: the repository names index keys, but it serves no keyctl-index.json")
 
-	signIndex := func(key string, extra ...string) {
+	// CI passes chart-releaser's package folder (here: the release asset
+	// storage), where the .prov files are.
+	signIndex := func(key string, extra ...string) string {
 		t.Helper()
-		e.mustRun(t, append([]string{"--store", e.store, "index", "sign", site, "--key", key}, extra...)...)
+		return e.mustRun(t, append([]string{"--store", e.store, "index", "sign", site, "--key", key, "--charts", l.assets}, extra...)...)
 	}
-	signIndex(indexSecret)
+	if out := signIndex(indexSecret); !strings.Contains(out, "bound the .prov of 5 of 5 releases (5 new or changed, 0 carried over)") {
+		t.Fatalf("index sign:\n%s", out)
+	}
 	stmt1, _ := os.ReadFile(filepath.Join(site, "keyctl-index.json"))
 	sig1, _ := os.ReadFile(filepath.Join(site, "keyctl-index.json.sig"))
 	index1, _ := os.ReadFile(filepath.Join(site, "index.yaml"))
@@ -328,17 +332,14 @@ func TestSignedIndexChartReleaser(t *testing.T) {
 	out, errs, code = verify("app", "KEYCTL_NOW", later)
 	refused("index freeze", out, errs, code, "index freeze: keyctl-index.json issued")
 
-	// No trusted time from the signed index: the maintainer retires after
-	// the statement was issued. The statement binds the archive's digest,
-	// not the .prov, so the retired key's holder could sign a listed
-	// archive after the retirement and date the signature before it (a
-	// red-team finding): without a ledger record the release is refused
-	// as self-asserted, whatever the signed index listed.
+	// Trusted time from the signed index: the maintainer retires after
+	// the statement, which binds each release's .prov (its SHA-256) with
+	// the time the index key first saw it, was signed. The release whose
+	// .prov the signed index saw before the retirement stays trusted.
 	time.Sleep(1100 * time.Millisecond)
 	e.mustRun(t, "--store", e.store, "remove", maint.fpr, "--reason", "retired")
 	e.mustRun(t, "--store", e.store, "publish", "--to", site, "--root-key", e.rootKey)
-	out, errs, code = runIn("--config", cfg, "verify", "ex/app", "--state", state, "-o", "json")
-	var vr struct {
+	type verifyJSON struct {
 		Trusted  bool
 		Decision struct {
 			Status     string `json:"status"`
@@ -346,9 +347,55 @@ func TestSignedIndexChartReleaser(t *testing.T) {
 			Reason     string `json:"reason"`
 		}
 	}
-	if err := json.Unmarshal([]byte(out), &vr); err != nil || code != 1 || vr.Trusted || vr.Decision.TimeSource == "signed-index" ||
-		vr.Decision.Status != "removed-retired" {
-		t.Fatalf("retired key, release listed by the signed index before: want refused as removed-retired without trusted time, got exit %d (%v)\n%s%s", code, err, out, errs)
+	verifyJSONOf := func() (verifyJSON, string, int) {
+		t.Helper()
+		out, errs, code := runIn("--config", cfg, "verify", "ex/app", "--state", state, "-o", "json")
+		var vr verifyJSON
+		if err := json.Unmarshal([]byte(out), &vr); err != nil {
+			t.Fatalf("verify -o json: exit %d (%v)\n%s%s", code, err, out, errs)
+		}
+		return vr, out + errs, code
+	}
+	vr, outs, code := verifyJSONOf()
+	if code != 0 || !vr.Trusted || vr.Decision.TimeSource != "signed-index" || vr.Decision.Status != "removed-retired" ||
+		!strings.Contains(vr.Decision.Reason, "the signed index (keyctl-index.json) saw this release's .prov first at") {
+		t.Fatalf("retired key, .prov bound by the signed index before the retirement: want trusted via signed-index, got exit %d\n%s", code, outs)
+	}
+	// Audit (under the root, without a ledger) says where the time came from.
+	out, errs, code = runIn("--config", cfg, "audit", "--repo", "ex", "--state", state, "-o", "json")
+	var arep struct {
+		Releases []struct {
+			Chart, Version, Status string
+			TimeSource             string `json:"time_source"`
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &arep); err != nil {
+		t.Fatalf("audit: exit %d (%v)\n%s%s", code, err, out, errs)
+	}
+	for _, r := range arep.Releases {
+		if r.Chart == "app" && (r.Status != "trusted" || r.TimeSource != "signed-index") {
+			t.Errorf("audit: %s %s is %s with time source %q, want trusted via signed-index\n%s", r.Chart, r.Version, r.Status, r.TimeSource, out)
+		}
+	}
+
+	// Attack: the retired key's holder signs the listed archive again after
+	// the retirement, dates the signature before it, and serves that .prov.
+	// The statement binds the other .prov: refused, with or without a new
+	// statement (CI would see the new .prov first now).
+	forged, err := charts.SignBytes(maint.entity, "app-1.1.0.tgz", a2, signedAt.Add(time.Second))
+	if err != nil || bytes.Equal(forged, p2) {
+		t.Fatalf("fixture: forged .prov (%v) has the published bytes", err)
+	}
+	writeFile(t, l.assets, "app-1.1.0.tgz.prov", forged)
+	if vr, outs, code = verifyJSONOf(); code != 1 || vr.Trusted || vr.Decision.TimeSource == "signed-index" || vr.Decision.Status != "removed-retired" {
+		t.Fatalf("forged .prov after the retirement, old statement: want refused as removed-retired without trusted time, got exit %d\n%s", code, outs)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if out := signIndex(indexSecret); !strings.Contains(out, "(1 new or changed, 4 carried over)") {
+		t.Fatalf("index sign with a changed .prov:\n%s", out)
+	}
+	if vr, outs, code = verifyJSONOf(); code != 1 || vr.Trusted || vr.Decision.TimeSource != "signed-index" || !strings.Contains(vr.Decision.Reason, "not before that") {
+		t.Fatalf("forged .prov after the retirement, re-signed statement: want refused (first seen after the retirement), got exit %d\n%s", code, outs)
 	}
 }
 
@@ -402,7 +449,7 @@ func TestIndexKeyOfflinePublish(t *testing.T) {
 		t.Fatalf("index sign without an identity: exit %d\n%s", code, errs)
 	}
 	e.mustRun(t, "index", "sign", filepath.Join(pages, "index.yaml"), "--key", ixSec, "--id", "charts.example.org")
-	ahead, err := indexsig.New("charts.example.org", []byte("x"), time.Now().Add(time.Hour), 0)
+	ahead, err := indexsig.New("charts.example.org", []byte("x"), nil, time.Now().Add(time.Hour), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -435,5 +482,108 @@ func TestIndexKeyOfflinePublish(t *testing.T) {
 		if code != tc.code || !strings.HasPrefix(out, tc.want) {
 			t.Fatalf("chart signed by %s: exit %d\n%s%s", tc.signer.fpr, code, out, errs)
 		}
+	}
+}
+
+// index sign carries each release's first-seen time over from the
+// statement in place only when the signing key signed it: the same .prov
+// keeps its time, a changed one is seen now, a .prov not found keeps its
+// entry, a release no longer listed is dropped.
+func TestIndexSignCarryForward(t *testing.T) {
+	dir := t.TempDir()
+	pages, pkgs := filepath.Join(dir, "pages"), filepath.Join(dir, ".cr-release-packages")
+	for _, d := range []string{pages, pkgs} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keyA, keyB := newMaintainer(t, dir, "IndexA"), newMaintainer(t, dir, "IndexB")
+	secA, secB := secretKeyFile(t, keyA, dir), secretKeyFile(t, keyB, dir)
+	signer := newMaintainer(t, dir, "Maint")
+	prov := func(name, version string, at time.Time) []byte {
+		t.Helper()
+		data, err := charts.Archive(charts.Spec{Name: name, Version: version})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := charts.SignBytes(signer.entity, name+"-"+version+".tgz", data, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	alphaProv, betaProv := prov("alpha", "1.0.0", time.Now()), prov("beta", "2.0.0", time.Now())
+	writeFile(t, pages, "alpha-1.0.0.tgz.prov", alphaProv)
+	writeFile(t, pkgs, "beta-2.0.0.tgz.prov", betaProv)
+	alphaEntry := "  alpha:\n  - name: alpha\n    version: 1.0.0\n    urls: [alpha-1.0.0.tgz]\n"
+	betaEntry := "  beta:\n  - name: beta\n    version: 2.0.0\n    urls: [https://github.com/o/r/releases/download/beta-2.0.0/beta-2.0.0.tgz]\n"
+	writeFile(t, pages, "index.yaml", []byte("apiVersion: v1\nentries:\n"+alphaEntry+betaEntry))
+
+	sign := func(key, want string) (*indexsig.Statement, string) {
+		t.Helper()
+		time.Sleep(1100 * time.Millisecond) // issue times only grow, to the second
+		out, errs, code := runIn("index", "sign", pages, "--key", key, "--id", "charts.example.org", "--charts", pkgs)
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("index sign: exit %d, want %q\n%s%s", code, want, out, errs)
+		}
+		data, _ := os.ReadFile(filepath.Join(pages, indexsig.Name))
+		s, err := indexsig.Parse(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, errs
+	}
+	seen := func(s *indexsig.Statement, name, version string, p []byte) *time.Time {
+		return s.FirstSeen(name, version, indexsig.Hash(p))
+	}
+
+	s1, _ := sign(secA, "bound the .prov of 2 of 2 releases (2 new or changed, 0 carried over)")
+	a1, b1 := seen(s1, "alpha", "1.0.0", alphaProv), seen(s1, "beta", "2.0.0", betaProv)
+	if a1 == nil || b1 == nil || !a1.Equal(s1.Issued) {
+		t.Fatalf("first statement: %+v", s1.Releases)
+	}
+	// Re-run: the same .prov files keep their first-seen times.
+	s2, _ := sign(secA, "bound the .prov of 2 of 2 releases (0 new or changed, 2 carried over)")
+	if a := seen(s2, "alpha", "1.0.0", alphaProv); a == nil || !a.Equal(*a1) || !s2.Issued.After(s1.Issued) {
+		t.Fatalf("re-run: alpha first seen %v, want %v", a, a1)
+	}
+	// beta is signed again (new bytes: seen now); alpha's .prov is gone
+	// from here (its entry is carried).
+	betaProv2 := prov("beta", "2.0.0", time.Now().Add(time.Second))
+	writeFile(t, pkgs, "beta-2.0.0.tgz.prov", betaProv2)
+	os.Remove(filepath.Join(pages, "alpha-1.0.0.tgz.prov"))
+	s3, _ := sign(secA, "bound the .prov of 2 of 2 releases (1 new or changed, 1 carried over)")
+	if a := seen(s3, "alpha", "1.0.0", alphaProv); a == nil || !a.Equal(*a1) {
+		t.Fatalf("alpha's .prov not found: first seen %v, want it carried (%v)", a, a1)
+	}
+	if b := seen(s3, "beta", "2.0.0", betaProv2); b == nil || !b.Equal(s3.Issued) || seen(s3, "beta", "2.0.0", betaProv) != nil {
+		t.Fatalf("re-signed beta: first seen %v, want now %v and the old .prov gone", b, s3.Issued)
+	}
+	// beta is no longer listed: dropped.
+	writeFile(t, pages, "index.yaml", []byte("apiVersion: v1\nentries:\n"+alphaEntry))
+	s4, _ := sign(secA, "bound the .prov of 1 of 1 releases (0 new or changed, 1 carried over)")
+	if len(s4.Releases) != 1 || s4.Releases[0].Name != "alpha" {
+		t.Fatalf("dropped release kept: %+v", s4.Releases)
+	}
+	// Another key signs: nothing is carried from a statement it did not
+	// sign (its times would be unvouched for); alpha is seen now.
+	writeFile(t, pages, "alpha-1.0.0.tgz.prov", alphaProv)
+	s5, errs := sign(secB, "bound the .prov of 1 of 1 releases (1 new or changed, 0 carried over)")
+	if a := seen(s5, "alpha", "1.0.0", alphaProv); a == nil || !a.Equal(s5.Issued) {
+		t.Fatalf("statement by another key carried: alpha first seen %v, want %v", a, s5.Issued)
+	}
+	if !strings.Contains(errs, "is not signed by index key "+keyB.fpr) {
+		t.Fatalf("no note on the statement not carried:\n%s", errs)
+	}
+	// The same holds for a statement whose signature does not verify.
+	writeFile(t, pages, indexsig.SigName, []byte("junk"))
+	if _, errs = sign(secB, "(1 new or changed, 0 carried over)"); !strings.Contains(errs, "is not signed by index key") {
+		t.Fatalf("no note on a bad signature:\n%s", errs)
+	}
+	// Two different .prov files for one release: refused.
+	writeFile(t, pkgs, "alpha-1.0.0.tgz.prov", prov("alpha", "1.0.0", time.Now().Add(2*time.Second)))
+	time.Sleep(1100 * time.Millisecond)
+	if out, errs, code := runIn("index", "sign", pages, "--key", secB, "--id", "charts.example.org", "--charts", pkgs); code != 2 || !strings.Contains(errs, "two different .prov files for alpha 1.0.0") {
+		t.Fatalf("two .prov files: exit %d\n%s%s", code, out, errs)
 	}
 }

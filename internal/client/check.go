@@ -8,6 +8,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 
+	"github.com/keyctl/keyctl/internal/indexsig"
 	"github.com/keyctl/keyctl/internal/pgpkey"
 	"github.com/keyctl/keyctl/internal/provenance"
 	"github.com/keyctl/keyctl/internal/root"
@@ -38,6 +39,7 @@ const (
 const (
 	TimeLedger       = string(policy.TimeLedger)
 	TimeSelfAsserted = string(policy.TimeSignature)
+	TimeSignedIndex  = string(policy.TimeIndex)
 )
 
 // Decision is the verdict on one chart release.
@@ -108,6 +110,14 @@ type Candidate struct {
 	// bytes that may back a signature by a key removed (or expired) at
 	// effective; nil (or a nil result): no ledger record.
 	FirstSeen func(effective time.Time) *time.Time
+	// Index is the verified signed index statement the release came
+	// through (nil: none), and ProvSHA256 the lower-case hex SHA-256 of
+	// the exact .prov bytes Prov was parsed from. When the statement lists
+	// the .prov's chart and version with that digest, its first-seen time
+	// backs soft removals and expiry like the ledger's (the earlier of the
+	// two counts); a .prov with other bytes gets no time from it.
+	Index      *indexsig.Statement
+	ProvSHA256 string
 }
 
 // Check decides whether the release in archive (read with
@@ -145,8 +155,10 @@ func fixedTime(t *time.Time) func(time.Time) *time.Time {
 //     or superseded key, or by a (sub)key of an active key that has expired
 //     or been revoked as retired or superseded since it signed (a soft
 //     removal at that time, as the certificate dates it), stays trusted
-//     only when the ledger's first-seen time precedes the removal
-//     (policy.JudgeRemoval). A subkey revoked as compromised never signs.
+//     only when the ledger's first-seen time, or the first-seen time a
+//     verified signed index gives these exact .prov bytes (Candidate.Index;
+//     the earlier of the two), precedes the removal
+//     (policy.JudgeRemovalBy). A subkey revoked as compromised never signs.
 //
 // An index key's signature is never trusted (wrong role), whatever its
 // status. When several checks fail, the verdict reported is the first of:
@@ -193,7 +205,7 @@ func Decide(ks KeySet, now time.Time, r Candidate) *Decision {
 	verdicts := make([]*judged, len(results))
 	for i, res := range results {
 		res, note := softRevoked(ks, p, i, res, certs, cfg)
-		verdicts[i] = judgeSignature(ks, now, *d, res, p.Name, r.FirstSeen)
+		verdicts[i] = judgeSignature(ks, now, *d, res, p.Name, r.FirstSeen, r.Index.FirstSeen(p.Name, p.Version, r.ProvSHA256))
 		if note != "" {
 			verdicts[i].d.Detail = joinDetail(verdicts[i].d.Detail, note)
 		}
@@ -299,7 +311,7 @@ func joinDetail(a, b string) string {
 	return a + "; " + b
 }
 
-func judgeSignature(ks KeySet, now time.Time, base Decision, res provenance.SignatureResult, chart string, firstSeen func(time.Time) *time.Time) *judged {
+func judgeSignature(ks KeySet, now time.Time, base Decision, res provenance.SignatureResult, chart string, firstSeen func(time.Time) *time.Time, indexSeen *time.Time) *judged {
 	d := &base
 	if res.Err != nil {
 		if issuers, unknown := provenance.IsUnknownSigner(res.Err); unknown {
@@ -389,11 +401,15 @@ func judgeSignature(ks KeySet, now time.Time, base Decision, res provenance.Sign
 	if firstSeen != nil {
 		fs = firstSeen(effective)
 	}
+	source := policy.TimeLedger
+	if indexSeen != nil && (fs == nil || indexSeen.Before(*fs)) {
+		fs, source = indexSeen, policy.TimeIndex
+	}
 	if fs != nil {
 		d.FirstSeen = fs.UTC().Format(time.RFC3339)
 	}
 	d.Status = status
-	j := policy.JudgeRemoval(reason, effective, sig.Created, fs)
+	j := policy.JudgeRemovalBy(reason, effective, sig.Created, fs, source)
 	d.Trusted, d.TimeSource = j.Trusted, string(j.TimeSource)
 	switch {
 	case j.Trusted:

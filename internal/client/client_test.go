@@ -168,7 +168,7 @@ func TestRemovalSemantics(t *testing.T) {
 		}
 	}
 	d := tr.Check(p1, "app-1.0.0.tgz", a1, nil)
-	if !strings.Contains(d.Reason, "no ledger record backs it") {
+	if !strings.Contains(d.Reason, "no ledger record or signed index entry for this .prov backs it") {
 		t.Errorf("self-asserted time: reason %q does not say why", d.Reason)
 	}
 	// A signature made after the removal is refused even with an early ledger time.

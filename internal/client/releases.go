@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/indexsig"
 )
 
 // Limits of a repository index (MaxIndexSize is in index.go).
@@ -87,7 +88,7 @@ func ParseReleases(data []byte) ([]Release, error) {
 			if e.Name != name {
 				return nil, bad("entry %d of %s names chart %q", i, name, trunc(e.Name))
 			}
-			if e.Version == "" || len(e.Version) > 256 || strings.ContainsAny(e.Version, "/\\\x00\n") {
+			if !indexsig.ValidVersion(e.Version) {
 				return nil, bad("entry %d of %s has no valid version", i, name)
 			}
 			if seen[e.Version] {
@@ -135,17 +136,5 @@ func trunc(s string) string {
 }
 
 // validChartName accepts what Helm accepts as a chart name, and nothing
-// that could act as a path.
-func validChartName(s string) bool {
-	if s == "" || len(s) > 250 || s == "." || s == ".." {
-		return false
-	}
-	for _, r := range s {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
-		default:
-			return false
-		}
-	}
-	return true
-}
+// that could act as a path (the rule the signed index's releases follow).
+func validChartName(s string) bool { return indexsig.ValidChartName(s) }

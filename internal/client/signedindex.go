@@ -20,6 +20,7 @@ import (
 
 	"github.com/keyctl/keyctl/internal/fail"
 	"github.com/keyctl/keyctl/internal/indexsig"
+	"github.com/keyctl/keyctl/internal/pgpkey"
 	"github.com/keyctl/keyctl/internal/provenance"
 	"github.com/keyctl/keyctl/internal/publish"
 	"github.com/keyctl/keyctl/internal/root"
@@ -86,6 +87,15 @@ type IndexTrust struct {
 	Now          time.Time
 }
 
+// active returns the fingerprints of the active index keys.
+func (it IndexTrust) active() []string {
+	out := make([]string, 0, len(it.Keys))
+	for _, e := range it.Keys {
+		out = append(out, pgpkey.Fingerprint(e))
+	}
+	return out
+}
+
 // IndexTrust returns the index trust of t's manifest; ok is false when the
 // manifest names no active index key (index.yaml is then not signed).
 func (t *Trusted) IndexTrust() (it IndexTrust, ok bool, err error) {
@@ -123,7 +133,9 @@ func (it IndexTrust) Check(index, stmt, sigs []byte, location, stateDir string) 
 		return nil, err
 	}
 	if stateDir != "" {
-		if err := recordIndex(stateDir, location, it.Repository, s, indexsig.Hash(stmt)); err != nil {
+		// The statement as this client accepts its releases' first-seen
+		// times (acceptReleases).
+		if s, err = recordIndex(stateDir, location, it.Repository, s, indexsig.Hash(stmt), signers, it.active()); err != nil {
 			return nil, err
 		}
 	}
@@ -253,15 +265,18 @@ func IndexStatePath(dir, location string) string {
 // recordIndex compares s (whose bytes hash to sum) with the newest
 // statement recorded for location and records s when it is newer, under
 // an exclusive lock and atomically (temporary file, sync, rename). An
-// older statement is an index rollback; a damaged record fails closed.
-func recordIndex(dir, location, repository string, s *indexsig.Statement, sum string) error {
+// older statement is an index rollback; a damaged record fails closed. It
+// returns s with the releases whose first-seen times the client accepts
+// (acceptReleases); signers are the index keys that signed s, active the
+// manifest's active index keys (fingerprints).
+func recordIndex(dir, location, repository string, s *indexsig.Statement, sum string, signers, active []string) (*indexsig.Statement, error) {
 	path := IndexStatePath(dir, location)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fail.Inputf("cannot create the client state folder %s", dir).Wrap(errors.Unwrap(err))
+		return nil, fail.Inputf("cannot create the client state folder %s", dir).Wrap(errors.Unwrap(err))
 	}
 	unlock, err := lockFile(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer unlock()
 	damaged := func(why string) error {
@@ -275,30 +290,37 @@ func recordIndex(dir, location, repository string, s *indexsig.Statement, sum st
 		cur, why := parseIndexState(data)
 		switch {
 		case why != "":
-			return damaged(why)
+			return nil, damaged(why)
 		case cur.Location != location:
-			return damaged("it is for location " + cur.Location)
+			return nil, damaged("it is for location " + cur.Location)
 		case cur.Repository != repository:
-			return fail.Untrustedf("signed index of %s was recorded for repository %q, now %q (replay?)", RedactURL(location), cur.Repository, repository).
+			return nil, fail.Untrustedf("signed index of %s was recorded for repository %q, now %q (replay?)", RedactURL(location), cur.Repository, repository).
 				WithHint("if the repository really changed its identity, move the record away: " + path)
 		}
 		seenIssued, _ = time.Parse(time.RFC3339, cur.Issued)
 		seenIssued, seenSum = seenIssued.UTC(), cur.SHA256
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return fail.Inputf("cannot read client index record %s", path).Wrap(errors.Unwrap(err))
+		return nil, fail.Inputf("cannot read client index record %s", path).Wrap(errors.Unwrap(err))
 	}
 	if err := s.CheckSeen(sum, seenIssued, seenSum); err != nil {
-		return err
+		return nil, err
+	}
+	accepted, err := acceptReleases(dir, location, s, sum, signers, active, seenIssued.IsZero(), damaged)
+	if err != nil {
+		return nil, err
 	}
 	if !s.Issued.After(seenIssued) {
-		return nil // the same statement again
+		return accepted, nil // the same statement again
 	}
 	out, err := json.MarshalIndent(indexState{Format: IndexStateFormat, Location: location, Repository: repository,
 		Issued: s.Issued.UTC().Format(time.RFC3339), SHA256: sum}, "", "  ")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return writeAtomic(dir, path, append(out, '\n'))
+	if err := writeAtomic(dir, path, append(out, '\n')); err != nil {
+		return nil, err
+	}
+	return accepted, nil
 }
 
 func lockFile(path string) (func(), error) {

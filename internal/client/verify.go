@@ -222,8 +222,13 @@ func Verify(ctx context.Context, req VerifyRequest) (*Verdict, error) {
 		f.archiveName = ar.Name + "-" + ar.Version + ".tgz"
 		v.ArchiveName = f.archiveName
 	}
-	// A signed index's issue time backs soft removals, like the ledger.
-	d := Decide(t, t.Now, Candidate{Prov: prov, ArchiveName: f.archiveName, Archive: ar})
+	// A verified signed index's first-seen time for these exact .prov
+	// bytes backs soft removals, like the ledger.
+	c := Candidate{Prov: prov, ArchiveName: f.archiveName, Archive: ar}
+	if f.signed != nil && f.prov != nil {
+		c.Index, c.ProvSHA256 = f.signed, indexsig.Hash(f.prov)
+	}
+	d := Decide(t, t.Now, c)
 	v.Decision, v.Trusted = d, d.Trusted
 	if req.SourceDir != "" {
 		diffs, err := provenance.CompareSource(ar, req.SourceDir, provenance.CompareOptions{})

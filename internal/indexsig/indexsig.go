@@ -14,20 +14,41 @@
 // most MaxSize bytes:
 //
 //		{
-//		  "format": "keyctl-index/1",
+//		  "format": "keyctl-index/2",
 //		  "repository": "charts.example.org",
 //		  "index_sha256": "<lower-case hex SHA-256 of index.yaml>",
 //		  "index_length": 123456,
+//		  "releases": [
+//		    {
+//		      "name": "alpha",
+//		      "version": "1.0.0",
+//		      "prov_sha256": "<lower-case hex SHA-256 of alpha-1.0.0.tgz.prov>",
+//		      "first_seen": "2026-02-20T08:00:00Z"
+//		    }
+//		  ],
 //		  "issued": "2026-03-01T12:00:00Z",
 //		  "expires": "2026-03-08T12:00:00Z"
 //		}
 //
-//	  - format: the format line; another value is refused.
+//	  - format: "keyctl-index/2", or "keyctl-index/1" for a statement
+//	    written by an older keyctl, which has no releases field (and so
+//	    never gives trusted time); another value is refused.
 //	  - repository: the repository identity the root set and manifest name
 //	    (1 to 256 printable ASCII bytes without spaces); a statement for
 //	    another repository is refused (replay).
 //	  - index_sha256, index_length: the exact bytes of index.yaml; other
 //	    bytes are refused (tamper). index_length is at most MaxIndexLength.
+//	  - releases (format 2 only; [] when none): at most MaxReleases
+//	    entries, sorted by name, then version (byte order), no (name,
+//	    version) twice. Each says: the index key's holder saw the .prov
+//	    whose exact bytes hash to prov_sha256 (64 lower-case hex digits) for
+//	    this release first at first_seen (same time layout as issued, and
+//	    not after issued). name is a chart name as index.yaml accepts it
+//	    (ValidChartName), version a release version (ValidVersion). A client
+//	    judging that release with exactly those .prov bytes takes first_seen
+//	    as trusted time, like the ledger's first-seen record
+//	    (Statement.FirstSeen): a .prov with other bytes (re-signed, or
+//	    forged later and backdated) gets none from the statement.
 //	  - issued, expires: UTC, to the second, "2006-01-02T15:04:05Z";
 //	    issued < expires <= issued + MaxValidity (default validity
 //	    DefaultValidity, 7 days). A statement is refused at or after expires
@@ -57,6 +78,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 
@@ -70,10 +92,16 @@ import (
 
 // Names and limits.
 const (
-	Format  = "keyctl-index/1"
-	Name    = "keyctl-index.json"
-	SigName = Name + root.SigSuffix
-	MaxSize = 4 << 10
+	Format = "keyctl-index/2"
+	// FormatV1 is the format before releases: still read, never written,
+	// and it never gives trusted time.
+	FormatV1 = "keyctl-index/1"
+	Name     = "keyctl-index.json"
+	SigName  = Name + root.SigSuffix
+	MaxSize  = 8 << 20
+	// MaxReleases caps the releases a statement binds (about 200 bytes
+	// each).
+	MaxReleases = 30000
 	// MaxIndexLength is the largest index.yaml a statement may bind.
 	MaxIndexLength = 64 << 20
 	// DefaultValidity is short: the statement is re-signed by CI at every
@@ -88,34 +116,114 @@ const timeLayout = "2006-01-02T15:04:05Z"
 
 // Statement is what keyctl-index.json says.
 type Statement struct {
+	// V1 is set on a statement parsed from format keyctl-index/1 (it then
+	// has no Releases); Marshal writes it back in that format.
+	V1          bool
 	Repository  string
 	IndexSHA256 string // lower-case hex
 	IndexLength int64
-	Issued      time.Time
-	Expires     time.Time
+	// Releases are sorted by name, then version (SortReleases).
+	Releases []Release
+	Issued   time.Time
+	Expires  time.Time
+}
+
+// Release is one entry of a statement's releases: the index key's holder
+// saw the .prov whose bytes hash to ProvSHA256 for Name Version first at
+// FirstSeen.
+type Release struct {
+	Name, Version string
+	ProvSHA256    string // lower-case hex
+	FirstSeen     time.Time
 }
 
 type statementJSON struct {
-	Format      string `json:"format"`
-	Repository  string `json:"repository"`
-	IndexSHA256 string `json:"index_sha256"`
-	IndexLength int64  `json:"index_length"`
-	Issued      string `json:"issued"`
-	Expires     string `json:"expires"`
+	Format      string         `json:"format"`
+	Repository  string         `json:"repository"`
+	IndexSHA256 string         `json:"index_sha256"`
+	IndexLength int64          `json:"index_length"`
+	Releases    *[]releaseJSON `json:"releases,omitempty"`
+	Issued      string         `json:"issued"`
+	Expires     string         `json:"expires"`
 }
 
-// New returns the statement over index bytes, issued at now (to the
-// second) and valid for validity (0: DefaultValidity).
-func New(repository string, index []byte, now time.Time, validity time.Duration) (*Statement, error) {
+type releaseJSON struct {
+	Name       string `json:"name"`
+	Version    string `json:"version"`
+	ProvSHA256 string `json:"prov_sha256"`
+	FirstSeen  string `json:"first_seen"`
+}
+
+// New returns the statement over index bytes binding releases (sorted
+// here), issued at now (to the second) and valid for validity (0:
+// DefaultValidity).
+func New(repository string, index []byte, releases []Release, now time.Time, validity time.Duration) (*Statement, error) {
 	if validity == 0 {
 		validity = DefaultValidity
 	}
 	now = now.UTC().Truncate(time.Second)
-	s := &Statement{Repository: repository, IndexSHA256: hash(index), IndexLength: int64(len(index)), Issued: now, Expires: now.Add(validity)}
+	rs := make([]Release, len(releases))
+	for i, r := range releases {
+		r.FirstSeen = r.FirstSeen.UTC().Truncate(time.Second)
+		rs[i] = r
+	}
+	SortReleases(rs)
+	s := &Statement{Repository: repository, IndexSHA256: hash(index), IndexLength: int64(len(index)), Releases: rs, Issued: now, Expires: now.Add(validity)}
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// SortReleases sorts releases by name, then version, the statement's order.
+func SortReleases(rs []Release) {
+	sort.Slice(rs, func(i, j int) bool {
+		if rs[i].Name != rs[j].Name {
+			return rs[i].Name < rs[j].Name
+		}
+		return rs[i].Version < rs[j].Version
+	})
+}
+
+// FirstSeen is the first-seen time the statement gives release name
+// version with .prov bytes hashing to provSHA256 (lower-case hex); nil
+// when it lists no such release or another .prov for it (a format 1
+// statement lists none). Call it only on a verified statement.
+func (s *Statement) FirstSeen(name, version, provSHA256 string) *time.Time {
+	if s == nil || provSHA256 == "" {
+		return nil
+	}
+	i := sort.Search(len(s.Releases), func(i int) bool {
+		r := s.Releases[i]
+		return r.Name > name || (r.Name == name && r.Version >= version)
+	})
+	if i < len(s.Releases) && s.Releases[i].Name == name && s.Releases[i].Version == version && s.Releases[i].ProvSHA256 == provSHA256 {
+		t := s.Releases[i].FirstSeen
+		return &t
+	}
+	return nil
+}
+
+// ValidChartName accepts what Helm accepts as a chart name, and nothing
+// that could act as a path.
+func ValidChartName(s string) bool {
+	if s == "" || len(s) > 250 || s == "." || s == ".." {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// ValidVersion accepts a release version as index.yaml may list it: 1 to
+// 256 bytes, no path separators, NUL or line breaks.
+func ValidVersion(v string) bool {
+	return v != "" && len(v) <= 256 && !strings.ContainsAny(v, "/\\\x00\n")
 }
 
 func hash(b []byte) string {
@@ -139,6 +247,33 @@ func (s *Statement) Validate() error {
 	case s.Expires.Sub(s.Issued) > MaxValidity:
 		return fail.Inputf("%s: valid for %s, more than the limit of %d days", Name, s.Expires.Sub(s.Issued), int(MaxValidity/(24*time.Hour))).
 			WithHint("sign with a shorter --expires")
+	case s.V1 && len(s.Releases) > 0:
+		return fail.Inputf("%s: format %s has no releases", Name, FormatV1)
+	case len(s.Releases) > MaxReleases:
+		return fail.Inputf("%s: %d releases, more than the limit of %d", Name, len(s.Releases), MaxReleases)
+	}
+	for i, r := range s.Releases {
+		switch {
+		case !ValidChartName(r.Name):
+			return fail.Inputf("%s: release %d: chart name %q is not valid", Name, i, r.Name)
+		case !ValidVersion(r.Version):
+			return fail.Inputf("%s: release %d (%s): version %q is not valid", Name, i, r.Name, r.Version)
+		case len(r.ProvSHA256) != 64 || strings.Trim(r.ProvSHA256, "0123456789abcdef") != "":
+			return fail.Inputf("%s: release %s %s: prov_sha256 must be 64 lower-case hex digits", Name, r.Name, r.Version)
+		case r.FirstSeen.Year() < 1990:
+			return fail.Inputf("%s: release %s %s: first_seen is required", Name, r.Name, r.Version)
+		case r.FirstSeen.After(s.Issued):
+			return fail.Inputf("%s: release %s %s: first_seen %s is after issued %s", Name, r.Name, r.Version, fmtTime(r.FirstSeen), fmtTime(s.Issued))
+		}
+		if i > 0 {
+			p := s.Releases[i-1]
+			switch {
+			case p.Name == r.Name && p.Version == r.Version:
+				return fail.Inputf("%s: release %s %s is listed twice", Name, r.Name, r.Version)
+			case p.Name > r.Name || (p.Name == r.Name && p.Version > r.Version):
+				return fail.Inputf("%s: releases are not sorted by name, then version (%s %s before %s %s)", Name, p.Name, p.Version, r.Name, r.Version)
+			}
+		}
 	}
 	return nil
 }
@@ -152,8 +287,18 @@ func (s *Statement) Marshal() ([]byte, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	b, err := json.MarshalIndent(statementJSON{Format: Format, Repository: c.Repository, IndexSHA256: c.IndexSHA256,
-		IndexLength: c.IndexLength, Issued: fmtTime(c.Issued), Expires: fmtTime(c.Expires)}, "", "  ")
+	j := statementJSON{Format: Format, Repository: c.Repository, IndexSHA256: c.IndexSHA256,
+		IndexLength: c.IndexLength, Issued: fmtTime(c.Issued), Expires: fmtTime(c.Expires)}
+	if c.V1 {
+		j.Format = FormatV1
+	} else {
+		rs := make([]releaseJSON, len(c.Releases))
+		for i, r := range c.Releases {
+			rs[i] = releaseJSON{Name: r.Name, Version: r.Version, ProvSHA256: r.ProvSHA256, FirstSeen: fmtTime(r.FirstSeen)}
+		}
+		j.Releases = &rs
+	}
+	b, err := json.MarshalIndent(j, "", "  ")
 	if err != nil {
 		return nil, err
 	}
@@ -176,10 +321,23 @@ func Parse(data []byte) (*Statement, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, fail.Inputf("%s has data after the JSON object", Name)
 	}
-	if j.Format != Format {
+	if j.Format != Format && j.Format != FormatV1 {
 		return nil, fail.Inputf("%s format is %q, want %q", Name, j.Format, Format).WithHint("a newer keyctl may be needed")
 	}
-	s := &Statement{Repository: j.Repository, IndexSHA256: j.IndexSHA256, IndexLength: j.IndexLength}
+	s := &Statement{V1: j.Format == FormatV1, Repository: j.Repository, IndexSHA256: j.IndexSHA256, IndexLength: j.IndexLength}
+	if j.Releases != nil {
+		if len(*j.Releases) > MaxReleases {
+			return nil, fail.Inputf("%s: %d releases, more than the limit of %d", Name, len(*j.Releases), MaxReleases)
+		}
+		s.Releases = make([]Release, len(*j.Releases))
+		for i, r := range *j.Releases {
+			fs, err := parseTime("first_seen", r.FirstSeen)
+			if err != nil {
+				return nil, err
+			}
+			s.Releases[i] = Release{Name: r.Name, Version: r.Version, ProvSHA256: r.ProvSHA256, FirstSeen: fs}
+		}
+	}
 	var err error
 	if s.Issued, err = parseTime("issued", j.Issued); err != nil {
 		return nil, err

@@ -502,7 +502,9 @@ func auditRelease(ctx context.Context, src *source, opts Options, rel *Release, 
 	}
 
 	// The archive, read as verify reads it (provenance.ReadArchive).
-	cand := client.Candidate{Prov: prov, ArchiveName: archiveName(u)}
+	// The signed index's first-seen time applies to these exact .prov
+	// bytes only (client.Candidate.Index).
+	cand := client.Candidate{Prov: prov, ArchiveName: archiveName(u), Index: signed, ProvSHA256: r.ProvSHA256}
 	if !opts.ProvOnly {
 		a, err := readArchive(ctx, src, u, opts, &r)
 		switch {
@@ -516,8 +518,7 @@ func auditRelease(ctx context.Context, src *source, opts Options, rel *Release, 
 		cand.Archive = a
 		if signed != nil && rel.Digest != "" {
 			// The signed index binds this digest: other bytes are a
-			// substituted archive. Its issue time is not trusted time for
-			// the signature (the statement does not bind the .prov).
+			// substituted archive.
 			if got := hex.EncodeToString(a.SHA256[:]); !strings.EqualFold(strings.TrimPrefix(rel.Digest, "sha256:"), got) {
 				r.Status, r.Detail = HashMismatch, fmt.Sprintf("the archive's sha256 %s is not the digest %s the signed index.yaml gives it (a substituted archive)", got, rel.Digest)
 				return r

@@ -33,7 +33,7 @@ func TestAttackAuditIndexRecordStoresToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := indexsig.New("charts.example.org", idx, auditNow.Add(-time.Hour), 7*24*time.Hour)
+	s, err := indexsig.New("charts.example.org", idx, nil, auditNow.Add(-time.Hour), 7*24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -177,6 +177,9 @@ const (
 	// TimeSignature: the signature's own creation time, set by the signer:
 	// not enough to keep a signature trusted (docs/verify.md).
 	TimeSignature = policy.TimeSignature
+	// TimeIndex: the first-seen time a verified signed index gives these
+	// exact .prov bytes.
+	TimeIndex = policy.TimeIndex
 )
 
 // Certificates implements client.KeySet: the certificates of the active
