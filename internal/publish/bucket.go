@@ -51,15 +51,17 @@ type version struct {
 //
 // Accepted: a directory path, relative or absolute (created by the first
 // Publish if missing); file:///abs/dir; gs://bucket/prefix;
-// s3://bucket/prefix?region=REGION (see openS3 for the other query
-// parameters: endpoint, profile, role, anonymous, use_path_style, ssetype,
+// s3://bucket/prefix?region=REGION (see s3.ConfigFromURL for the other
+// query parameters: endpoint, profile, anonymous, use_path_style, ssetype,
 // kmskeyid...); mem:// (process-local and empty at each Open: for tests);
 // http(s)://host/path (read-only). A prefix after the bucket name is
 // honoured: object "a.pgp" of gs://b/charts is charts/a.pgp.
 //
 // gs:// uses Application Default Credentials, or no credentials at all when
 // STORAGE_EMULATOR_HOST names an emulator or the URL says ?anonymous=true.
-// s3:// uses the AWS SDK's usual configuration (environment, shared files).
+// s3:// uses keyctl's own S3 client and the usual AWS credential chain
+// (environment, web identity, shared files, container, EC2 metadata; see
+// docs/manifest.md).
 func Open(ctx context.Context, location string, opts *Options) (*Bucket, error) {
 	loc, err := parseLocation(location)
 	if err != nil {
@@ -139,7 +141,7 @@ func credentialsHint(loc location) string {
 	case kindGCS:
 		return "gs:// uses Application Default Credentials (gcloud auth application-default login, or GOOGLE_APPLICATION_CREDENTIALS); set STORAGE_EMULATOR_HOST for an emulator"
 	case kindS3:
-		return "s3:// uses the AWS SDK's usual configuration (AWS_PROFILE, AWS_REGION or ?region=, credentials files)"
+		return "s3:// needs a region (?region=, AWS_REGION or the profile's region) and takes credentials from, in order: ?profile=, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN, the AWS_PROFILE (or default) profile of ~/.aws/credentials and ~/.aws/config (keys, web identity or credential_process), container credentials, EC2 instance metadata (IMDSv2); ?anonymous=true sends unsigned requests (docs/manifest.md, s3://)"
 	}
 	return acceptedHint
 }
@@ -316,6 +318,9 @@ func (b *Bucket) opError(verb, name string, err error) error {
 	e := fail.Inputf("%s %s at %s", verb, name, b.loc.display).Wrap(err)
 	if _, ok := AsRedirectError(err); ok {
 		e.WithHint("keyctl follows a redirect only on the repository's own scheme and host (docs/verify.md); use the URL the repository really serves from")
+	}
+	if errors.Is(err, errNoSuchBucket) {
+		e.WithHint("check the bucket name in " + b.loc.display + ", and ?region= or ?endpoint=: the service has no such bucket")
 	}
 	if errorCode(err) == codePermissionDenied {
 		e.WithHint("check that your credentials may " + verb + " objects in " + b.loc.display)

@@ -22,7 +22,8 @@
 //     create-only write is a hard link, which fails if the path exists.
 //   - gs:// (gcs.go): the Cloud Storage JSON API over net/http, the
 //     generation as version; credentials from golang.org/x/oauth2/google.
-//   - s3:// (s3.go): the AWS SDK's S3 client, the ETag as version.
+//   - s3:// (s3.go): keyctl's own S3 client (internal/s3: SigV4 over
+//     net/http, the AWS credential chain), the ETag as version.
 //   - mem:// (mem.go): process memory, for tests.
 //
 // They replace gocloud.dev/blob, whose package initialisation (gRPC,
@@ -92,8 +93,8 @@
 // connections — and never on precondition failures, not-found or
 // permission errors. The attempts and the time per operation are bounded
 // (Options); when they run out the error says the bucket kept failing and
-// what to do. The AWS SDK's own retries are turned off, and the gs://
-// driver has none, so that this is the only policy. 501 Not Implemented is
+// what to do. The s3:// and gs:// drivers make one request per
+// attempt, so that this is the only policy. 501 Not Implemented is
 // final.
 //
 // A write whose answer was lost may have landed. Retried writes therefore

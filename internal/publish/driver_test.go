@@ -12,11 +12,9 @@ import (
 	"sync"
 	"testing"
 
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
-
 	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/s3"
+	"github.com/keyctl/keyctl/internal/testutil/s3emu"
 )
 
 // A create-only write to a directory is atomic between writers that do not
@@ -145,16 +143,8 @@ func TestGCSPermissionDenied(t *testing.T) {
 
 // S3 answers map to the same meanings as the JSON API's.
 func TestS3ErrorCodes(t *testing.T) {
-	resp := func(status int) *awshttp.ResponseError {
-		return &awshttp.ResponseError{ResponseError: &smithyhttp.ResponseError{
-			Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status}},
-			Err:      errors.New("api error"),
-		}}
-	}
 	api := func(status int, code string) error {
-		re := resp(status)
-		re.Err = &smithy.GenericAPIError{Code: code}
-		return &smithy.OperationError{ServiceID: "S3", OperationName: "PutObject", Err: re}
+		return fmt.Errorf("wrapped: %w", &s3.Error{Op: "put", Key: "k", StatusCode: status, Code: code})
 	}
 	for _, tt := range []struct {
 		err  error
@@ -163,23 +153,51 @@ func TestS3ErrorCodes(t *testing.T) {
 		{api(404, "NoSuchKey"), codeNotFound},
 		{api(404, "NotFound"), codeNotFound},
 		{api(412, "PreconditionFailed"), codePreconditionFailed},
+		{api(409, "ConditionalRequestConflict"), codePreconditionFailed},
+		{api(409, "OperationAborted"), codeUnknown},
 		{api(403, "AccessDenied"), codePermissionDenied},
+		{api(400, "ExpiredToken"), codePermissionDenied},
 		{api(501, "NotImplemented"), codeUnimplemented},
 		{api(503, "SlowDown"), codeTransient},
 		{api(500, "InternalError"), codeTransient},
 		{api(429, "TooManyRequests"), codeTransient},
-		{api(409, "ConditionalRequestConflict"), codeUnknown},
+		{api(400, "RequestTimeout"), codeTransient},
+		{api(408, ""), codeTransient},
 		{api(400, "InvalidArgument"), codeUnknown},
-		{resp(404), codeNotFound},
+		{api(404, "NoSuchBucket"), codeUnknown}, // a wrong location, not a missing object
 	} {
 		if got := errorCode(s3Error(tt.err)); got != tt.want {
 			t.Errorf("%v: %v, want %v", tt.err, got, tt.want)
 		}
 	}
+	if err := s3Error(api(404, "NoSuchBucket")); !errors.Is(err, errNoSuchBucket) || transient(err) {
+		t.Errorf("NoSuchBucket: %v (transient %v)", err, transient(err))
+	}
+	if err := s3Error(&s3.TooLargeError{Key: "k", Limit: 1}); !errors.Is(err, errTooLarge) {
+		t.Errorf("TooLargeError: %v", err)
+	}
 	// A connection failure is left for retry.go to judge.
-	conn := &smithy.OperationError{ServiceID: "S3", OperationName: "GetObject", Err: errors.New("connection reset")}
+	conn := fmt.Errorf("s3 get k: %w", errors.New("connection reset"))
 	if got := s3Error(conn); got != conn {
 		t.Fatalf("s3Error(connection failure) = %v", got)
+	}
+}
+
+// A missing bucket is a final error with a hint, not "not published".
+func TestS3NoSuchBucket(t *testing.T) {
+	srv := s3emu.Start(t, "bkt")
+	b := open(t, srv.Location("nobkt", "charts"), nil)
+	ctx := context.Background()
+	_, err := b.Get(ctx, "index.json", 1<<20)
+	var nf *NotFoundError
+	if err == nil || errors.As(err, &nf) || !strings.Contains(err.Error(), "NoSuchBucket") {
+		t.Fatalf("err = %v, want a NoSuchBucket error", err)
+	}
+	if hints := strings.Join(fail.HintsOf(err), "\n"); !strings.Contains(hints, "check the bucket name") {
+		t.Fatalf("hints %q", hints)
+	}
+	if n := len(srv.Requests()); n != 1 {
+		t.Fatalf("%d requests: NoSuchBucket was retried", n)
 	}
 }
 
@@ -189,7 +207,7 @@ func TestOpenS3Query(t *testing.T) {
 	for q, errHas := range map[string]string{
 		"private_key=x":                        `unknown query parameter "private_key"`,
 		"use_path_style=maybe":                 `invalid value for "use_path_style"`,
-		"role=admin":                           `invalid value for "role"`,
+		"role=arn:aws:iam::1:role/r":           `?role= (assume role) is not supported`,
 		"request_checksum_calculation=always":  `invalid value for "request_checksum_calculation"`,
 		"response_checksum_validation=never":   `invalid value for "response_checksum_validation"`,
 		"rate_limiter_capacity=lots":           `invalid value for "rate_limiter_capacity"`,

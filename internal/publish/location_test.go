@@ -2,6 +2,7 @@ package publish
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -154,5 +155,43 @@ func TestStatusCodes(t *testing.T) {
 	}
 	if !transient(httpStatusError(503, "")) || transient(httpStatusError(412, "")) || transient(httpStatusError(501, "")) {
 		t.Error("transient() disagrees with the status codes")
+	}
+}
+
+// An s3:// location keyctl cannot open says where the region and the
+// credentials come from: keyctl's own chain, not "the AWS SDK".
+func TestOpenS3HintNamesTheCredentialChain(t *testing.T) {
+	for _, k := range []string{"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	_, err := Open(context.Background(), "s3://bkt/charts", nil)
+	if err == nil || !strings.Contains(err.Error(), "no AWS region") {
+		t.Fatalf("err = %v, want no AWS region", err)
+	}
+	hints := strings.Join(fail.HintsOf(err), "\n")
+	for _, want := range []string{"?region=", "AWS_ACCESS_KEY_ID", "AWS_WEB_IDENTITY_TOKEN_FILE", "credential_process", "IMDSv2", "?anonymous=true", "docs/manifest.md"} {
+		if !strings.Contains(hints, want) {
+			t.Errorf("hints %q lack %q", hints, want)
+		}
+	}
+	if strings.Contains(hints, "AWS SDK") {
+		t.Errorf("hints still name the AWS SDK: %q", hints)
+	}
+}
+
+// AWS_CA_BUNDLE is applied to the s3:// client: a bundle that cannot be
+// read fails the Open, before any request.
+func TestOpenS3AppliesCABundle(t *testing.T) {
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	bad := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(bad, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_CA_BUNDLE", bad)
+	_, err := Open(context.Background(), "s3://bkt/charts?region=eu-west-1", nil)
+	if err == nil || !strings.Contains(err.Error(), "holds no PEM certificate") {
+		t.Fatalf("err = %v, want the CA bundle refused", err)
 	}
 }

@@ -1,274 +1,164 @@
 package publish
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
-	"github.com/aws/smithy-go"
+	"github.com/keyctl/keyctl/internal/s3"
 )
 
-// s3:// is served by this driver over the AWS SDK's S3 client, called
-// directly (PutObject with If-None-Match or If-Match, GetObject, HeadObject,
-// DeleteObject). All of keyctl's S3 code is in this file, behind the
-// driver interface, so that a smaller client can replace the SDK here
-// alone.
+// s3:// is served by this driver over keyctl's own S3 client
+// (internal/s3: SigV4 over net/http, the usual AWS credential chain): one
+// request per operation, no retries of its own. It replaced the AWS SDK v2,
+// whose package initialisation every keyctl command paid for at start-up
+// (docs/performance.md, Start-up).
 
 type s3Driver struct {
-	client   *s3.Client
-	bucket   string
-	sse      s3types.ServerSideEncryption // ?ssetype=
-	kmsKeyID string                       // ?kmskeyid=
+	client *s3.Client
+	bucket string
 }
 
-// openS3 opens an s3:// bucket with the query parameters gocloud.dev's
-// s3blob accepted, and with the SDK's own retries turned off: one retry
-// policy, in one place, ours (see retry.go), as for gs://. Nothing is sent
-// before the first operation.
-func openS3(ctx context.Context, loc location) (*s3Driver, error) {
+// openS3 opens an s3:// bucket with the query parameters documented in
+// docs/manifest.md ("s3:// buckets: parameters and credentials"), read by
+// s3.ConfigFromURL. Nothing is sent before the first operation: the
+// credential chain is walked then.
+func openS3(_ context.Context, loc location) (*s3Driver, error) {
 	u, err := url.Parse(loc.url)
 	if err != nil {
 		return nil, err
 	}
-	d := &s3Driver{bucket: u.Host}
-	var (
-		s3opts            []func(*s3.Options)
-		cfgOpts           []func(*config.LoadOptions) error
-		endpoint, roleARN string
-		hostnameImmutable bool
-	)
-	for key, values := range u.Query() {
-		v := values[0]
-		boolValue := func() (bool, error) {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return false, fmt.Errorf("invalid value for %q: %w", key, err)
-			}
-			return b, nil
-		}
-		var b bool
-		switch key {
-		case "accelerate", "disable_https", "use_path_style", "s3ForcePathStyle", "ssetype", "kmskeyid":
-			if v == "" {
-				continue // s3blob's own parameters: empty means unset
-			}
-		}
-		switch key {
-		case "accelerate", "disable_https", "use_path_style", "s3ForcePathStyle",
-			"hostname_immutable", "dualstack", "fips", "anonymous":
-			if b, err = boolValue(); err != nil {
-				return nil, err
-			}
-		}
-		switch key {
-		case "region":
-			cfgOpts = append(cfgOpts, config.WithRegion(v))
-		case "endpoint":
-			endpoint = v
-		case "profile":
-			cfgOpts = append(cfgOpts, config.WithSharedConfigProfile(v))
-		case "role":
-			if !strings.HasPrefix(v, "arn:") {
-				return nil, fmt.Errorf("invalid value for \"role\": %q is not an ARN (arn:...)", v)
-			}
-			roleARN = v
-		case "ssetype":
-			d.sse = s3types.ServerSideEncryption(v)
-		case "kmskeyid":
-			d.kmsKeyID = v
-		case "accelerate":
-			s3opts = append(s3opts, func(o *s3.Options) { o.UseAccelerate = b })
-		case "disable_https":
-			s3opts = append(s3opts, func(o *s3.Options) { o.EndpointOptions.DisableHTTPS = b })
-		case "use_path_style", "s3ForcePathStyle":
-			s3opts = append(s3opts, func(o *s3.Options) { o.UsePathStyle = b })
-		case "hostname_immutable":
-			hostnameImmutable = b
-		case "dualstack":
-			if b {
-				cfgOpts = append(cfgOpts, config.WithUseDualStackEndpoint(aws.DualStackEndpointStateEnabled))
-			}
-		case "fips":
-			if b {
-				cfgOpts = append(cfgOpts, config.WithUseFIPSEndpoint(aws.FIPSEndpointStateEnabled))
-			}
-		case "anonymous":
-			if b {
-				cfgOpts = append(cfgOpts, config.WithCredentialsProvider(aws.AnonymousCredentials{}))
-			}
-		case "request_checksum_calculation":
-			switch strings.ToLower(v) {
-			case "when_supported":
-				cfgOpts = append(cfgOpts, config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenSupported))
-			case "when_required":
-				cfgOpts = append(cfgOpts, config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired))
-			default:
-				return nil, fmt.Errorf("invalid value for %q: %q (when_supported or when_required)", key, v)
-			}
-		case "response_checksum_validation":
-			switch strings.ToLower(v) {
-			case "when_supported":
-				cfgOpts = append(cfgOpts, config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenSupported))
-			case "when_required":
-				cfgOpts = append(cfgOpts, config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired))
-			default:
-				return nil, fmt.Errorf("invalid value for %q: %q (when_supported or when_required)", key, v)
-			}
-		case "rate_limiter_capacity":
-			// Accepted as before; it sized the SDK retryer's token bucket,
-			// and the SDK does not retry here (retry.go does).
-			if _, err := strconv.ParseInt(v, 10, 32); err != nil {
-				return nil, fmt.Errorf("invalid value for %q: %w", key, err)
-			}
-		case "awssdk":
-			// gocloud.dev's choice of SDK version; there is only v2.
-		default:
-			return nil, fmt.Errorf("unknown query parameter %q", key)
-		}
+	if err := s3blobCompat(u); err != nil {
+		return nil, err
 	}
-	if roleARN != "" {
-		base, err := config.LoadDefaultConfig(ctx, cfgOpts...)
-		if err != nil {
-			return nil, err
-		}
-		if base.Region == "" {
-			return nil, errors.New("?role= needs a region (?region= or AWS_REGION)")
-		}
-		provider := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(base), roleARN)
-		cfgOpts = []func(*config.LoadOptions) error{config.WithCredentialsProvider(provider), config.WithRegion(base.Region)}
-	}
-	cfgOpts = append(cfgOpts, config.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }))
-	cfg, err := config.LoadDefaultConfig(ctx, cfgOpts...)
+	cfg, err := s3.ConfigFromURL(u)
 	if err != nil {
 		return nil, err
 	}
-	if endpoint != "" {
-		// As gocloud.dev set it, so that endpoints keep working as they
-		// did: the URL as given, signed for the configured region. (The
-		// resolver is deprecated in favour of BaseEndpoint, which applies
-		// the S3 endpoint rules to the URL.)
-		//lint:ignore SA1019 see above
-		cfg.EndpointResolverWithOptions = aws.EndpointResolverWithOptionsFunc(
-			func(service, region string, options ...any) (aws.Endpoint, error) {
-				return aws.Endpoint{PartitionID: "aws", URL: endpoint, SigningRegion: region, HostnameImmutable: hostnameImmutable}, nil
-			})
+	// No timeout on the client: retry.go bounds each attempt with its
+	// context. s3.HTTPClient adds AWS_CA_BUNDLE's certificates.
+	hc, err := s3.HTTPClient(cfg, &http.Client{Transport: http.DefaultTransport})
+	if err != nil {
+		return nil, err
 	}
-	d.client = s3.NewFromConfig(cfg, s3opts...)
-	return d, nil
+	c, err := s3.New(cfg, hc)
+	if err != nil {
+		return nil, err
+	}
+	return &s3Driver{client: c, bucket: cfg.Bucket}, nil
 }
 
-// s3Error gives an SDK error its meaning; connection failures stay as they
-// are, for retry.go to judge.
+// s3blobCompat removes from u's query what keyctl accepted before its own
+// S3 client and that means nothing now: gocloud.dev s3blob's own
+// parameters given empty (unset, as s3blob read them), and
+// rate_limiter_capacity (it sized the SDK retryer's token bucket; retries
+// are retry.go's), still checked to be a number.
+func s3blobCompat(u *url.URL) error {
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return fmt.Errorf("s3://%s: query string: %w", u.Host, err)
+	}
+	for _, key := range []string{"accelerate", "disable_https", "use_path_style", "s3ForcePathStyle", "ssetype", "kmskeyid"} {
+		if vs, ok := q[key]; ok && len(vs) == 1 && vs[0] == "" {
+			q.Del(key)
+		}
+	}
+	if vs, ok := q["rate_limiter_capacity"]; ok {
+		if _, err := strconv.ParseInt(vs[0], 10, 32); err != nil || len(vs) > 1 {
+			return fmt.Errorf("s3://%s: invalid value for %q: %q is not a number", u.Host, "rate_limiter_capacity", vs[0])
+		}
+		q.Del("rate_limiter_capacity")
+	}
+	u.RawQuery = q.Encode()
+	return nil
+}
+
+// errNoSuchBucket marks an answer saying the bucket itself does not exist:
+// a wrong location, never "the object is not published" (opError adds a
+// hint).
+var errNoSuchBucket = errors.New("the bucket does not exist (NoSuchBucket)")
+
+// s3Error gives an S3 answer its meaning; connection and credential
+// failures stay as they are, for retry.go to judge.
 func s3Error(err error) error {
 	if err == nil {
 		return nil
 	}
-	status := 0
-	var re *awshttp.ResponseError
-	if errors.As(err, &re) {
-		status = re.HTTPStatusCode()
+	var tl *s3.TooLargeError
+	if errors.As(err, &tl) {
+		return errTooLarge
 	}
-	apiCode := ""
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		apiCode = ae.ErrorCode()
-	}
-	if status == 0 && apiCode == "" {
+	var e *s3.Error
+	if !errors.As(err, &e) {
 		return err
 	}
-	c := statusCode(status)
-	switch apiCode {
-	case "NoSuchBucket", "NoSuchKey", "NotFound":
+	c := statusCode(e.StatusCode)
+	switch {
+	case e.Code == "NoSuchBucket":
+		return &storageError{Code: codeUnknown, Status: e.StatusCode, Err: fmt.Errorf("%w: %w", errNoSuchBucket, err)}
+	case s3.IsNotFound(err):
 		c = codeNotFound
-	case "PreconditionFailed":
+	case s3.IsPreconditionFailed(err):
 		c = codePreconditionFailed
-	case "AccessDenied", "Forbidden":
-		c = codePermissionDenied
-	case "NotImplemented":
+	case s3.IsNotImplemented(err):
 		c = codeUnimplemented
+	case s3.IsAccessDenied(err):
+		c = codePermissionDenied
+	case s3.IsTransient(err):
+		c = codeTransient
 	}
-	return &storageError{Code: c, Status: status, Err: err}
+	return &storageError{Code: c, Status: e.StatusCode, Err: err}
 }
 
 func (d *s3Driver) Read(ctx context.Context, key string, limit int64) ([]byte, version, error) {
-	out, err := d.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &d.bucket, Key: &key})
+	if limit <= 0 {
+		return nil, version{}, errTooLarge
+	}
+	data, etag, err := d.client.Get(ctx, key, limit)
 	if err != nil {
 		return nil, version{}, s3Error(err)
 	}
-	defer out.Body.Close()
-	size := int64(-1)
-	if out.ContentLength != nil {
-		size = *out.ContentLength
-	}
-	data, err := readLimited(out.Body, size, limit)
-	if err != nil {
-		return nil, version{}, err
-	}
-	return data, version{etag: aws.ToString(out.ETag)}, nil
+	return data, version{etag: etag}, nil
 }
 
 func (d *s3Driver) Attributes(ctx context.Context, key string) (attributes, error) {
-	out, err := d.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &d.bucket, Key: &key})
+	i, err := d.client.Stat(ctx, key)
 	if err != nil {
 		return attributes{}, s3Error(err)
 	}
 	return attributes{
-		Size:         aws.ToInt64(out.ContentLength),
-		ContentType:  aws.ToString(out.ContentType),
-		CacheControl: aws.ToString(out.CacheControl),
-		Version:      version{etag: aws.ToString(out.ETag)},
+		Size:         i.Size,
+		ContentType:  i.ContentType,
+		CacheControl: i.CacheControl,
+		Version:      version{etag: i.ETag},
 	}, nil
 }
 
-// Write is one PutObject. S3's conditional writes: If-None-Match: * for
+// Write is one PUT. S3's conditional writes: If-None-Match: * for
 // create-only, If-Match with the ETag read before for the pointer.
 func (d *s3Driver) Write(ctx context.Context, key string, data []byte, o writeOptions) (version, error) {
-	in := &s3.PutObjectInput{
-		Bucket:        &d.bucket,
-		Key:           &key,
-		Body:          bytes.NewReader(data),
-		ContentLength: aws.Int64(int64(len(data))),
-		ContentType:   aws.String(o.ContentType),
-	}
-	if o.CacheControl != "" {
-		in.CacheControl = aws.String(o.CacheControl)
-	}
-	if d.sse != "" {
-		in.ServerSideEncryption = d.sse
-	}
-	if d.kmsKeyID != "" {
-		in.SSEKMSKeyId = aws.String(d.kmsKeyID)
-	}
+	po := s3.PutOptions{ContentType: o.ContentType, CacheControl: o.CacheControl}
 	switch o.Cond {
 	case condIfNotExist:
-		in.IfNoneMatch = aws.String("*")
+		po.IfNoneMatchStar = true
 	case condIfMatch:
 		if o.Version.etag == "" {
 			return version{}, errors.New("internal error: conditional S3 write without an ETag")
 		}
-		in.IfMatch = aws.String(o.Version.etag)
+		po.IfMatch = o.Version.etag
 	}
-	out, err := d.client.PutObject(ctx, in)
+	etag, err := d.client.Put(ctx, key, data, po)
 	if err != nil {
 		return version{}, s3Error(err)
 	}
-	return version{etag: aws.ToString(out.ETag)}, nil
+	return version{etag: etag}, nil
 }
 
 func (d *s3Driver) Delete(ctx context.Context, key string) error {
-	_, err := d.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &d.bucket, Key: &key})
-	return s3Error(err)
+	return s3Error(d.client.Delete(ctx, key))
 }
 
 func (d *s3Driver) Close() error { return nil }

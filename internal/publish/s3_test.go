@@ -137,7 +137,7 @@ func TestS3RetriesRunOut(t *testing.T) {
 	if fail.ExitCode(err) != 2 {
 		t.Errorf("exit code %d", fail.ExitCode(err))
 	}
-	// Exactly MaxAttempts requests: the AWS SDK added no retries of its own.
+	// Exactly MaxAttempts requests: the S3 client adds no retries of its own.
 	if got := srv.Fired(); got != 3 {
 		t.Errorf("%d upload attempts, want 3", got)
 	}
