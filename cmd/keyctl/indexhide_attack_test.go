@@ -62,7 +62,7 @@ func TestAttackHiddenOnceReleaseLosesFirstSeen(t *testing.T) {
 	if first == nil {
 		t.Fatal("fixture: alpha not bound")
 	}
-	sign(other)                                                          // alpha hidden from index.yaml for one run
+	sign(other)                                                           // alpha hidden from index.yaml for one run
 	again := sign(alpha).FirstSeen("alpha", "1.0.0", indexsig.Hash(prov)) // and back, same .prov bytes
 	if again == nil || !again.Equal(*first) {
 		t.Errorf("the unchanged .prov of alpha 1.0.0, first seen %s by this index key, is now dated %v: hiding the release from index.yaml for one CI run erased its trusted time for good",
