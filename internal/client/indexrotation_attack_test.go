@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/keyctl/keyctl/internal/indexsig"
+	"github.com/keyctl/keyctl/internal/root"
 )
 
 // Role: the holder of one index key (the new CI key after a routine
@@ -31,13 +32,13 @@ func TestAttackIndexKeyRotationLiftsFirstSeenBound(t *testing.T) {
 	oldKey, newKey := strings.Repeat("A", 40), strings.Repeat("C", 40)
 	genuine := indexsig.Hash([]byte("app 1.0.0: a .prov signed long ago"))
 	late := indexsig.Hash([]byte("app 1.1.0: a .prov the retired key signed after its retirement"))
-	record := func(s *indexsig.Statement, signer string, active []string) *indexsig.Statement {
+	record := func(s *indexsig.Statement, signer string, active []string, retired ...string) *indexsig.Statement {
 		t.Helper()
 		data, err := s.Marshal()
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := recordIndex(dir, loc, "charts.example.org", s, indexsig.Hash(data), []string{signer}, active)
+		got, err := recordIndex(dir, loc, "charts.example.org", s, indexsig.Hash(data), []string{signer}, active, retired...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,9 +64,25 @@ func TestAttackIndexKeyRotationLiftsFirstSeenBound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := record(s2, newKey, []string{newKey})
+	got := record(s2, newKey, []string{newKey}, oldKey) // oldKey: removed as retired
 	if fs := got.FirstSeen("app", "1.1.0", late); fs != nil {
 		t.Errorf("a .prov that the statement issued %s (seen by this client) did not list gets first_seen %s from the next index key: the bound vanished with a routine retirement of the old index key, so one index key plus a retired maintainer key make a post-retirement signature trusted on a client that followed the repository",
 			seenIssued.Format(time.RFC3339), fs.Format(time.RFC3339))
+	}
+}
+
+// The index keys whose statements keep vouching after their removal are
+// exactly those removed as retired or superseded.
+func TestRetiredIndexKeysFromManifest(t *testing.T) {
+	fpr := func(c string) string { return strings.Repeat(c, 40) }
+	tr := &Trusted{Manifest: &root.Manifest{Keys: []root.KeyEntry{
+		{Fingerprint: fpr("A"), Status: root.Active, Role: root.RoleIndex},
+		{Fingerprint: fpr("B"), Status: root.Removed, Reason: root.Retired, Role: root.RoleIndex},
+		{Fingerprint: fpr("C"), Status: root.Removed, Reason: root.Superseded, Role: root.RoleIndex},
+		{Fingerprint: fpr("D"), Status: root.Removed, Reason: root.Compromised, Role: root.RoleIndex},
+		{Fingerprint: fpr("E"), Status: root.Removed, Reason: "unknown", Role: root.RoleIndex},
+	}}}
+	if got, want := strings.Join(tr.retiredKeys(), ","), fpr("B")+","+fpr("C"); got != want {
+		t.Errorf("retired index keys %s, want %s", got, want)
 	}
 }

@@ -42,10 +42,13 @@ import (
 // On first use (no record) every entry is accepted. An entry already
 // accepted keeps the later of its recorded and its new first-seen time; a
 // refused one stays refused. Both only while an index key that vouches for
-// it is still active in the manifest: a removed key's statements stop
-// counting, so an entry only removed keys vouch for is dropped and learned
-// again from the statement served now, and the previous statement's issue
-// time bounds new entries only while one of its signers is active.
+// it still counts: an index key that is active, or was removed as retired
+// or superseded (its statements were honest, so the bounds and refusals
+// they rest on stay). A key removed as compromised, or that the manifest
+// no longer lists, stops counting: an entry only such keys vouch for is
+// dropped and learned again from the statement served now, and the
+// previous statement's issue time bounds new entries only while one of
+// its signers still counts.
 
 // IndexReleasesFormat is the format line of the client's view of a signed
 // index's releases.
@@ -162,12 +165,12 @@ func validFingerprints(fprs []string) bool {
 	return true
 }
 
-// vouchers returns the sorted, distinct fingerprints of a and b that are
-// in active, at most maxVouchers.
-func vouchers(active map[string]bool, a, b []string) []string {
+// vouchers returns the sorted, distinct fingerprints of a and b that
+// count, at most maxVouchers.
+func vouchers(counts map[string]bool, a, b []string) []string {
 	set := map[string]bool{}
 	for _, f := range append(append([]string(nil), a...), b...) {
-		if active[f] {
+		if counts[f] {
 			set[f] = true
 		}
 	}
@@ -185,13 +188,18 @@ func vouchers(active map[string]bool, a, b []string) []string {
 // acceptReleases returns s with only the releases whose first-seen time
 // the client accepts (see above), recording its view under dir; it runs
 // under recordIndex's lock. signers are the index keys that signed s,
-// active the manifest's active index keys (fingerprints). firstUse: no
-// statement was recorded for location before.
-func acceptReleases(dir, location string, s *indexsig.Statement, sum string, signers, active []string, firstUse bool, damaged func(string) error) (*indexsig.Statement, error) {
+// active the manifest's active index keys, retired those removed as
+// retired or superseded (fingerprints). firstUse: no statement was
+// recorded for location before.
+func acceptReleases(dir, location string, s *indexsig.Statement, sum string, signers, active, retired []string, firstUse bool, damaged func(string) error) (*indexsig.Statement, error) {
 	path := IndexReleasesPath(dir, location)
 	isActive := make(map[string]bool, len(active))
+	counts := make(map[string]bool, len(active)+len(retired))
 	for _, f := range active {
-		isActive[f] = true
+		isActive[f], counts[f] = true, true
+	}
+	for _, f := range retired {
+		counts[f] = true
 	}
 	var prev *view
 	var prevData []byte
@@ -214,11 +222,11 @@ func acceptReleases(dir, location string, s *indexsig.Statement, sum string, sig
 		}
 	}
 	sg := vouchers(isActive, signers, nil)
-	// The previous statement's issue time bounds new entries only while
-	// one of its signers is active.
+	// The previous statement's issue time bounds new entries while one of
+	// its signers counts (active, or retired or superseded: honest).
 	var bound []string
 	if prev != nil {
-		bound = vouchers(isActive, prev.signers, nil)
+		bound = vouchers(counts, prev.signers, nil)
 	}
 	next := make(map[viewKey]viewEntry, len(s.Releases))
 	v := releasesView{Format: IndexReleasesFormat, Issued: s.Issued.UTC().Format(time.RFC3339), SHA256: sum, Signers: sg, Releases: []viewRelease{}}
@@ -230,21 +238,22 @@ func acceptReleases(dir, location string, s *indexsig.Statement, sum string, sig
 		if prev != nil {
 			old, listed = prev.m[k]
 		}
-		if oldBy := vouchers(isActive, old.by, nil); listed && len(oldBy) > 0 {
+		if oldBy := vouchers(counts, old.by, nil); listed && len(oldBy) > 0 {
 			switch {
 			case old.refused:
 				e = viewEntry{firstSeen: old.firstSeen, refused: true, by: oldBy}
 			case old.firstSeen.After(e.firstSeen):
 				e = viewEntry{firstSeen: old.firstSeen, by: oldBy}
 			case old.firstSeen.Equal(e.firstSeen):
-				e.by = vouchers(isActive, oldBy, sg)
+				e.by = vouchers(counts, oldBy, sg)
 			}
 		} else if !listed && len(bound) > 0 && e.firstSeen.Before(prev.issued) {
 			// New since the last statement, yet dated before it.
 			e = viewEntry{firstSeen: e.firstSeen, refused: true, by: bound}
 		}
 		// Otherwise first use, a new entry dated after the previous
-		// statement, or an entry only removed keys vouched for: as s
+		// statement, or an entry only keys removed as compromised (or no
+		// longer listed) vouched for: as s
 		// states it.
 		next[k] = e
 		v.Releases = append(v.Releases, viewRelease{Name: r.Name, Version: r.Version, ProvSHA256: r.ProvSHA256,

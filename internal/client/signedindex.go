@@ -85,6 +85,11 @@ type IndexTrust struct {
 	Keys, Others openpgp.EntityList
 	Repository   string
 	Now          time.Time
+	// Retired are the index keys removed as retired or superseded: their
+	// statements were honest, so the client's view keeps the bounds and
+	// refusals they vouch for. Any other index key that is not active
+	// (removed as compromised, or no longer listed) stops vouching.
+	Retired []string
 }
 
 // active returns the fingerprints of the active index keys.
@@ -92,6 +97,18 @@ func (it IndexTrust) active() []string {
 	out := make([]string, 0, len(it.Keys))
 	for _, e := range it.Keys {
 		out = append(out, pgpkey.Fingerprint(e))
+	}
+	return out
+}
+
+// retiredKeys returns the fingerprints of the manifest's keys removed as
+// retired or superseded (IndexTrust.Retired).
+func (t *Trusted) retiredKeys() []string {
+	var out []string
+	for _, k := range t.Manifest.Keys {
+		if k.Status == root.Removed && (k.Reason == root.Retired || k.Reason == root.Superseded) {
+			out = append(out, k.Fingerprint)
+		}
 	}
 	return out
 }
@@ -106,7 +123,7 @@ func (t *Trusted) IndexTrust() (it IndexTrust, ok bool, err error) {
 	if err != nil {
 		return IndexTrust{}, false, err
 	}
-	return IndexTrust{Keys: keys, Others: t.maintainerKeys(), Repository: t.Manifest.Repository, Now: t.Now}, true, nil
+	return IndexTrust{Keys: keys, Others: t.maintainerKeys(), Repository: t.Manifest.Repository, Now: t.Now, Retired: t.retiredKeys()}, true, nil
 }
 
 // Check verifies index.yaml's bytes against keyctl-index.json (stmt, nil
@@ -135,7 +152,7 @@ func (it IndexTrust) Check(index, stmt, sigs []byte, location, stateDir string) 
 	if stateDir != "" {
 		// The statement as this client accepts its releases' first-seen
 		// times (acceptReleases).
-		if s, err = recordIndex(stateDir, location, it.Repository, s, indexsig.Hash(stmt), signers, it.active()); err != nil {
+		if s, err = recordIndex(stateDir, location, it.Repository, s, indexsig.Hash(stmt), signers, it.active(), it.Retired...); err != nil {
 			return nil, err
 		}
 	}
@@ -268,8 +285,9 @@ func IndexStatePath(dir, location string) string {
 // older statement is an index rollback; a damaged record fails closed. It
 // returns s with the releases whose first-seen times the client accepts
 // (acceptReleases); signers are the index keys that signed s, active the
-// manifest's active index keys (fingerprints).
-func recordIndex(dir, location, repository string, s *indexsig.Statement, sum string, signers, active []string) (*indexsig.Statement, error) {
+// manifest's active index keys (fingerprints), retired the index keys
+// removed as retired or superseded (IndexTrust.Retired).
+func recordIndex(dir, location, repository string, s *indexsig.Statement, sum string, signers, active []string, retired ...string) (*indexsig.Statement, error) {
 	path := IndexStatePath(dir, location)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fail.Inputf("cannot create the client state folder %s", dir).Wrap(errors.Unwrap(err))
@@ -305,7 +323,7 @@ func recordIndex(dir, location, repository string, s *indexsig.Statement, sum st
 	if err := s.CheckSeen(sum, seenIssued, seenSum); err != nil {
 		return nil, err
 	}
-	accepted, err := acceptReleases(dir, location, s, sum, signers, active, seenIssued.IsZero(), damaged)
+	accepted, err := acceptReleases(dir, location, s, sum, signers, active, retired, seenIssued.IsZero(), damaged)
 	if err != nil {
 		return nil, err
 	}
