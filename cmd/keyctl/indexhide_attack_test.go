@@ -1,11 +1,13 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/keyctl/keyctl/internal/client"
 	"github.com/keyctl/keyctl/internal/indexsig"
 	"github.com/keyctl/keyctl/internal/testutil/charts"
 )
@@ -67,5 +69,41 @@ func TestAttackHiddenOnceReleaseLosesFirstSeen(t *testing.T) {
 	if again == nil || !again.Equal(*first) {
 		t.Errorf("the unchanged .prov of alpha 1.0.0, first seen %s by this index key, is now dated %v: hiding the release from index.yaml for one CI run erased its trusted time for good",
 			first.Format(time.RFC3339), again)
+	}
+}
+
+// Carried entries of releases index.yaml does not list are kept up to the
+// statement's cap; beyond it, the earliest seen of them are dropped first,
+// never a listed release's.
+func TestBindReleasesKeepsUnlistedUpToCap(t *testing.T) {
+	dir := t.TempDir()
+	ix, err := client.ParseIndex([]byte("apiVersion: v1\nentries:\n  alpha:\n  - name: alpha\n    version: 1.0.0\n    urls: [alpha-1.0.0.tgz]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	carried := map[[2]string]indexsig.Release{
+		{"alpha", "1.0.0"}: {Name: "alpha", Version: "1.0.0", ProvSHA256: indexsig.Hash([]byte("a")), FirstSeen: t0.Add(-time.Hour)},
+	}
+	for i := range indexsig.MaxReleases + 1 {
+		v := fmt.Sprintf("0.0.%d", i)
+		carried[[2]string{"gone", v}] = indexsig.Release{Name: "gone", Version: v, ProvSHA256: indexsig.Hash([]byte(v)), FirstSeen: t0.Add(time.Duration(i) * time.Second)}
+	}
+	out, n, err := bindReleases(ix, dir, nil, carried, t0.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != indexsig.MaxReleases || n.Carried != 1 || n.Absent != indexsig.MaxReleases-1 || n.Dropped != 2 {
+		t.Fatalf("bound %d (%+v), want %d with 2 unlisted dropped", len(out), n, indexsig.MaxReleases)
+	}
+	kept := map[string]bool{}
+	for _, r := range out {
+		kept[r.Name+" "+r.Version] = true
+	}
+	if !kept["alpha 1.0.0"] || kept["gone 0.0.0"] || kept["gone 0.0.1"] || !kept["gone 0.0.2"] {
+		t.Errorf("want alpha and all but the two earliest-seen unlisted releases kept")
+	}
+	if _, err := indexsig.New("charts.example.org", []byte("i"), out, t0.Add(24*time.Hour), 0); err != nil {
+		t.Errorf("the releases do not make a statement: %v", err)
 	}
 }
