@@ -181,10 +181,17 @@ func (a *app) configure(cmd *cobra.Command) error {
 	if a.storePath == "" {
 		a.storePath = ring.DefaultPath()
 	}
+	return nil
+}
+
+// who is the actor the store's log records: --actor (or its config key or
+// variable), else user@host, looked up only by commands that write (the
+// user database lookup costs every other command start-up time).
+func (a *app) who() string {
 	if a.actor == "" {
 		a.actor = defaultActor()
 	}
-	return nil
+	return a.actor
 }
 
 // checkConfigMode refuses to take pins (root fingerprints, the root set
