@@ -69,7 +69,14 @@ func DefaultVerify() VerifyPolicy {
 // ParseHash returns the hash a name in Hashes stands for. Case, "-" and "_"
 // do not matter. Weak hashes are refused with an error that says so.
 func ParseHash(name string) (crypto.Hash, error) {
-	n := strings.NewReplacer("-", "", "_", "").Replace(strings.ToUpper(strings.TrimSpace(name)))
+	// strings.Map, not a strings.Replacer: a Replacer builds a lookup
+	// table on first use, in every process that checks a signature.
+	n := strings.Map(func(r rune) rune {
+		if r == '-' || r == '_' {
+			return -1
+		}
+		return r
+	}, strings.ToUpper(strings.TrimSpace(name)))
 	if h, ok := hashNames[n]; ok {
 		return h, nil
 	}

@@ -51,7 +51,7 @@ type app struct {
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	a := &app{stdin: stdin, stdout: termsafe.NewWriter(stdout), stderr: termsafe.NewWriter(stderr),
 		rawStdout: stdout, rawStderr: stderr, now: time.Now}
-	root := a.rootCommand()
+	root := a.rootCommandWith(a.commandsFor(args))
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(a.stdout)
@@ -63,7 +63,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return fail.ExitCode(err)
 }
 
-func (a *app) rootCommand() *cobra.Command {
+// rootCommand is keyctl with every subcommand.
+func (a *app) rootCommand() *cobra.Command { return a.rootCommandWith(a.commands()) }
+
+func (a *app) rootCommandWith(cmds []*cobra.Command) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "keyctl",
 		Short:         "Govern who may sign Helm charts for a chart repository",
@@ -87,7 +90,7 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.DurationVar(&a.lockWait, "lock-timeout", 5*time.Second, "how long to wait for a store held by another keyctl")
 	pf.BoolVar(&a.plainHTTP, "plain-http", false, "talk plain HTTP to oci:// registries, as helm --plain-http (a local or test registry only)")
 
-	for _, c := range a.commands() {
+	for _, c := range cmds {
 		root.AddCommand(c)
 	}
 	a.completions(root)
@@ -181,10 +184,17 @@ func (a *app) configure(cmd *cobra.Command) error {
 	if a.storePath == "" {
 		a.storePath = ring.DefaultPath()
 	}
+	return nil
+}
+
+// who is the actor the store's log records: --actor (or its config key or
+// variable), else user@host, looked up only by commands that write (the
+// user database lookup costs every other command start-up time).
+func (a *app) who() string {
 	if a.actor == "" {
 		a.actor = defaultActor()
 	}
-	return nil
+	return a.actor
 }
 
 // checkConfigMode refuses to take pins (root fingerprints, the root set

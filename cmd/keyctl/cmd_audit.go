@@ -507,7 +507,7 @@ func (a *app) ledgerRecord(cmd *cobra.Command, o auditOpts) error {
 	if err != nil {
 		return err
 	}
-	res, err := revoke.Record(st, rep, ks, a.actor)
+	res, err := revoke.Record(st, rep, ks, a.who())
 	if cerr := st.Close(); err == nil && cerr != nil {
 		err = cerr
 	}

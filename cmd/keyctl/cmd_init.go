@@ -55,7 +55,7 @@ func (a *app) newInitCmd() *cobra.Command {
 			}
 			defer s.Close()
 			detail := fmt.Sprintf("root set 1: %d of %s", threshold, strings.Join(set.Fingerprints(), ","))
-			if err := s.Init(repo, ring.RootLink{Version: 1, Data: data}, detail, a.actor); err != nil {
+			if err := s.Init(repo, ring.RootLink{Version: 1, Data: data}, detail, a.who()); err != nil {
 				return err
 			}
 			pin := root.PinOf(data)

@@ -120,7 +120,7 @@ A key has a role, fixed when it is added:
 				return err
 			}
 			defer s.Close()
-			req.Actor = a.actor
+			req.Actor = a.who()
 			k, err := s.Add(e, req, lint)
 			if err != nil {
 				return err
@@ -160,7 +160,7 @@ func (a *app) newUpdateCmd() *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			res, err := s.Update(e, reason, ticket, a.actor, lint)
+			res, err := s.Update(e, reason, ticket, a.who(), lint)
 			if err != nil {
 				return err
 			}
@@ -191,7 +191,7 @@ func (a *app) newRemoveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			req := ring.RemoveRequest{Reason: r, Ticket: ticket, Note: note, Actor: a.actor}
+			req := ring.RemoveRequest{Reason: r, Ticket: ticket, Note: note, Actor: a.who()}
 			if effective != "" {
 				if r == ring.Compromised {
 					a.warn("--effective is ignored for compromised keys: every signature by the key is untrusted")

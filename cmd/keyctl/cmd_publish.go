@@ -241,7 +241,7 @@ func (a *app) openBucketAdopting(s *ring.Store, to string) (*publish.Bucket, err
 	if err != nil {
 		return nil, err
 	}
-	v, err := release.Adopt(context.Background(), s, bucket, a.actor, a.now())
+	v, err := release.Adopt(context.Background(), s, bucket, a.who(), a.now())
 	if err != nil {
 		bucket.Close()
 		return nil, err
@@ -304,7 +304,7 @@ func (a *app) upload(s *ring.Store, files, sigs map[string][]byte, fresh *root.M
 	if !live {
 		return uerr
 	}
-	if err := signed.Record(s, bucket.Location(), a.actor); err != nil {
+	if err := signed.Record(s, bucket.Location(), a.who()); err != nil {
 		return fail.Hint(err, "the publish is live, but the store did not record it; the next publish may report a conflict: re-run it")
 	}
 	if uerr != nil {
@@ -565,7 +565,7 @@ The next keyctl publish publishes the chain and signs with the new set.`,
 				return err
 			}
 			if err := s.PutRootSet(ring.RootLink{Version: next.Version, Data: data, Sigs: sigs},
-				fmt.Sprintf("root set %d: %d of %s", next.Version, next.Threshold, strings.Join(next.Fingerprints(), ",")), a.actor); err != nil {
+				fmt.Sprintf("root set %d: %d of %s", next.Version, next.Threshold, strings.Join(next.Fingerprints(), ",")), a.who()); err != nil {
 				return err
 			}
 			if a.json() {
