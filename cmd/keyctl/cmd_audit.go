@@ -173,6 +173,9 @@ func storeIndexTrust(st *ring.Store, keys []*ring.Key, now time.Time) (*client.I
 	it := &client.IndexTrust{Now: now}
 	for _, k := range keys {
 		if k.Status != ring.Active {
+			if k.Removal != nil && (k.Removal.Reason == ring.Retired || k.Removal.Reason == ring.Superseded) {
+				it.Retired = append(it.Retired, k.Fingerprint)
+			}
 			continue
 		}
 		e, err := k.Entity()

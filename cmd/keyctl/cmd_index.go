@@ -45,8 +45,11 @@ next to its archive (the archive's file name + ".prov") is looked for in index.y
 in each --charts folder (chart-releaser keeps new packages in .cr-release-packages), and its
 SHA-256 is recorded with the time this index key first saw it. Those times carry over from the
 keyctl-index.json in place when this key signed it: the same .prov keeps its first-seen time, a
-new or re-signed .prov gets now, a release whose .prov is not found here keeps its entry, and a
-release index.yaml no longer lists is dropped. Clients take that first-seen time as trusted time
+new or re-signed .prov gets now, and a release whose .prov is not found here keeps its entry, as
+does a release index.yaml no longer lists (so one left out for a run keeps its time; beyond the
+cap of entries, the earliest-seen of those are dropped first, and the output says so). Signing
+with a keyctl that writes the older statement format (keyctl-index/1) drops every entry: the
+next run starts their first-seen times afresh (now). Clients take that first-seen time as trusted time
 for exactly that .prov, like the ledger's: a signature by a key retired after it stays trusted.
 
 Run it in CI after helm repo index or chart-releaser, at every index change and on a schedule
@@ -131,7 +134,7 @@ func (a *app) indexSign(target, keyFile, passFile, id string, charts []string, v
 	if note != "" {
 		tprintf(a.stderr, "keyctl: note: %s\n", note)
 	}
-	releases, nNew, nCarried, err := bindReleases(ix, dir, charts, carried, now)
+	releases, n, err := bindReleases(ix, dir, charts, carried, now)
 	if err != nil {
 		return err
 	}
@@ -153,10 +156,17 @@ func (a *app) indexSign(target, keyFile, passFile, id string, charts []string, v
 	if a.json() {
 		return a.printJSON(map[string]any{"statement": out, "signature": out + root.SigSuffix, "repository": s.Repository,
 			"index_sha256": s.IndexSHA256, "index_length": s.IndexLength, "issued": s.Issued, "expires": s.Expires, "signer": pgpkey.Fingerprint(signer),
-			"releases_bound": len(s.Releases), "releases_new": nNew, "releases_carried": nCarried})
+			"releases_bound": len(s.Releases), "releases_new": n.New, "releases_carried": n.Carried,
+			"releases_unlisted_kept": n.Absent, "releases_unlisted_dropped": n.Dropped})
 	}
 	tprintf(a.stdout, "signed %s (%d bytes, sha256 %s) for repository %s\n", indexPath, s.IndexLength, s.IndexSHA256, s.Repository)
-	tprintf(a.stdout, "  bound the .prov of %d of %d releases (%d new or changed, %d carried over)\n", len(s.Releases), countReleases(ix), nNew, nCarried)
+	tprintf(a.stdout, "  bound the .prov of %d of %d releases (%d new or changed, %d carried over)\n", len(s.Releases)-n.Absent, countReleases(ix), n.New, n.Carried)
+	if n.Absent > 0 {
+		tprintf(a.stdout, "  kept the first-seen times of %d releases index.yaml does not list (carried over)\n", n.Absent)
+	}
+	if n.Dropped > 0 {
+		tprintf(a.stdout, "  dropped the %d earliest-seen releases index.yaml does not list: a statement binds at most %d\n", n.Dropped, indexsig.MaxReleases)
+	}
 	tprintf(a.stdout, "  wrote %s and %s, by index key %s, expires %s\n", out, filepath.Base(out)+root.SigSuffix, pgpkey.Fingerprint(signer), s.Expires.Format(time.RFC3339))
 	tprintf(a.stdout, "  publish both with index.yaml; re-sign before it expires (valid for %s)\n", policy.Duration(validity))
 	return nil
@@ -199,16 +209,28 @@ func (a *app) carriedReleases(out string, old []byte, prev *indexsig.Statement, 
 	return m, ""
 }
 
+// boundReleases counts what bindReleases did.
+type boundReleases struct {
+	New, Carried int
+	// Absent are the carried entries of releases index.yaml does not list
+	// (kept), Dropped those dropped for the entry cap.
+	Absent, Dropped int
+}
+
 // bindReleases returns the statement's releases for index ix: each
 // release's .prov (its archive's file name + ".prov") is looked for in dir
 // and in each of charts; a .prov carried (same bytes) keeps its first-seen
 // time, another one is first seen now, and a release whose .prov is not
-// found keeps its carried entry.
-func bindReleases(ix *client.Index, dir string, charts []string, carried map[[2]string]indexsig.Release, now time.Time) (out []indexsig.Release, nNew, nCarried int, err error) {
+// found keeps its carried entry. A carried entry of a release ix does not
+// list is kept too (a client takes its time only for that exact .prov, of
+// that name and version): a release left out of index.yaml for a run
+// keeps its first-seen time. Beyond indexsig.MaxReleases, the absent
+// entries first seen earliest are dropped first.
+func bindReleases(ix *client.Index, dir string, charts []string, carried map[[2]string]indexsig.Release, now time.Time) (out []indexsig.Release, n boundReleases, err error) {
 	dirs := append([]string{dir}, charts...)
 	for _, d := range dirs {
 		if st, err := os.Stat(d); err != nil || !st.IsDir() {
-			return nil, 0, 0, fail.Inputf("%s is not a readable folder", d).WithHint("--charts names a folder of packaged charts and their .prov files, e.g. .cr-release-packages")
+			return nil, n, fail.Inputf("%s is not a readable folder", d).WithHint("--charts names a folder of packaged charts and their .prov files, e.g. .cr-release-packages")
 		}
 	}
 	names := make([]string, 0, len(ix.Entries))
@@ -216,26 +238,50 @@ func bindReleases(ix *client.Index, dir string, charts []string, carried map[[2]
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	listed := map[[2]string]bool{}
 	for _, name := range names {
 		for _, cv := range ix.Entries[name] {
 			key := [2]string{cv.Name, cv.Version}
+			listed[key] = true
 			sum, err := findProv(cv, dirs)
 			if err != nil {
-				return nil, 0, 0, err
+				return nil, n, err
 			}
 			old, had := carried[key]
 			switch {
 			case sum == "" && had:
-				out, nCarried = append(out, old), nCarried+1
+				out, n.Carried = append(out, old), n.Carried+1
 			case sum == "":
 			case had && old.ProvSHA256 == sum:
-				out, nCarried = append(out, old), nCarried+1
+				out, n.Carried = append(out, old), n.Carried+1
 			default:
-				out, nNew = append(out, indexsig.Release{Name: cv.Name, Version: cv.Version, ProvSHA256: sum, FirstSeen: now}), nNew+1
+				out, n.New = append(out, indexsig.Release{Name: cv.Name, Version: cv.Version, ProvSHA256: sum, FirstSeen: now}), n.New+1
 			}
 		}
 	}
-	return out, nNew, nCarried, nil
+	var absent []indexsig.Release
+	for key, r := range carried {
+		if !listed[key] {
+			absent = append(absent, r)
+		}
+	}
+	// Newest first, so that the cap cuts the earliest seen.
+	sort.Slice(absent, func(i, j int) bool {
+		a, b := absent[i], absent[j]
+		if !a.FirstSeen.Equal(b.FirstSeen) {
+			return a.FirstSeen.After(b.FirstSeen)
+		}
+		if a.Name != b.Name {
+			return a.Name < b.Name
+		}
+		return a.Version < b.Version
+	})
+	room := max(indexsig.MaxReleases-len(out), 0)
+	if len(absent) > room {
+		n.Dropped, absent = len(absent)-room, absent[:room]
+	}
+	n.Absent = len(absent)
+	return append(out, absent...), n, nil
 }
 
 func countReleases(ix *client.Index) int {

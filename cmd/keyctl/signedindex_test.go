@@ -559,11 +559,11 @@ func TestIndexSignCarryForward(t *testing.T) {
 	if b := seen(s3, "beta", "2.0.0", betaProv2); b == nil || !b.Equal(s3.Issued) || seen(s3, "beta", "2.0.0", betaProv) != nil {
 		t.Fatalf("re-signed beta: first seen %v, want now %v and the old .prov gone", b, s3.Issued)
 	}
-	// beta is no longer listed: dropped.
+	// beta is no longer listed: its entry is kept, with its time.
 	writeFile(t, pages, "index.yaml", []byte("apiVersion: v1\nentries:\n"+alphaEntry))
-	s4, _ := sign(secA, "bound the .prov of 1 of 1 releases (0 new or changed, 1 carried over)")
-	if len(s4.Releases) != 1 || s4.Releases[0].Name != "alpha" {
-		t.Fatalf("dropped release kept: %+v", s4.Releases)
+	s4, _ := sign(secA, "bound the .prov of 1 of 1 releases (0 new or changed, 1 carried over)\n  kept the first-seen times of 1 releases index.yaml does not list")
+	if b := seen(s4, "beta", "2.0.0", betaProv2); len(s4.Releases) != 2 || b == nil || !b.Equal(s3.Issued) {
+		t.Fatalf("unlisted beta: %+v, want its entry kept at %v", s4.Releases, s3.Issued)
 	}
 	// Another key signs: nothing is carried from a statement it did not
 	// sign (its times would be unvouched for); alpha is seen now.

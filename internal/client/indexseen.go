@@ -42,10 +42,13 @@ import (
 // On first use (no record) every entry is accepted. An entry already
 // accepted keeps the later of its recorded and its new first-seen time; a
 // refused one stays refused. Both only while an index key that vouches for
-// it is still active in the manifest: a removed key's statements stop
-// counting, so an entry only removed keys vouch for is dropped and learned
-// again from the statement served now, and the previous statement's issue
-// time bounds new entries only while one of its signers is active.
+// it still counts: an index key that is active, or was removed as retired
+// or superseded (its statements were honest, so the bounds and refusals
+// they rest on stay). A key removed as compromised, or that the manifest
+// no longer lists, stops counting: an entry only such keys vouch for is
+// dropped and learned again from the statement served now, and the
+// previous statement's issue time bounds new entries only while one of
+// its signers still counts.
 
 // IndexReleasesFormat is the format line of the client's view of a signed
 // index's releases.
@@ -162,12 +165,12 @@ func validFingerprints(fprs []string) bool {
 	return true
 }
 
-// vouchers returns the sorted, distinct fingerprints of a and b that are
-// in active, at most maxVouchers.
-func vouchers(active map[string]bool, a, b []string) []string {
+// vouchers returns the sorted, distinct fingerprints of a and b that
+// count, at most maxVouchers.
+func vouchers(counts map[string]bool, a, b []string) []string {
 	set := map[string]bool{}
 	for _, f := range append(append([]string(nil), a...), b...) {
-		if active[f] {
+		if counts[f] {
 			set[f] = true
 		}
 	}
@@ -183,42 +186,68 @@ func vouchers(active map[string]bool, a, b []string) []string {
 }
 
 // acceptReleases returns s with only the releases whose first-seen time
-// the client accepts (see above), recording its view under dir; it runs
-// under recordIndex's lock. signers are the index keys that signed s,
-// active the manifest's active index keys (fingerprints). firstUse: no
-// statement was recorded for location before.
-func acceptReleases(dir, location string, s *indexsig.Statement, sum string, signers, active []string, firstUse bool, damaged func(string) error) (*indexsig.Statement, error) {
+// the client accepts (see above), and the view to record; it runs under
+// recordIndex's lock, which writes the view after the record that names
+// its SHA-256. signers are the index keys that signed s, active the
+// manifest's active index keys, retired those removed as retired or
+// superseded (fingerprints). rec is the signed index record (nil: no
+// statement was recorded for location before). prevSum is the SHA-256 of
+// the view read (the one on disk, "" when none counts).
+//
+// The record names the view it was written with (and the one before, so
+// that a crash between the two writes loses nothing). A view that is
+// missing or names neither, while the record names one, was edited,
+// replaced or lost: it counts as a view listing nothing for a statement
+// issued when the recorded one was, so every entry dated before that is
+// refused. A record without that SHA-256 (written by an older keyctl)
+// takes the view as found, or a missing one as first use for the
+// releases.
+func acceptReleases(dir, location string, s *indexsig.Statement, sum string, signers, active, retired []string, rec *indexState, damaged func(string) error) (accepted *indexsig.Statement, out []byte, prevSum string, err error) {
 	path := IndexReleasesPath(dir, location)
 	isActive := make(map[string]bool, len(active))
+	counts := make(map[string]bool, len(active)+len(retired))
 	for _, f := range active {
-		isActive[f] = true
+		isActive[f], counts[f] = true, true
 	}
+	for _, f := range retired {
+		counts[f] = true
+	}
+	sg := vouchers(isActive, signers, nil)
 	var prev *view
-	var prevData []byte
-	if !firstUse {
+	if rec != nil {
 		data, err := os.ReadFile(path)
 		switch {
 		case err == nil:
 			v, why := parseReleasesView(data)
+			h := indexsig.Hash(data)
 			switch {
 			case why != "":
-				return nil, damaged(path + ": " + why)
+				return nil, nil, "", damaged(path + ": " + why)
+			case rec.ReleasesSHA256 != "" && h != rec.ReleasesSHA256 && h != rec.PreviousReleasesSHA256:
+				// Not the view this client wrote: lost (below).
 			case v.sum != sum && !s.Issued.After(v.issued):
-				return nil, damaged(fmt.Sprintf("%s is for a statement issued %s, not before the one served now", path, v.issued.Format(time.RFC3339)))
+				return nil, nil, "", damaged(fmt.Sprintf("%s is for a statement issued %s, not before the one served now", path, v.issued.Format(time.RFC3339)))
+			default:
+				prev, prevSum = &v, h
 			}
-			prev, prevData = &v, data
 		case errors.Is(err, fs.ErrNotExist):
-			// Recorded by an older keyctl: first use for the releases.
+			// Lost (below), or recorded by an older keyctl: first use for
+			// the releases.
 		default:
-			return nil, fail.Inputf("cannot read client index record %s", path).Wrap(errors.Unwrap(err))
+			return nil, nil, "", fail.Inputf("cannot read client index record %s", path).Wrap(errors.Unwrap(err))
+		}
+		if prev == nil && rec.ReleasesSHA256 != "" {
+			// The view is lost: nothing listed as of the recorded statement,
+			// vouched for by the keys signing now.
+			issued, _ := time.Parse(time.RFC3339, rec.Issued)
+			prev = &view{issued: issued.UTC(), sum: rec.SHA256, signers: sg, m: map[viewKey]viewEntry{}}
 		}
 	}
-	sg := vouchers(isActive, signers, nil)
-	// The previous statement's issue time bounds new entries only while
-	// one of its signers is active.
+	// The previous statement's issue time bounds new entries while one of
+	// its signers counts (active, or retired or superseded: honest).
 	var bound []string
 	if prev != nil {
-		bound = vouchers(isActive, prev.signers, nil)
+		bound = vouchers(counts, prev.signers, nil)
 	}
 	next := make(map[viewKey]viewEntry, len(s.Releases))
 	v := releasesView{Format: IndexReleasesFormat, Issued: s.Issued.UTC().Format(time.RFC3339), SHA256: sum, Signers: sg, Releases: []viewRelease{}}
@@ -230,37 +259,31 @@ func acceptReleases(dir, location string, s *indexsig.Statement, sum string, sig
 		if prev != nil {
 			old, listed = prev.m[k]
 		}
-		if oldBy := vouchers(isActive, old.by, nil); listed && len(oldBy) > 0 {
+		if oldBy := vouchers(counts, old.by, nil); listed && len(oldBy) > 0 {
 			switch {
 			case old.refused:
 				e = viewEntry{firstSeen: old.firstSeen, refused: true, by: oldBy}
 			case old.firstSeen.After(e.firstSeen):
 				e = viewEntry{firstSeen: old.firstSeen, by: oldBy}
 			case old.firstSeen.Equal(e.firstSeen):
-				e.by = vouchers(isActive, oldBy, sg)
+				e.by = vouchers(counts, oldBy, sg)
 			}
 		} else if !listed && len(bound) > 0 && e.firstSeen.Before(prev.issued) {
 			// New since the last statement, yet dated before it.
 			e = viewEntry{firstSeen: e.firstSeen, refused: true, by: bound}
 		}
 		// Otherwise first use, a new entry dated after the previous
-		// statement, or an entry only removed keys vouched for: as s
+		// statement, or an entry only keys removed as compromised (or no
+		// longer listed) vouched for: as s
 		// states it.
 		next[k] = e
 		v.Releases = append(v.Releases, viewRelease{Name: r.Name, Version: r.Version, ProvSHA256: r.ProvSHA256,
 			FirstSeen: e.firstSeen.Format(time.RFC3339), Refused: e.refused, By: e.by})
 	}
-	out, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return nil, err
+	if out, err = json.MarshalIndent(v, "", "  "); err != nil {
+		return nil, nil, "", err
 	}
-	out = append(out, '\n')
-	if !bytes.Equal(out, prevData) {
-		if err := writeAtomic(dir, path, out); err != nil {
-			return nil, err
-		}
-	}
-	return filterReleases(s, next), nil
+	return filterReleases(s, next), append(out, '\n'), prevSum, nil
 }
 
 // filterReleases returns a copy of s with the accepted releases of m, at

@@ -85,6 +85,11 @@ type IndexTrust struct {
 	Keys, Others openpgp.EntityList
 	Repository   string
 	Now          time.Time
+	// Retired are the index keys removed as retired or superseded: their
+	// statements were honest, so the client's view keeps the bounds and
+	// refusals they vouch for. Any other index key that is not active
+	// (removed as compromised, or no longer listed) stops vouching.
+	Retired []string
 }
 
 // active returns the fingerprints of the active index keys.
@@ -92,6 +97,18 @@ func (it IndexTrust) active() []string {
 	out := make([]string, 0, len(it.Keys))
 	for _, e := range it.Keys {
 		out = append(out, pgpkey.Fingerprint(e))
+	}
+	return out
+}
+
+// retiredKeys returns the fingerprints of the manifest's keys removed as
+// retired or superseded (IndexTrust.Retired).
+func (t *Trusted) retiredKeys() []string {
+	var out []string
+	for _, k := range t.Manifest.Keys {
+		if k.Status == root.Removed && (k.Reason == root.Retired || k.Reason == root.Superseded) {
+			out = append(out, k.Fingerprint)
+		}
 	}
 	return out
 }
@@ -106,7 +123,7 @@ func (t *Trusted) IndexTrust() (it IndexTrust, ok bool, err error) {
 	if err != nil {
 		return IndexTrust{}, false, err
 	}
-	return IndexTrust{Keys: keys, Others: t.maintainerKeys(), Repository: t.Manifest.Repository, Now: t.Now}, true, nil
+	return IndexTrust{Keys: keys, Others: t.maintainerKeys(), Repository: t.Manifest.Repository, Now: t.Now, Retired: t.retiredKeys()}, true, nil
 }
 
 // Check verifies index.yaml's bytes against keyctl-index.json (stmt, nil
@@ -135,7 +152,7 @@ func (it IndexTrust) Check(index, stmt, sigs []byte, location, stateDir string) 
 	if stateDir != "" {
 		// The statement as this client accepts its releases' first-seen
 		// times (acceptReleases).
-		if s, err = recordIndex(stateDir, location, it.Repository, s, indexsig.Hash(stmt), signers, it.active()); err != nil {
+		if s, err = recordIndex(stateDir, location, it.Repository, s, indexsig.Hash(stmt), signers, it.active(), it.Retired...); err != nil {
 			return nil, err
 		}
 	}
@@ -216,14 +233,25 @@ const IndexStateFormat = "keyctl-client-index/1"
 //	  "location": "https://charts.example.org",
 //	  "repository": "charts.example.org",
 //	  "issued": "2026-03-01T12:00:00Z",
-//	  "statement_sha256": "<hex SHA-256 of keyctl-index.json>"
+//	  "statement_sha256": "<hex SHA-256 of keyctl-index.json>",
+//	  "releases_sha256": "<hex SHA-256 of repo-<hash>.index-releases.json>",
+//	  "previous_releases_sha256": "<hex SHA-256 of the view before>"
 //	}
+//
+// The last two are absent in records written by an older keyctl;
+// previous_releases_sha256 is absent when no earlier view counts or it is
+// the same (acceptReleases).
 type indexState struct {
 	Format     string `json:"format"`
 	Location   string `json:"location"`
 	Repository string `json:"repository"`
 	Issued     string `json:"issued"`
 	SHA256     string `json:"statement_sha256"`
+	// ReleasesSHA256 is the SHA-256 of the releases view written with
+	// this record, PreviousReleasesSHA256 of the one before it (absent:
+	// the same, or none).
+	ReleasesSHA256         string `json:"releases_sha256,omitempty"`
+	PreviousReleasesSHA256 string `json:"previous_releases_sha256,omitempty"`
 }
 
 // MaxIndexStateSize caps the signed index record.
@@ -253,6 +281,8 @@ func parseIndexState(data []byte) (st indexState, why string) {
 		return st, "location or repository is missing"
 	case terr != nil || herr != nil || len(h) != sha256.Size || st.SHA256 != strings.ToLower(st.SHA256):
 		return st, "issued or statement_sha256 is malformed"
+	case (st.ReleasesSHA256 != "" && !isHex64(st.ReleasesSHA256)) || (st.PreviousReleasesSHA256 != "" && (st.ReleasesSHA256 == "" || !isHex64(st.PreviousReleasesSHA256))):
+		return st, "releases_sha256 or previous_releases_sha256 is malformed"
 	}
 	return st, ""
 }
@@ -268,8 +298,9 @@ func IndexStatePath(dir, location string) string {
 // older statement is an index rollback; a damaged record fails closed. It
 // returns s with the releases whose first-seen times the client accepts
 // (acceptReleases); signers are the index keys that signed s, active the
-// manifest's active index keys (fingerprints).
-func recordIndex(dir, location, repository string, s *indexsig.Statement, sum string, signers, active []string) (*indexsig.Statement, error) {
+// manifest's active index keys (fingerprints), retired the index keys
+// removed as retired or superseded (IndexTrust.Retired).
+func recordIndex(dir, location, repository string, s *indexsig.Statement, sum string, signers, active []string, retired ...string) (*indexsig.Statement, error) {
 	path := IndexStatePath(dir, location)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fail.Inputf("cannot create the client state folder %s", dir).Wrap(errors.Unwrap(err))
@@ -286,8 +317,10 @@ func recordIndex(dir, location, repository string, s *indexsig.Statement, sum st
 	}
 	var seenIssued time.Time
 	var seenSum string
-	if data, err := os.ReadFile(path); err == nil {
-		cur, why := parseIndexState(data)
+	var rec *indexState
+	recData, err := os.ReadFile(path)
+	if err == nil {
+		cur, why := parseIndexState(recData)
 		switch {
 		case why != "":
 			return nil, damaged(why)
@@ -299,26 +332,42 @@ func recordIndex(dir, location, repository string, s *indexsig.Statement, sum st
 		}
 		seenIssued, _ = time.Parse(time.RFC3339, cur.Issued)
 		seenIssued, seenSum = seenIssued.UTC(), cur.SHA256
+		rec = &cur
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fail.Inputf("cannot read client index record %s", path).Wrap(errors.Unwrap(err))
 	}
 	if err := s.CheckSeen(sum, seenIssued, seenSum); err != nil {
 		return nil, err
 	}
-	accepted, err := acceptReleases(dir, location, s, sum, signers, active, seenIssued.IsZero(), damaged)
+	accepted, view, prevView, err := acceptReleases(dir, location, s, sum, signers, active, retired, rec, damaged)
 	if err != nil {
 		return nil, err
 	}
+	// The record first, naming the view about to be written and the one
+	// on disk, then the view: a crash between the two leaves a view the
+	// record names.
+	next := indexState{Format: IndexStateFormat, Location: location, Repository: repository,
+		Issued: s.Issued.UTC().Format(time.RFC3339), SHA256: sum, ReleasesSHA256: indexsig.Hash(view)}
 	if !s.Issued.After(seenIssued) {
-		return accepted, nil // the same statement again
+		next.Issued, next.SHA256 = rec.Issued, rec.SHA256 // the same statement again
 	}
-	out, err := json.MarshalIndent(indexState{Format: IndexStateFormat, Location: location, Repository: repository,
-		Issued: s.Issued.UTC().Format(time.RFC3339), SHA256: sum}, "", "  ")
+	if prevView != next.ReleasesSHA256 {
+		next.PreviousReleasesSHA256 = prevView
+	}
+	out, err := json.MarshalIndent(next, "", "  ")
 	if err != nil {
 		return nil, err
 	}
-	if err := writeAtomic(dir, path, append(out, '\n')); err != nil {
-		return nil, err
+	out = append(out, '\n')
+	if !bytes.Equal(out, recData) {
+		if err := writeAtomic(dir, path, out); err != nil {
+			return nil, err
+		}
+	}
+	if prevView != next.ReleasesSHA256 {
+		if err := writeAtomic(dir, IndexReleasesPath(dir, location), view); err != nil {
+			return nil, err
+		}
 	}
 	return accepted, nil
 }

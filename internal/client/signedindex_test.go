@@ -64,6 +64,7 @@ func TestRecordIndex(t *testing.T) {
 
 func FuzzParseIndexState(f *testing.F) {
 	f.Add([]byte(`{"format":"keyctl-client-index/1","location":"https://a","repository":"a","issued":"2026-03-01T12:00:00Z","statement_sha256":"` + strings.Repeat("a", 64) + `"}`))
+	f.Add([]byte(`{"format":"keyctl-client-index/1","location":"https://a","repository":"a","issued":"2026-03-01T12:00:00Z","statement_sha256":"` + strings.Repeat("a", 64) + `","releases_sha256":"` + strings.Repeat("b", 64) + `","previous_releases_sha256":"` + strings.Repeat("c", 64) + `"}`))
 	f.Add([]byte(`{`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		st, why := parseIndexState(data)

@@ -48,7 +48,9 @@
 //	    judging that release with exactly those .prov bytes takes first_seen
 //	    as trusted time, like the ledger's first-seen record
 //	    (Statement.FirstSeen): a .prov with other bytes (re-signed, or
-//	    forged later and backdated) gets none from the statement.
+//	    forged later and backdated) gets none from the statement. Entries
+//	    may name releases index.yaml does not list (keyctl index sign
+//	    keeps them, so that a release left out for a run keeps its time).
 //	  - issued, expires: UTC, to the second, "2006-01-02T15:04:05Z";
 //	    issued < expires <= issued + MaxValidity (default validity
 //	    DefaultValidity, 7 days). A statement is refused at or after expires
