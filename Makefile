@@ -4,8 +4,10 @@ FUZZTIME ?= 4s
 
 .PHONY: build test test-go fuzz fuzz-long demo bench peers man
 
+# CGO_ENABLED=0: a static binary, as the README's install line builds it
+# (it starts faster: docs/performance.md, Start-up).
 build:
-	$(GO) build -o bin/keyctl ./cmd/keyctl
+	CGO_ENABLED=0 $(GO) build -o bin/keyctl ./cmd/keyctl
 
 # One man page per command into man/ (gitignored): man ./man/keyctl-verify.1
 man:

@@ -18,7 +18,7 @@ for p in "$helm4" "$registry"; do [ -x "$p" ] || { echo "bench-oci: $p is missin
 command -v hyperfine >/dev/null || { echo "bench-oci: hyperfine is missing; run make peers" >&2; exit 2; }
 
 work=$(mktemp -d /tmp/keyctl-bench-oci.XXXXXX)
-go build -o "$work/keyctl" ./cmd/keyctl
+CGO_ENABLED=0 go build -o "$work/keyctl" ./cmd/keyctl
 go build -o "$work/benchgen" ./scripts/benchgen
 # Helm and keyctl get a fresh home (after the builds: Go's cache stays put).
 export XDG_DATA_HOME=$work/data XDG_CONFIG_HOME=$work/config XDG_STATE_HOME=$work/state XDG_CACHE_HOME=$work/cache KEYCTL_ACTOR=bench

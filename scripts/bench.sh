@@ -20,7 +20,7 @@ command -v hyperfine >/dev/null || { echo "bench: hyperfine is missing; run make
 
 work=$(mktemp -d /tmp/keyctl-bench.XXXXXX)
 export XDG_DATA_HOME=$work/data XDG_CONFIG_HOME=$work/config XDG_STATE_HOME=$work/state KEYCTL_ACTOR=bench
-go build -o "$work/keyctl" ./cmd/keyctl
+CGO_ENABLED=0 go build -o "$work/keyctl" ./cmd/keyctl
 go build -o "$work/benchgen" ./scripts/benchgen
 k="$work/keyctl"
 cd "$work"

@@ -18,7 +18,7 @@ export XDG_DATA_HOME=$work/data XDG_CONFIG_HOME=$work/config XDG_STATE_HOME=$wor
 export GNUPGHOME=$work/gnupg KEYCTL_ACTOR="team-lead@example.org"
 mkdir -m 700 "$GNUPGHOME"
 trap 'gpgconf --homedir "$GNUPGHOME" --kill all >/dev/null 2>&1 || true' EXIT
-go build -o "$work/bin/keyctl" ./cmd/keyctl
+CGO_ENABLED=0 go build -o "$work/bin/keyctl" ./cmd/keyctl
 export PATH="$work/bin:$PATH"
 cd "$work"
 

@@ -158,7 +158,9 @@ func (a *app) configure(cmd *cobra.Command) error {
 		var found bool
 		if s, ok := os.LookupEnv(env); ok {
 			val, found = s, true
-		} else {
+		} else if a.configFile != "" {
+			// Only when a config file was read: viper's lookups are
+			// wasted work for the usual run without one.
 			for _, k := range configKeys(prefix, f.Name) {
 				if v.IsSet(k) {
 					val, found = v.Get(k), true
