@@ -3,10 +3,12 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/keyctl/keyctl/internal/indexsig"
+	"github.com/keyctl/keyctl/internal/root"
 	"github.com/keyctl/keyctl/internal/testutil/charts"
 )
 
@@ -24,6 +26,11 @@ import (
 // signed-index time on every client for good (fail-closed, but permanent),
 // with no key change and no edit of index.yaml. The same follows from
 // truncating or swapping the .sig in a persistent CI folder.
+//
+// Fixed: index sign now refuses a pair in place that does not verify
+// with its key (exit 1: restore the published pair, or --fresh on
+// purpose); the final assertion accepts that refusal, then restores the
+// pair as the operator would.
 func TestAttackInterruptedIndexSignLosesFirstSeen(t *testing.T) {
 	dir := t.TempDir()
 	pages := filepath.Join(dir, "pages")
@@ -67,11 +74,32 @@ func TestAttackInterruptedIndexSignLosesFirstSeen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	oldSig, err := os.ReadFile(stmtPath + root.SigSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
 	sign()
 	if err := os.WriteFile(stmtPath, old, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// The next run: same index.yaml, same .prov bytes.
+	// The next run: same index.yaml, same .prov bytes. It must not
+	// silently restart the first-seen times: it either keeps them, or
+	// refuses (exit 1) and leaves the statement in place as it was, and
+	// once the published pair is restored it keeps them.
+	time.Sleep(1100 * time.Millisecond)
+	out, errs, code := runIn("index", "sign", pages, "--key", sec, "--id", "charts.example.org")
+	if code != 0 {
+		if code != 1 || !strings.Contains(errs, "--fresh") {
+			t.Fatalf("index sign after an interrupted run: exit %d, want 0, or 1 naming the way out\n%s%s", code, out, errs)
+		}
+		if now, _ := os.ReadFile(stmtPath); string(now) != string(old) {
+			t.Fatal("the refused run changed the statement in place")
+		}
+		// The operator restores the published pair (git checkout).
+		if err := os.WriteFile(stmtPath+root.SigSuffix, oldSig, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	again := sign().FirstSeen("alpha", "1.0.0", indexsig.Hash(prov))
 	if again == nil || !again.Equal(*first) {
 		t.Errorf("the unchanged .prov of alpha 1.0.0, first seen %s by this index key, is now dated %v: one index sign run interrupted between its two writes erased every release's trusted time for good",
