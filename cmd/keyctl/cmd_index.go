@@ -32,9 +32,10 @@ func (a *app) newIndexCmd() *cobra.Command {
 	}
 	var key, passFile, id string
 	var charts []string
+	var fresh bool
 	var expires time.Duration
 	sign := &cobra.Command{
-		Use:   "sign DIR|index.yaml --key SECRETFILE [--charts DIR]... [--expires D] [--id REPOSITORY]",
+		Use:   "sign DIR|index.yaml --key SECRETFILE [--charts DIR]... [--expires D] [--id REPOSITORY] [--fresh]",
 		Short: "Write keyctl-index.json and keyctl-index.json.sig next to index.yaml",
 		Long: `index sign writes keyctl-index.json, a statement that binds the exact bytes of index.yaml
 (SHA-256 and length) to the repository identity, an issue time and a short expiry, and
@@ -44,13 +45,19 @@ The statement also binds each release's .prov: for every release index.yaml list
 next to its archive (the archive's file name + ".prov") is looked for in index.yaml's folder and
 in each --charts folder (chart-releaser keeps new packages in .cr-release-packages), and its
 SHA-256 is recorded with the time this index key first saw it. Those times carry over from the
-keyctl-index.json in place when this key signed it: the same .prov keeps its first-seen time, a
+keyctl-index.json in place, which must verify with this key for this repository: the same .prov keeps its first-seen time, a
 new or re-signed .prov gets now, and a release whose .prov is not found here keeps its entry, as
 does a release index.yaml no longer lists (so one left out for a run keeps its time; beyond the
 cap of entries, the earliest-seen of those are dropped first, and the output says so). Signing
 with a keyctl that writes the older statement format (keyctl-index/1) drops every entry: the
 next run starts their first-seen times afresh (now). Clients take that first-seen time as trusted time
 for exactly that .prov, like the ledger's: a signature by a key retired after it stays trusted.
+
+A keyctl-index.json or keyctl-index.json.sig in place that does not verify with this key for this
+repository (a run interrupted between its two renames, an edited file, another index key) is
+refused (exit 1): restore the published pair (git checkout of the gh-pages files), or pass
+--fresh to restart every first-seen time at now on purpose (releases signed by retired keys then
+lose their trusted time). Rotating the index key needs --fresh once.
 
 Run it in CI after helm repo index or chart-releaser, at every index change and on a schedule
 shorter than --expires. When the repository's manifest names index keys, keyctl verify REPO/CHART,
@@ -64,7 +71,7 @@ The repository identity comes from --id, else from keyctl-manifest.json in the s
   keyctl index sign public/index.yaml --key ci-index.gpg --expires 3d --id charts.example.org`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.indexSign(args[0], key, passFile, id, charts, expires)
+			return a.indexSign(args[0], key, passFile, id, charts, expires, fresh)
 		},
 	}
 	f := sign.Flags()
@@ -73,11 +80,12 @@ The repository identity comes from --id, else from keyctl-manifest.json in the s
 	f.StringArrayVar(&charts, "charts", nil, "another folder holding the releases' .prov files (repeatable), e.g. .cr-release-packages")
 	f.StringVar(&id, "id", "", "repository identity (default: the one keyctl-manifest.json next to index.yaml names)")
 	durationFlag(f, &expires, "expires", indexsig.DefaultValidity, "validity of the statement, e.g. 7d (at most 90d)")
+	f.BoolVar(&fresh, "fresh", false, "restart every first-seen time at now when the statement in place does not verify with this key (loses the trusted time of releases by retired keys)")
 	c.AddCommand(sign)
 	return c
 }
 
-func (a *app) indexSign(target, keyFile, passFile, id string, charts []string, validity time.Duration) error {
+func (a *app) indexSign(target, keyFile, passFile, id string, charts []string, validity time.Duration, fresh bool) error {
 	if keyFile == "" {
 		return fail.Inputf("--key is required").WithHint("give the index key's secret key file: gpg --export-secret-keys FPR > index-key.gpg")
 	}
@@ -130,9 +138,14 @@ func (a *app) indexSign(target, keyFile, passFile, id string, charts []string, v
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fail.Inputf("cannot read %s", out).Wrap(errors.Unwrap(err))
 	}
-	carried, note := a.carriedReleases(out, old, prev, signer, id, now)
-	if note != "" {
-		tprintf(a.stderr, "keyctl: note: %s\n", note)
+	carried, why := a.carriedReleases(out, old, prev, signer, id, now)
+	if why != "" {
+		if !fresh {
+			return fail.Untrustedf("refused to sign: %s, so its releases' first-seen times cannot be carried over", why).WithHint(
+				"a run interrupted between writing "+filepath.Base(out)+root.SigSuffix+" and "+filepath.Base(out)+" (or an edit) leaves a pair that does not verify: restore the published pair (e.g. git checkout -- "+filepath.Base(out)+" "+filepath.Base(out)+root.SigSuffix+" in the gh-pages worktree) and sign again",
+				"to restart every first-seen time at now on purpose (a new index key, a lost pair), pass --fresh: releases signed by retired keys then lose their trusted time on every client (docs/verify.md, Signed index)")
+		}
+		tprintf(a.stderr, "keyctl: note: %s; --fresh: the first-seen times of the releases start fresh (now)\n", why)
 	}
 	releases, n, err := bindReleases(ix, dir, charts, carried, now)
 	if err != nil {
@@ -146,11 +159,11 @@ func (a *app) indexSign(target, keyFile, passFile, id string, charts []string, v
 	if err != nil {
 		return err
 	}
-	// The signature first, the statement it signs last.
-	if err := writeFileAtomic(out+root.SigSuffix, sig, 0o644); err != nil {
-		return err
-	}
-	if err := writeFileAtomic(out, data, 0o644); err != nil {
+	// Both written in full to temporary files first; then the signature
+	// is renamed into place, then the statement. A run that dies between
+	// the two renames leaves the new signature next to the old statement:
+	// the next run refuses that pair (above) until it is restored.
+	if err := writePair(out, data, sig); err != nil {
 		return err
 	}
 	if a.json() {
@@ -173,40 +186,85 @@ func (a *app) indexSign(target, keyFile, passFile, id string, charts []string, v
 }
 
 // carriedReleases returns the releases of the statement in place (old,
-// parsed as prev) to carry over: only when its signature (keyctl-index.json.sig)
-// verifies with signer, the key signing now, and it is for repository id.
-// Otherwise none, and note says why (empty: there was no statement).
+// parsed as prev; nil when there is none) to carry over: when there is
+// one, or a signature file, the pair must verify with signer, the key
+// signing now, and be for repository id. Otherwise why says what is wrong
+// (empty: nothing in place, or a pair that verifies).
 func (a *app) carriedReleases(out string, old []byte, prev *indexsig.Statement, signer *openpgp.Entity, id string, now time.Time) (map[[2]string]indexsig.Release, string) {
-	if old == nil {
+	sigName := filepath.Base(out) + root.SigSuffix
+	sigs, serr := os.ReadFile(out + root.SigSuffix)
+	switch {
+	case old == nil && errors.Is(serr, fs.ErrNotExist):
 		return nil, ""
-	}
-	fresh := "the first-seen times of the releases start fresh (now)"
-	if prev == nil {
-		return nil, fmt.Sprintf("%s in place does not parse: %s", out, fresh)
-	}
-	sigs, err := os.ReadFile(out + root.SigSuffix)
-	if err != nil {
-		return nil, fmt.Sprintf("%s in place has no readable %s: %s", out, filepath.Base(out)+root.SigSuffix, fresh)
+	case old == nil:
+		return nil, fmt.Sprintf("%s is in place without %s", sigName, out)
+	case prev == nil:
+		return nil, fmt.Sprintf("%s in place does not parse", out)
+	case serr != nil:
+		return nil, fmt.Sprintf("%s in place has no readable %s", out, sigName)
 	}
 	pub, err := pgpkey.SerializePublic(signer, true)
 	if err != nil {
-		return nil, fmt.Sprintf("cannot read the public key of %s: %s", pgpkey.Fingerprint(signer), fresh)
+		return nil, fmt.Sprintf("cannot read the public key of %s", pgpkey.Fingerprint(signer))
 	}
 	cert, err := pgpkey.ReadCert(pub)
 	if err != nil {
-		return nil, fmt.Sprintf("cannot read the public key of %s: %s", pgpkey.Fingerprint(signer), fresh)
+		return nil, fmt.Sprintf("cannot read the public key of %s", pgpkey.Fingerprint(signer))
 	}
 	if by, err := root.VerifyBy(old, sigs, openpgp.EntityList{cert}, now); err != nil || len(by) == 0 {
-		return nil, fmt.Sprintf("%s in place is not signed by index key %s: %s", out, pgpkey.Fingerprint(signer), fresh)
+		return nil, fmt.Sprintf("%s in place does not verify with %s and index key %s", out, sigName, pgpkey.Fingerprint(signer))
 	}
 	if prev.Repository != id {
-		return nil, fmt.Sprintf("%s in place is for repository %s, not %s: %s", out, prev.Repository, id, fresh)
+		return nil, fmt.Sprintf("%s in place is for repository %s, not %s", out, prev.Repository, id)
 	}
 	m := make(map[[2]string]indexsig.Release, len(prev.Releases))
 	for _, r := range prev.Releases {
 		m[[2]string{r.Name, r.Version}] = r
 	}
 	return m, ""
+}
+
+// writePair writes the statement (out) and its signature (out + .sig):
+// both to synced temporary files in out's folder, then renames the
+// signature into place, then the statement.
+func writePair(out string, data, sig []byte) error {
+	dir := filepath.Dir(out)
+	var tmps []string
+	defer func() {
+		for _, t := range tmps {
+			os.Remove(t)
+		}
+	}()
+	for _, b := range [][]byte{sig, data} {
+		tmp, err := os.CreateTemp(dir, ".keyctl-*.tmp")
+		if err != nil {
+			return fail.Inputf("cannot write in %s", dir).Wrap(errors.Unwrap(err))
+		}
+		tmps = append(tmps, tmp.Name())
+		_, werr := tmp.Write(b)
+		if werr == nil {
+			werr = tmp.Chmod(0o644)
+		}
+		if werr == nil {
+			werr = tmp.Sync()
+		}
+		if cerr := tmp.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			return fail.Inputf("cannot write in %s", dir).Wrap(werr)
+		}
+	}
+	for i, path := range []string{out + root.SigSuffix, out} {
+		if err := os.Rename(tmps[i], path); err != nil {
+			return fail.Inputf("cannot write %s", path).Wrap(errors.Unwrap(err))
+		}
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
 }
 
 // boundReleases counts what bindReleases did.

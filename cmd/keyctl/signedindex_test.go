@@ -310,13 +310,23 @@ func TestSignedIndexChartReleaser(t *testing.T) {
 
 	// Wrong role: a maintainer key signs the index.
 	time.Sleep(1100 * time.Millisecond) // issue times only grow, to the second
-	signIndex(maintSecret)
+	signIndex(maintSecret, "--fresh")   // the statement in place is the index key's
 	out, errs, code = verify("app")
 	refused("index signed by a maintainer", out, errs, code, "index wrong role: keyctl-index.json is signed by "+maint.fpr)
 
 	// Rollback: a newer statement is seen, then the older one is served.
+	// The index key's CI finds the maintainer-signed pair in place: it
+	// refuses to carry from it; the published pair is restored (git
+	// checkout) and it signs again.
 	time.Sleep(1100 * time.Millisecond)
-	signIndex(indexSecret)
+	if out, errs, code := runIn("--store", e.store, "index", "sign", site, "--key", indexSecret, "--charts", l.assets); code != 1 || !strings.Contains(errs, "does not verify") {
+		t.Fatalf("index sign over a pair by another key: exit %d\n%s%s", code, out, errs)
+	}
+	writeFile(t, site, "keyctl-index.json", stmt1)
+	writeFile(t, site, "keyctl-index.json.sig", sig1)
+	if out := signIndex(indexSecret); !strings.Contains(out, "(0 new or changed, 5 carried over)") {
+		t.Fatalf("index sign after restoring the pair:\n%s", out)
+	}
 	if out, errs, code = verify("app"); code != 0 {
 		t.Fatalf("newer statement: exit %d\n%s%s", code, out, errs)
 	}
@@ -519,10 +529,10 @@ func TestIndexSignCarryForward(t *testing.T) {
 	betaEntry := "  beta:\n  - name: beta\n    version: 2.0.0\n    urls: [https://github.com/o/r/releases/download/beta-2.0.0/beta-2.0.0.tgz]\n"
 	writeFile(t, pages, "index.yaml", []byte("apiVersion: v1\nentries:\n"+alphaEntry+betaEntry))
 
-	sign := func(key, want string) (*indexsig.Statement, string) {
+	sign := func(key, want string, extra ...string) (*indexsig.Statement, string) {
 		t.Helper()
 		time.Sleep(1100 * time.Millisecond) // issue times only grow, to the second
-		out, errs, code := runIn("index", "sign", pages, "--key", key, "--id", "charts.example.org", "--charts", pkgs)
+		out, errs, code := runIn(append([]string{"index", "sign", pages, "--key", key, "--id", "charts.example.org", "--charts", pkgs}, extra...)...)
 		if code != 0 || !strings.Contains(out, want) {
 			t.Fatalf("index sign: exit %d, want %q\n%s%s", code, want, out, errs)
 		}
@@ -565,20 +575,39 @@ func TestIndexSignCarryForward(t *testing.T) {
 	if b := seen(s4, "beta", "2.0.0", betaProv2); len(s4.Releases) != 2 || b == nil || !b.Equal(s3.Issued) {
 		t.Fatalf("unlisted beta: %+v, want its entry kept at %v", s4.Releases, s3.Issued)
 	}
-	// Another key signs: nothing is carried from a statement it did not
-	// sign (its times would be unvouched for); alpha is seen now.
+	// Another key signs: a statement it did not sign cannot be carried
+	// (its times would be unvouched for): refused, and the pair in place
+	// is left as it was; with --fresh, nothing is carried and alpha is
+	// seen now.
 	writeFile(t, pages, "alpha-1.0.0.tgz.prov", alphaProv)
-	s5, errs := sign(secB, "bound the .prov of 1 of 1 releases (1 new or changed, 0 carried over)")
+	refused := func(key, want string) {
+		t.Helper()
+		before, _ := os.ReadFile(filepath.Join(pages, indexsig.Name))
+		time.Sleep(1100 * time.Millisecond)
+		out, errs, code := runIn("index", "sign", pages, "--key", key, "--id", "charts.example.org", "--charts", pkgs)
+		if code != 1 || !strings.Contains(errs, want) || !strings.Contains(errs, "--fresh") || !strings.Contains(errs, "git checkout") {
+			t.Fatalf("index sign over a pair that does not verify: exit %d, want 1 and %q\n%s%s", code, want, out, errs)
+		}
+		if after, _ := os.ReadFile(filepath.Join(pages, indexsig.Name)); string(after) != string(before) {
+			t.Fatal("a refused run changed the statement in place")
+		}
+	}
+	refused(secB, "does not verify with keyctl-index.json.sig and index key "+keyB.fpr)
+	s5, errs := sign(secB, "bound the .prov of 1 of 1 releases (1 new or changed, 0 carried over)", "--fresh")
 	if a := seen(s5, "alpha", "1.0.0", alphaProv); a == nil || !a.Equal(s5.Issued) {
 		t.Fatalf("statement by another key carried: alpha first seen %v, want %v", a, s5.Issued)
 	}
-	if !strings.Contains(errs, "is not signed by index key "+keyB.fpr) {
-		t.Fatalf("no note on the statement not carried:\n%s", errs)
+	if !strings.Contains(errs, "start fresh") {
+		t.Fatalf("no note on --fresh:\n%s", errs)
 	}
-	// The same holds for a statement whose signature does not verify.
+	// The same holds for a statement whose signature does not verify, and
+	// for a signature without a statement.
 	writeFile(t, pages, indexsig.SigName, []byte("junk"))
-	if _, errs = sign(secB, "(1 new or changed, 0 carried over)"); !strings.Contains(errs, "is not signed by index key") {
-		t.Fatalf("no note on a bad signature:\n%s", errs)
+	refused(secB, "does not verify")
+	os.Remove(filepath.Join(pages, indexsig.Name))
+	refused(secB, "is in place without")
+	if _, errs = sign(secB, "(1 new or changed, 0 carried over)", "--fresh"); !strings.Contains(errs, "start fresh") {
+		t.Fatalf("no note on --fresh:\n%s", errs)
 	}
 	// Two different .prov files for one release: refused.
 	writeFile(t, pkgs, "alpha-1.0.0.tgz.prov", prov("alpha", "1.0.0", time.Now().Add(2*time.Second)))

@@ -1,18 +1,11 @@
 package client
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/keyctl/keyctl/internal/fail"
 	"github.com/keyctl/keyctl/internal/indexsig"
 )
 
@@ -22,22 +15,11 @@ import (
 // not list was seen by the index key after that statement was issued, so
 // a new entry with an earlier first_seen (a leaked index key backdating a
 // .prov written later) gives no trusted time, now or in any later
-// statement that carries it. The client keeps, next to its signed index
-// record, the entries it accepted and refused (repo-<hash>.index-releases.json),
-// with the index keys that vouch for each ("by": the signers of the
-// statements its recorded time or refusal rests on; "signers": those of
-// the statement the view is for):
-//
-//	{
-//	  "format": "keyctl-client-index-releases/1",
-//	  "issued": "2026-03-01T12:00:00Z",
-//	  "statement_sha256": "<hex SHA-256 of keyctl-index.json>",
-//	  "signers": ["<index key fingerprint>"],
-//	  "releases": [
-//	    {"name": "alpha", "version": "1.0.0", "prov_sha256": "<hex>", "first_seen": "2026-02-20T08:00:00Z", "by": ["<fingerprint>"]},
-//	    {"name": "beta", "version": "2.0.0", "prov_sha256": "<hex>", "first_seen": "2026-02-28T08:00:00Z", "refused": true, "by": ["<fingerprint>"]}
-//	  ]
-//	}
+// statement that carries it. The client keeps, in its signed index record
+// (repo-<hash>.index.json, indexState: one file, written atomically), the
+// entries it accepted and refused, with the index keys that vouch for
+// each ("by": the signers of the statements its recorded time or refusal
+// rests on; "signers": those of the recorded statement).
 //
 // On first use (no record) every entry is accepted. An entry already
 // accepted keeps the later of its recorded and its new first-seen time; a
@@ -50,25 +32,10 @@ import (
 // previous statement's issue time bounds new entries only while one of
 // its signers still counts.
 
-// IndexReleasesFormat is the format line of the client's view of a signed
-// index's releases.
-const IndexReleasesFormat = "keyctl-client-index-releases/1"
-
 // maxVouchers caps the index keys recorded for one entry (and for the
-// view): an entry needs one of them still active; beyond the cap it is at
-// worst learned again from a later statement, as on first use.
+// record): an entry needs one of them still active; beyond the cap it is
+// at worst learned again from a later statement, as on first use.
 const maxVouchers = 8
-
-// MaxIndexReleasesSize caps that file.
-const MaxIndexReleasesSize = indexsig.MaxSize + 2<<20 + indexsig.MaxReleases*maxVouchers*72
-
-type releasesView struct {
-	Format   string        `json:"format"`
-	Issued   string        `json:"issued"`
-	SHA256   string        `json:"statement_sha256"`
-	Signers  []string      `json:"signers"`
-	Releases []viewRelease `json:"releases"`
-}
 
 type viewRelease struct {
 	Name       string   `json:"name"`
@@ -87,52 +54,25 @@ type viewEntry struct {
 	by        []string // sorted index key fingerprints
 }
 
-// view is a parsed releases view.
+// view is the parsed releases part of a signed index record.
 type view struct {
 	issued  time.Time
-	sum     string
 	signers []string
 	m       map[viewKey]viewEntry
 }
 
-// IndexReleasesPath is the client's view of the signed index releases of
-// location under dir.
-func IndexReleasesPath(dir, location string) string {
-	return strings.TrimSuffix(StatePath(dir, location), ".json") + ".index-releases.json"
-}
-
-// parseReleasesView parses the view strictly: size cap, no unknown
-// fields, the format line, valid times, digests and fingerprints (at most
+// parseView checks the releases part of a record: fingerprints (at most
 // maxVouchers each), entries as a statement allows them, none twice. why
 // says what is wrong ("" when nothing).
-func parseReleasesView(data []byte) (v view, why string) {
-	if len(data) > MaxIndexReleasesSize {
-		return v, fmt.Sprintf("larger than %d bytes", MaxIndexReleasesSize)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	var rv releasesView
-	if err := dec.Decode(&rv); err != nil {
-		return v, "not valid JSON"
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return v, "data after the JSON object"
-	}
-	if rv.Format != IndexReleasesFormat {
-		return v, fmt.Sprintf("format %q, want %q", rv.Format, IndexReleasesFormat)
-	}
-	issued, err := time.Parse(time.RFC3339, rv.Issued)
-	if err != nil || !isHex64(rv.SHA256) {
-		return v, "issued or statement_sha256 is malformed"
-	}
-	if !validFingerprints(rv.Signers) {
+func parseView(issued time.Time, signers []string, releases []viewRelease) (v view, why string) {
+	if !validFingerprints(signers) {
 		return v, "signers are malformed"
 	}
-	if len(rv.Releases) > indexsig.MaxReleases {
+	if len(releases) > indexsig.MaxReleases {
 		return v, fmt.Sprintf("more than %d releases", indexsig.MaxReleases)
 	}
-	m := make(map[viewKey]viewEntry, len(rv.Releases))
-	for i, r := range rv.Releases {
+	m := make(map[viewKey]viewEntry, len(releases))
+	for i, r := range releases {
 		fs, err := time.Parse(time.RFC3339, r.FirstSeen)
 		k := viewKey{r.Name, r.Version, r.ProvSHA256}
 		_, dup := m[k]
@@ -144,7 +84,7 @@ func parseReleasesView(data []byte) (v view, why string) {
 		}
 		m[k] = viewEntry{firstSeen: fs.UTC(), refused: r.Refused, by: r.By}
 	}
-	return view{issued: issued.UTC(), sum: rv.SHA256, signers: rv.Signers, m: m}, ""
+	return view{issued: issued.UTC(), signers: signers, m: m}, ""
 }
 
 func isHex64(s string) bool {
@@ -186,24 +126,14 @@ func vouchers(counts map[string]bool, a, b []string) []string {
 }
 
 // acceptReleases returns s with only the releases whose first-seen time
-// the client accepts (see above), and the view to record; it runs under
-// recordIndex's lock, which writes the view after the record that names
-// its SHA-256. signers are the index keys that signed s, active the
-// manifest's active index keys, retired those removed as retired or
-// superseded (fingerprints). rec is the signed index record (nil: no
-// statement was recorded for location before). prevSum is the SHA-256 of
-// the view read (the one on disk, "" when none counts).
-//
-// The record names the view it was written with (and the one before, so
-// that a crash between the two writes loses nothing). A view that is
-// missing or names neither, while the record names one, was edited,
-// replaced or lost: it counts as a view listing nothing for a statement
-// issued when the recorded one was, so every entry dated before that is
-// refused. A record without that SHA-256 (written by an older keyctl)
-// takes the view as found, or a missing one as first use for the
-// releases.
-func acceptReleases(dir, location string, s *indexsig.Statement, sum string, signers, active, retired []string, rec *indexState, damaged func(string) error) (accepted *indexsig.Statement, out []byte, prevSum string, err error) {
-	path := IndexReleasesPath(dir, location)
+// the client accepts (see above), and the signers and releases to record
+// with s; it runs under recordIndex's lock. signers are the index keys
+// that signed s, active the manifest's active index keys, retired those
+// removed as retired or superseded (fingerprints). prev is the recorded
+// view (nil: no statement was recorded for the location before, or the
+// record was written by an older keyctl, which kept no view in it: first
+// use for the releases).
+func acceptReleases(s *indexsig.Statement, signers, active, retired []string, prev *view) (accepted *indexsig.Statement, sg []string, out []viewRelease) {
 	isActive := make(map[string]bool, len(active))
 	counts := make(map[string]bool, len(active)+len(retired))
 	for _, f := range active {
@@ -212,37 +142,7 @@ func acceptReleases(dir, location string, s *indexsig.Statement, sum string, sig
 	for _, f := range retired {
 		counts[f] = true
 	}
-	sg := vouchers(isActive, signers, nil)
-	var prev *view
-	if rec != nil {
-		data, err := os.ReadFile(path)
-		switch {
-		case err == nil:
-			v, why := parseReleasesView(data)
-			h := indexsig.Hash(data)
-			switch {
-			case why != "":
-				return nil, nil, "", damaged(path + ": " + why)
-			case rec.ReleasesSHA256 != "" && h != rec.ReleasesSHA256 && h != rec.PreviousReleasesSHA256:
-				// Not the view this client wrote: lost (below).
-			case v.sum != sum && !s.Issued.After(v.issued):
-				return nil, nil, "", damaged(fmt.Sprintf("%s is for a statement issued %s, not before the one served now", path, v.issued.Format(time.RFC3339)))
-			default:
-				prev, prevSum = &v, h
-			}
-		case errors.Is(err, fs.ErrNotExist):
-			// Lost (below), or recorded by an older keyctl: first use for
-			// the releases.
-		default:
-			return nil, nil, "", fail.Inputf("cannot read client index record %s", path).Wrap(errors.Unwrap(err))
-		}
-		if prev == nil && rec.ReleasesSHA256 != "" {
-			// The view is lost: nothing listed as of the recorded statement,
-			// vouched for by the keys signing now.
-			issued, _ := time.Parse(time.RFC3339, rec.Issued)
-			prev = &view{issued: issued.UTC(), sum: rec.SHA256, signers: sg, m: map[viewKey]viewEntry{}}
-		}
-	}
+	sg = vouchers(isActive, signers, nil)
 	// The previous statement's issue time bounds new entries while one of
 	// its signers counts (active, or retired or superseded: honest).
 	var bound []string
@@ -250,7 +150,7 @@ func acceptReleases(dir, location string, s *indexsig.Statement, sum string, sig
 		bound = vouchers(counts, prev.signers, nil)
 	}
 	next := make(map[viewKey]viewEntry, len(s.Releases))
-	v := releasesView{Format: IndexReleasesFormat, Issued: s.Issued.UTC().Format(time.RFC3339), SHA256: sum, Signers: sg, Releases: []viewRelease{}}
+	out = []viewRelease{}
 	for _, r := range s.Releases {
 		k := viewKey{r.Name, r.Version, r.ProvSHA256}
 		e := viewEntry{firstSeen: r.FirstSeen.UTC(), by: sg}
@@ -277,20 +177,17 @@ func acceptReleases(dir, location string, s *indexsig.Statement, sum string, sig
 		// longer listed) vouched for: as s
 		// states it.
 		next[k] = e
-		v.Releases = append(v.Releases, viewRelease{Name: r.Name, Version: r.Version, ProvSHA256: r.ProvSHA256,
+		out = append(out, viewRelease{Name: r.Name, Version: r.Version, ProvSHA256: r.ProvSHA256,
 			FirstSeen: e.firstSeen.Format(time.RFC3339), Refused: e.refused, By: e.by})
 	}
-	if out, err = json.MarshalIndent(v, "", "  "); err != nil {
-		return nil, nil, "", err
-	}
-	return filterReleases(s, next), append(out, '\n'), prevSum, nil
+	return filterReleases(s, next), sg, out
 }
 
 // filterReleases returns a copy of s with the accepted releases of m, at
-// their accepted first-seen times. The view is an unsigned local file: it
-// may only tighten what s states. An entry it refuses or does not list
+// their accepted first-seen times. The record is an unsigned local file:
+// its view may only tighten what s states. An entry it refuses or does not list
 // gives no time, and the time used is never earlier than s's own
-// first_seen for the entry, so an edit of the view cannot backdate it.
+// first_seen for the entry, so an edit or an older copy of the record cannot backdate it.
 func filterReleases(s *indexsig.Statement, m map[viewKey]viewEntry) *indexsig.Statement {
 	c := *s
 	c.Releases = nil

@@ -13,7 +13,8 @@ import (
 // user with write access, a synced or restored state folder, a CI cache).
 //
 // The client's view of a signed index's releases
-// (repo-<hash>.index-releases.json) exists only to bound first-seen times:
+// (then repo-<hash>.index-releases.json, now part of the record
+// repo-<hash>.index.json) exists only to bound first-seen times:
 // it may refuse an entry or keep a later time, never give one earlier than
 // the verified statement states. Yet when the same statement is served
 // again (statement_sha256 equal), acceptReleases takes the view's
@@ -42,7 +43,7 @@ func TestAttackIndexViewEditBackdatesFirstSeen(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The edit: first_seen moved to a year before.
-	path := IndexReleasesPath(dir, loc)
+	path := IndexStatePath(dir, loc) // the record holds the view
 	view, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

@@ -223,68 +223,92 @@ func readRepoFile(ctx context.Context, b *publish.Bucket, base, name string, lim
 }
 
 // IndexStateFormat is the format line of the signed index record.
-const IndexStateFormat = "keyctl-client-index/1"
+// Records of format IndexStateFormatV1 (an older keyctl) hold no releases
+// view: they are read as first use for the releases.
+const (
+	IndexStateFormat   = "keyctl-client-index/2"
+	IndexStateFormatV1 = "keyctl-client-index/1"
+)
 
 // indexState is what a client remembers of a repository's signed index,
-// in DIR/repo-<hash>.index.json next to the state file (StatePath):
+// in DIR/repo-<hash>.index.json next to the state file (StatePath): the
+// newest statement it saw and its view of that statement's releases
+// (acceptReleases), in one file written atomically:
 //
 //	{
-//	  "format": "keyctl-client-index/1",
+//	  "format": "keyctl-client-index/2",
 //	  "location": "https://charts.example.org",
 //	  "repository": "charts.example.org",
 //	  "issued": "2026-03-01T12:00:00Z",
 //	  "statement_sha256": "<hex SHA-256 of keyctl-index.json>",
-//	  "releases_sha256": "<hex SHA-256 of repo-<hash>.index-releases.json>",
-//	  "previous_releases_sha256": "<hex SHA-256 of the view before>"
+//	  "signers": ["<index key fingerprint>"],
+//	  "releases": [
+//	    {"name": "alpha", "version": "1.0.0", "prov_sha256": "<hex>", "first_seen": "2026-02-20T08:00:00Z", "by": ["<fingerprint>"]},
+//	    {"name": "beta", "version": "2.0.0", "prov_sha256": "<hex>", "first_seen": "2026-02-28T08:00:00Z", "refused": true, "by": ["<fingerprint>"]}
+//	  ]
 //	}
-//
-// The last two are absent in records written by an older keyctl;
-// previous_releases_sha256 is absent when no earlier view counts or it is
-// the same (acceptReleases).
 type indexState struct {
 	Format     string `json:"format"`
 	Location   string `json:"location"`
 	Repository string `json:"repository"`
 	Issued     string `json:"issued"`
 	SHA256     string `json:"statement_sha256"`
-	// ReleasesSHA256 is the SHA-256 of the releases view written with
-	// this record, PreviousReleasesSHA256 of the one before it (absent:
-	// the same, or none).
+	// Only in format /1 records (an older keyctl kept its view in a
+	// separate file these named): read, and ignored.
 	ReleasesSHA256         string `json:"releases_sha256,omitempty"`
 	PreviousReleasesSHA256 string `json:"previous_releases_sha256,omitempty"`
+	// Format /2: the signers of the recorded statement and the client's
+	// view of its releases (both present, possibly empty).
+	Signers  []string      `json:"signers"`
+	Releases []viewRelease `json:"releases"`
 }
 
-// MaxIndexStateSize caps the signed index record.
-const MaxIndexStateSize = 4096
+// MaxIndexStateSize caps the signed index record: a statement's worth of
+// releases (indexsig.MaxReleases) with maxVouchers fingerprints each.
+const MaxIndexStateSize = indexsig.MaxSize + 2<<20 + indexsig.MaxReleases*maxVouchers*72
 
 // parseIndexState parses a signed index record strictly: size cap, no
-// unknown fields, the format line, an RFC 3339 issue time and a
-// lower-case hex SHA-256. why says what is wrong ("" when nothing).
-func parseIndexState(data []byte) (st indexState, why string) {
+// unknown fields, the format line, an RFC 3339 issue time, a lower-case
+// hex SHA-256, and (format /2) the view's signers and releases (parseView).
+// v is nil for a format /1 record. why says what is wrong ("" when nothing).
+func parseIndexState(data []byte) (st indexState, v *view, why string) {
 	if len(data) > MaxIndexStateSize {
-		return st, fmt.Sprintf("larger than %d bytes", MaxIndexStateSize)
+		return st, nil, fmt.Sprintf("larger than %d bytes", MaxIndexStateSize)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&st); err != nil {
-		return st, "not valid JSON"
+		return st, nil, "not valid JSON"
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return st, "data after the JSON object"
+		return st, nil, "data after the JSON object"
 	}
-	_, terr := time.Parse(time.RFC3339, st.Issued)
-	h, herr := hex.DecodeString(st.SHA256)
+	issued, terr := time.Parse(time.RFC3339, st.Issued)
 	switch {
-	case st.Format != IndexStateFormat:
-		return st, fmt.Sprintf("format %q, want %q", st.Format, IndexStateFormat)
+	case st.Format != IndexStateFormat && st.Format != IndexStateFormatV1:
+		return st, nil, fmt.Sprintf("format %q, want %q", st.Format, IndexStateFormat)
 	case st.Location == "" || st.Repository == "":
-		return st, "location or repository is missing"
-	case terr != nil || herr != nil || len(h) != sha256.Size || st.SHA256 != strings.ToLower(st.SHA256):
-		return st, "issued or statement_sha256 is malformed"
-	case (st.ReleasesSHA256 != "" && !isHex64(st.ReleasesSHA256)) || (st.PreviousReleasesSHA256 != "" && (st.ReleasesSHA256 == "" || !isHex64(st.PreviousReleasesSHA256))):
-		return st, "releases_sha256 or previous_releases_sha256 is malformed"
+		return st, nil, "location or repository is missing"
+	case terr != nil || !isHex64(st.SHA256):
+		return st, nil, "issued or statement_sha256 is malformed"
+	case st.Format == IndexStateFormatV1:
+		if (st.ReleasesSHA256 != "" && !isHex64(st.ReleasesSHA256)) || (st.PreviousReleasesSHA256 != "" && (st.ReleasesSHA256 == "" || !isHex64(st.PreviousReleasesSHA256))) {
+			return st, nil, "releases_sha256 or previous_releases_sha256 is malformed"
+		}
+		if st.Signers != nil || st.Releases != nil {
+			return st, nil, "signers or releases in a " + IndexStateFormatV1 + " record"
+		}
+		return st, nil, ""
+	case st.ReleasesSHA256 != "" || st.PreviousReleasesSHA256 != "":
+		return st, nil, "releases_sha256 or previous_releases_sha256 in a " + IndexStateFormat + " record"
+	case st.Signers == nil || st.Releases == nil:
+		return st, nil, "signers or releases is missing"
 	}
-	return st, ""
+	pv, why := parseView(issued, st.Signers, st.Releases)
+	if why != "" {
+		return st, nil, why
+	}
+	return st, &pv, ""
 }
 
 // IndexStatePath is the signed index record of location under dir.
@@ -292,14 +316,26 @@ func IndexStatePath(dir, location string) string {
 	return strings.TrimSuffix(StatePath(dir, location), ".json") + ".index.json"
 }
 
+// legacyViewPath is where an older keyctl kept its releases view apart
+// from the record; recordIndex removes a leftover one.
+func legacyViewPath(dir, location string) string {
+	return strings.TrimSuffix(StatePath(dir, location), ".json") + ".index-releases.json"
+}
+
+// writeIndexState writes the record; tests replace it to simulate a
+// failed write (a crash, a full disk).
+var writeIndexState = writeAtomic
+
 // recordIndex compares s (whose bytes hash to sum) with the newest
-// statement recorded for location and records s when it is newer, under
-// an exclusive lock and atomically (temporary file, sync, rename). An
-// older statement is an index rollback; a damaged record fails closed. It
-// returns s with the releases whose first-seen times the client accepts
-// (acceptReleases); signers are the index keys that signed s, active the
-// manifest's active index keys (fingerprints), retired the index keys
-// removed as retired or superseded (IndexTrust.Retired).
+// statement recorded for location and records s when it is newer, with
+// the client's view of its releases, under an exclusive lock and
+// atomically (one file: temporary file, sync, rename; a failed or
+// interrupted write leaves the record as it was). An older statement is
+// an index rollback; a damaged record fails closed. It returns s with the
+// releases whose first-seen times the client accepts (acceptReleases);
+// signers are the index keys that signed s, active the manifest's active
+// index keys (fingerprints), retired the index keys removed as retired or
+// superseded (IndexTrust.Retired).
 func recordIndex(dir, location, repository string, s *indexsig.Statement, sum string, signers, active []string, retired ...string) (*indexsig.Statement, error) {
 	path := IndexStatePath(dir, location)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -317,10 +353,10 @@ func recordIndex(dir, location, repository string, s *indexsig.Statement, sum st
 	}
 	var seenIssued time.Time
 	var seenSum string
-	var rec *indexState
+	var prev *view
 	recData, err := os.ReadFile(path)
 	if err == nil {
-		cur, why := parseIndexState(recData)
+		cur, v, why := parseIndexState(recData)
 		switch {
 		case why != "":
 			return nil, damaged(why)
@@ -332,43 +368,31 @@ func recordIndex(dir, location, repository string, s *indexsig.Statement, sum st
 		}
 		seenIssued, _ = time.Parse(time.RFC3339, cur.Issued)
 		seenIssued, seenSum = seenIssued.UTC(), cur.SHA256
-		rec = &cur
+		prev = v
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fail.Inputf("cannot read client index record %s", path).Wrap(errors.Unwrap(err))
 	}
 	if err := s.CheckSeen(sum, seenIssued, seenSum); err != nil {
 		return nil, err
 	}
-	accepted, view, prevView, err := acceptReleases(dir, location, s, sum, signers, active, retired, rec, damaged)
-	if err != nil {
-		return nil, err
-	}
-	// The record first, naming the view about to be written and the one
-	// on disk, then the view: a crash between the two leaves a view the
-	// record names.
+	// CheckSeen passed: s is newer than the recorded statement, or the
+	// same one again (same issue time and SHA-256).
+	accepted, sg, releases := acceptReleases(s, signers, active, retired, prev)
 	next := indexState{Format: IndexStateFormat, Location: location, Repository: repository,
-		Issued: s.Issued.UTC().Format(time.RFC3339), SHA256: sum, ReleasesSHA256: indexsig.Hash(view)}
-	if !s.Issued.After(seenIssued) {
-		next.Issued, next.SHA256 = rec.Issued, rec.SHA256 // the same statement again
-	}
-	if prevView != next.ReleasesSHA256 {
-		next.PreviousReleasesSHA256 = prevView
-	}
+		Issued: s.Issued.UTC().Format(time.RFC3339), SHA256: sum, Signers: sg, Releases: releases}
 	out, err := json.MarshalIndent(next, "", "  ")
 	if err != nil {
 		return nil, err
 	}
 	out = append(out, '\n')
 	if !bytes.Equal(out, recData) {
-		if err := writeAtomic(dir, path, out); err != nil {
+		if err := writeIndexState(dir, path, out); err != nil {
 			return nil, err
 		}
 	}
-	if prevView != next.ReleasesSHA256 {
-		if err := writeAtomic(dir, IndexReleasesPath(dir, location), view); err != nil {
-			return nil, err
-		}
-	}
+	// A view file left by an older keyctl is not read: drop it (at
+	// worst it stays, unused).
+	os.Remove(legacyViewPath(dir, location))
 	return accepted, nil
 }
 

@@ -65,11 +65,30 @@ func TestRecordIndex(t *testing.T) {
 func FuzzParseIndexState(f *testing.F) {
 	f.Add([]byte(`{"format":"keyctl-client-index/1","location":"https://a","repository":"a","issued":"2026-03-01T12:00:00Z","statement_sha256":"` + strings.Repeat("a", 64) + `"}`))
 	f.Add([]byte(`{"format":"keyctl-client-index/1","location":"https://a","repository":"a","issued":"2026-03-01T12:00:00Z","statement_sha256":"` + strings.Repeat("a", 64) + `","releases_sha256":"` + strings.Repeat("b", 64) + `","previous_releases_sha256":"` + strings.Repeat("c", 64) + `"}`))
+	f.Add([]byte(`{"format":"keyctl-client-index/2","location":"https://a","repository":"a","issued":"2026-03-01T12:00:00Z","statement_sha256":"` + strings.Repeat("a", 64) +
+		`","signers":["` + strings.Repeat("A", 40) + `"],"releases":[{"name":"alpha","version":"1.0.0","prov_sha256":"` + strings.Repeat("b", 64) +
+		`","first_seen":"2026-02-01T12:00:00Z","refused":true,"by":["` + strings.Repeat("A", 40) + `","` + strings.Repeat("C", 64) + `"]}]}`))
+	f.Add([]byte(`{"format":"keyctl-client-index/2","location":"https://a","repository":"a","issued":"2026-03-01T12:00:00Z","statement_sha256":"` + strings.Repeat("a", 64) + `","signers":[],"releases":[]}`))
 	f.Add([]byte(`{`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		st, why := parseIndexState(data)
-		if why == "" && (st.Format != IndexStateFormat || len(st.SHA256) != 64 || len(data) > MaxIndexStateSize) {
+		st, v, why := parseIndexState(data)
+		if why != "" {
+			return
+		}
+		if len(st.SHA256) != 64 || len(data) > MaxIndexStateSize {
 			t.Fatalf("accepted %q", data)
+		}
+		switch st.Format {
+		case IndexStateFormatV1:
+			if v != nil {
+				t.Fatalf("a /1 record gave a view: %q", data)
+			}
+		case IndexStateFormat:
+			if v == nil || len(v.m) != len(st.Releases) || len(v.m) > indexsig.MaxReleases || len(v.signers) > maxVouchers {
+				t.Fatalf("accepted %q", data)
+			}
+		default:
+			t.Fatalf("accepted format %q", st.Format)
 		}
 	})
 }
@@ -131,26 +150,14 @@ func TestRecordIndexBoundsFirstSeen(t *testing.T) {
 	if fs := got.FirstSeen("alpha", "1.0.0", h("a")); fs == nil || !fs.Equal(old) {
 		t.Errorf("alpha moved earlier: %v, want %v", fs, old)
 	}
-	// A damaged view fails closed.
-	os.WriteFile(IndexReleasesPath(dir, loc), []byte("{"), 0o600)
+	// A damaged view in the record fails closed.
+	path := IndexStatePath(dir, loc)
+	os.WriteFile(path, []byte(strings.Replace(string(mustRead(t, path)), `"first_seen": "`, `"first_seen": "x`, 1)), 0o600)
 	s4, _ := indexsig.New("charts.example.org", []byte("d"), nil, t0.Add(4*time.Hour), 0)
 	data, _ := s4.Marshal()
 	if _, err := recordIndex(dir, loc, "charts.example.org", s4, indexsig.Hash(data), honest, honest); err == nil || !strings.Contains(err.Error(), "is damaged") {
 		t.Fatalf("damaged view: %v", err)
 	}
-}
-
-func FuzzParseReleasesView(f *testing.F) {
-	f.Add([]byte(`{"format":"keyctl-client-index-releases/1","issued":"2026-03-01T12:00:00Z","statement_sha256":"` + strings.Repeat("a", 64) +
-		`","signers":["` + strings.Repeat("A", 40) + `"],"releases":[{"name":"alpha","version":"1.0.0","prov_sha256":"` + strings.Repeat("b", 64) +
-		`","first_seen":"2026-02-01T12:00:00Z","refused":true,"by":["` + strings.Repeat("A", 40) + `","` + strings.Repeat("C", 64) + `"]}]}`))
-	f.Add([]byte(`{`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		v, why := parseReleasesView(data)
-		if why == "" && (len(v.sum) != 64 || len(data) > MaxIndexReleasesSize || len(v.m) > indexsig.MaxReleases || len(v.signers) > maxVouchers) {
-			t.Fatalf("accepted %q", data)
-		}
-	})
 }
 
 // Each recorded time and refusal rests on the index keys that vouch for
