@@ -98,3 +98,63 @@ func TestAttackOlderGenuinePairRestartsFirstSeen(t *testing.T) {
 			betaSeen.Format(time.RFC3339), got)
 	}
 }
+
+// Role: the same (CI folder editor, or the gh-pages host): it deletes
+// keyctl-index.json and keyctl-index.json.sig before the CI run. index
+// sign takes a folder without a pair as a first run and dates every
+// .prov now, exit 0, without --fresh: the restart docs/verify.md says is
+// "never silent" (a pair that does not verify is refused, but no pair at
+// all is not), and every following client then keeps the later time.
+func TestAttackDeletedPairRestartsFirstSeenSilently(t *testing.T) {
+	dir := t.TempDir()
+	pages := filepath.Join(dir, "pages")
+	if err := os.MkdirAll(pages, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	key := newMaintainer(t, dir, "Index")
+	sec := secretKeyFile(t, key, dir)
+	signer := newMaintainer(t, dir, "Maint")
+	archive, err := charts.Archive(charts.Spec{Name: "alpha", Version: "1.0.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prov, err := charts.SignBytes(signer.entity, "alpha-1.0.0.tgz", archive, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, pages, "alpha-1.0.0.tgz.prov", prov)
+	writeFile(t, pages, "index.yaml", []byte("apiVersion: v1\nentries:\n  alpha:\n  - name: alpha\n    version: 1.0.0\n    urls: [alpha-1.0.0.tgz]\n"))
+	stmtPath := filepath.Join(pages, indexsig.Name)
+	sign := func() (*indexsig.Statement, int, string) {
+		t.Helper()
+		time.Sleep(1100 * time.Millisecond)
+		out, errs, code := runIn("index", "sign", pages, "--key", sec, "--id", "charts.example.org")
+		data, _ := os.ReadFile(stmtPath)
+		if data == nil {
+			return nil, code, out + errs
+		}
+		s, err := indexsig.Parse(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, code, out + errs
+	}
+	s1, code, out := sign()
+	if code != 0 {
+		t.Fatalf("index sign: exit %d\n%s", code, out)
+	}
+	first := s1.FirstSeen("alpha", "1.0.0", indexsig.Hash(prov))
+	if first == nil {
+		t.Fatal("fixture: alpha not bound")
+	}
+	os.Remove(stmtPath)
+	os.Remove(stmtPath + root.SigSuffix)
+	s2, code, out := sign()
+	if code != 0 {
+		return // refused without --fresh: the restart is not silent
+	}
+	if got := s2.FirstSeen("alpha", "1.0.0", indexsig.Hash(prov)); got == nil || !got.Equal(*first) {
+		t.Errorf("after keyctl-index.json and its .sig were deleted from the CI folder, index sign (exit 0, no --fresh) dates alpha 1.0.0's unchanged .prov %v instead of %s: every release's trusted time restarted silently\n%s",
+			got, first.Format(time.RFC3339), out)
+	}
+}
