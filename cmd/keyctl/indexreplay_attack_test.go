@@ -158,3 +158,66 @@ func TestAttackDeletedPairRestartsFirstSeenSilently(t *testing.T) {
 			got, first.Format(time.RFC3339), out)
 	}
 }
+
+// Role: the gh-pages host or CI folder editor, no key: for one CI run it
+// puts another .prov for a listed release next to index.yaml (any
+// parseable one for that chart and version, e.g. signed by a key of its
+// own; index sign does not verify it), then puts the genuine one back.
+// The carried entry is keyed by name and version and keeps one digest:
+// the swap replaces the genuine .prov's entry, and when the genuine
+// .prov returns it is "new" and first seen now. Its trusted time (the
+// one that keeps a release by a since-retired key trusted) is gone for
+// good, on CI and on every client, though those exact bytes were seen
+// long before.
+func TestAttackSwappedProvForOneRunLosesFirstSeen(t *testing.T) {
+	dir := t.TempDir()
+	pages := filepath.Join(dir, "pages")
+	if err := os.MkdirAll(pages, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	key := newMaintainer(t, dir, "Index")
+	sec := secretKeyFile(t, key, dir)
+	signer := newMaintainer(t, dir, "Maint")
+	other := newMaintainer(t, dir, "Attacker")
+	archive, err := charts.Archive(charts.Spec{Name: "alpha", Version: "1.0.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	genuine, err := charts.SignBytes(signer.entity, "alpha-1.0.0.tgz", archive, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	swapped, err := charts.SignBytes(other.entity, "alpha-1.0.0.tgz", archive, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, pages, "alpha-1.0.0.tgz.prov", genuine)
+	writeFile(t, pages, "index.yaml", []byte("apiVersion: v1\nentries:\n  alpha:\n  - name: alpha\n    version: 1.0.0\n    urls: [alpha-1.0.0.tgz]\n"))
+	stmtPath := filepath.Join(pages, indexsig.Name)
+	sign := func() *indexsig.Statement {
+		t.Helper()
+		time.Sleep(1100 * time.Millisecond)
+		out, errs, code := runIn("index", "sign", pages, "--key", sec, "--id", "charts.example.org")
+		if code != 0 {
+			t.Fatalf("index sign: exit %d\n%s%s", code, out, errs)
+		}
+		data, _ := os.ReadFile(stmtPath)
+		s, err := indexsig.Parse(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	first := sign().FirstSeen("alpha", "1.0.0", indexsig.Hash(genuine))
+	if first == nil {
+		t.Fatal("fixture: alpha not bound")
+	}
+	writeFile(t, pages, "alpha-1.0.0.tgz.prov", swapped)
+	sign()
+	writeFile(t, pages, "alpha-1.0.0.tgz.prov", genuine)
+	got := sign().FirstSeen("alpha", "1.0.0", indexsig.Hash(genuine))
+	if got == nil || !got.Equal(*first) {
+		t.Errorf("alpha 1.0.0's genuine .prov, first seen %s, is dated %v after another .prov lay in the CI folder for one run: its trusted time is lost for good",
+			first.Format(time.RFC3339), got)
+	}
+}
