@@ -32,6 +32,9 @@ func TestAttackOlderGenuinePairRestartsFirstSeen(t *testing.T) {
 	if err := os.MkdirAll(pages, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// The repository's public location (what clients read), published
+	// from pages after each run; index sign reads it with --published.
+	site := filepath.Join(dir, "site")
 	key := newMaintainer(t, dir, "Index")
 	sec := secretKeyFile(t, key, dir)
 	signer := newMaintainer(t, dir, "Maint")
@@ -54,7 +57,10 @@ func TestAttackOlderGenuinePairRestartsFirstSeen(t *testing.T) {
 	sign := func() (*indexsig.Statement, int, string) {
 		t.Helper()
 		time.Sleep(1100 * time.Millisecond) // issue times only grow, to the second
-		out, errs, code := runIn("index", "sign", pages, "--key", sec, "--id", "charts.example.org")
+		out, errs, code := runIn("index", "sign", pages, "--key", sec, "--id", "charts.example.org", "--published", site)
+		if code == 0 {
+			publishPair(t, pages, site)
+		}
 		data, _ := os.ReadFile(stmtPath)
 		s, err := indexsig.Parse(data)
 		if err != nil {
@@ -111,6 +117,7 @@ func TestAttackDeletedPairRestartsFirstSeenSilently(t *testing.T) {
 	if err := os.MkdirAll(pages, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	site := filepath.Join(dir, "site")
 	key := newMaintainer(t, dir, "Index")
 	sec := secretKeyFile(t, key, dir)
 	signer := newMaintainer(t, dir, "Maint")
@@ -128,7 +135,10 @@ func TestAttackDeletedPairRestartsFirstSeenSilently(t *testing.T) {
 	sign := func() (*indexsig.Statement, int, string) {
 		t.Helper()
 		time.Sleep(1100 * time.Millisecond)
-		out, errs, code := runIn("index", "sign", pages, "--key", sec, "--id", "charts.example.org")
+		out, errs, code := runIn("index", "sign", pages, "--key", sec, "--id", "charts.example.org", "--published", site)
+		if code == 0 {
+			publishPair(t, pages, site)
+		}
 		data, _ := os.ReadFile(stmtPath)
 		if data == nil {
 			return nil, code, out + errs
@@ -191,6 +201,12 @@ func TestAttackSwappedProvForOneRunLosesFirstSeen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The governed keyring, as keyctl publish writes it next to index.yaml.
+	pub, err := os.ReadFile(signer.file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, pages, root.PubkeysFile, pub)
 	writeFile(t, pages, "alpha-1.0.0.tgz.prov", genuine)
 	writeFile(t, pages, "index.yaml", []byte("apiVersion: v1\nentries:\n  alpha:\n  - name: alpha\n    version: 1.0.0\n    urls: [alpha-1.0.0.tgz]\n"))
 	stmtPath := filepath.Join(pages, indexsig.Name)
@@ -219,5 +235,21 @@ func TestAttackSwappedProvForOneRunLosesFirstSeen(t *testing.T) {
 	if got == nil || !got.Equal(*first) {
 		t.Errorf("alpha 1.0.0's genuine .prov, first seen %s, is dated %v after another .prov lay in the CI folder for one run: its trusted time is lost for good",
 			first.Format(time.RFC3339), got)
+	}
+}
+
+// publishPair copies keyctl-index.json and its .sig from pages to site,
+// as CI publishes them (the repository's public location).
+func publishPair(t *testing.T, pages, site string) {
+	t.Helper()
+	if err := os.MkdirAll(site, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{indexsig.Name, indexsig.SigName} {
+		data, err := os.ReadFile(filepath.Join(pages, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, site, name, data)
 	}
 }
