@@ -156,7 +156,16 @@ func (a *app) indexSign(target, keyFile, passFile, id, published, keyringFile st
 	if serr != nil && !errors.Is(serr, fs.ErrNotExist) {
 		return fail.Inputf("cannot read %s", out+root.SigSuffix).Wrap(errors.Unwrap(serr))
 	}
-	prev, carried, why := verifyPrevious(out+" in place", old, sigs, signer, id, now)
+	// Issue times only grow: clients refuse an older statement than the
+	// one they saw, so a statement dated at or before the one in place
+	// (a CI clock behind the last signer's) would lock them out. The one
+	// in place counts even when it does not verify (--fresh over another
+	// index key's statement, which clients may have seen).
+	if inPlace, err := indexsig.Parse(old); old != nil && err == nil && !now.After(inPlace.Issued) {
+		return fail.Inputf("%s in place was issued %s, not before now (%s): issue times only grow", out, inPlace.Issued.Format(time.RFC3339), now.Format(time.RFC3339)).
+			WithHint("check this machine's clock; wait a second and sign again")
+	}
+	prev, carried, why := verifyPrevious(out, "in place", old, sigs, signer, id, now)
 	prevFrom := "in-place" // which statement's first-seen times carry over (JSON "previous")
 	if why != "" {
 		if !fresh {
@@ -174,7 +183,7 @@ func (a *app) indexSign(target, keyFile, passFile, id, published, keyringFile st
 		case err != nil:
 			tprintf(a.stderr, "keyctl: note: cannot read the published %s at %s; --fresh: carrying over from the pair in place only\n", indexsig.Name, where)
 		case pold != nil || psigs != nil:
-			pprev, pcarried, pwhy := verifyPrevious("the published "+indexsig.Name+" at "+where, pold, psigs, signer, id, now)
+			pprev, pcarried, pwhy := verifyPrevious("the published "+indexsig.Name, "at "+where, pold, psigs, signer, id, now)
 			switch {
 			case pwhy != "" && !fresh:
 				return refuse(pwhy)
@@ -200,17 +209,8 @@ func (a *app) indexSign(target, keyFile, passFile, id, published, keyringFile st
 			tprintf(a.stderr, "keyctl: warning: no previous statement: every first-seen time starts now (if the repository has published one, pass --published URL so that its first-seen times carry over; docs/verify.md, Signed index)\n")
 		}
 	}
-	// Issue times only grow: clients refuse an older statement than the
-	// one they saw, so a statement dated at or before the one carried
-	// over (a CI clock behind the last signer's) would lock them out.
-	// The statement in place counts even when it does not verify (--fresh
-	// with another index key's statement, which clients may have seen).
-	latest := prev
-	if inPlace, err := indexsig.Parse(old); old != nil && err == nil && (latest == nil || inPlace.Issued.After(latest.Issued)) {
-		latest = inPlace
-	}
-	if latest != nil && !now.After(latest.Issued) {
-		return fail.Inputf("the previous %s was issued %s, not before now (%s): issue times only grow", indexsig.Name, latest.Issued.Format(time.RFC3339), now.Format(time.RFC3339)).
+	if prevFrom == "published" && !now.After(prev.Issued) {
+		return fail.Inputf("the published %s was issued %s, not before now (%s): issue times only grow", indexsig.Name, prev.Issued.Format(time.RFC3339), now.Format(time.RFC3339)).
 			WithHint("check this machine's clock; wait a second and sign again")
 	}
 	keyring, err := a.governedKeyring(dir, keyringFile)
@@ -263,23 +263,24 @@ func (a *app) indexSign(target, keyFile, passFile, id, published, keyringFile st
 }
 
 // verifyPrevious checks a previous statement (old) and its signature
-// (sigs), named what in messages (nil: not there): when either is there,
-// the pair must parse, verify with signer, the key signing now, and be for
-// repository id. It returns the statement and its releases to carry over,
-// or why it cannot (empty: nothing there, or a pair that verifies).
-func verifyPrevious(what string, old, sigs []byte, signer *openpgp.Entity, id string, now time.Time) (*indexsig.Statement, map[[2]string]indexsig.Release, string) {
+// (sigs), named name and where in messages (nil: not there): when either
+// is there, the pair must parse, verify with signer, the key signing now,
+// and be for repository id. It returns the statement and its releases to
+// carry over, or why it cannot (empty: nothing there, or a pair that
+// verifies).
+func verifyPrevious(name, where string, old, sigs []byte, signer *openpgp.Entity, id string, now time.Time) (*indexsig.Statement, map[[2]string]indexsig.Release, string) {
 	sigName := indexsig.SigName
 	switch {
 	case old == nil && sigs == nil:
 		return nil, nil, ""
 	case old == nil:
-		return nil, nil, fmt.Sprintf("%s is there without %s", sigName, what)
+		return nil, nil, fmt.Sprintf("%s is %s without %s", sigName, where, name)
 	case sigs == nil:
-		return nil, nil, fmt.Sprintf("%s has no readable %s", what, sigName)
+		return nil, nil, fmt.Sprintf("%s %s has no readable %s", name, where, sigName)
 	}
 	prev, err := indexsig.Parse(old)
 	if err != nil {
-		return nil, nil, fmt.Sprintf("%s does not parse", what)
+		return nil, nil, fmt.Sprintf("%s %s does not parse", name, where)
 	}
 	pub, err := pgpkey.SerializePublic(signer, true)
 	if err != nil {
@@ -290,10 +291,10 @@ func verifyPrevious(what string, old, sigs []byte, signer *openpgp.Entity, id st
 		return nil, nil, fmt.Sprintf("cannot read the public key of %s", pgpkey.Fingerprint(signer))
 	}
 	if by, err := root.VerifyBy(old, sigs, openpgp.EntityList{cert}, now); err != nil || len(by) == 0 {
-		return nil, nil, fmt.Sprintf("%s does not verify with %s and index key %s", what, sigName, pgpkey.Fingerprint(signer))
+		return nil, nil, fmt.Sprintf("%s %s does not verify with %s and index key %s", name, where, sigName, pgpkey.Fingerprint(signer))
 	}
 	if prev.Repository != id {
-		return nil, nil, fmt.Sprintf("%s is for repository %s, not %s", what, prev.Repository, id)
+		return nil, nil, fmt.Sprintf("%s %s is for repository %s, not %s", name, where, prev.Repository, id)
 	}
 	m := make(map[[2]string]indexsig.Release, len(prev.Releases))
 	for _, r := range prev.Releases {
@@ -353,19 +354,21 @@ func (a *app) governedKeyring(dir, file string) (openpgp.EntityList, error) {
 			WithHint("give the repository's pubkeys.pgp (keyctl publish writes it next to index.yaml)")
 	}
 	list, err := pgpkey.ReadKeyring(data, pgpkey.MaxKeyringSize)
-	if err != nil {
-		return nil, fail.Hint(err, "give the repository's pubkeys.pgp (keyctl publish writes it next to index.yaml)")
+	if err != nil && !errors.Is(err, pgpkey.ErrEmpty) {
+		return nil, fail.Inputf("cannot read the keyring %s", file).Wrap(err).
+			WithHint("give the repository's pubkeys.pgp (keyctl publish writes it next to index.yaml)")
 	}
 	revFile := filepath.Join(filepath.Dir(file), root.RevokedFile)
 	if rdata, rerr := readCapped(filepath.Dir(revFile), root.RevokedFile, pgpkey.MaxKeyringSize); rerr == nil {
 		rlist, err := pgpkey.ReadKeyring(rdata, pgpkey.MaxKeyringSize)
-		if err != nil {
-			return nil, fail.Hint(err, "give the repository's revoked.pgp, or remove it")
+		if err != nil && !errors.Is(err, pgpkey.ErrEmpty) {
+			return nil, fail.Inputf("cannot read %s", revFile).Wrap(err).WithHint("give the repository's revoked.pgp, or remove it")
 		}
 		list = append(list, rlist...)
 	} else if !errors.Is(rerr, fs.ErrNotExist) {
 		return nil, fail.Inputf("cannot read %s", revFile).Wrap(rerr)
 	}
+	// Not nil even when both are empty: then no .prov binds.
 	out := make(openpgp.EntityList, 0, len(list))
 	for _, e := range list {
 		out = append(out, provenance.WithoutKeyRevocations(e))
