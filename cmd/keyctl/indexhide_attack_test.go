@@ -89,7 +89,7 @@ func TestBindReleasesKeepsUnlistedUpToCap(t *testing.T) {
 		v := fmt.Sprintf("0.0.%d", i)
 		carried[[2]string{"gone", v}] = indexsig.Release{Name: "gone", Version: v, ProvSHA256: indexsig.Hash([]byte(v)), FirstSeen: t0.Add(time.Duration(i) * time.Second)}
 	}
-	out, n, err := bindReleases(ix, dir, nil, carried, t0.Add(24*time.Hour))
+	out, n, err := bindReleases(ix, dir, nil, carried, nil, t0.Add(24*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
