@@ -327,7 +327,17 @@ func verifyOne(data, raw []byte, ks keyset, now time.Time, mode verifyMode) (str
 		return "", false
 	}
 	cfg := verifyConfig()
-	cfg.Time = func() time.Time { return now }
+	// go-crypto refuses a signature dated even one second after the time
+	// it is given, which would undo the clock skew allowed above (a holder
+	// whose clock runs fast, a signature made just after now was read):
+	// within the skew it checks the signature at its own time, and the key
+	// is still checked at now below. (A historic check keeps go-crypto's
+	// rule: none dated after now.)
+	at := now
+	if mode == atNow && sig.CreationTime.After(now) {
+		at = sig.CreationTime
+	}
+	cfg.Time = func() time.Time { return at }
 	// go-crypto looks the issuer up with EntitiesById and tries only the
 	// first entity holding that key ID: a root certificate carrying a copy
 	// of another root's key (as a subkey with a bogus binding) would then

@@ -65,6 +65,12 @@ func TestThreshold2of3(t *testing.T) {
 	}
 	// Signatures over other data do not count.
 	wantThreshold("changed data", mustMerge(t, mustSign(t, a, []byte("other"), now), sb), 1)
+	// A signature dated a little ahead of this clock, within the skew (a
+	// holder whose clock runs fast, or a signature made a second after
+	// now was read), counts.
+	if _, err := Verify(data, mustMerge(t, sa, mustSign(t, b, data, now.Add(time.Minute))), set, now); err != nil {
+		t.Errorf("signature dated within the clock skew: %v", err)
+	}
 	// A signature dated beyond the clock skew does not count.
 	wantThreshold("future signature", mustMerge(t, sa, mustSign(t, b, data, now.Add(2*ClockSkew))), 1)
 	// A root key that expired by now does not count for current trust.
