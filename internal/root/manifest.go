@@ -1,6 +1,7 @@
 package root
 
 import (
+	"encoding/json"
 	"fmt"
 	"path"
 	"sort"
@@ -367,7 +368,11 @@ func (m *Manifest) Validate() error {
 // Marshal returns the canonical bytes of m: times in UTC to the second,
 // files, keys and scopes sorted. These bytes are what the roots sign and
 // what the next manifest's Previous hashes.
-func (m *Manifest) Marshal() ([]byte, error) {
+func (m *Manifest) Marshal() ([]byte, error) { return m.marshal(0) }
+
+// marshal is Marshal with room for size bytes (ParseManifest passes the
+// length it compares against, so the encoding is built in one buffer).
+func (m *Manifest) marshal(size int) ([]byte, error) {
 	c := m.canonical()
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -392,6 +397,12 @@ func (m *Manifest) Marshal() ([]byte, error) {
 			Added: fmtTime(k.Added), Effective: fmtTime(k.Effective), Scopes: k.Scopes, Role: string(k.Role),
 		})
 	}
+	if size <= 0 {
+		size = 512 + 64*len(j.Files) + 256*len(j.Keys)
+	}
+	if b, ok := appendManifest(make([]byte, 0, size), &j); ok {
+		return b, nil
+	}
 	return encodeCanonical(j)
 }
 
@@ -404,8 +415,12 @@ func ParseManifest(data []byte) (*Manifest, error) {
 	if len(data) > MaxManifestSize {
 		return nil, fail.Inputf("manifest is larger than %d bytes", MaxManifestSize)
 	}
+	// json.Unmarshal reads data in place, where a json.Decoder (for its
+	// unknown-field check) copies it into a buffer that grows to twice its
+	// size. Unknown fields cannot pass anyway: the canonical check below
+	// refuses any byte Marshal would not write, and names them then.
 	var j manifestJSON
-	if err := decodeStrict(data, &j); err != nil {
+	if err := json.Unmarshal(data, &j); err != nil {
 		return nil, fail.Inputf("manifest is not valid").Wrap(err)
 	}
 	if j.Format != ManifestFormat {
@@ -441,11 +456,14 @@ func ParseManifest(data []byte) (*Manifest, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
-	canon, err := m.Marshal()
+	canon, err := m.marshal(len(data) + 1)
 	if err != nil {
 		return nil, err
 	}
 	if string(canon) != string(data) {
+		if err := decodeStrict(data, &manifestJSON{}); err != nil {
+			return nil, fail.Inputf("manifest is not valid").Wrap(err)
+		}
 		return nil, fail.Inputf("manifest is not in canonical form").WithHint("manifests are written by keyctl and must not be edited")
 	}
 	return m, nil
