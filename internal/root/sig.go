@@ -330,11 +330,11 @@ func verifyOne(data, raw []byte, ks keyset, now time.Time, mode verifyMode) (str
 	// go-crypto refuses a signature dated even one second after the time
 	// it is given, which would undo the clock skew allowed above (a holder
 	// whose clock runs fast, a signature made just after now was read):
-	// within the skew it checks the signature at its own time, and the key
-	// is still checked at now below. (A historic check keeps go-crypto's
-	// rule: none dated after now.)
+	// within the skew it checks the signature at its own time (in both
+	// modes, so that current and historic checks agree), and for current
+	// trust the key is still checked at now below.
 	at := now
-	if mode == atNow && sig.CreationTime.After(now) {
+	if sig.CreationTime.After(now) {
 		at = sig.CreationTime
 	}
 	cfg.Time = func() time.Time { return at }
@@ -356,14 +356,30 @@ func verifyOne(data, raw []byte, ks keyset, now time.Time, mode verifyMode) (str
 		if mode == atNow {
 			// go-crypto checks the key at the signature's creation time,
 			// which the signer chooses; for current trust the key must
-			// also be valid now.
-			if _, ok := signer.SigningKeyById(now, *sig.IssuerKeyId, cfg); !ok {
+			// also be valid now. On a fresh copy of the certificate:
+			// go-crypto caches what it concluded at the signature's time
+			// (a user ID revocation dated after it counted as not yet
+			// made), and the entity checked above would answer from that.
+			fresh, err := reparse(signer)
+			if err != nil {
+				continue
+			}
+			if _, ok := fresh.SigningKeyById(now, *sig.IssuerKeyId, cfg); !ok {
 				continue
 			}
 		}
 		return pgpkey.Fingerprint(signer), true
 	}
 	return "", false
+}
+
+// reparse returns e's public certificate parsed anew, with nothing cached.
+func reparse(e *openpgp.Entity) (*openpgp.Entity, error) {
+	var buf bytes.Buffer
+	if err := e.Serialize(&buf); err != nil {
+		return nil, err
+	}
+	return openpgp.ReadEntity(packet.NewReader(&buf))
 }
 
 // holdsKeyID reports whether e's primary key or one of its subkeys has the
@@ -416,7 +432,7 @@ func Verify(data, sigs []byte, set *RootSet, now time.Time) ([]string, error) {
 // VerifyHistoric is Verify for a document that was current in the past,
 // such as a manifest read back from the transparency log by keyctl
 // monitor: each signature counts when its key was valid at the time it
-// signed (as for root set links), and none may be dated after now. An
+// signed (as for root set links), and none may be dated more than ClockSkew after now. An
 // old manifest's root key may have expired since; its signatures may also
 // be later than the manifest's issue time (offline signing).
 func VerifyHistoric(data, sigs []byte, set *RootSet, now time.Time) ([]string, error) {
