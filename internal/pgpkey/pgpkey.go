@@ -335,6 +335,26 @@ func KeyIDOfFingerprint(fpr string) string {
 	return fpr
 }
 
+// Fresh returns e's public certificate parsed anew, with nothing cached.
+// go-crypto caches what it concluded when it checked a key at one time (a
+// user ID revocation dated later counted as not yet made); a check at
+// another time on the same certificate answers from that cache. Check a
+// key "valid now" on a fresh copy after a check at a signature's time.
+func Fresh(e *openpgp.Entity) (*openpgp.Entity, error) {
+	bin, err := SerializePublic(e, false)
+	if err != nil {
+		return nil, err
+	}
+	el, err := ReadKeyring(bin, MaxKeyringSize)
+	if err != nil {
+		return nil, err
+	}
+	if len(el) != 1 {
+		return nil, fmt.Errorf("certificate re-read as %d certificates", len(el))
+	}
+	return el[0], nil
+}
+
 // SerializePublic writes the public certificate deterministically: primary
 // key, its revocations and direct signatures, user IDs sorted by name with
 // their self-signatures and revocations, then subkeys in order with their

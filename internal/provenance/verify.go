@@ -248,7 +248,13 @@ func (p *Prov) verifyWith(e *openpgp.Entity, sig *packet.Signature, raw []byte, 
 		Created:            vs.CreationTime,
 		Hash:               vs.Hash,
 	}
-	for _, k := range pgpkey.SigningKeys(e, cfg.Now(), cfg) {
+	// "Valid now" on a fresh copy: go-crypto cached what it concluded at
+	// the signature's time (pgpkey.Fresh).
+	now, err := pgpkey.Fresh(e)
+	if err != nil {
+		return nil, fail(fmt.Errorf("%w: %v", ErrBadSignature, err))
+	}
+	for _, k := range pgpkey.SigningKeys(now, cfg.Now(), cfg) {
 		if k.Fingerprint == res.KeyFingerprint {
 			res.ValidNow = true
 		}

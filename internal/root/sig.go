@@ -360,7 +360,7 @@ func verifyOne(data, raw []byte, ks keyset, now time.Time, mode verifyMode) (str
 			// go-crypto caches what it concluded at the signature's time
 			// (a user ID revocation dated after it counted as not yet
 			// made), and the entity checked above would answer from that.
-			fresh, err := reparse(signer)
+			fresh, err := pgpkey.Fresh(signer)
 			if err != nil {
 				continue
 			}
@@ -371,15 +371,6 @@ func verifyOne(data, raw []byte, ks keyset, now time.Time, mode verifyMode) (str
 		return pgpkey.Fingerprint(signer), true
 	}
 	return "", false
-}
-
-// reparse returns e's public certificate parsed anew, with nothing cached.
-func reparse(e *openpgp.Entity) (*openpgp.Entity, error) {
-	var buf bytes.Buffer
-	if err := e.Serialize(&buf); err != nil {
-		return nil, err
-	}
-	return openpgp.ReadEntity(packet.NewReader(&buf))
 }
 
 // holdsKeyID reports whether e's primary key or one of its subkeys has the
