@@ -376,19 +376,36 @@ func TestSignedIndexChartReleaser(t *testing.T) {
 		t.Fatalf("retired key, .prov bound by the signed index before the retirement: want trusted via signed-index, got exit %d\n%s", code, outs)
 	}
 	// Audit (under the root, without a ledger) says where the time came from.
-	out, errs, code = runIn("--config", cfg, "audit", "--repo", "ex", "--state", state, "-o", "json")
-	var arep struct {
-		Releases []struct {
-			Chart, Version, Status string
-			TimeSource             string `json:"time_source"`
+	type auditRel struct{ Status, TimeSource string }
+	auditOf := func() map[string]auditRel {
+		t.Helper()
+		out, errs, code := runIn("--config", cfg, "audit", "--repo", "ex", "--state", state, "-o", "json")
+		var arep struct {
+			Releases []struct {
+				Chart, Version, Status string
+				TimeSource             string `json:"time_source"`
+			}
+		}
+		if err := json.Unmarshal([]byte(out), &arep); err != nil {
+			t.Fatalf("audit: exit %d (%v)\n%s%s", code, err, out, errs)
+		}
+		got := map[string]auditRel{}
+		for _, r := range arep.Releases {
+			got[r.Chart+" "+r.Version] = auditRel{r.Status, r.TimeSource}
+		}
+		return got
+	}
+	for id, r := range auditOf() {
+		if strings.HasPrefix(id, "app ") && (r.Status != "trusted" || r.TimeSource != "signed-index") {
+			t.Errorf("audit: %s is %s with time source %q, want trusted via signed-index", id, r.Status, r.TimeSource)
 		}
 	}
-	if err := json.Unmarshal([]byte(out), &arep); err != nil {
-		t.Fatalf("audit: exit %d (%v)\n%s%s", code, err, out, errs)
-	}
-	for _, r := range arep.Releases {
-		if r.Chart == "app" && (r.Status != "trusted" || r.TimeSource != "signed-index") {
-			t.Errorf("audit: %s %s is %s with time source %q, want trusted via signed-index\n%s", r.Chart, r.Version, r.Status, r.TimeSource, out)
+	// Audit gives verify's verdict on the same served release: refused as
+	// signed by a removed key, with the same time source.
+	sameAsVerify := func(vr verifyJSON) {
+		t.Helper()
+		if r := auditOf()["app 1.1.0"]; r.Status != "removed-key" || r.TimeSource != vr.Decision.TimeSource {
+			t.Errorf("app 1.1.0: verify says %s (time source %q), audit says %s (time source %q)", vr.Decision.Status, vr.Decision.TimeSource, r.Status, r.TimeSource)
 		}
 	}
 
@@ -404,6 +421,7 @@ func TestSignedIndexChartReleaser(t *testing.T) {
 	if vr, outs, code = verifyJSONOf(); code != 1 || vr.Trusted || vr.Decision.TimeSource == "signed-index" || vr.Decision.Status != "removed-retired" {
 		t.Fatalf("forged .prov after the retirement, old statement: want refused as removed-retired without trusted time, got exit %d\n%s", code, outs)
 	}
+	sameAsVerify(vr)
 	time.Sleep(1100 * time.Millisecond)
 	if out := signIndex(indexSecret); !strings.Contains(out, "(1 new or changed, 3 carried over)") {
 		t.Fatalf("index sign with a changed .prov:\n%s", out)
@@ -411,6 +429,7 @@ func TestSignedIndexChartReleaser(t *testing.T) {
 	if vr, outs, code = verifyJSONOf(); code != 1 || vr.Trusted || vr.Decision.TimeSource != "signed-index" || !strings.Contains(vr.Decision.Reason, "not before that") {
 		t.Fatalf("forged .prov after the retirement, re-signed statement: want refused (first seen after the retirement), got exit %d\n%s", code, outs)
 	}
+	sameAsVerify(vr)
 }
 
 // The offline flow carries indexkeys.pgp: prepared, reviewed, signed by
