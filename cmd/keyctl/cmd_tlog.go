@@ -99,27 +99,52 @@ func (a *app) writeKeyPair(secretOut, publicOut, skey, vkey string) error {
 	return pf.Close()
 }
 
-func (a *app) newLogKeyCmd() *cobra.Command {
-	c := &cobra.Command{
-		Use:   "log-key",
-		Short: "Transparency log keys (see docs/manifest.md, section Transparency log)",
-	}
+// keyPairCmd describes a command that makes a note key pair (a log key, a
+// witness key) and writes it to --secret-out and --public-out.
+type keyPairCmd struct {
+	use, short, example, nameDoc string
+	gen                          func(name string) (skey, vkey string, err error)
+	report                       func(name, vkey, secretOut, publicOut string) error
+}
+
+func (a *app) keyPairCmd(k keyPairCmd) *cobra.Command {
 	var name, secretOut, publicOut string
-	create := &cobra.Command{
-		Use:   "create --name ORIGIN --secret-out FILE --public-out FILE",
-		Short: "Make the key that signs the repository's log checkpoints (held online by the publisher)",
+	c := &cobra.Command{
+		Use:   k.use,
+		Short: k.short,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if name == "" || secretOut == "" || publicOut == "" {
-				return fail.Inputf("--name, --secret-out and --public-out are required").
-					WithHint("e.g. keyctl log-key create --name charts.example.org/keyctl-log --secret-out log.key --public-out log.pub")
+				return fail.Inputf("--name, --secret-out and --public-out are required").WithHint("e.g. " + k.example)
 			}
-			skey, vkey, err := tlog.GenerateLogKey(name)
+			skey, vkey, err := k.gen(name)
 			if err != nil {
 				return err
 			}
 			if err := a.writeKeyPair(secretOut, publicOut, skey, vkey); err != nil {
 				return err
 			}
+			return k.report(name, vkey, secretOut, publicOut)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&name, "name", "", k.nameDoc)
+	f.StringVar(&secretOut, "secret-out", "", "where to write the secret key (0600, never overwritten)")
+	f.StringVar(&publicOut, "public-out", "", "where to write the public key")
+	return c
+}
+
+func (a *app) newLogKeyCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "log-key",
+		Short: "Transparency log keys (see docs/manifest.md, section Transparency log)",
+	}
+	create := a.keyPairCmd(keyPairCmd{
+		use:     "create --name ORIGIN --secret-out FILE --public-out FILE",
+		short:   "Make the key that signs the repository's log checkpoints (held online by the publisher)",
+		example: "keyctl log-key create --name charts.example.org/keyctl-log --secret-out log.key --public-out log.pub",
+		nameDoc: "the log's origin, e.g. charts.example.org/keyctl-log",
+		gen:     tlog.GenerateLogKey,
+		report: func(name, vkey, secretOut, publicOut string) error {
 			if a.json() {
 				return a.printJSON(map[string]any{"log": name, "public_key": vkey, "secret_out": secretOut, "public_out": publicOut})
 			}
@@ -128,11 +153,7 @@ func (a *app) newLogKeyCmd() *cobra.Command {
 			tprintf(a.stdout, "public key: %s (name it in the root set: keyctl init --log-key %s, or keyctl root rotate --log-key %s)\n", publicOut, publicOut, publicOut)
 			return nil
 		},
-	}
-	f := create.Flags()
-	f.StringVar(&name, "name", "", "the log's origin, e.g. charts.example.org/keyctl-log")
-	f.StringVar(&secretOut, "secret-out", "", "where to write the secret key (0600, never overwritten)")
-	f.StringVar(&publicOut, "public-out", "", "where to write the public key")
+	})
 	c.AddCommand(create)
 	return c
 }
@@ -142,22 +163,13 @@ func (a *app) newWitnessCmd() *cobra.Command {
 		Use:   "witness",
 		Short: "Run a witness for another repository's transparency log (see docs/verify.md, section Witnesses)",
 	}
-	var name, secretOut, publicOut string
-	keygen := &cobra.Command{
-		Use:   "keygen --name NAME --secret-out FILE --public-out FILE",
-		Short: "Make a witness key (C2SP tlog-cosignature/v1)",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if name == "" || secretOut == "" || publicOut == "" {
-				return fail.Inputf("--name, --secret-out and --public-out are required").
-					WithHint("e.g. keyctl witness keygen --name witness.example.com --secret-out witness.key --public-out witness.pub")
-			}
-			skey, vkey, err := tlog.GenerateWitnessKey(name)
-			if err != nil {
-				return err
-			}
-			if err := a.writeKeyPair(secretOut, publicOut, skey, vkey); err != nil {
-				return err
-			}
+	keygen := a.keyPairCmd(keyPairCmd{
+		use:     "keygen --name NAME --secret-out FILE --public-out FILE",
+		short:   "Make a witness key (C2SP tlog-cosignature/v1)",
+		example: "keyctl witness keygen --name witness.example.com --secret-out witness.key --public-out witness.pub",
+		nameDoc: "the witness's name, e.g. witness.example.com",
+		gen:     tlog.GenerateWitnessKey,
+		report: func(name, vkey, _, _ string) error {
 			if a.json() {
 				return a.printJSON(map[string]any{"witness": name, "public_key": vkey})
 			}
@@ -165,11 +177,7 @@ func (a *app) newWitnessCmd() *cobra.Command {
 			tprintf(a.stdout, "clients require it with: keyctl verify ... --witness %s\n", vkey)
 			return nil
 		},
-	}
-	kf := keygen.Flags()
-	kf.StringVar(&name, "name", "", "the witness's name, e.g. witness.example.com")
-	kf.StringVar(&secretOut, "secret-out", "", "where to write the secret key (0600, never overwritten)")
-	kf.StringVar(&publicOut, "public-out", "", "where to write the public key")
+	})
 
 	var repo, logKey, keyFile, state, out, to string
 	cosign := &cobra.Command{
