@@ -38,112 +38,108 @@ func appendManifest(b []byte, j *manifestJSON) (_ []byte, ok bool) {
 		b = append(b, name...)
 		b = append(b, '"', ':', ' ')
 	}
+	// list writes a JSON array of n elements whose closing bracket sits at
+	// indent, as encoding/json indents it: null for a nil slice, [] for an
+	// empty one.
+	list := func(indent string, n int, isNil bool, elem func(i int)) {
+		switch {
+		case isNil:
+			b = append(b, "null"...)
+		case n == 0:
+			b = append(b, "[]"...)
+		default:
+			b = append(b, "[\n"...)
+			for i := 0; i < n; i++ {
+				if i > 0 {
+					b = append(b, ",\n"...)
+				}
+				elem(i)
+			}
+			b = append(b, '\n')
+			b = append(b, indent...)
+			b = append(b, ']')
+		}
+	}
+	next := func() { b = append(b, ",\n"...) }
 	b = append(b, "{\n"...)
 	field("  ", "format")
 	str(j.Format)
-	b = append(b, ",\n"...)
+	next()
 	field("  ", "repository")
 	str(j.Repository)
-	b = append(b, ",\n"...)
+	next()
 	field("  ", "version")
 	b = strconv.AppendUint(b, j.Version, 10)
-	b = append(b, ",\n"...)
+	next()
 	field("  ", "issued")
 	str(j.Issued)
-	b = append(b, ",\n"...)
+	next()
 	field("  ", "expires")
 	str(j.Expires)
-	b = append(b, ",\n"...)
+	next()
 	field("  ", "previous")
 	str(j.Previous)
-	b = append(b, ",\n"...)
+	next()
 	field("  ", "root")
 	b = append(b, "{\n"...)
 	field("    ", "version")
 	b = strconv.AppendUint(b, j.Root.Version, 10)
-	b = append(b, ",\n"...)
+	next()
 	field("    ", "sha256")
 	str(j.Root.SHA256)
 	b = append(b, "\n  },\n"...)
 	field("  ", "files")
-	switch {
-	case j.Files == nil:
-		b = append(b, "null"...)
-	case len(j.Files) == 0:
-		b = append(b, "[]"...)
-	default:
-		b = append(b, "[\n"...)
-		for i, f := range j.Files {
-			if i > 0 {
-				b = append(b, ",\n"...)
-			}
-			b = append(b, "    {\n"...)
-			field("      ", "name")
-			str(f.Name)
-			b = append(b, ",\n"...)
-			field("      ", "sha256")
-			str(f.SHA256)
-			b = append(b, ",\n"...)
-			field("      ", "length")
-			b = strconv.AppendInt(b, f.Length, 10)
-			b = append(b, "\n    }"...)
-		}
-		b = append(b, "\n  ]"...)
-	}
-	b = append(b, ",\n"...)
+	list("  ", len(j.Files), j.Files == nil, func(i int) {
+		f := j.Files[i]
+		b = append(b, "    {\n"...)
+		field("      ", "name")
+		str(f.Name)
+		next()
+		field("      ", "sha256")
+		str(f.SHA256)
+		next()
+		field("      ", "length")
+		b = strconv.AppendInt(b, f.Length, 10)
+		b = append(b, "\n    }"...)
+	})
+	next()
 	field("  ", "keys")
-	switch {
-	case j.Keys == nil:
-		b = append(b, "null"...)
-	case len(j.Keys) == 0:
-		b = append(b, "[]"...)
-	default:
-		b = append(b, "[\n"...)
-		for i, k := range j.Keys {
-			if i > 0 {
-				b = append(b, ",\n"...)
-			}
-			b = append(b, "    {\n"...)
-			field("      ", "fingerprint")
-			str(k.Fingerprint)
-			b = append(b, ",\n"...)
-			field("      ", "status")
-			str(k.Status)
-			if k.Reason != "" {
-				b = append(b, ",\n"...)
-				field("      ", "reason")
-				str(k.Reason)
-			}
-			b = append(b, ",\n"...)
-			field("      ", "added")
-			str(k.Added)
-			if k.Effective != "" {
-				b = append(b, ",\n"...)
-				field("      ", "effective")
-				str(k.Effective)
-			}
-			if len(k.Scopes) > 0 {
-				b = append(b, ",\n"...)
-				field("      ", "scopes")
-				b = append(b, "[\n"...)
-				for n, s := range k.Scopes {
-					if n > 0 {
-						b = append(b, ",\n"...)
-					}
-					b = append(b, "        "...)
-					str(s)
-				}
-				b = append(b, "\n      ]"...)
-			}
-			if k.Role != "" {
-				b = append(b, ",\n"...)
-				field("      ", "role")
-				str(k.Role)
-			}
-			b = append(b, "\n    }"...)
+	list("  ", len(j.Keys), j.Keys == nil, func(i int) {
+		k := j.Keys[i]
+		b = append(b, "    {\n"...)
+		field("      ", "fingerprint")
+		str(k.Fingerprint)
+		next()
+		field("      ", "status")
+		str(k.Status)
+		if k.Reason != "" {
+			next()
+			field("      ", "reason")
+			str(k.Reason)
 		}
-		b = append(b, "\n  ]"...)
-	}
+		next()
+		field("      ", "added")
+		str(k.Added)
+		if k.Effective != "" {
+			next()
+			field("      ", "effective")
+			str(k.Effective)
+		}
+		if len(k.Scopes) > 0 { // omitempty: a nil or empty list is left out
+			next()
+			field("      ", "scopes")
+			list("      ", len(k.Scopes), false, func(n int) {
+				b = append(b, "        "...)
+				str(k.Scopes[n])
+			})
+		}
+		if k.Role != "" {
+			next()
+			field("      ", "role")
+			str(k.Role)
+		}
+		b = append(b, "\n    }"...)
+	})
 	b = append(b, "\n}\n"...)
 	return b, ok
 }
