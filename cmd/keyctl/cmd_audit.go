@@ -18,6 +18,7 @@ import (
 	"github.com/keyctl/keyctl/internal/fail"
 	"github.com/keyctl/keyctl/internal/oci"
 	"github.com/keyctl/keyctl/internal/pgpkey"
+	"github.com/keyctl/keyctl/internal/release"
 	"github.com/keyctl/keyctl/internal/revoke"
 	"github.com/keyctl/keyctl/internal/ring"
 )
@@ -111,6 +112,17 @@ func (a *app) keySource(cmd *cobra.Command, o auditOpts, write bool) (*revoke.Ke
 	if haveStore {
 		s, err := a.openStore(!write)
 		if err != nil {
+			return nil, nil, nil, err
+		}
+		// The audit trusts the store's keys, roles and ledger as publish
+		// does: only what its hash-chained change log explains.
+		if _, err := s.VerifyLog(); err != nil {
+			s.Close()
+			return nil, nil, nil, (&fail.Error{Kind: fail.Untrusted, Msg: "refusing to audit with the store: it is not what its change log explains", Err: err}).
+				WithHint("the store's keys and first-seen ledger cannot be trusted; restore it from a backup and investigate (docs/manifest.md, section Store integrity)")
+		}
+		if err := release.CheckPublished(s, a.now()); err != nil {
+			s.Close()
 			return nil, nil, nil, err
 		}
 		st = s
