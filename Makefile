@@ -17,8 +17,8 @@ man:
 peers:
 	./scripts/peers.sh
 
-# The whole test suite on a fresh machine: installs the peers (GnuPG, the OCI registry,
-# Sequoia, Helm 3 and 4), runs every Go test with missing peers as failures,
+# The whole test suite on a fresh machine: installs the peers (GnuPG, Sequoia,
+# Chromium, Helm 3 and 4, the OCI registry), runs every Go test with missing peers as failures,
 # then every fuzz target briefly.
 test: peers
 	KEYCTL_REQUIRE_PEERS=1 $(GO) test -tags genman -count=1 -timeout 30m ./...

@@ -6,8 +6,9 @@
 # 3.22 and 4.3 and the OCI registry (distribution v3.1.2) built with
 # `go install` into a cache folder ($KEYCTL_PEERS_DIR, default
 # ~/.cache/keyctl-peers) that later runs reuse, and Helm's module source
-# (its KEYS files). The GCS emulator (fake-gcs-server) is a Go module the
-# tests start in-process; `go test` fetches it with the other modules.
+# (its KEYS files). The GCS and S3 emulators (fake-gcs-server, gofakes3)
+# are Go modules the tests start in-process; `go test` fetches them with the
+# other modules.
 set -euo pipefail
 
 need=()
