@@ -73,7 +73,6 @@ func (a *app) rootCommandWith(cmds []*cobra.Command) *cobra.Command {
 		Long:          "keyctl keeps the maintainer keys of a Helm chart repository, publishes them signed by an offline root key,\nverifies charts against that governed keyring, and audits what a compromised key signed.",
 		SilenceErrors: true,
 		SilenceUsage:  true,
-		Version:       versionText(),
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			return a.configure(cmd)
 		},
@@ -90,6 +89,16 @@ func (a *app) rootCommandWith(cmds []*cobra.Command) *cobra.Command {
 	pf.DurationVar(&a.lockWait, "lock-timeout", 5*time.Second, "how long to wait for a store held by another keyctl")
 	pf.BoolVar(&a.plainHTTP, "plain-http", false, "talk plain HTTP to oci:// registries, as helm --plain-http (a local or test registry only)")
 
+	if len(cmds) == 1 {
+		// One of keyctl's own commands runs (commandsFor): cobra's
+		// default completion command (four subcommands and their flags)
+		// and the version text (the build information parsed) serve only
+		// the whole tree's help, --version and completion, for which
+		// commandsFor builds the whole tree.
+		root.CompletionOptions.DisableDefaultCmd = true
+	} else {
+		root.Version = versionText()
+	}
 	for _, c := range cmds {
 		root.AddCommand(c)
 	}
