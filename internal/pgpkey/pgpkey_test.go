@@ -2,6 +2,9 @@ package pgpkey
 
 import (
 	"bytes"
+	"crypto"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -223,5 +226,81 @@ func TestIndexKeyringMatchesFullParse(t *testing.T) {
 	}
 	if _, err := IndexKeyring([]byte{0xb4, 0x01, 'x'}, MaxKeyringSize); err == nil {
 		t.Fatal("a keyring that starts with a user ID indexed")
+	}
+}
+
+// TestFreshCopiesEveryField pins the go-crypto structures Fresh copies
+// field by field: a new field (a new cache, or data a check reads) must be
+// looked at before go-crypto is upgraded.
+func TestFreshCopiesEveryField(t *testing.T) {
+	for _, c := range []struct {
+		v      any
+		fields []string
+	}{
+		{openpgp.Entity{}, []string{"PrimaryKey", "PrivateKey", "Identities", "Revocations", "DirectSignatures", "Subkeys"}},
+		{openpgp.Identity{}, []string{"Primary", "Name", "UserId", "SelfCertifications", "OtherCertifications", "Revocations"}},
+		{openpgp.Subkey{}, []string{"Primary", "PublicKey", "PrivateKey", "Bindings", "Revocations"}},
+		{packet.VerifiableSignature{}, []string{"Valid", "Packet"}},
+	} {
+		typ := reflect.TypeOf(c.v)
+		var got []string
+		for i := 0; i < typ.NumField(); i++ {
+			got = append(got, typ.Field(i).Name)
+		}
+		if !slices.Equal(got, c.fields) {
+			t.Errorf("%s has fields %v, Fresh knows %v: review Fresh", typ, got, c.fields)
+		}
+	}
+}
+
+// TestFreshForgetsConclusions: a user ID revoked after a signature is
+// valid at the signature's time; checked there first, the certificate
+// itself still answers "valid" now from go-crypto's cache, its Fresh copy
+// does not, and the copy agrees with the certificate parsed anew.
+func TestFreshForgetsConclusions(t *testing.T) {
+	signed := time.Now().Add(-48 * time.Hour)
+	cfg := &packet.Config{Algorithm: packet.PubKeyAlgoEd25519, Time: func() time.Time { return signed.Add(-time.Hour) }}
+	e, err := openpgp.NewEntity("k", "", "k@example.org", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reason := packet.KeyRetired
+	for name, id := range e.Identities {
+		rev := &packet.Signature{Version: 4, SigType: packet.SigTypeCertificationRevocation, PubKeyAlgo: e.PrivateKey.PubKeyAlgo, Hash: crypto.SHA512,
+			CreationTime: signed.Add(time.Hour), IssuerKeyId: &e.PrivateKey.KeyId, IssuerFingerprint: e.PrivateKey.Fingerprint, RevocationReason: &reason}
+		if err := rev.SignUserId(name, &e.PrivateKey.PublicKey, e.PrivateKey, &packet.Config{}); err != nil {
+			t.Fatal(err)
+		}
+		id.Revocations = append(id.Revocations, packet.NewVerifiableSig(rev))
+	}
+	pub, err := SerializePublic(e, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	el, err := ReadKeyring(pub, MaxKeyringSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := el[0]
+	if len(SigningKeys(cert, signed, nil)) == 0 {
+		t.Fatal("not valid at the signature's time")
+	}
+	if len(SigningKeys(cert, time.Now(), nil)) == 0 {
+		t.Log("go-crypto no longer caches across times; Fresh is still right")
+	}
+	fresh, err := Fresh(cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(SigningKeys(fresh, time.Now(), nil)); n != 0 {
+		t.Fatalf("the fresh copy has %d keys valid now, after its only user ID was revoked", n)
+	}
+	again, _ := ReadKeyring(pub, MaxKeyringSize)
+	if a, b := len(SigningKeys(again[0], time.Now(), nil)), len(SigningKeys(fresh, time.Now(), nil)); a != b {
+		t.Fatalf("fresh copy: %d keys valid now, parsed anew: %d", b, a)
+	}
+	// The original's own cache is untouched by the copy's checks.
+	if len(SigningKeys(cert, signed, nil)) == 0 {
+		t.Fatal("the copy's check changed the original")
 	}
 }
