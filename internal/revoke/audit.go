@@ -271,10 +271,6 @@ func Audit(ctx context.Context, opts Options) (*Report, error) {
 	if opts.Progress != nil {
 		opts.Progress(0, len(releases))
 	}
-	// go-crypto caches each self-signature's and revocation's validity in
-	// the shared certificates the first time it checks them: do that here,
-	// on one goroutine, so the workers only read the cache.
-	warmKeys(opts.Keys)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.Concurrency)
 	for i := range releases {
@@ -355,28 +351,6 @@ func joinDetail(a, b string) string {
 		return b
 	}
 	return a + "; " + b
-}
-
-// warmKeys checks, once, every self-signature, binding and revocation of
-// the set's certificates, so that go-crypto's cached validity (sig.Valid)
-// is written before the audit's workers read it concurrently. A zero date
-// makes go-crypto check every signature and no expiry (nothing
-// time-dependent is cached).
-func warmKeys(ks *KeySet) {
-	for _, e := range ks.Keyring() {
-		_, _ = e.VerifyPrimaryKey(time.Time{}, nil)
-		_, _ = e.LatestValidDirectSignature(time.Time{}, nil)
-		e.Revoked(time.Time{})
-		for _, id := range e.Identities {
-			_, _ = id.LatestValidSelfCertification(time.Time{}, nil)
-			id.Revoked(nil, time.Time{}, nil)
-		}
-		for i := range e.Subkeys {
-			s := &e.Subkeys[i]
-			_, _ = s.LatestValidBindingSignature(time.Time{}, nil)
-			s.Revoked(nil, time.Time{})
-		}
-	}
 }
 
 // resolveMatch expands the --key queries: a query naming a known key (by

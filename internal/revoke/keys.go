@@ -3,6 +3,7 @@ package revoke
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
@@ -27,13 +28,43 @@ type Key struct {
 	// Index marks an index key: it signs keyctl-index.json, never a
 	// chart (client.Decide reports a chart it signed as wrong-role).
 	Index bool
+
+	warm sync.Once // warmEntity, before the certificate is first handed out
+}
+
+// cert returns the key's certificate, its signatures checked once
+// (warmEntity) before any caller sees it.
+func (k *Key) cert() *openpgp.Entity {
+	k.warm.Do(func() { warmEntity(k.Entity) })
+	return k.Entity
+}
+
+// warmEntity checks every self-signature, binding and revocation of e
+// once, so that go-crypto's cached validity (sig.Valid) is written before
+// the audit's workers read it concurrently: KeySet hands a certificate out
+// only after this (Key.cert, once per key, so only the certificates a
+// release names are checked, not the whole store's). A zero date makes
+// go-crypto check every signature and no expiry (nothing time-dependent is
+// cached).
+func warmEntity(e *openpgp.Entity) {
+	_, _ = e.VerifyPrimaryKey(time.Time{}, nil)
+	_, _ = e.LatestValidDirectSignature(time.Time{}, nil)
+	e.Revoked(time.Time{})
+	for _, id := range e.Identities {
+		_, _ = id.LatestValidSelfCertification(time.Time{}, nil)
+		id.Revoked(nil, time.Time{}, nil)
+	}
+	for i := range e.Subkeys {
+		s := &e.Subkeys[i]
+		_, _ = s.LatestValidBindingSignature(time.Time{}, nil)
+		s.Revoked(nil, time.Time{})
+	}
 }
 
 // KeySet is the set of keys an audit judges signatures with: active and
 // removed, from the team lead's store or from a verified published set.
 type KeySet struct {
 	keys  map[string]*Key // by primary fingerprint
-	ring  openpgp.EntityList
 	byID  map[string]*Key // by 16-hex key ID of the primary and every subkey
 	order []string
 }
@@ -58,7 +89,6 @@ func NewKeySet(keys []*Key) (*KeySet, error) {
 			ks.byID[h] = k
 		}
 		ks.keys[k.Fingerprint] = k
-		ks.ring = append(ks.ring, k.Entity)
 		ks.order = append(ks.order, k.Fingerprint)
 	}
 	return ks, nil
@@ -132,9 +162,6 @@ func FromTrusted(t *client.Trusted) (*KeySet, error) {
 	return FromManifest(t.Manifest, active, removed)
 }
 
-// Keyring is every certificate of the set, active and removed.
-func (ks *KeySet) Keyring() openpgp.EntityList { return ks.ring }
-
 // Get returns the key with this primary fingerprint, or nil.
 func (ks *KeySet) Get(fpr string) *Key { return ks.keys[fpr] }
 
@@ -191,7 +218,7 @@ func (ks *KeySet) Certificates(status root.Status, ids []string) (openpgp.Entity
 	add := func(k *Key) {
 		if k != nil && k.Active == want && !seen[k] {
 			seen[k] = true
-			out = append(out, k.Entity)
+			out = append(out, k.cert())
 		}
 	}
 	if ids == nil {
@@ -226,7 +253,7 @@ func (ks *KeySet) KeyEntry(fpr string) (root.KeyEntry, bool) {
 // Entity implements client.KeySet.
 func (ks *KeySet) Entity(fpr string) *openpgp.Entity {
 	if k := ks.keys[fpr]; k != nil {
-		return k.Entity
+		return k.cert()
 	}
 	return nil
 }

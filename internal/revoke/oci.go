@@ -72,7 +72,6 @@ func auditOCI(ctx context.Context, opts Options, match map[string]bool) (*Report
 	if opts.Progress != nil {
 		opts.Progress(0, len(releases))
 	}
-	warmKeys(opts.Keys)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.Concurrency)
 	for i := range releases {
