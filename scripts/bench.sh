@@ -22,6 +22,7 @@ work=$(mktemp -d /tmp/keyctl-bench.XXXXXX)
 export XDG_DATA_HOME=$work/data XDG_CONFIG_HOME=$work/config XDG_STATE_HOME=$work/state KEYCTL_ACTOR=bench
 CGO_ENABLED=0 go build -o "$work/keyctl" ./cmd/keyctl
 go build -o "$work/benchgen" ./scripts/benchgen
+go build -o "$work/interleave" ./scripts/interleave
 k="$work/keyctl"
 cd "$work"
 
@@ -46,17 +47,22 @@ SROOT=$(python3 -c 'import json; print(json.load(open("small/root.json"))["finge
 median() { # json-file command-index
 	python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][int(sys.argv[2])]; print("%.4f" % r["median"])' "$1" "$2"
 }
-echo "bench: timing (hyperfine, $runs runs each unless noted)" >&2
+echo "bench: timing (verify: ${BENCH_VERIFY_RUNS:-30} interleaved rounds; the rest: hyperfine, $runs runs each unless noted)" >&2
 
-# 1. verify one chart, whole process, manifest check included.
-hyperfine -N --warmup 2 --runs "$runs" --export-json verify.json \
-	"$k verify $chart --repo repo --root $ROOT --state $work/state-verify" \
-	"$helm3 verify --keyring repo/pubkeys.pgp $chart" \
-	"$helm4 verify --keyring repo/pubkeys.pgp $chart" >/dev/null
-hyperfine -N --warmup 2 --runs "$runs" --export-json verify2.json \
-	"$k verify small/$chart --repo small/repo --root $SROOT --state $work/state-verify2" \
-	"$helm3 verify --keyring small/repo/pubkeys.pgp small/$chart" \
-	"$helm4 verify --keyring small/repo/pubkeys.pgp small/$chart" >/dev/null
+# 1. verify one chart, whole process, manifest check included. keyctl and
+# both Helms run round robin (scripts/interleave), not one after another:
+# short processes on a virtual machine drift by 20 % from one minute to
+# the next, and hyperfine's command-by-command runs turned that drift into
+# a difference between keyctl and Helm of either sign.
+vruns="${BENCH_VERIFY_RUNS:-30}"
+./interleave -n "$vruns" -json verify.json \
+	"keyctl=$k verify $chart --repo repo --root $ROOT --state $work/state-verify" \
+	"helm3=$helm3 verify --keyring repo/pubkeys.pgp $chart" \
+	"helm4=$helm4 verify --keyring repo/pubkeys.pgp $chart" >/dev/null
+./interleave -n "$vruns" -json verify2.json \
+	"keyctl=$k verify small/$chart --repo small/repo --root $SROOT --state $work/state-verify2" \
+	"helm3=$helm3 verify --keyring small/repo/pubkeys.pgp small/$chart" \
+	"helm4=$helm4 verify --keyring small/repo/pubkeys.pgp small/$chart" >/dev/null
 
 # 2. audit the whole repository vs verifying each release with helm.
 hyperfine -N --warmup 1 --runs 5 -i --export-json audit.json \
