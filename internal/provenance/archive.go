@@ -2,7 +2,6 @@ package provenance
 
 import (
 	"archive/tar"
-	"compress/gzip"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -184,7 +183,7 @@ func readTar(r io.Reader, lim Limits, keep func(name string, data []byte)) (*Arc
 func readTarOpt(r io.Reader, lim Limits, keep func(name string, data []byte), hashFiles bool) (*Archive, error) {
 	lim = lim.WithDefaults()
 	cr := &countingReader{r: r, h: sha256.New(), limit: lim.MaxArchive, err: errArchiveTooLarge}
-	zr, err := gzip.NewReader(cr)
+	zr, err := newGunzip(cr)
 	if err != nil {
 		if errors.Is(err, errArchiveTooLarge) {
 			return nil, &ArchiveError{Reason: fmt.Sprintf("larger than %d bytes", lim.MaxArchive)}
