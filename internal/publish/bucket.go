@@ -127,13 +127,27 @@ func openDriver(ctx context.Context, loc location) (driver, error) {
 	if anonymous {
 		// The emulator needs no credentials; public buckets can be read
 		// anonymously.
-		return openGCS(u.Host, &http.Client{Transport: http.DefaultTransport}), nil
+		return openGCS(u.Host, &http.Client{Transport: poolTransport()}), nil
 	}
 	creds, err := google.FindDefaultCredentials(ctx, "https://www.googleapis.com/auth/cloud-platform")
 	if err != nil {
 		return nil, fmt.Errorf("no Google Cloud credentials: %w", err)
 	}
-	return openGCS(u.Host, oauth2.NewClient(ctx, creds.TokenSource)), nil
+	return openGCS(u.Host, &http.Client{Transport: &oauth2.Transport{
+		Source: oauth2.ReuseTokenSource(nil, creds.TokenSource), Base: poolTransport()}}), nil
+}
+
+// poolTransport is the gs:// and s3:// drivers' transport: net/http's
+// default, keeping as many idle connections per host as an audit fetches
+// at once. net/http keeps 2, so with 16 fetches in flight most
+// connections were closed after one object and opened again for the next
+// (the audit of gs:// through the emulator spent about a fifth of its time
+// on that).
+func poolTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	t.MaxIdleConns = 128
+	return t
 }
 
 func credentialsHint(loc location) string {

@@ -40,7 +40,7 @@ func openS3(_ context.Context, loc location) (*s3Driver, error) {
 	}
 	// No timeout on the client: retry.go bounds each attempt with its
 	// context. s3.HTTPClient adds AWS_CA_BUNDLE's certificates.
-	hc, err := s3.HTTPClient(cfg, &http.Client{Transport: http.DefaultTransport})
+	hc, err := s3.HTTPClient(cfg, &http.Client{Transport: poolTransport()})
 	if err != nil {
 		return nil, err
 	}
