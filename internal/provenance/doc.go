@@ -38,7 +38,10 @@
 // and 5 MiB per file by default), hashing the raw bytes, and refuses
 // anything `helm package` never writes: paths that are absolute, unclean,
 // with "..", a backslash, or outside the single top-level directory; links
-// and special files; duplicates; data after the archive. LoadSource and
+// and special files; duplicates; data after the archive. It inflates with
+// klauspost/compress and reads gzip members as Go's compress/gzip (Helm's
+// reader) does: whatever it reads, compress/gzip reads byte for byte
+// (FuzzGzipMatchesHelm). LoadSource and
 // CompareSource reproduce what `helm package DIR` puts in an archive, for
 // the CI check that a published archive was built from its source.
 package provenance

@@ -97,7 +97,6 @@ func generate(dir string, nkeys, nrel, nsigners, pad int) error {
 		return fmt.Errorf("initialize %s with keyctl init first: %w", filepath.Join(dir, "store.db"), err)
 	}
 	pol := policy.Default()
-	now := time.Now()
 	lint := func(e *openpgp.Entity, known ring.KeyIDLookup) error {
 		if vs := pol.Check(e, time.Now(), known); len(vs) > 0 {
 			return vs[0]
@@ -133,7 +132,10 @@ func generate(dir string, nkeys, nrel, nsigners, pad int) error {
 		return err
 	}
 
-	// The repository: nrel releases over nrel/10 charts, signed round-robin.
+	// The repository: nrel releases over nrel/10 charts, signed round-robin,
+	// dated after every key was made (a time taken before could fall in the
+	// second before the first signer's creation, which made it no key yet).
+	now := time.Now()
 	type entry struct{ name, version, file, digest string }
 	entries := make([]entry, nrel)
 	var g errgroup.Group
