@@ -161,11 +161,17 @@ func (a *app) indexSign(target, keyFile, passFile, id, published, keyringFile st
 	// (a CI clock behind the last signer's) would lock them out. The one
 	// in place counts even when it does not verify (--fresh over another
 	// index key's statement, which clients may have seen).
-	if inPlace, err := indexsig.Parse(old); old != nil && err == nil && !now.After(inPlace.Issued) {
+	inPlace, perr := indexsig.Parse(old)
+	if old != nil && perr == nil && !now.After(inPlace.Issued) {
 		return fail.Inputf("%s in place was issued %s, not before now (%s): issue times only grow", out, inPlace.Issued.Format(time.RFC3339), now.Format(time.RFC3339)).
 			WithHint("check this machine's clock; wait a second and sign again")
 	}
-	prev, carried, why := verifyPrevious(out, "in place", old, sigs, signer, id, now)
+	if perr != nil {
+		inPlace = nil
+	}
+	pv := previousVerifier{id: id, now: now, signer: pgpkey.Fingerprint(signer)}
+	pv.cert, pv.certErr = publicCert(signer)
+	prev, carried, why := pv.verify(out, "in place", old, inPlace, sigs)
 	prevFrom := "in-place" // which statement's first-seen times carry over (JSON "previous")
 	if why != "" {
 		if !fresh {
@@ -183,7 +189,7 @@ func (a *app) indexSign(target, keyFile, passFile, id, published, keyringFile st
 		case err != nil:
 			tprintf(a.stderr, "keyctl: note: cannot read the published %s at %s; --fresh: carrying over from the pair in place only\n", indexsig.Name, where)
 		case pold != nil || psigs != nil:
-			pprev, pcarried, pwhy := verifyPrevious("the published "+indexsig.Name, "at "+where, pold, psigs, signer, id, now)
+			pprev, pcarried, pwhy := pv.verify("the published "+indexsig.Name, "at "+where, pold, nil, psigs)
 			switch {
 			case pwhy != "" && !fresh:
 				return refuse(pwhy)
@@ -262,13 +268,33 @@ func (a *app) indexSign(target, keyFile, passFile, id, published, keyringFile st
 	return nil
 }
 
-// verifyPrevious checks a previous statement (old) and its signature
-// (sigs), named name and where in messages (nil: not there): when either
-// is there, the pair must parse, verify with signer, the key signing now,
-// and be for repository id. It returns the statement and its releases to
-// carry over, or why it cannot (empty: nothing there, or a pair that
-// verifies).
-func verifyPrevious(name, where string, old, sigs []byte, signer *openpgp.Entity, id string, now time.Time) (*indexsig.Statement, map[[2]string]indexsig.Release, string) {
+// previousVerifier checks the statements whose first-seen times carry
+// over, against the index key signing now (its public certificate made
+// once).
+type previousVerifier struct {
+	id      string
+	now     time.Time
+	signer  string // fingerprint, for messages
+	cert    *openpgp.Entity
+	certErr error
+}
+
+// publicCert is signer's public certificate, as a verifier reads it.
+func publicCert(signer *openpgp.Entity) (*openpgp.Entity, error) {
+	pub, err := pgpkey.SerializePublic(signer, true)
+	if err != nil {
+		return nil, err
+	}
+	return pgpkey.ReadCert(pub)
+}
+
+// verify checks a previous statement (old; parsed, when the caller has
+// parsed it already) and its signature (sigs), named name and where in
+// messages (nil: not there): when either is there, the pair must parse,
+// verify with the signing key, the key signing now, and be for the
+// repository. It returns the statement and its releases to carry over,
+// or why it cannot (empty: nothing there, or a pair that verifies).
+func (v previousVerifier) verify(name, where string, old []byte, parsed *indexsig.Statement, sigs []byte) (*indexsig.Statement, map[[2]string]indexsig.Release, string) {
 	sigName := indexsig.SigName
 	switch {
 	case old == nil && sigs == nil:
@@ -278,23 +304,21 @@ func verifyPrevious(name, where string, old, sigs []byte, signer *openpgp.Entity
 	case sigs == nil:
 		return nil, nil, fmt.Sprintf("%s %s has no readable %s", name, where, sigName)
 	}
-	prev, err := indexsig.Parse(old)
-	if err != nil {
-		return nil, nil, fmt.Sprintf("%s %s does not parse", name, where)
+	prev := parsed
+	if prev == nil {
+		var err error
+		if prev, err = indexsig.Parse(old); err != nil {
+			return nil, nil, fmt.Sprintf("%s %s does not parse", name, where)
+		}
 	}
-	pub, err := pgpkey.SerializePublic(signer, true)
-	if err != nil {
-		return nil, nil, fmt.Sprintf("cannot read the public key of %s", pgpkey.Fingerprint(signer))
+	if v.certErr != nil {
+		return nil, nil, fmt.Sprintf("cannot read the public key of %s", v.signer)
 	}
-	cert, err := pgpkey.ReadCert(pub)
-	if err != nil {
-		return nil, nil, fmt.Sprintf("cannot read the public key of %s", pgpkey.Fingerprint(signer))
+	if by, err := root.VerifyBy(old, sigs, openpgp.EntityList{v.cert}, v.now); err != nil || len(by) == 0 {
+		return nil, nil, fmt.Sprintf("%s %s does not verify with %s and index key %s", name, where, sigName, v.signer)
 	}
-	if by, err := root.VerifyBy(old, sigs, openpgp.EntityList{cert}, now); err != nil || len(by) == 0 {
-		return nil, nil, fmt.Sprintf("%s %s does not verify with %s and index key %s", name, where, sigName, pgpkey.Fingerprint(signer))
-	}
-	if prev.Repository != id {
-		return nil, nil, fmt.Sprintf("%s %s is for repository %s, not %s", name, where, prev.Repository, id)
+	if prev.Repository != v.id {
+		return nil, nil, fmt.Sprintf("%s %s is for repository %s, not %s", name, where, prev.Repository, v.id)
 	}
 	m := make(map[[2]string]indexsig.Release, len(prev.Releases))
 	for _, r := range prev.Releases {

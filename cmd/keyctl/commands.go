@@ -70,8 +70,15 @@ func (a *app) commandsFor(args []string) []*cobra.Command {
 	return a.commands()
 }
 
-// globalValueFlags are keyctl's persistent flags that take a value.
-var globalValueFlags = map[string]bool{"--store": true, "--config": true, "--output": true, "-o": true, "--actor": true, "--lock-timeout": true}
+// globalValueFlag reports whether s is one of keyctl's persistent flags
+// that take a value.
+func globalValueFlag(s string) bool {
+	switch s {
+	case "--store", "--config", "--output", "-o", "--actor", "--lock-timeout":
+		return true
+	}
+	return false
+}
 
 // commandWord is the first word of args that names a command, skipping
 // keyctl's global flags; "" when a flag it does not know comes first.
@@ -81,11 +88,11 @@ func commandWord(args []string) string {
 		switch {
 		case s == "--":
 			return ""
-		case globalValueFlags[s]:
+		case globalValueFlag(s):
 			i++ // its value
 		case s == "--plain-http" || strings.HasPrefix(s, "--plain-http="):
 		case strings.HasPrefix(s, "-"):
-			if k, _, ok := strings.Cut(s, "="); ok && globalValueFlags[k] {
+			if k, _, ok := strings.Cut(s, "="); ok && globalValueFlag(k) {
 				continue
 			}
 			if strings.HasPrefix(s, "-o") && !strings.HasPrefix(s, "--") {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keyctl/keyctl/internal/indexsig"
+	"github.com/keyctl/keyctl/internal/root"
 )
 
 // A signed index's first-seen times are written by the index key's holder.
@@ -77,7 +78,7 @@ func parseView(issued time.Time, signers []string, releases []viewRelease) (v vi
 		k := viewKey{r.Name, r.Version, r.ProvSHA256}
 		_, dup := m[k]
 		switch {
-		case err != nil || !indexsig.ValidChartName(r.Name) || !indexsig.ValidVersion(r.Version) || !isHex64(r.ProvSHA256) || !validFingerprints(r.By):
+		case err != nil || !indexsig.ValidChartName(r.Name) || !indexsig.ValidVersion(r.Version) || !root.ValidHex256(r.ProvSHA256) || !validFingerprints(r.By):
 			return v, fmt.Sprintf("release %d is malformed", i)
 		case dup:
 			return v, fmt.Sprintf("release %d is listed twice", i)
@@ -85,10 +86,6 @@ func parseView(issued time.Time, signers []string, releases []viewRelease) (v vi
 		m[k] = viewEntry{firstSeen: fs.UTC(), refused: r.Refused, by: r.By}
 	}
 	return view{issued: issued.UTC(), signers: signers, m: m}, ""
-}
-
-func isHex64(s string) bool {
-	return len(s) == 64 && strings.Trim(s, "0123456789abcdef") == ""
 }
 
 // validFingerprints accepts at most maxVouchers distinct OpenPGP

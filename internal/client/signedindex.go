@@ -289,10 +289,10 @@ func parseIndexState(data []byte) (st indexState, v *view, why string) {
 		return st, nil, fmt.Sprintf("format %q, want %q", st.Format, IndexStateFormat)
 	case st.Location == "" || st.Repository == "":
 		return st, nil, "location or repository is missing"
-	case terr != nil || !isHex64(st.SHA256):
+	case terr != nil || !root.ValidHex256(st.SHA256):
 		return st, nil, "issued or statement_sha256 is malformed"
 	case st.Format == IndexStateFormatV1:
-		if (st.ReleasesSHA256 != "" && !isHex64(st.ReleasesSHA256)) || (st.PreviousReleasesSHA256 != "" && (st.ReleasesSHA256 == "" || !isHex64(st.PreviousReleasesSHA256))) {
+		if (st.ReleasesSHA256 != "" && !root.ValidHex256(st.ReleasesSHA256)) || (st.PreviousReleasesSHA256 != "" && (st.ReleasesSHA256 == "" || !root.ValidHex256(st.PreviousReleasesSHA256))) {
 			return st, nil, "releases_sha256 or previous_releases_sha256 is malformed"
 		}
 		if st.Signers != nil || st.Releases != nil {

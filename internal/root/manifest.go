@@ -208,7 +208,9 @@ func parseTime(field, s string) (time.Time, error) {
 	return t, nil
 }
 
-func validHex256(s string) bool {
+// ValidHex256 reports whether s is a SHA-256 digest as keyctl writes one:
+// 64 lower-case hex digits.
+func ValidHex256(s string) bool {
 	if len(s) != 64 {
 		return false
 	}
@@ -284,10 +286,10 @@ func (m *Manifest) Validate() error {
 	if m.Version == 1 && m.Previous != "" {
 		return fail.Inputf("manifest: version 1 names a previous manifest")
 	}
-	if m.Version > 1 && !validHex256(m.Previous) {
+	if m.Version > 1 && !ValidHex256(m.Previous) {
 		return fail.Inputf("manifest: version %d needs the previous manifest's SHA-256 (64 lower-case hex digits)", m.Version)
 	}
-	if m.Root.Version == 0 || !validHex256(m.Root.SHA256) {
+	if m.Root.Version == 0 || !ValidHex256(m.Root.SHA256) {
 		return fail.Inputf("manifest: root reference needs a version and a SHA-256 (64 lower-case hex digits)")
 	}
 	names := m.FileNames()
@@ -298,7 +300,7 @@ func (m *Manifest) Validate() error {
 		if f.Name != names[i] {
 			return fail.Inputf("manifest: file %q where %q belongs", f.Name, names[i])
 		}
-		if !validHex256(f.SHA256) {
+		if !ValidHex256(f.SHA256) {
 			return fail.Inputf("manifest: %s: SHA-256 must be 64 lower-case hex digits", f.Name)
 		}
 		if f.Length < 0 || f.Length > 1<<40 {

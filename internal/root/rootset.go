@@ -533,7 +533,7 @@ const RootSetPinPrefix = "sha256:"
 func ParseRootSetPin(s string) (string, error) {
 	h := strings.ToLower(strings.TrimSpace(s))
 	h = strings.TrimPrefix(h, RootSetPinPrefix)
-	if !validHex256(h) {
+	if !ValidHex256(h) {
 		return "", fail.Inputf("root set pin %q is not sha256: followed by 64 hex digits", s).
 			WithHint("copy the root-set hash that keyctl init, keyctl status or keyctl root rotate prints")
 	}
@@ -551,7 +551,7 @@ func (p Pins) Validate() error {
 }
 
 func (p Pins) normalize() ([]string, int, error) {
-	if p.RootSetSHA256 != "" && !validHex256(p.RootSetSHA256) {
+	if p.RootSetSHA256 != "" && !ValidHex256(p.RootSetSHA256) {
 		return nil, 0, fail.Inputf("root set pin %q is not 64 lower-case hex digits", p.RootSetSHA256)
 	}
 	if len(p.Fingerprints) == 0 {

@@ -131,22 +131,14 @@ func (ch *chain) fromContainer(ctx context.Context) (Credentials, error) {
 	if token != "" {
 		req.Header.Set("Authorization", token)
 	}
-	resp, err := localClient.Do(req)
+	status, body, err := askCredentials(localClient, req, source)
 	if err != nil {
-		return Credentials{}, fmt.Errorf("%s: %v", source, transportError(err))
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxCredentialBody+1))
-	if err != nil {
-		return Credentials{}, fmt.Errorf("%s: %v", source, transportError(err))
-	}
-	if len(body) > maxCredentialBody {
-		return Credentials{}, fmt.Errorf("%s answered more than %d bytes", source, maxCredentialBody)
+		return Credentials{}, err
 	}
 	var cc containerCreds
 	jerr := json.Unmarshal(body, &cc)
-	if resp.StatusCode != http.StatusOK {
-		msg := fmt.Sprintf("%s answered HTTP %d", source, resp.StatusCode)
+	if status != http.StatusOK {
+		msg := fmt.Sprintf("%s answered HTTP %d", source, status)
 		if jerr == nil && cc.Message != "" {
 			msg += ": " + clean(cc.Message, 200)
 		}
@@ -200,19 +192,7 @@ func (ch *chain) fromIMDS(ctx context.Context) (Credentials, error) {
 		for k, v := range hdr {
 			req.Header.Set(k, v)
 		}
-		resp, err := localClient.Do(req)
-		if err != nil {
-			return 0, nil, transportError(err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(io.LimitReader(resp.Body, maxCredentialBody+1))
-		if err != nil {
-			return 0, nil, transportError(err)
-		}
-		if len(b) > maxCredentialBody {
-			return 0, nil, fmt.Errorf("answer larger than %d bytes", maxCredentialBody)
-		}
-		return resp.StatusCode, b, nil
+		return readCredentialAnswer(localClient, req)
 	}
 	status, token, err := do(http.MethodPut, "/latest/api/token", map[string]string{"X-Aws-Ec2-Metadata-Token-Ttl-Seconds": "21600"})
 	if err != nil || status != http.StatusOK {
@@ -318,22 +298,14 @@ func (ch *chain) webIdentity(ctx context.Context, file, roleARN, session, source
 		return Credentials{}, fmt.Errorf("%s: the STS endpoint is not a usable URL", source)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := stsClient.Do(req)
+	status, body, err := askCredentials(stsClient, req, source+": STS")
 	if err != nil {
-		return Credentials{}, fmt.Errorf("%s: STS: %v", source, transportError(err))
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxCredentialBody+1))
-	if err != nil {
-		return Credentials{}, fmt.Errorf("%s: STS: %v", source, transportError(err))
-	}
-	if len(body) > maxCredentialBody {
-		return Credentials{}, fmt.Errorf("%s: STS answered more than %d bytes", source, maxCredentialBody)
+		return Credentials{}, err
 	}
 	var r stsResponse
 	xerr := xml.Unmarshal(body, &r)
-	if resp.StatusCode != http.StatusOK {
-		msg := fmt.Sprintf("%s: STS AssumeRoleWithWebIdentity answered HTTP %d", source, resp.StatusCode)
+	if status != http.StatusOK {
+		msg := fmt.Sprintf("%s: STS AssumeRoleWithWebIdentity answered HTTP %d", source, status)
 		if xerr == nil && r.Error.Code != "" {
 			msg += " " + clean(r.Error.Code, 64) + ": " + clean(r.Error.Message, 300)
 		}
@@ -345,4 +317,39 @@ func (ch *chain) webIdentity(ctx context.Context, file, roleARN, session, source
 	c := r.Result.Credentials
 	return containerCreds{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, Token: c.SessionToken, Expiration: c.Expiration}.
 		credentials(source + " via STS for " + roleARN)
+}
+
+// askCredentials sends a credentials request with c and returns the
+// answer's status and body (readCredentialAnswer); what names the
+// endpoint in errors.
+func askCredentials(c *http.Client, req *http.Request, what string) (int, []byte, error) {
+	status, body, err := readCredentialAnswer(c, req)
+	switch {
+	case err == errCredentialTooLarge:
+		return 0, nil, fmt.Errorf("%s answered more than %d bytes", what, maxCredentialBody)
+	case err != nil:
+		return 0, nil, fmt.Errorf("%s: %v", what, err)
+	}
+	return status, body, nil
+}
+
+var errCredentialTooLarge = fmt.Errorf("answer larger than %d bytes", maxCredentialBody)
+
+// readCredentialAnswer sends req with c and returns the answer's status
+// and at most maxCredentialBody bytes of its body (more is
+// errCredentialTooLarge); transport errors lose their URL.
+func readCredentialAnswer(c *http.Client, req *http.Request) (int, []byte, error) {
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, nil, transportError(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxCredentialBody+1))
+	if err != nil {
+		return 0, nil, transportError(err)
+	}
+	if len(body) > maxCredentialBody {
+		return 0, nil, errCredentialTooLarge
+	}
+	return resp.StatusCode, body, nil
 }
