@@ -2,14 +2,11 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/keyctl/keyctl/internal/client"
 	"github.com/keyctl/keyctl/internal/indexsig"
-	"github.com/keyctl/keyctl/internal/testutil/charts"
 )
 
 // Role: the repository host, or whoever edits the CI folder the statement
@@ -26,39 +23,14 @@ import (
 // first-seen time is "the time this index key first saw it"; the key did
 // see these exact bytes long before.
 func TestAttackHiddenOnceReleaseLosesFirstSeen(t *testing.T) {
-	dir := t.TempDir()
-	pages := filepath.Join(dir, "pages")
-	if err := os.MkdirAll(pages, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	key := newMaintainer(t, dir, "Index")
-	sec := secretKeyFile(t, key, dir)
-	signer := newMaintainer(t, dir, "Maint")
-	archive, err := charts.Archive(charts.Spec{Name: "alpha", Version: "1.0.0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	prov, err := charts.SignBytes(signer.entity, "alpha-1.0.0.tgz", archive, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, pages, "alpha-1.0.0.tgz.prov", prov)
+	f := newIndexFixture(t, map[string]maintainer{"alpha": newMaintainer(t, t.TempDir(), "Maint")})
+	prov := f.provs["alpha"]
 	alpha := "  alpha:\n  - name: alpha\n    version: 1.0.0\n    urls: [alpha-1.0.0.tgz]\n"
 	other := "  other:\n  - name: other\n    version: 0.1.0\n    urls: [other-0.1.0.tgz]\n"
 	sign := func(index string) *indexsig.Statement {
 		t.Helper()
-		writeFile(t, pages, "index.yaml", []byte("apiVersion: v1\nentries:\n"+index))
-		time.Sleep(1100 * time.Millisecond) // issue times only grow, to the second
-		out, errs, code := runIn("index", "sign", pages, "--key", sec, "--id", "charts.example.org")
-		if code != 0 {
-			t.Fatalf("index sign: exit %d\n%s%s", code, out, errs)
-		}
-		data, _ := os.ReadFile(filepath.Join(pages, indexsig.Name))
-		s, err := indexsig.Parse(data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
+		writeFile(t, f.pages, "index.yaml", []byte("apiVersion: v1\nentries:\n"+index))
+		return f.mustSign(t)
 	}
 	first := sign(alpha).FirstSeen("alpha", "1.0.0", indexsig.Hash(prov))
 	if first == nil {

@@ -27,57 +27,23 @@ import (
 // trusted time of every release signed by a key retired since is lost for
 // good on every client that follows the repository, without any error.
 func TestAttackOlderGenuinePairRestartsFirstSeen(t *testing.T) {
-	dir := t.TempDir()
-	pages := filepath.Join(dir, "pages")
-	if err := os.MkdirAll(pages, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	signer := newMaintainer(t, t.TempDir(), "Maint")
+	f := newIndexFixture(t, map[string]maintainer{"alpha": signer})
+	alpha := f.provs["alpha"]
 	// The repository's public location (what clients read), published
 	// from pages after each run; index sign reads it with --published.
-	site := filepath.Join(dir, "site")
-	key := newMaintainer(t, dir, "Index")
-	sec := secretKeyFile(t, key, dir)
-	signer := newMaintainer(t, dir, "Maint")
-	provOf := func(name string) []byte {
-		t.Helper()
-		archive, err := charts.Archive(charts.Spec{Name: name, Version: "1.0.0"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		prov, err := charts.SignBytes(signer.entity, name+"-1.0.0.tgz", archive, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		writeFile(t, pages, name+"-1.0.0.tgz.prov", prov)
-		return prov
-	}
-	alpha := provOf("alpha")
-	writeFile(t, pages, "index.yaml", []byte("apiVersion: v1\nentries:\n  alpha:\n  - name: alpha\n    version: 1.0.0\n    urls: [alpha-1.0.0.tgz]\n"))
-	stmtPath := filepath.Join(pages, indexsig.Name)
-	sign := func() (*indexsig.Statement, int, string) {
-		t.Helper()
-		time.Sleep(1100 * time.Millisecond) // issue times only grow, to the second
-		out, errs, code := runIn("index", "sign", pages, "--key", sec, "--id", "charts.example.org", "--published", site)
-		if code == 0 {
-			publishPair(t, pages, site)
-		}
-		data, _ := os.ReadFile(stmtPath)
-		s, err := indexsig.Parse(data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s, code, out + errs
-	}
-	if _, code, out := sign(); code != 0 {
+	site := filepath.Join(f.dir, "site")
+	stmtPath := filepath.Join(f.pages, indexsig.Name)
+	if _, code, out := f.signAndPublish(t, site); code != 0 {
 		t.Fatalf("index sign: exit %d\n%s", code, out)
 	}
 	oldStmt, _ := os.ReadFile(stmtPath)
 	oldSig, _ := os.ReadFile(stmtPath + root.SigSuffix)
 
 	// A second release, bound by the next run.
-	beta := provOf("beta")
-	writeFile(t, pages, "index.yaml", []byte("apiVersion: v1\nentries:\n  alpha:\n  - name: alpha\n    version: 1.0.0\n    urls: [alpha-1.0.0.tgz]\n  beta:\n  - name: beta\n    version: 1.0.0\n    urls: [beta-1.0.0.tgz]\n"))
-	s2, code, out := sign()
+	beta := f.addProv(t, "beta", signer)
+	writeFile(t, f.pages, "index.yaml", []byte("apiVersion: v1\nentries:\n  alpha:\n  - name: alpha\n    version: 1.0.0\n    urls: [alpha-1.0.0.tgz]\n  beta:\n  - name: beta\n    version: 1.0.0\n    urls: [beta-1.0.0.tgz]\n"))
+	s2, code, out := f.signAndPublish(t, site)
 	if code != 0 {
 		t.Fatalf("index sign: exit %d\n%s", code, out)
 	}
@@ -88,9 +54,9 @@ func TestAttackOlderGenuinePairRestartsFirstSeen(t *testing.T) {
 	published, _ := os.ReadFile(stmtPath)
 
 	// The older genuine pair is put back; CI signs again.
-	writeFile(t, pages, indexsig.Name, oldStmt)
-	writeFile(t, pages, indexsig.SigName, oldSig)
-	s3, code, out := sign()
+	writeFile(t, f.pages, indexsig.Name, oldStmt)
+	writeFile(t, f.pages, indexsig.SigName, oldSig)
+	s3, code, out := f.signAndPublish(t, site)
 	if code != 0 {
 		// A refusal that leaves the files alone is a fix too.
 		if now, _ := os.ReadFile(stmtPath); string(now) != string(oldStmt) || string(now) == string(published) {
@@ -112,44 +78,11 @@ func TestAttackOlderGenuinePairRestartsFirstSeen(t *testing.T) {
 // "never silent" (a pair that does not verify is refused, but no pair at
 // all is not), and every following client then keeps the later time.
 func TestAttackDeletedPairRestartsFirstSeenSilently(t *testing.T) {
-	dir := t.TempDir()
-	pages := filepath.Join(dir, "pages")
-	if err := os.MkdirAll(pages, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	site := filepath.Join(dir, "site")
-	key := newMaintainer(t, dir, "Index")
-	sec := secretKeyFile(t, key, dir)
-	signer := newMaintainer(t, dir, "Maint")
-	archive, err := charts.Archive(charts.Spec{Name: "alpha", Version: "1.0.0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	prov, err := charts.SignBytes(signer.entity, "alpha-1.0.0.tgz", archive, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, pages, "alpha-1.0.0.tgz.prov", prov)
-	writeFile(t, pages, "index.yaml", []byte("apiVersion: v1\nentries:\n  alpha:\n  - name: alpha\n    version: 1.0.0\n    urls: [alpha-1.0.0.tgz]\n"))
-	stmtPath := filepath.Join(pages, indexsig.Name)
-	sign := func() (*indexsig.Statement, int, string) {
-		t.Helper()
-		time.Sleep(1100 * time.Millisecond)
-		out, errs, code := runIn("index", "sign", pages, "--key", sec, "--id", "charts.example.org", "--published", site)
-		if code == 0 {
-			publishPair(t, pages, site)
-		}
-		data, _ := os.ReadFile(stmtPath)
-		if data == nil {
-			return nil, code, out + errs
-		}
-		s, err := indexsig.Parse(data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s, code, out + errs
-	}
-	s1, code, out := sign()
+	f := newIndexFixture(t, map[string]maintainer{"alpha": newMaintainer(t, t.TempDir(), "Maint")})
+	prov := f.provs["alpha"]
+	site := filepath.Join(f.dir, "site")
+	stmtPath := filepath.Join(f.pages, indexsig.Name)
+	s1, code, out := f.signAndPublish(t, site)
 	if code != 0 {
 		t.Fatalf("index sign: exit %d\n%s", code, out)
 	}
@@ -159,7 +92,7 @@ func TestAttackDeletedPairRestartsFirstSeenSilently(t *testing.T) {
 	}
 	os.Remove(stmtPath)
 	os.Remove(stmtPath + root.SigSuffix)
-	s2, code, out := sign()
+	s2, code, out := f.signAndPublish(t, site)
 	if code != 0 {
 		return // refused without --fresh: the restart is not silent
 	}
@@ -180,20 +113,11 @@ func TestAttackDeletedPairRestartsFirstSeenSilently(t *testing.T) {
 // good, on CI and on every client, though those exact bytes were seen
 // long before.
 func TestAttackSwappedProvForOneRunLosesFirstSeen(t *testing.T) {
-	dir := t.TempDir()
-	pages := filepath.Join(dir, "pages")
-	if err := os.MkdirAll(pages, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	key := newMaintainer(t, dir, "Index")
-	sec := secretKeyFile(t, key, dir)
-	signer := newMaintainer(t, dir, "Maint")
-	other := newMaintainer(t, dir, "Attacker")
+	signer := newMaintainer(t, t.TempDir(), "Maint")
+	f := newIndexFixture(t, map[string]maintainer{"alpha": signer})
+	genuine := f.provs["alpha"]
+	other := newMaintainer(t, f.dir, "Attacker")
 	archive, err := charts.Archive(charts.Spec{Name: "alpha", Version: "1.0.0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	genuine, err := charts.SignBytes(signer.entity, "alpha-1.0.0.tgz", archive, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,50 +130,17 @@ func TestAttackSwappedProvForOneRunLosesFirstSeen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, pages, root.PubkeysFile, pub)
-	writeFile(t, pages, "alpha-1.0.0.tgz.prov", genuine)
-	writeFile(t, pages, "index.yaml", []byte("apiVersion: v1\nentries:\n  alpha:\n  - name: alpha\n    version: 1.0.0\n    urls: [alpha-1.0.0.tgz]\n"))
-	stmtPath := filepath.Join(pages, indexsig.Name)
-	sign := func() *indexsig.Statement {
-		t.Helper()
-		time.Sleep(1100 * time.Millisecond)
-		out, errs, code := runIn("index", "sign", pages, "--key", sec, "--id", "charts.example.org")
-		if code != 0 {
-			t.Fatalf("index sign: exit %d\n%s%s", code, out, errs)
-		}
-		data, _ := os.ReadFile(stmtPath)
-		s, err := indexsig.Parse(data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	first := sign().FirstSeen("alpha", "1.0.0", indexsig.Hash(genuine))
+	writeFile(t, f.pages, root.PubkeysFile, pub)
+	first := f.mustSign(t).FirstSeen("alpha", "1.0.0", indexsig.Hash(genuine))
 	if first == nil {
 		t.Fatal("fixture: alpha not bound")
 	}
-	writeFile(t, pages, "alpha-1.0.0.tgz.prov", swapped)
-	sign()
-	writeFile(t, pages, "alpha-1.0.0.tgz.prov", genuine)
-	got := sign().FirstSeen("alpha", "1.0.0", indexsig.Hash(genuine))
+	writeFile(t, f.pages, "alpha-1.0.0.tgz.prov", swapped)
+	f.mustSign(t)
+	writeFile(t, f.pages, "alpha-1.0.0.tgz.prov", genuine)
+	got := f.mustSign(t).FirstSeen("alpha", "1.0.0", indexsig.Hash(genuine))
 	if got == nil || !got.Equal(*first) {
 		t.Errorf("alpha 1.0.0's genuine .prov, first seen %s, is dated %v after another .prov lay in the CI folder for one run: its trusted time is lost for good",
 			first.Format(time.RFC3339), got)
-	}
-}
-
-// publishPair copies keyctl-index.json and its .sig from pages to site,
-// as CI publishes them (the repository's public location).
-func publishPair(t *testing.T, pages, site string) {
-	t.Helper()
-	if err := os.MkdirAll(site, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{indexsig.Name, indexsig.SigName} {
-		data, err := os.ReadFile(filepath.Join(pages, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		writeFile(t, site, name, data)
 	}
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/keyctl/keyctl/internal/indexsig"
 	"github.com/keyctl/keyctl/internal/root"
-	"github.com/keyctl/keyctl/internal/testutil/charts"
 )
 
 // Role: none (a CI run killed or out of disk mid-write), or whoever edits
@@ -32,40 +31,10 @@ import (
 // purpose); the final assertion accepts that refusal, then restores the
 // pair as the operator would.
 func TestAttackInterruptedIndexSignLosesFirstSeen(t *testing.T) {
-	dir := t.TempDir()
-	pages := filepath.Join(dir, "pages")
-	if err := os.MkdirAll(pages, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	key := newMaintainer(t, dir, "Index")
-	sec := secretKeyFile(t, key, dir)
-	signer := newMaintainer(t, dir, "Maint")
-	archive, err := charts.Archive(charts.Spec{Name: "alpha", Version: "1.0.0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	prov, err := charts.SignBytes(signer.entity, "alpha-1.0.0.tgz", archive, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, pages, "alpha-1.0.0.tgz.prov", prov)
-	writeFile(t, pages, "index.yaml", []byte("apiVersion: v1\nentries:\n  alpha:\n  - name: alpha\n    version: 1.0.0\n    urls: [alpha-1.0.0.tgz]\n"))
-	stmtPath := filepath.Join(pages, indexsig.Name)
-	sign := func() *indexsig.Statement {
-		t.Helper()
-		time.Sleep(1100 * time.Millisecond) // issue times only grow, to the second
-		out, errs, code := runIn("index", "sign", pages, "--key", sec, "--id", "charts.example.org")
-		if code != 0 {
-			t.Fatalf("index sign: exit %d\n%s%s", code, out, errs)
-		}
-		data, _ := os.ReadFile(stmtPath)
-		s, err := indexsig.Parse(data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	first := sign().FirstSeen("alpha", "1.0.0", indexsig.Hash(prov))
+	f := newIndexFixture(t, map[string]maintainer{"alpha": newMaintainer(t, t.TempDir(), "Maint")})
+	prov := f.provs["alpha"]
+	stmtPath := filepath.Join(f.pages, indexsig.Name)
+	first := f.mustSign(t).FirstSeen("alpha", "1.0.0", indexsig.Hash(prov))
 	if first == nil {
 		t.Fatal("fixture: alpha not bound")
 	}
@@ -78,7 +47,7 @@ func TestAttackInterruptedIndexSignLosesFirstSeen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sign()
+	f.mustSign(t)
 	if err := os.WriteFile(stmtPath, old, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +56,7 @@ func TestAttackInterruptedIndexSignLosesFirstSeen(t *testing.T) {
 	// refuses (exit 1) and leaves the statement in place as it was, and
 	// once the published pair is restored it keeps them.
 	time.Sleep(1100 * time.Millisecond)
-	out, errs, code := runIn("index", "sign", pages, "--key", sec, "--id", "charts.example.org")
+	out, errs, code := runIn("index", "sign", f.pages, "--key", f.sec, "--id", "charts.example.org")
 	if code != 0 {
 		if code != 1 || !strings.Contains(errs, "--fresh") {
 			t.Fatalf("index sign after an interrupted run: exit %d, want 0, or 1 naming the way out\n%s%s", code, out, errs)
@@ -100,7 +69,7 @@ func TestAttackInterruptedIndexSignLosesFirstSeen(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	again := sign().FirstSeen("alpha", "1.0.0", indexsig.Hash(prov))
+	again := f.mustSign(t).FirstSeen("alpha", "1.0.0", indexsig.Hash(prov))
 	if again == nil || !again.Equal(*first) {
 		t.Errorf("the unchanged .prov of alpha 1.0.0, first seen %s by this index key, is now dated %v: one index sign run interrupted between its two writes erased every release's trusted time for good",
 			first.Format(time.RFC3339), again)

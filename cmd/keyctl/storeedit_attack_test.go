@@ -1,12 +1,8 @@
 package main
 
 import (
-	"encoding/json"
-	"path/filepath"
 	"testing"
 	"time"
-
-	"go.etcd.io/bbolt"
 
 	"github.com/keyctl/keyctl/internal/testutil/charts"
 )
@@ -33,16 +29,9 @@ func TestAttackStoreEditTurnsCompromisedReleaseTrustedInAudit(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cs := newCLIStore(t, "lead@example.org")
-			work, k, mustRun := cs.work, cs.args, cs.mustRun
-			mustRun("root", "create", "--name", "root", "--secret-out", filepath.Join(work, "root.key"), "--public-out", filepath.Join(work, "root.pub"), "--no-passphrase")
-			mustRun("init", "--repository", "charts.example.org", "--root-key", filepath.Join(work, "root.pub"))
-			made := time.Now().Add(-72 * time.Hour)
-			alice := newAuditKey(t, work, "alice", made, false)
-			bob := newAuditKey(t, work, "bob", made, false)
-			mustRun("add", alice.file, "--reason", "maintainer")
-			mustRun("add", bob.file, "--reason", "maintainer")
-			repo := filepath.Join(work, "repo")
+			st := newAttackStore(t)
+			k, mustRun, made, alice, repo := st.args, st.mustRun, st.made, st.alice, st.repo
+			bob := st.addKey("bob", "--reason", "maintainer")
 			publishRelease(t, repo, charts.Spec{Name: "app", Version: "1.0.0"}, alice, made.Add(time.Hour))
 			publishRelease(t, repo, charts.Spec{Name: "app", Version: "1.1.0"}, bob, made.Add(2*time.Hour))
 			writeIndex(t, repo)
@@ -54,22 +43,11 @@ func TestAttackStoreEditTurnsCompromisedReleaseTrustedInAudit(t *testing.T) {
 				t.Fatalf("before the edit: %+v", d.Summary)
 			}
 
-			editStore(t, cs.store, func(tx *bbolt.Tx) error {
-				b := tx.Bucket([]byte("keys"))
-				var rec map[string]any
-				if err := json.Unmarshal(b.Get([]byte(bob.fpr)), &rec); err != nil {
-					return err
-				}
-				tc.tamper(rec)
-				v, _ := json.Marshal(rec)
-				return b.Put([]byte(bob.fpr), v)
-			})
+			editStoredKey(t, st.store, bob.fpr, tc.tamper)
 			if _, _, code := keyctlRun(t, k("log", "--verify")...); code != 1 {
 				t.Fatalf("log --verify accepts the edited store: exit %d", code)
 			}
-			out, errs, code := keyctlRun(t, k("audit", "--repo", repo, "-o", "json")...)
-			var got auditDoc
-			_ = json.Unmarshal([]byte(out), &got)
+			got, out, errs, code := st.auditJSON()
 			for _, r := range got.Releases {
 				if r.Version == "1.1.0" && r.Status == "trusted" {
 					t.Errorf("audit on an edited store reports bob's compromised release trusted (exit %d): %+v", code, r)

@@ -23,16 +23,9 @@ import (
 // reads the ledger as it is and reports the release trusted (time source
 // "ledger", which docs/verify.md says a signer cannot forge).
 func TestAttackStoreEditBackdatesLedgerForRetiredKeyInAudit(t *testing.T) {
-	cs := newCLIStore(t, "lead@example.org")
-	work, k, mustRun := cs.work, cs.args, cs.mustRun
-	mustRun("root", "create", "--name", "root", "--secret-out", filepath.Join(work, "root.key"), "--public-out", filepath.Join(work, "root.pub"), "--no-passphrase")
-	mustRun("init", "--repository", "charts.example.org", "--root-key", filepath.Join(work, "root.pub"))
-	made := time.Now().Add(-72 * time.Hour)
-	alice := newAuditKey(t, work, "alice", made, false)
-	bob := newAuditKey(t, work, "bob", made, false)
-	mustRun("add", alice.file, "--reason", "maintainer")
-	mustRun("add", bob.file, "--reason", "maintainer")
-	repo := filepath.Join(work, "repo")
+	st := newAttackStore(t)
+	k, mustRun, made, alice, repo := st.args, st.mustRun, st.made, st.alice, st.repo
+	bob := st.addKey("bob", "--reason", "maintainer")
 	publishRelease(t, repo, charts.Spec{Name: "app", Version: "1.0.0"}, alice, made.Add(time.Hour))
 	writeIndex(t, repo)
 	mustRun("ledger", "record", "--repo", repo)
@@ -56,15 +49,13 @@ func TestAttackStoreEditBackdatesLedgerForRetiredKeyInAudit(t *testing.T) {
 	tgz := filepath.Join(repo, "charts", "app-6.6.6.tgz")
 	entry, _ := json.Marshal(map[string]any{"chart": "app", "version": "6.6.6", "archive_sha256": sum(tgz), "prov_sha256": sum(tgz + ".prov"),
 		"signer": bob.fpr, "first_seen": made.Add(3 * time.Hour).UTC().Format(time.RFC3339)})
-	editStore(t, cs.store, func(tx *bbolt.Tx) error {
+	editStore(t, st.store, func(tx *bbolt.Tx) error {
 		return tx.Bucket([]byte("ledger")).Put([]byte("app\x006.6.6"), entry)
 	})
 	if _, _, code := keyctlRun(t, k("log", "--verify")...); code != 1 {
 		t.Fatalf("log --verify accepts the edited store: exit %d", code)
 	}
-	out, errs, code := keyctlRun(t, k("audit", "--repo", repo, "-o", "json")...)
-	var got auditDoc
-	_ = json.Unmarshal([]byte(out), &got)
+	got, _, errs, code := st.auditJSON()
 	for _, r := range got.Releases {
 		if r.Version == "6.6.6" && r.Status == "trusted" {
 			t.Errorf("audit trusts a retired key's post-retirement release on a forged ledger record (exit %d): %+v", code, r)

@@ -22,19 +22,11 @@ import (
 // compromised key's release trusted, while the root-signed manifest the
 // store published (and keyctl verify) still lists bob as removed.
 func TestAttackStoreLogRewriteReactivatesCompromisedKey(t *testing.T) {
-	cs := newCLIStore(t, "lead@example.org")
-	work, k, mustRun := cs.work, cs.args, cs.mustRun
-	rk := filepath.Join(work, "root.key")
-	mustRun("root", "create", "--name", "root", "--secret-out", rk, "--public-out", filepath.Join(work, "root.pub"), "--no-passphrase")
-	mustRun("init", "--repository", "charts.example.org", "--root-key", filepath.Join(work, "root.pub"))
-	made := time.Now().Add(-72 * time.Hour)
-	alice := newAuditKey(t, work, "alice", made, false)
-	bob := newAuditKey(t, work, "bob", made, false)
-	mustRun("add", alice.file, "--reason", "maintainer")
-	mustRun("add", bob.file, "--reason", "maintainer")
+	st := newAttackStore(t)
+	k, mustRun, made, alice, repo := st.args, st.mustRun, st.made, st.alice, st.repo
+	bob := st.addKey("bob", "--reason", "maintainer")
 	mustRun("remove", bob.fpr, "--reason", "compromised")
-	mustRun("publish", "--to", filepath.Join(work, "site"), "--root-key", rk)
-	repo := filepath.Join(work, "repo")
+	mustRun("publish", "--to", filepath.Join(st.work, "site"), "--root-key", st.rootKey)
 	publishRelease(t, repo, charts.Spec{Name: "app", Version: "1.0.0"}, alice, made.Add(time.Hour))
 	publishRelease(t, repo, charts.Spec{Name: "app", Version: "6.6.6"}, bob, made.Add(2*time.Hour))
 	writeIndex(t, repo)
@@ -43,16 +35,12 @@ func TestAttackStoreLogRewriteReactivatesCompromisedKey(t *testing.T) {
 	}
 
 	hexSum := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
-	editStore(t, cs.store, func(tx *bbolt.Tx) error {
-		keys := tx.Bucket([]byte("keys"))
-		var rec map[string]any
-		if err := json.Unmarshal(keys.Get([]byte(bob.fpr)), &rec); err != nil {
-			return err
-		}
-		rec["status"] = "active"
-		delete(rec, "removal")
-		kv, _ := json.Marshal(rec)
-		if err := keys.Put([]byte(bob.fpr), kv); err != nil {
+	editStore(t, st.store, func(tx *bbolt.Tx) error {
+		kv, err := editKeyRecord(tx, bob.fpr, func(rec map[string]any) {
+			rec["status"] = "active"
+			delete(rec, "removal")
+		})
+		if err != nil {
 			return err
 		}
 		log := tx.Bucket([]byte("log"))
@@ -88,9 +76,7 @@ func TestAttackStoreLogRewriteReactivatesCompromisedKey(t *testing.T) {
 	if o, e, c := keyctlRun(t, k("log", "--verify")...); c != 0 {
 		t.Fatalf("the rewritten log does not verify (the attack setup is wrong): exit %d\n%s%s", c, o, e)
 	}
-	out, errs, code := keyctlRun(t, k("audit", "--repo", repo, "-o", "json")...)
-	var got auditDoc
-	_ = json.Unmarshal([]byte(out), &got)
+	got, _, errs, code := st.auditJSON()
 	for _, r := range got.Releases {
 		if r.Version == "6.6.6" && r.Status == "trusted" {
 			t.Errorf("audit trusts a release of a key the published root-signed manifest lists as compromised (exit %d): %+v", code, r)
