@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 
 	"github.com/keyctl/keyctl/internal/client"
@@ -32,32 +33,61 @@ type Key struct {
 	warm sync.Once // warmEntity, before the certificate is first handed out
 }
 
-// cert returns the key's certificate, its signatures checked once
+// cert returns the key's certificate, every signature on it checked once
 // (warmEntity) before any caller sees it.
 func (k *Key) cert() *openpgp.Entity {
-	k.warm.Do(func() { warmEntity(k.Entity) })
+	k.warm.Do(func() { warmEntity(k.Entity, policy.DefaultVerify().PacketConfig(time.Now())) })
 	return k.Entity
 }
 
-// warmEntity checks every self-signature, binding and revocation of e
-// once, so that go-crypto's cached validity (sig.Valid) is written before
-// the audit's workers read it concurrently: KeySet hands a certificate out
-// only after this (Key.cert, once per key, so only the certificates a
-// release names are checked, not the whole store's). A zero date makes
-// go-crypto check every signature and no expiry (nothing time-dependent is
-// cached).
-func warmEntity(e *openpgp.Entity) {
-	_, _ = e.VerifyPrimaryKey(time.Time{}, nil)
-	_, _ = e.LatestValidDirectSignature(time.Time{}, nil)
-	e.Revoked(time.Time{})
+// warmEntity checks every self-signature, direct signature, binding and
+// revocation of e, under the verify policy (cfg) and with no date, so that
+// go-crypto's cached validity (VerifiableSignature.Valid) is written, and
+// holds nothing time-dependent, before the audit's workers read it
+// concurrently. go-crypto's own lookups stop at the newest signature that
+// holds (an older self-signature, a later revocation stayed unchecked, and
+// the first release to need it cached an answer for its own, possibly
+// forged, date), so each signature is checked alone, through a copy of its
+// owner that holds only it: the same go-crypto code, on the same shared
+// VerifiableSignature.
+func warmEntity(e *openpgp.Entity, cfg *packet.Config) {
+	var undated time.Time
+	alone := func(v *packet.VerifiableSignature) []*packet.VerifiableSignature {
+		return []*packet.VerifiableSignature{v}
+	}
+	for _, v := range e.DirectSignatures {
+		c := *e
+		c.DirectSignatures = alone(v)
+		_, _ = c.LatestValidDirectSignature(undated, cfg)
+	}
+	for _, v := range e.Revocations {
+		c := *e
+		c.Revocations = alone(v)
+		c.Revoked(undated)
+	}
 	for _, id := range e.Identities {
-		_, _ = id.LatestValidSelfCertification(time.Time{}, nil)
-		id.Revoked(nil, time.Time{}, nil)
+		for _, v := range id.SelfCertifications {
+			c := *id
+			c.SelfCertifications = alone(v)
+			_, _ = c.LatestValidSelfCertification(undated, cfg)
+		}
+		for _, v := range id.Revocations {
+			c := *id
+			c.Revocations = alone(v)
+			c.Revoked(nil, undated, cfg)
+		}
 	}
 	for i := range e.Subkeys {
-		s := &e.Subkeys[i]
-		_, _ = s.LatestValidBindingSignature(time.Time{}, nil)
-		s.Revoked(nil, time.Time{})
+		for _, v := range e.Subkeys[i].Bindings {
+			c := e.Subkeys[i]
+			c.Bindings = alone(v)
+			_, _ = c.LatestValidBindingSignature(undated, cfg)
+		}
+		for _, v := range e.Subkeys[i].Revocations {
+			c := e.Subkeys[i]
+			c.Revocations = alone(v)
+			c.Revoked(nil, undated)
+		}
 	}
 }
 
