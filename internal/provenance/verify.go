@@ -288,6 +288,25 @@ func invalidSince(e *openpgp.Entity, key *packet.PublicKey, res *Signature, cfg 
 			at, why = t, reason
 		}
 	}
+	// An expiry counts only after the signature: the key signed while
+	// valid, so an end before that belongs to a self-signature that did
+	// not hold then.
+	expired := func(t time.Time) {
+		if t.After(res.Created) {
+			consider(t, InvalidExpired)
+		}
+	}
+	// Each question is asked of its own fresh copy (pgpkey.Fresh): e holds
+	// what go-crypto concluded at the signature's time (verify) or undated
+	// (audit's shared certificates), and answers from that cache at any
+	// other time would differ between the two.
+	fresh := func() *openpgp.Entity {
+		c, err := pgpkey.Fresh(e)
+		if err != nil {
+			return e
+		}
+		return c
+	}
 	revoked := func(revs []*packet.VerifiableSignature, verify func(*packet.Signature) error) {
 		for _, r := range revs {
 			if r == nil || r.Packet == nil || verify(r.Packet) != nil {
@@ -297,33 +316,34 @@ func invalidSince(e *openpgp.Entity, key *packet.PublicKey, res *Signature, cfg 
 		}
 	}
 	revoked(e.Revocations, e.PrimaryKey.VerifyRevocationSignature)
-	if key != e.PrimaryKey {
-		for i := range e.Subkeys {
-			sk := &e.Subkeys[i]
-			if sk.PublicKey != key {
-				continue
-			}
-			revoked(sk.Revocations, func(sig *packet.Signature) error {
-				return e.PrimaryKey.VerifySubkeyRevocationSignature(sig, sk.PublicKey)
-			})
-			// The newest binding valid now: a shortened expiry counts.
-			if b, err := sk.LatestValidBindingSignature(cfg.Now(), cfg); err == nil {
-				consider(bindingEnd(key, b), InvalidExpired)
-			} else if b, err := sk.LatestValidBindingSignature(time.Time{}, cfg); err == nil {
-				consider(bindingEnd(key, b), InvalidExpired)
-			}
-			if b, err := sk.LatestValidBindingSignature(res.Created, cfg); err == nil {
-				consider(bindingEnd(key, b), InvalidExpired)
+	subkey := func(c *openpgp.Entity) *openpgp.Subkey {
+		for i := range c.Subkeys {
+			if c.Subkeys[i].PublicKey == key {
+				return &c.Subkeys[i]
 			}
 		}
+		return nil
 	}
-	for _, t := range []time.Time{cfg.Now(), {}} {
-		if sig, err := e.PrimarySelfSignature(t, cfg); err == nil && sig != nil {
-			consider(bindingEnd(e.PrimaryKey, sig), InvalidExpired)
+	if sk := subkey(e); key != e.PrimaryKey && sk != nil {
+		revoked(sk.Revocations, func(sig *packet.Signature) error {
+			return e.PrimaryKey.VerifySubkeyRevocationSignature(sig, sk.PublicKey)
+		})
+		// The newest binding valid now (a shortened expiry counts), else
+		// the one that held when the key signed.
+		if b, err := subkey(fresh()).LatestValidBindingSignature(cfg.Now(), cfg); err == nil {
+			expired(bindingEnd(key, b))
+		}
+		if b, err := subkey(fresh()).LatestValidBindingSignature(res.Created, cfg); err == nil {
+			expired(bindingEnd(key, b))
+		}
+	}
+	for _, t := range []time.Time{cfg.Now(), res.Created} {
+		if sig, err := fresh().PrimarySelfSignature(t, cfg); err == nil && sig != nil {
+			expired(bindingEnd(e.PrimaryKey, sig))
 			break
 		}
 	}
-	consider(res.Expires, InvalidExpired)
+	expired(res.Expires)
 	if why == "" {
 		return res.Created, InvalidUnknown
 	}

@@ -136,8 +136,13 @@ func TestAttackAuditIgnoresShortenedExpiryThatVerifyApplies(t *testing.T) {
 	}
 	audit := client.Decide(ks, now, cand())
 
-	if verify.Trusted || verify.Status != client.StatusKeyExpired {
-		t.Fatalf("the test expects keyctl verify to refuse the release as key-expired; it says %s trusted=%v (%s)", verify.Status, verify.Trusted, verify.Reason)
+	// Before the fix verify refused the release (expired since day 30):
+	// its "now" answer came from go-crypto's cache at the signature's date,
+	// where user ID A's revocation was "not yet made". Asked of a fresh
+	// certificate, A is revoked and B's expiry (day 100) holds, and both
+	// commands say so.
+	if !verify.Trusted || verify.Status != client.StatusKeyExpired || !strings.Contains(verify.Reason, "expired since "+t0.AddDate(0, 0, 100).Format(time.RFC3339)) {
+		t.Fatalf("the test expects keyctl verify, on a fresh certificate, to date the expiry by user ID B (day 100) and trust the release first seen on day 60; it says %s trusted=%v (%s)", verify.Status, verify.Trusted, verify.Reason)
 	}
 	if audit.Trusted != verify.Trusted || audit.Status != verify.Status {
 		t.Errorf("same release, same certificate bytes, same time and first-seen:\n  keyctl verify: %s trusted=%v (%s)\n  keyctl audit:  %s trusted=%v (%s)\n"+
