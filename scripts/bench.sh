@@ -118,7 +118,7 @@ kv,h3,h4,ka,ha,kp,kad,sha,ver,kah,kag,kv2,h32,h42=map(float,(kv,h3,h4,ka,ha,kp,k
 nbytes,cores,rel,keys=int(nbytes),int(cores),int(rel),int(keys)
 limit=(nbytes/sha + rel/ver)/cores
 rows=[
- ("keyctl verify, one chart (2 keys)", kv2, "helm3 verify --keyring", h32, ""),
+ ("keyctl verify, one chart (2 keys)", kv2, "helm3 verify --keyring", h32, "<= 0.2"),
  ("", kv2, "helm4 verify --keyring", h42, "<= 0.15"),
  ("keyctl verify, one chart (%d keys)"%keys, kv, "helm3 verify --keyring", h3, "<= 0.2"),
  ("", kv, "helm4 verify --keyring", h4, "< 0.2"),
