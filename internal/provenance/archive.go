@@ -8,7 +8,6 @@ import (
 	"hash"
 	"io"
 	"path"
-	"regexp"
 	"strings"
 )
 
@@ -76,7 +75,17 @@ func (e *ArchiveError) Error() string {
 	return "chart archive: " + e.Reason
 }
 
-var drivePath = regexp.MustCompile(`^[a-zA-Z]:`)
+// isDrivePath reports whether name starts with a Windows drive letter and
+// a colon ("C:"), which Helm's loader refuses as an absolute path. A byte
+// test instead of a package-level regular expression: that one was
+// compiled in every keyctl process, for every command.
+func isDrivePath(name string) bool {
+	if len(name) < 2 || name[1] != ':' {
+		return false
+	}
+	c := name[0] | 0x20 // ASCII lower case; other bytes stay outside a-z
+	return 'a' <= c && c <= 'z'
+}
 
 // countingReader counts the bytes read and fails past a limit.
 type countingReader struct {
@@ -346,7 +355,7 @@ func checkEntryName(name string) (top, rel string, err error) {
 		return "", "", errors.New("backslash in path")
 	case strings.ContainsRune(name, 0):
 		return "", "", errors.New("NUL in path")
-	case path.IsAbs(name), drivePath.MatchString(name):
+	case path.IsAbs(name), isDrivePath(name):
 		return "", "", errors.New("absolute path")
 	case path.Clean(name) != name:
 		return "", "", errors.New("path is not clean (., .., or //)")
