@@ -279,9 +279,14 @@ func serveGCS(dir, addr string) error {
 		return err
 	}
 	pn, _ := strconv.Atoi(port)
+	root, err := os.MkdirTemp("", "keyctl-bench-gcs-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(root)
 	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{
 		InitialObjects: objs, Host: host, Port: uint16(pn), Scheme: "http",
-		PublicHost: addr, Writer: io.Discard,
+		PublicHost: addr, Writer: io.Discard, StorageRoot: root,
 	})
 	if err != nil {
 		return err
