@@ -18,13 +18,14 @@ import (
 // someone who rewrites it consistently passes that check; the root-signed
 // manifest is the anchor they cannot forge without a threshold of root
 // keys. A store with no published manifest, or one from a keyctl that did
-// not keep its signatures, is not checked.
-func CheckPublished(s *ring.Store, now time.Time) error {
-	info, err := s.Info()
+// not keep its signatures, is not checked. keys lists the store's keys
+// (ring.Store.List(true)); it is called only when there is a manifest to
+// compare them with.
+func CheckPublished(s *ring.Store, keys func() ([]*ring.Key, error), now time.Time) error {
+	p, err := s.LastPublished()
 	if err != nil {
 		return err
 	}
-	p := info.Published
 	if p == nil || len(p.Manifest) == 0 || len(p.ManifestSigs) == 0 {
 		return nil
 	}
@@ -56,12 +57,12 @@ func CheckPublished(s *ring.Store, now time.Time) error {
 	if _, err := root.VerifyHistoric(p.Manifest, p.ManifestSigs, set, now); err != nil {
 		return refuse("its root signatures do not verify: %v", err)
 	}
-	keys, err := s.List(true)
+	list, err := keys()
 	if err != nil {
 		return err
 	}
-	byFpr := make(map[string]*ring.Key, len(keys))
-	for _, k := range keys {
+	byFpr := make(map[string]*ring.Key, len(list))
+	for _, k := range list {
 		byFpr[k.Fingerprint] = k
 	}
 	for _, e := range m.Keys {
