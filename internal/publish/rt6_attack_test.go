@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 )
@@ -176,4 +178,60 @@ func TestAttackGCSEmulatorReadFollowsCrossHostRedirect(t *testing.T) {
 	if err == nil || len(other.requests()) != 0 {
 		t.Errorf("gs:// read followed a redirect to another host (%d request(s) there, read %q, err %v)", len(other.requests()), data, err)
 	}
+}
+
+// throttling answers 429 with Retry-After: 1 to every request during the
+// first window after the first request, then serves body.
+func throttling(window time.Duration, body string) (http.Handler, *atomic.Int32) {
+	var start atomic.Int64
+	var n atomic.Int32
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		start.CompareAndSwap(0, time.Now().UnixNano())
+		if time.Since(time.Unix(0, start.Load())) < window {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		w.Write([]byte(body))
+	}), &n
+}
+
+// TestAttackRetryAfterIgnoredFailsInsteadOfSlowing: a repository host
+// (or bucket service) that throttles with 429 and Retry-After: 1 for 1.5 s
+// gets all of keyctl's attempts within milliseconds (the backoff ignores
+// Retry-After), and the read fails with "kept failing" although the
+// operation's time budget (MaxElapsed, 10 s here) had room to wait as
+// asked. The s3 client even parses Retry-After (s3.Error.RetryAfter);
+// nothing reads it. A throttling service must slow keyctl down, not make
+// it fail.
+func TestAttackRetryAfterIgnoredFailsInsteadOfSlowing(t *testing.T) {
+	opts := func() *Options {
+		return &Options{MaxAttempts: 4, InitialBackoff: 10 * time.Millisecond, MaxElapsed: 10 * time.Second, AttemptTimeout: 5 * time.Second}
+	}
+	t.Run("https", func(t *testing.T) {
+		h, n := throttling(1500*time.Millisecond, "keyring")
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		b, err := Open(context.Background(), srv.URL+"/charts", opts())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Get(context.Background(), "pubkeys.pgp", 1<<20); err != nil {
+			t.Errorf("after %d requests: %v", n.Load(), err)
+		}
+	})
+	t.Run("s3", func(t *testing.T) {
+		s3Env(t)
+		h, n := throttling(1500*time.Millisecond, "keyring")
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		b, err := Open(context.Background(), s3Loc(srv.URL), opts())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Get(context.Background(), "pubkeys.pgp", 1<<20); err != nil {
+			t.Errorf("after %d requests: %v", n.Load(), err)
+		}
+	})
 }
