@@ -66,3 +66,68 @@ func TestAttackUploadLocationSpendsOtherHostsCredentials(t *testing.T) {
 		t.Fatalf("publishing to %s sent the stored credentials of %s to %s: %q", attackerHost, victimHost, victimHost, victimAuth)
 	}
 }
+
+// TestAttackRedirectTargetChallengeGetsRegistryCredentials: the registry
+// redirects a layer download to its storage on another host (a CDN,
+// docs/verify.md: followed because every byte is checked against its
+// digest, so that host need not be trusted). The storage host (attacker:
+// a host the registry redirects to, serving whatever headers it likes)
+// answers 401 with its own Bearer challenge. keyctl takes that challenge
+// as the registry's and asks the storage host's token service for a token
+// with the user's stored credentials for the registry. Go drops the
+// Authorization header when a redirect leaves the host (client.go), and
+// credentials are "per registry host, and only when the registry asks":
+// a challenge must be honoured only from the registry's own host.
+func TestAttackRedirectTargetChallengeGetsRegistryCredentials(t *testing.T) {
+	var mu sync.Mutex
+	var leaked []string
+	storage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a := r.Header.Get("Authorization"); a != "" {
+			mu.Lock()
+			leaked = append(leaked, r.Method+" "+r.URL.Path+" "+a)
+			mu.Unlock()
+		}
+		if r.URL.Path == "/token" {
+			_, _ = w.Write([]byte(`{"token":"cdn-token"}`))
+			return
+		}
+		// A host name other than the registry's (Go keeps Authorization
+		// on a redirect to the same host name).
+		w.Header().Set("WWW-Authenticate", `Bearer realm="http://localhost:`+portOf(r.Host)+`/token",service="cdn"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer storage.Close()
+	storageLocal := strings.Replace(storage.URL, "127.0.0.1", "localhost", 1)
+
+	registry := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/blobs/") {
+			// Anonymous pulls are allowed; layers live on the storage host.
+			http.Redirect(w, r, storageLocal+"/bucket/blob", http.StatusTemporaryRedirect)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	defer registry.Close()
+	host := strings.TrimPrefix(registry.URL, "http://")
+
+	// The user is logged in to the registry (a public chart, a private
+	// login: ghcr.io and a personal access token, say).
+	cfg := writeConfig(t, `{"auths":{"`+host+`":{"auth":"`+base64.StdEncoding.EncodeToString([]byte("alice:registry-pat"))+`"}}}`)
+	c := newClient(t, Options{HelmRegistryConfig: cfg})
+	r, err := c.repository(host, "charts/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = r.fetchBlob(context.Background(), DescriptorFor("x", []byte("x")), 10)
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(leaked) > 0 {
+		t.Fatalf("the storage host the registry redirected to received the registry's credentials: %q", leaked)
+	}
+}
+
+func portOf(hostport string) string {
+	i := strings.LastIndex(hostport, ":")
+	return hostport[i+1:]
+}
