@@ -2,8 +2,14 @@ package tlog
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
+	"errors"
 	"testing"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/keyctl/keyctl/internal/fail"
 )
 
 // Attack (one of several witnesses a client names, or anyone whose
@@ -62,5 +68,39 @@ func TestAttackOneBadCosignatureDefeatsThreshold(t *testing.T) {
 	}
 	if err := RequireWitnesses(got, 2); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Attack (the repository host alone, no key): the log is honest and
+// append-only, but the host serves one damaged hash tile. CheckConsistent
+// turns "the tiles do not hash to the signed tree" (nothing proven either
+// way) into an *InconsistentError, a Security error that the witness, the
+// monitor and clients report as a split view: they save both (consistent)
+// checkpoints as "evidence" and docs/runbook.md tells the team to treat
+// the root keys and the log key as compromised and rotate them. A host
+// without any key can raise that alarm at will (crying wolf until real
+// alarms are ignored); a tile that does not match its signed tree should
+// be the untrusted "damaged or forged log" read error, as Include and
+// Append report it.
+func TestAttackDamagedTileReportedAsFork(t *testing.T) {
+	ctx := context.Background()
+	s, v := newLog(t)
+	b := &memBucket{objs: map[string][]byte{}}
+	old := publishN(t, b, s, v, 1, 3, "a")
+	cur := publishN(t, b, s, v, 4, 5, "a")
+	if err := CheckConsistent(ctx, b, old.Tree(), old.Note, cur); err != nil {
+		t.Fatalf("setup: honest log: %v", err)
+	}
+	name := TilePath(tlog.Tile{H: 8, L: 0, N: 0, W: 5})
+	tile := bytes.Clone(b.objs[name])
+	tile[len(tile)-1] ^= 1
+	b.objs[name] = tile
+	err := CheckConsistent(ctx, b, old.Tree(), old.Note, cur)
+	if err == nil {
+		t.Fatal("damaged tile accepted")
+	}
+	var ie *InconsistentError
+	if errors.As(err, &ie) || fail.KindOf(err) == fail.Security {
+		t.Fatalf("an honest append-only log with one damaged tile is reported as a fork (security error, evidence saved): %v", err)
 	}
 }
