@@ -1,0 +1,130 @@
+package client
+
+import (
+	"context"
+	"crypto/sha256"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/publish"
+	"github.com/keyctl/keyctl/internal/root"
+	"github.com/keyctl/keyctl/internal/tlog"
+)
+
+// rt7LogKey is a repository's log key.
+type rt7LogKey struct {
+	s    note.Signer
+	v    note.Verifier
+	vkey string
+}
+
+// rt7LoggedFixture is a fixture whose root set 1 names a log key.
+func rt7LoggedFixture(t *testing.T) (*fixture, rootKey, *rt7LogKey) {
+	t.Helper()
+	a := newRootKey(t, "root a")
+	f := newFixture(t, t.TempDir(), "charts.example.org", a)
+	skey, vkey, err := tlog.GenerateLogKey("charts.example.org/keyctl-log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := tlog.NewLogSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := tlog.NewLogVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.set.Log = vkey
+	f.useSet(f.set, a)
+	return f, a, &rt7LogKey{s, v, vkey}
+}
+
+// rt7Log appends entries to the fixture's log and publishes the tiles and
+// the new checkpoint.
+func rt7Log(t *testing.T, f *fixture, l *rt7LogKey, es ...tlog.Entry) *tlog.Head {
+	t.Helper()
+	ctx := context.Background()
+	prev, err := tlog.ReadHead(ctx, f.b, l.v, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw [][]byte
+	for _, e := range es {
+		raw = append(raw, e.Marshal())
+	}
+	a, err := tlog.Append(ctx, f.b, prev, raw, l.s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := publish.Plan{Pointer: publish.Object{Name: tlog.CheckpointPath, Data: a.Checkpoint}}
+	for _, o := range a.Tiles {
+		plan.Blobs = append(plan.Blobs, publish.Object{Name: o.Name, Data: o.Data})
+	}
+	if prev != nil {
+		h := sha256.Sum256(prev.Note)
+		plan.ExpectPrevious = h[:]
+	}
+	if err := f.b.Publish(ctx, plan); err != nil {
+		t.Fatal(err)
+	}
+	h, err := tlog.ReadHead(ctx, f.b, l.v, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// rt7PublishLogged publishes the next manifest and logs it.
+func rt7PublishLogged(t *testing.T, f *fixture, l *rt7LogKey, now time.Time, signers ...rootKey) {
+	t.Helper()
+	mh := f.publish(now, signers...)
+	rt7Log(t, f, l, tlog.Entry{Version: f.version, SHA256: mh})
+}
+
+func rt7Monitor(f *fixture, state string, now time.Time) (*MonitorReport, error) {
+	return Monitor(context.Background(), MonitorOptions{Bucket: f.b, Pins: f.pins(), StateDir: state, Now: func() time.Time { return now }})
+}
+
+// Attack (one root key with threshold 1, or a threshold of root keys): the
+// root set is rotated to one that names no log, and manifests are
+// published outside the log from then on. A client that checked the log
+// before refuses this as a security error ("a repository does not drop its
+// log", docs/verify.md), but every fresh client trusts the unlogged
+// manifests. The monitor, the one party meant to raise the alarm and which
+// has walked this log before (its state holds the log's checkpoint),
+// answers with an input error, "there is nothing to monitor" (exit 2:
+// "usage or I/O error"), not the security alarm (exit 1) of
+// docs/runbook.md.
+func TestAttackMonitorLogDroppedIsNoAlarm(t *testing.T) {
+	f, a, l := rt7LoggedFixture(t)
+	f.add(newMaintainer(t, "alice"))
+	rt7PublishLogged(t, f, l, t0)
+	rt7PublishLogged(t, f, l, t0.Add(time.Hour))
+	state := t.TempDir()
+	if rep, err := rt7Monitor(f, state, t0.Add(2*time.Hour)); err != nil || rep.Size != 2 {
+		t.Fatalf("setup: monitor of the honest log: %v", err)
+	}
+
+	// The root key holder rotates to a root set without a log and
+	// publishes an unlogged manifest adding mallory.
+	set2, err := root.Rotate(f.set, nil, nil, 1, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set2.Log = ""
+	f.useSet(set2, a)
+	f.add(newMaintainer(t, "mallory"))
+	f.publish(t0.Add(3 * time.Hour))
+	if _, err := f.load(t, t.TempDir(), t0.Add(4*time.Hour)); err != nil {
+		t.Fatalf("setup: a fresh client should trust the unlogged manifest (that is the attack): %v", err)
+	}
+
+	_, err = rt7Monitor(f, state, t0.Add(4*time.Hour))
+	if err == nil || fail.KindOf(err) != fail.Security || fail.ExitCode(err) != 1 {
+		t.Fatalf("the monitor that walked the log before reports a dropped log as %v (exit %d), not as a security alarm", err, fail.ExitCode(err))
+	}
+}
