@@ -3,10 +3,16 @@ package client
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
+	stlog "golang.org/x/mod/sumdb/tlog"
 
 	"github.com/keyctl/keyctl/internal/fail"
 	"github.com/keyctl/keyctl/internal/publish"
@@ -126,5 +132,94 @@ func TestAttackMonitorLogDroppedIsNoAlarm(t *testing.T) {
 	_, err = rt7Monitor(f, state, t0.Add(4*time.Hour))
 	if err == nil || fail.KindOf(err) != fail.Security || fail.ExitCode(err) != 1 {
 		t.Fatalf("the monitor that walked the log before reports a dropped log as %v (exit %d), not as a security alarm", err, fail.ExitCode(err))
+	}
+}
+
+// rt7HugeLog serves, over the fixture's bucket, a log of 2^40 identical
+// entries: every hash tile of level L holds copies of
+// the hash of a 2^(8L)-leaf subtree, so the tree costs the log key holder
+// 40 hashes to make.
+type rt7HugeLog struct {
+	base       *publish.Bucket
+	checkpoint []byte
+	entry      []byte
+	levels     []stlog.Hash
+	bundles    int
+	limit      int
+}
+
+var errRT7TooManyReads = fmt.Errorf("rt7: the monitor kept reading entry bundles")
+
+func (h *rt7HugeLog) Get(ctx context.Context, name string, limit int64) ([]byte, error) {
+	if name == tlog.CheckpointPath {
+		return h.checkpoint, nil
+	}
+	rest, ok := strings.CutPrefix(name, tlog.Prefix+"tile/")
+	if !ok {
+		return h.base.Get(ctx, name, limit)
+	}
+	w := 256
+	if i := strings.Index(rest, ".p/"); i >= 0 {
+		w, _ = strconv.Atoi(rest[i+3:])
+		rest = rest[:i]
+	}
+	if strings.HasPrefix(rest, "entries/") {
+		if h.bundles++; h.bundles > h.limit {
+			return nil, errRT7TooManyReads
+		}
+		var b []byte
+		for range w {
+			b = append(b, byte(len(h.entry)>>8), byte(len(h.entry)))
+			b = append(b, h.entry...)
+		}
+		return b, nil
+	}
+	l, err := strconv.Atoi(rest[:strings.IndexByte(rest, '/')])
+	if err != nil || 8*l >= len(h.levels) {
+		return nil, fmt.Errorf("%s: %w", name, fs.ErrNotExist)
+	}
+	var b []byte
+	for range w {
+		b = append(b, h.levels[8*l][:]...)
+	}
+	return b, nil
+}
+func (h *rt7HugeLog) Exists(ctx context.Context, name string) (bool, error) {
+	_, err := h.Get(ctx, name, 1<<30)
+	return err == nil, nil
+}
+func (h *rt7HugeLog) Publish(context.Context, publish.Plan) error { return fmt.Errorf("read-only") }
+func (h *rt7HugeLog) Location() string                            { return h.base.Location() }
+func (h *rt7HugeLog) Close() error                                { return nil }
+
+// Attack (the log key holder, with the repository host): a checkpoint of
+// 2^40 entries (tlog.MaxTreeSize), every entry the same logged manifest
+// (a valid "version-relogged" chain), costs 40 hashes to make. Monitor
+// reads entries [From, Size) into memory in one tlog.ReadEntries call
+// before it checks or reports any of them, with no bound per run: it
+// fetches 2^32 entry bundles and holds 2^40 entries, so it runs until it
+// is killed and never reports the keyring changes logged before the
+// padding (here: none is reported after 1,024 bundles = 262,144
+// entries). A run should stop after a bounded number of entries (saving
+// its state) or refuse such a jump.
+func TestAttackMonitorUnboundedHugeLog(t *testing.T) {
+	f, _, l := rt7LoggedFixture(t)
+	f.add(newMaintainer(t, "alice"))
+	mh := f.publish(t0)
+	e := tlog.Entry{Version: 1, SHA256: mh}.Marshal()
+	const logN = 40
+	levels := []stlog.Hash{stlog.RecordHash(e)}
+	for len(levels) <= logN {
+		x := levels[len(levels)-1]
+		levels = append(levels, stlog.NodeHash(x, x))
+	}
+	ckpt, err := tlog.SignCheckpoint(stlog.Tree{N: 1 << logN, Hash: levels[logN]}, l.s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &rt7HugeLog{base: f.b, checkpoint: ckpt, entry: e, levels: levels, limit: 1024}
+	rep, err := Monitor(context.Background(), MonitorOptions{Bucket: publish.OpenRemote(h), Pins: f.pins(), StateDir: t.TempDir(), Now: func() time.Time { return t0.Add(time.Hour) }})
+	if errors.Is(err, errRT7TooManyReads) || h.bundles > h.limit {
+		t.Fatalf("one monitor run read more than %d entry bundles of a log the log key holder padded to 2^%d entries, without reporting anything (report %v, err %v)", h.limit, logN, rep, err)
 	}
 }
