@@ -154,3 +154,43 @@ func TestAttackWitnessConcurrentRunsCosignFork(t *testing.T) {
 		t.Fatalf("the witness cosigned two different trees of size %d (honest and fork) in overlapping runs:\n%s\n%s", hh.N, res[0].Cosigned, res[1].Cosigned)
 	}
 }
+
+// Attack (someone feeding a witness: the operator of another repository
+// the same witness watches): log origins are names anyone picks, and the
+// witness keys its state by origin alone (witnessStatePath). A second log
+// whose key carries the victim log's name shares the victim's state file
+// in the witness's one --state folder (docs/verify.md runs every log
+// from /var/lib/keyctl-witness): the run for one log reports the other's
+// state as "damaged" and cosigns nothing, and the hint ("restore it from a
+// backup"; moving it away) leads the operator to drop what the witness
+// cosigned for the victim log, after which it cosigns a fork of it. The
+// state of a log should be keyed by its key (vkey), not its name.
+func TestAttackWitnessStateSharedByOriginName(t *testing.T) {
+	ctx := context.Background()
+	wkey, _, err := tlog.GenerateWitnessKey("witness.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := t.TempDir()
+	var vkeys []string
+	var buckets []*publish.Bucket
+	for range 2 {
+		skey, vkey, err := tlog.GenerateLogKey("charts.example.org/keyctl-log")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _ := tlog.NewLogSigner(skey)
+		v, _ := tlog.NewLogVerifier(vkey)
+		objs := map[string][]byte{}
+		rt7Append(t, objs, s, v, 1, 2, "x")
+		vkeys = append(vkeys, vkey)
+		buckets = append(buckets, publish.OpenRemote(&rt7Remote{objs: objs}))
+	}
+	// The victim log is witnessed first; then the other log of the same name.
+	if _, err := Witness(ctx, WitnessOptions{Bucket: buckets[0], Log: vkeys[0], Key: wkey, StateDir: state}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Witness(ctx, WitnessOptions{Bucket: buckets[1], Log: vkeys[1], Key: wkey, StateDir: state}); err != nil {
+		t.Fatalf("a second log (another key) named like the first cannot be witnessed from the same state folder: %v", err)
+	}
+}
