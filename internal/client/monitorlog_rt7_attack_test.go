@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -11,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 	"golang.org/x/mod/sumdb/note"
 	stlog "golang.org/x/mod/sumdb/tlog"
 
@@ -222,4 +225,69 @@ func TestAttackMonitorUnboundedHugeLog(t *testing.T) {
 	if errors.Is(err, errRT7TooManyReads) || h.bundles > h.limit {
 		t.Fatalf("one monitor run read more than %d entry bundles of a log the log key holder padded to 2^%d entries, without reporting anything (report %v, err %v)", h.limit, logN, rep, err)
 	}
+}
+
+// Attack (a threshold of root keys, e.g. one root key at threshold 1, with
+// the log key as the publisher holds it): a maintainer's signing subkey is
+// stolen; the maintainer revokes it as compromised in the certificate and
+// the team publishes (manifest v2: the key entry does not change, the
+// certificate in pubkeys.pgp does). The attacker then publishes v3 whose
+// pubkeys.pgp carries the certificate as it was before, without the
+// subkey's revocation (dropping a packet needs no key), so clients trust
+// the stolen subkey again (fresh ones, and, as the test logs, one whose
+// state saw v2: a subkey revoked as compromised is not "compromised
+// forever" like a key listed compromised). Adding a key of the attacker's
+// would show as key-added; this shows nowhere: the manifest's key list is
+// the same, and Monitor diffs the key lists only, never the keyrings the
+// manifests bind, and reports no change at v3.
+func TestAttackMonitorMissesRevocationStrippedFromKeyring(t *testing.T) {
+	f, _, l := rt7LoggedFixture(t)
+	m := newMaintainer(t, "maint")
+	sk := addSigningSubkey(t, m)
+	f.add(m)
+	rt7PublishLogged(t, f, l, t0)
+	before, err := openpgp.ReadKeyRing(bytes.NewReader(mustGet(t, f.b, root.PubkeysFile)))
+	if err != nil || len(before) != 1 {
+		t.Fatalf("setup: %v", err)
+	}
+	revokeSubkey(t, m, sk, packet.KeyCompromised, t0.Add(time.Hour))
+	rt7PublishLogged(t, f, l, t0.Add(2*time.Hour))
+	kept := t.TempDir() // a client that saw v2
+	tr2, err := f.load(t, kept, t0.Add(2*time.Hour+time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.members[0].e = before[0] // the certificate without the revocation
+	rt7PublishLogged(t, f, l, t0.Add(3*time.Hour))
+	tr3, err := f.load(t, t.TempDir(), t0.Add(4*time.Hour))
+	if err != nil {
+		t.Fatalf("setup: a fresh client refuses v3: %v", err)
+	}
+	// The thief signs with the stolen subkey.
+	m.Subkeys[len(m.Subkeys)-1].Revocations = nil
+	a, p, _ := chart(t, m, "app", "1.0.0", t0.Add(3*time.Hour))
+	if d := tr2.Check(p, "app-1.0.0.tgz", a, nil); d.Trusted {
+		t.Fatalf("setup: under v2 the revoked subkey's chart is %s", d.Status)
+	}
+	if d := tr3.Check(p, "app-1.0.0.tgz", a, nil); !d.Trusted {
+		t.Logf("note: under v3 the stolen subkey's chart is %s", d.Status)
+	} else {
+		t.Logf("under v3 a fresh client trusts the stolen subkey's chart again (%s)", d.Status)
+	}
+	if tk, err := f.load(t, kept, t0.Add(4*time.Hour)); err == nil {
+		if d := tk.Check(p, "app-1.0.0.tgz", a, nil); d.Trusted {
+			t.Logf("and so does the client whose state saw the revocation at v2 (%s)", d.Status)
+		}
+	}
+
+	rep, err := rt7Monitor(f, t.TempDir(), t0.Add(4*time.Hour))
+	if err != nil {
+		return // refused: the monitor noticed
+	}
+	for _, e := range rep.Events {
+		if e.Index == 2 {
+			return
+		}
+	}
+	t.Fatalf("manifest v3 brings back subkey %s that v2's certificate revoked as compromised; the monitor reports nothing for it (events %+v)", sk.PublicKey.KeyIdString(), rep.Events)
 }
