@@ -3,8 +3,10 @@ package tlog
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"testing"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -102,5 +104,52 @@ func TestAttackDamagedTileReportedAsFork(t *testing.T) {
 	var ie *InconsistentError
 	if errors.As(err, &ie) || fail.KindOf(err) == fail.Security {
 		t.Fatalf("an honest append-only log with one damaged tile is reported as a fork (security error, evidence saved): %v", err)
+	}
+}
+
+// Attack (one witness operator): a client requires 2 witnesses and names
+// two vkeys it takes for two independent witnesses; both carry the same
+// Ed25519 key under two names (the key hash covers the name, so the
+// hashes differ). One operator, one key, one view of the log: its two
+// cosignatures count as two toward the threshold. Witnesses should be
+// counted by distinct public key.
+func TestAttackSameWitnessKeyUnderTwoNamesCountsTwice(t *testing.T) {
+	s, v := newLog(t)
+	b := &memBucket{objs: map[string][]byte{}}
+	h := publishN(t, b, s, v, 1, 2, "a")
+	seed := bytes.Repeat([]byte{7}, ed25519.SeedSize)
+	pub := ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)
+	raw := append([]byte{algCosignatureV1}, pub...)
+	var ws []*WitnessVerifier
+	var notes [][]byte
+	for _, name := range []string{"witness-a.example", "witness-b.example"} {
+		kh := keyHash(name, raw)
+		skey := fmt.Sprintf("PRIVATE+KEY+%s+%08x+%s", name, kh, base64.StdEncoding.EncodeToString(append([]byte{algCosignatureV1}, seed...)))
+		vkey := fmt.Sprintf("%s+%08x+%s", name, kh, base64.StdEncoding.EncodeToString(raw))
+		signer, err := NewWitnessSigner(skey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wv, err := NewWitnessVerifier(vkey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws = append(ws, wv)
+		n, err := Cosign(h.Note, signer, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		notes = append(notes, n)
+	}
+	merged, err := MergeCosignatures(h.Note, notes...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := OpenCheckpoint(merged, v, ws)
+	if err != nil {
+		return // refused: fine
+	}
+	if RequireWitnesses(got, 2) == nil {
+		t.Fatalf("one witness key under two names met a threshold of 2 witnesses: %v", got.Witnesses)
 	}
 }
