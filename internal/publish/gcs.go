@@ -15,6 +15,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -76,7 +77,9 @@ func (b *gcsDriver) do(req *http.Request) (*http.Response, error) {
 		if req.Method != http.MethodHead {
 			msg = parseGCSError(io.LimitReader(resp.Body, maxGCSError))
 		}
-		return nil, httpStatusError(resp.StatusCode, msg)
+		se := httpStatusError(resp.StatusCode, msg)
+		se.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		return nil, se
 	}
 	return resp, nil
 }
