@@ -178,11 +178,14 @@ func throttleStatus(code int) bool {
 	return code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable
 }
 
-// throttleDelay returns the wait a throttling answer in err's chain asked
-// for (capped at maxRetryAfter), and false when err is no such answer or
-// named no wait.
+// throttleDelay reports whether err's chain holds an answer asking to slow
+// down, and the wait it named (capped at maxRetryAfter): a 429, 503 or S3
+// SlowDown with Retry-After, or a 429 without one (wait 0: the caller backs
+// off). A 503 (S3's SlowDown included) without Retry-After is not one: it
+// may be an outage, and counts as a failed attempt.
 func throttleDelay(err error) (time.Duration, bool) {
 	var d time.Duration
+	slow := false // 429 "too many requests": the service is up and asks for less
 	var s3e *s3.Error
 	var se *storageError
 	var he *statusError
@@ -191,19 +194,22 @@ func throttleDelay(err error) (time.Duration, bool) {
 		if throttleStatus(s3e.StatusCode) || s3e.Code == "SlowDown" {
 			d = s3e.RetryAfter
 		}
+		slow = s3e.StatusCode == http.StatusTooManyRequests
 	case errors.As(err, &se):
 		if throttleStatus(se.Status) {
 			d = se.RetryAfter
 		}
+		slow = se.Status == http.StatusTooManyRequests
 	case errors.As(err, &he):
 		if throttleStatus(he.Code) {
 			d = he.RetryAfter
 		}
+		slow = he.Code == http.StatusTooManyRequests
 	}
-	if d <= 0 {
-		return 0, false
+	if d > 0 {
+		return min(d, maxRetryAfter), true
 	}
-	return min(d, maxRetryAfter), true
+	return 0, slow
 }
 
 // retry runs op until it succeeds, fails with a final error, or the attempt
@@ -240,8 +246,16 @@ func (b *Bucket) retry(ctx context.Context, what string, op func(context.Context
 			return err
 		}
 		wait, asked := throttleDelay(err)
+		named := asked && wait > 0
 		if asked {
 			throttled++
+			if wait == 0 {
+				// Asked to slow down without a time: back off as after
+				// a failure, without using up an attempt.
+				if wait = eb.NextBackOff(); wait == backoff.Stop {
+					break
+				}
+			}
 		} else {
 			failures++
 			if failures >= o.MaxAttempts {
@@ -252,12 +266,12 @@ func (b *Bucket) retry(ctx context.Context, what string, op func(context.Context
 			}
 		}
 		if time.Since(start)+wait > o.MaxElapsed {
-			if asked {
+			if named {
 				pastBudget = wait
 			}
 			break
 		}
-		if asked {
+		if named {
 			b.logf("%s: attempt %d failed (%v), the service asked to wait %s", what, tries, err, wait.Round(time.Millisecond))
 		} else {
 			b.logf("%s: attempt %d failed (%v), retrying in %s", what, tries, err, wait.Round(time.Millisecond))

@@ -40,8 +40,9 @@ func TestParseRetryAfter(t *testing.T) {
 	}
 }
 
-// Only a throttling answer (429, 503, S3 SlowDown) that names a wait is
-// waited out, and never longer than maxRetryAfter, whoever parsed it.
+// A throttling answer (429, 503, S3 SlowDown) that names a wait is waited
+// out, never longer than maxRetryAfter, whoever parsed it; a 429 that names
+// none is backed off without using up an attempt.
 func TestThrottleDelay(t *testing.T) {
 	wrapS3 := func(e *s3.Error) error { return s3Error(e) }
 	for _, tt := range []struct {
@@ -51,7 +52,8 @@ func TestThrottleDelay(t *testing.T) {
 	}{
 		{&statusError{Code: 429, RetryAfter: 2 * time.Second}, 2 * time.Second, true},
 		{&statusError{Code: 503, RetryAfter: 2 * time.Second}, 2 * time.Second, true},
-		{&statusError{Code: 429}, 0, false},
+		{&statusError{Code: 429}, 0, true}, // asked to slow down, no time named: back off
+		{&statusError{Code: 503}, 0, false},
 		{&statusError{Code: 500, RetryAfter: 2 * time.Second}, 0, false},
 		{fmt.Errorf("wrapped: %w", &storageError{Code: codeTransient, Status: 429, RetryAfter: time.Second, Err: errors.New("x")}), time.Second, true},
 		{&storageError{Code: codeTransient, Status: 502, RetryAfter: time.Second, Err: errors.New("x")}, 0, false},
@@ -126,11 +128,12 @@ func TestRetryAfterBoundedByMaxElapsed(t *testing.T) {
 
 // Without a Retry-After, a 429 is an ordinary transient failure: it uses
 // up an attempt.
+// A 503 without Retry-After may be an outage: it uses up attempts.
 func TestThrottleWithoutRetryAfterUsesAttempts(t *testing.T) {
 	var n atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n.Add(1)
-		w.WriteHeader(http.StatusTooManyRequests)
+		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	defer srv.Close()
 	b, err := Open(context.Background(), srv.URL, &Options{MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxElapsed: 10 * time.Second})
@@ -142,5 +145,31 @@ func TestThrottleWithoutRetryAfterUsesAttempts(t *testing.T) {
 	}
 	if n.Load() != 3 {
 		t.Fatalf("%d requests, want 3", n.Load())
+	}
+}
+
+// A 429 without Retry-After is still the service asking for less: it is
+// backed off without using up an attempt, so a storm of them slows a read
+// down instead of failing it.
+func TestTooManyRequestsWithoutRetryAfterSlowsDown(t *testing.T) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) <= 6 {
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		w.Write([]byte("keys"))
+	}))
+	defer srv.Close()
+	b, err := Open(context.Background(), srv.URL, &Options{MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxElapsed: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := b.Get(context.Background(), "pubkeys.pgp", 1<<20)
+	if err != nil || string(data) != "keys" {
+		t.Fatalf("after 6 answers of 429 with 3 attempts: %q, %v", data, err)
+	}
+	if n.Load() != 7 {
+		t.Fatalf("%d requests, want 7", n.Load())
 	}
 }
