@@ -330,6 +330,9 @@ func (b *Bucket) opError(verb, name string, err error) error {
 		return tooLarge(tl.Name, tl.Location, tl.Limit)
 	}
 	e := fail.Inputf("%s %s at %s", verb, name, b.loc.display).Wrap(err)
+	if isStorageRedirect(err) {
+		e.WithHint(storageRedirectHint(b.loc.kind))
+	}
 	if _, ok := AsRedirectError(err); ok {
 		e.WithHint("keyctl follows a redirect only on the repository's own scheme and host (docs/verify.md); use the URL the repository really serves from")
 	}

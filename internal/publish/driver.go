@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 )
 
 // driver is one kind of bucket: a directory (dir.go), mem:// (mem.go), gs://
@@ -79,7 +80,9 @@ const (
 type storageError struct {
 	Code   code
 	Status int // the HTTP status, 0 when there was none
-	Err    error
+	// RetryAfter is the answer's Retry-After (parseRetryAfter), 0 if none.
+	RetryAfter time.Duration
+	Err        error
 }
 
 func (e *storageError) Error() string { return e.Err.Error() }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -53,11 +54,22 @@ func (b *gcsDriver) objectURL(key string, q url.Values) string {
 	return b.base + "/storage/v1/b/" + url.PathEscape(b.name) + "/o/" + url.PathEscape(key) + "?" + q.Encode()
 }
 
-// do sends req; an answer other than 2xx is a *storageError.
+// do sends req; an answer other than 2xx is a *storageError. No redirect
+// is followed, whatever b.client's CheckRedirect (redirect.go): a 3xx is a
+// final *storageRedirectError.
 func (b *gcsDriver) do(req *http.Request) (*http.Response, error) {
-	resp, err := b.client.Do(req)
+	c := *b.client
+	c.CheckRedirect = noStorageRedirect
+	resp, err := c.Do(req)
 	if err != nil {
 		return nil, err
+	}
+	if resp.StatusCode/100 == 3 {
+		resp.Body.Close()
+		return nil, &storageError{Code: codeUnknown, Status: resp.StatusCode, Err: &storageRedirectError{
+			Scheme: "gs", Status: resp.StatusCode, Host: req.URL.Host,
+			To: redirectTarget(req.URL, resp.Header.Get("Location")),
+		}}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer resp.Body.Close()
@@ -65,7 +77,9 @@ func (b *gcsDriver) do(req *http.Request) (*http.Response, error) {
 		if req.Method != http.MethodHead {
 			msg = parseGCSError(io.LimitReader(resp.Body, maxGCSError))
 		}
-		return nil, httpStatusError(resp.StatusCode, msg)
+		se := httpStatusError(resp.StatusCode, msg)
+		se.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		return nil, se
 	}
 	return resp, nil
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Reading from http(s) locations. A published directory or bucket is
@@ -94,5 +95,9 @@ func (b *Bucket) checkStatus(resp *http.Response, name string) error {
 	}
 	// The URL without userinfo: it names the object and the location.
 	ru := *resp.Request.URL
-	return &statusError{Code: resp.StatusCode, URL: ru.Redacted()}
+	e := &statusError{Code: resp.StatusCode, URL: ru.Redacted()}
+	if throttleStatus(resp.StatusCode) {
+		e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	}
+	return e
 }

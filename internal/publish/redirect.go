@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+
+	"github.com/keyctl/keyctl/internal/s3"
 )
 
 // Redirects. Go's http.Client follows up to 10 redirects anywhere,
@@ -121,4 +124,68 @@ func redactURL(u *url.URL) string {
 	c.RawQuery = ""
 	c.ForceQuery = false
 	return c.String()
+}
+
+// The gs:// and s3:// drivers follow no redirect at all: the storage API
+// answers an object request itself, and a redirected request would carry
+// the driver's credentials (the OAuth Bearer token, which oauth2.Transport
+// sets on every hop; the S3 session token and signature) wherever the
+// Location points, over http too. internal/s3's client refuses them on its
+// own (s3.IsRedirect); the gs:// driver with noStorageRedirect.
+
+// noStorageRedirect is a CheckRedirect that returns the 3xx answer as it
+// is, sending nothing to where it points.
+func noStorageRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// storageRedirectError is a 3xx answer of a gs:// service. Retrying does
+// not help.
+type storageRedirectError struct {
+	Scheme string // "gs"
+	Status int
+	Host   string // the host (and port) that answered
+	To     string // redirectTarget of its Location; "" when it had none
+}
+
+func (e *storageRedirectError) Error() string {
+	s := fmt.Sprintf("HTTP %d %s from %s", e.Status, http.StatusText(e.Status), e.Host)
+	if e.To != "" {
+		s += ", a redirect to " + e.To
+	}
+	return s + ", not followed: keyctl follows no redirect for " + e.Scheme + "://"
+}
+
+// redirectTarget is the scheme and host a Location header points to,
+// resolved against the request's URL: path and query are left out (a
+// presigned URL's credentials), and a host that is not plain ASCII is
+// shown escaped, since it is the server's text.
+func redirectTarget(from *url.URL, loc string) string {
+	if loc == "" {
+		return ""
+	}
+	u, err := from.Parse(loc)
+	if err != nil || u.Host == "" {
+		return "an unreadable Location"
+	}
+	t := strings.ToLower(u.Scheme) + "://" + u.Host
+	for _, r := range t {
+		if r <= ' ' || r >= 0x7f {
+			return strconv.QuoteToASCII(t)
+		}
+	}
+	return t
+}
+
+// isStorageRedirect reports a 3xx answer of a gs:// or s3:// service.
+func isStorageRedirect(err error) bool {
+	var re *storageRedirectError
+	return errors.As(err, &re) || s3.IsRedirect(err)
+}
+
+// storageRedirectHint says what to do about a refused gs:// or s3://
+// redirect.
+func storageRedirectHint(k kind) string {
+	if k == kindS3 {
+		return "keyctl follows no redirect for gs:// and s3://: the storage API answers objects itself. Check ?endpoint= (or AWS_ENDPOINT_URL) and ?region=: S3 redirects a request sent to another region than the bucket's"
+	}
+	return "keyctl follows no redirect for gs:// and s3://: the storage API answers objects itself. Check the endpoint: STORAGE_EMULATOR_HOST, when set, must be the emulator's own URL"
 }

@@ -8,12 +8,15 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/s3"
 )
 
 // Options tunes retries, timeouts and logging. The zero value of a field
@@ -74,6 +77,9 @@ func (b *Bucket) logf(format string, args ...any) {
 type statusError struct {
 	Code int
 	URL  string
+	// RetryAfter is the Retry-After of a 429 or 503 (parseRetryAfter), 0
+	// if none.
+	RetryAfter time.Duration
 }
 
 func (e *statusError) Error() string {
@@ -135,10 +141,82 @@ func brokenConnection(err error) bool {
 	return false
 }
 
+// Throttling. A 429 or 503 answer (S3's SlowDown too) with a Retry-After
+// is the service asking for less: the wait it names (seconds or an HTTP
+// date, capped at maxRetryAfter) is waited out and does not use up an
+// attempt, so a rate-limit storm slows an operation down instead of
+// failing it, within MaxElapsed, which stays the hard bound. These are
+// the audit's rules for its own http(s) fetches (internal/revoke/fetch.go,
+// docs/performance.md "Audit over the network"). A 429 or 503 without a
+// Retry-After is an ordinary transient failure: an attempt, then the
+// backoff.
+
+// maxRetryAfter caps a service's Retry-After: a hostile or broken service
+// cannot park an operation for hours; past the cap keyctl retries anyway.
+const maxRetryAfter = 60 * time.Second
+
+// parseRetryAfter reads a Retry-After header: delay-seconds or an
+// HTTP-date, capped at maxRetryAfter. Anything else is 0 (no delay asked).
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" || len(v) > 64 {
+		return 0
+	}
+	var d time.Duration
+	if n, err := strconv.ParseUint(v, 10, 32); err == nil {
+		d = time.Duration(n) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	if d < 0 {
+		return 0
+	}
+	return min(d, maxRetryAfter)
+}
+
+func throttleStatus(code int) bool {
+	return code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable
+}
+
+// throttleDelay reports whether err's chain holds an answer asking to slow
+// down, and the wait it named (capped at maxRetryAfter): a 429, 503 or S3
+// SlowDown with Retry-After, or a 429 without one (wait 0: the caller backs
+// off). A 503 (S3's SlowDown included) without Retry-After is not one: it
+// may be an outage, and counts as a failed attempt.
+func throttleDelay(err error) (time.Duration, bool) {
+	var d time.Duration
+	slow := false // 429 "too many requests": the service is up and asks for less
+	var s3e *s3.Error
+	var se *storageError
+	var he *statusError
+	switch {
+	case errors.As(err, &s3e):
+		if throttleStatus(s3e.StatusCode) || s3e.Code == "SlowDown" {
+			d = s3e.RetryAfter
+		}
+		slow = s3e.StatusCode == http.StatusTooManyRequests
+	case errors.As(err, &se):
+		if throttleStatus(se.Status) {
+			d = se.RetryAfter
+		}
+		slow = se.Status == http.StatusTooManyRequests
+	case errors.As(err, &he):
+		if throttleStatus(he.Code) {
+			d = he.RetryAfter
+		}
+		slow = he.Code == http.StatusTooManyRequests
+	}
+	if d > 0 {
+		return min(d, maxRetryAfter), true
+	}
+	return 0, slow
+}
+
 // retry runs op until it succeeds, fails with a final error, or the attempt
 // or time budget is spent. Final errors are returned as they are, so the
 // caller can look at them (precondition, not found); a spent budget becomes
-// a *fail.Error that says the bucket kept failing.
+// a *fail.Error that says the bucket kept failing. A wait a throttling
+// answer asked for (throttleDelay) does not count as an attempt.
 func (b *Bucket) retry(ctx context.Context, what string, op func(context.Context) error) error {
 	o := b.opts
 	eb := backoff.NewExponentialBackOff(
@@ -148,40 +226,75 @@ func (b *Bucket) retry(ctx context.Context, what string, op func(context.Context
 		backoff.WithRandomizationFactor(0.5),
 		backoff.WithMaxElapsedTime(o.MaxElapsed),
 	)
-	policy := backoff.WithContext(backoff.WithMaxRetries(eb, uint64(o.MaxAttempts-1)), ctx)
 	start := time.Now()
-	attempts := 0
-	final := false
-	err := backoff.RetryNotify(func() error {
-		attempts++
+	tries, failures, throttled := 0, 0, 0
+	var err error
+	var pastBudget time.Duration // a wait asked for that did not fit in MaxElapsed
+	for {
+		tries++
 		actx, cancel := context.WithTimeout(ctx, o.AttemptTimeout)
-		err := op(actx)
+		err = op(actx)
 		timedOut := actx.Err() != nil && ctx.Err() == nil
 		cancel()
 		if err == nil {
 			return nil
 		}
-		if ctx.Err() != nil || (!timedOut && !transient(err)) {
-			final = true
-			return backoff.Permanent(err)
+		if ctx.Err() != nil {
+			return fail.Inputf("%s at %s: interrupted", what, b.loc.display).Wrap(ctx.Err())
 		}
-		return err
-	}, policy, func(err error, wait time.Duration) {
-		b.logf("%s: attempt %d failed (%v), retrying in %s", what, attempts, err, wait.Round(time.Millisecond))
-	})
-	if err == nil {
-		return nil
+		if !timedOut && !transient(err) {
+			return err
+		}
+		wait, asked := throttleDelay(err)
+		named := asked && wait > 0
+		if asked {
+			throttled++
+			if wait == 0 {
+				// Asked to slow down without a time: back off as after
+				// a failure, without using up an attempt.
+				if wait = eb.NextBackOff(); wait == backoff.Stop {
+					break
+				}
+			}
+		} else {
+			failures++
+			if failures >= o.MaxAttempts {
+				break
+			}
+			if wait = eb.NextBackOff(); wait == backoff.Stop {
+				break
+			}
+		}
+		if time.Since(start)+wait > o.MaxElapsed {
+			if named {
+				pastBudget = wait
+			}
+			break
+		}
+		if named {
+			b.logf("%s: attempt %d failed (%v), the service asked to wait %s", what, tries, err, wait.Round(time.Millisecond))
+		} else {
+			b.logf("%s: attempt %d failed (%v), retrying in %s", what, tries, err, wait.Round(time.Millisecond))
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return fail.Inputf("%s at %s: interrupted", what, b.loc.display).Wrap(ctx.Err())
+		}
 	}
-	if ctx.Err() != nil {
-		return fail.Inputf("%s at %s: interrupted", what, b.loc.display).Wrap(ctx.Err())
+	msg := fmt.Sprintf("%s kept failing: %s failed %d times in %s", b.loc.display, what, tries, time.Since(start).Round(time.Millisecond))
+	if throttled > 0 {
+		msg += fmt.Sprintf(" (%d of them answers asking to slow down, waited out)", throttled)
 	}
-	if !final {
-		return fail.Inputf("%s kept failing: %s failed %d times in %s", b.loc.display, what, attempts, time.Since(start).Round(time.Millisecond)).
-			Wrap(err).
-			WithHint(
-				"the bucket answered with transient errors (HTTP 5xx or 429, timeouts, dropped connections); check the service's status and your network",
-				"then run the command again: publishing is safe to repeat, clients never see a half-published state",
-			)
+	if pastBudget > 0 {
+		msg += fmt.Sprintf("; the service asked to wait %s more, past the operation's time limit of %s", pastBudget.Round(time.Second), o.MaxElapsed)
 	}
-	return err
+	return fail.Inputf("%s", msg).
+		Wrap(err).
+		WithHint(
+			"the bucket answered with transient errors (HTTP 5xx or 429, timeouts, dropped connections); check the service's status and your network",
+			"then run the command again: publishing is safe to repeat, clients never see a half-published state",
+		)
 }

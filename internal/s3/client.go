@@ -23,8 +23,12 @@ type Client struct {
 	now  func() time.Time
 }
 
-// New returns a client for cfg that sends its requests through hc
-// (http.DefaultClient if nil).
+// New returns a client for cfg that sends its requests through a copy of
+// hc (http.DefaultClient if nil) that follows no redirect: the S3 API
+// answers an object request itself, and a redirect followed would carry
+// the signed request (X-Amz-Security-Token, and Authorization to the same
+// host name even from https to http) wherever it points. A 3xx answer is
+// an *Error (IsRedirect).
 func New(cfg Config, hc *http.Client) (*Client, error) {
 	if cfg.Credentials == nil {
 		return nil, errors.New("s3: Config.Credentials is nil: use DefaultChain, Static or Anonymous")
@@ -38,8 +42,14 @@ func New(cfg Config, hc *http.Client) (*Client, error) {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	return &Client{cfg: cfg, http: hc, now: time.Now}, nil
+	c := *hc
+	c.CheckRedirect = noRedirect
+	return &Client{cfg: cfg, http: &c, now: time.Now}, nil
 }
+
+// noRedirect is the client's CheckRedirect: the 3xx answer is returned as
+// it is, and nothing is sent to where it points.
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // PutOptions are the headers and preconditions of a Put.
 type PutOptions struct {

@@ -419,3 +419,69 @@ func TestWrongRegionSaysWhichRegion(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+// The client follows no redirect, whatever its http.Client would do: a
+// redirected signed request would take X-Amz-Security-Token to any host,
+// and Authorization too when only the scheme or port changes. The 3xx is
+// an *Error that names both hosts, not the Location's path or query.
+func TestRedirectIsNotFollowed(t *testing.T) {
+	var reached sync.Mutex
+	hits := 0
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Lock()
+		hits++
+		reached.Unlock()
+		io.WriteString(w, "other host")
+	}))
+	defer other.Close()
+	for _, code := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Location", other.URL+"/bkt/k?X-Amz-Signature=secret\u202e")
+			w.WriteHeader(code)
+		}))
+		c, err := New(Config{Bucket: "bkt", Region: "us-east-1", Endpoint: ts.URL, PathStyle: true, Credentials: testCreds()}, &http.Client{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, op := range []func() error{
+			func() error { _, _, err := c.Get(context.Background(), "k", 10); return err },
+			func() error { _, err := c.Stat(context.Background(), "k"); return err },
+			func() error { _, err := c.Put(context.Background(), "k", []byte("x"), PutOptions{}); return err },
+			func() error { return c.Delete(context.Background(), "k") },
+		} {
+			err := op()
+			if !IsRedirect(err) || IsTransient(err) {
+				t.Fatalf("HTTP %d: %v, want a final redirect error", code, err)
+			}
+			msg := err.Error()
+			host := strings.TrimPrefix(ts.URL, "http://")
+			if !strings.Contains(msg, "from "+host) || !strings.Contains(msg, "to "+other.URL) || !strings.Contains(msg, "not followed") {
+				t.Errorf("message %q does not name both hosts and say the redirect was not followed", msg)
+			}
+			if strings.Contains(msg, "secret") || strings.Contains(msg, "\u202e") {
+				t.Errorf("message %q carries the Location's query or control characters", msg)
+			}
+		}
+		ts.Close()
+	}
+	if hits != 0 {
+		t.Fatalf("%d request(s) reached the redirect's target", hits)
+	}
+}
+
+// A redirect's host is the server's text: shown escaped when it is not
+// plain ASCII.
+func TestRedirectTargetIsEscaped(t *testing.T) {
+	from := &url.URL{Scheme: "https", Host: "s3.example"}
+	for loc, want := range map[string]string{
+		"":                               "",
+		"/other/path?sig=x":              "https://s3.example",
+		"HTTP://Other.example:81/k?q=s":  "http://Other.example:81",
+		"https://evil\u202eelpmaxe.com/": `"https://evil\u202eelpmaxe.com"`,
+		"https://%zz/":                   "an unreadable Location",
+	} {
+		if got := redirectTarget(from, loc); got != want {
+			t.Errorf("redirectTarget(%q) = %q, want %q", loc, got, want)
+		}
+	}
+}

@@ -471,3 +471,27 @@ func FuzzCredentialAnswers(f *testing.F) {
 		}
 	})
 }
+
+// The container credentials endpoint's client follows no redirect: its
+// Authorization token stays with the endpoint, and a 3xx is an error.
+func TestContainerCredentialsRedirectNotFollowed(t *testing.T) {
+	isolate(t)
+	var hits atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		json.NewEncoder(w).Encode(map[string]string{"AccessKeyId": "AKIDOTHER", "SecretAccessKey": "otherSECRET"})
+	}))
+	defer other.Close()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	defer ts.Close()
+	t.Setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", ts.URL+"/v2/credentials")
+	t.Setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "ctrAUTH-env")
+	if _, err := retrieve(t, ""); err == nil || !strings.Contains(err.Error(), "HTTP 307") {
+		t.Fatalf("307 from the container endpoint: %v", err)
+	}
+	if hits.Load() != 0 {
+		t.Fatalf("%d request(s) reached the redirect's target", hits.Load())
+	}
+}

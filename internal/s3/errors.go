@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +36,12 @@ type Error struct {
 	// BucketRegion is the x-amz-bucket-region header of the answer: where
 	// the bucket really is, when a request went to the wrong region.
 	BucketRegion string
+	// Host is the host (and port) that answered.
+	Host string
+	// RedirectTo is, for a 3xx answer with a Location header, the scheme
+	// and host it pointed to (cleaned: it is the server's text). The
+	// redirect was not followed.
+	RedirectTo string
 }
 
 func (e *Error) Error() string {
@@ -45,6 +52,16 @@ func (e *Error) Error() string {
 	}
 	if e.Message != "" {
 		b.WriteString(": " + e.Message)
+	}
+	if IsRedirect(e) {
+		b.WriteString(" (a redirect")
+		if e.Host != "" {
+			b.WriteString(" from " + e.Host)
+		}
+		if e.RedirectTo != "" {
+			b.WriteString(" to " + e.RedirectTo)
+		}
+		b.WriteString(", not followed: keyctl follows no redirect for s3://)")
 	}
 	if e.BucketRegion != "" && (e.StatusCode == http.StatusMovedPermanently || e.Code == "AuthorizationHeaderMalformed" || e.Code == "PermanentRedirect") {
 		b.WriteString(" (the bucket is in region " + e.BucketRegion + ": use ?region=" + e.BucketRegion + ")")
@@ -123,7 +140,36 @@ func responseError(op, key string, resp *http.Response, now time.Time) *Error {
 		e.Code = codeForStatus(resp.StatusCode)
 	}
 	e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), now)
+	if resp.Request != nil && resp.Request.URL != nil {
+		e.Host = clean(resp.Request.URL.Host, 256)
+		if resp.StatusCode/100 == 3 {
+			e.RedirectTo = redirectTarget(resp.Request.URL, resp.Header.Get("Location"))
+		}
+	}
 	return e
+}
+
+// redirectTarget is the scheme and host a Location header points to,
+// resolved against the request's URL and cleaned; "" when there is none.
+// Path and query are left out: they may carry a presigned URL's
+// credentials.
+func redirectTarget(from *url.URL, loc string) string {
+	if loc == "" {
+		return ""
+	}
+	u, err := from.Parse(loc)
+	if err != nil || u.Host == "" {
+		return "an unreadable Location"
+	}
+	t := strings.ToLower(u.Scheme) + "://" + u.Host
+	for _, r := range t {
+		if r <= ' ' || r >= 0x7f {
+			// Not plain ASCII (bidi controls, look-alikes): escaped.
+			t = strconv.QuoteToASCII(t)
+			break
+		}
+	}
+	return clean(t, 256)
 }
 
 // codeForStatus names the error of an answer without a body (HEAD).
@@ -188,6 +234,13 @@ func IsPreconditionFailed(err error) bool {
 	e, ok := asError(err)
 	return ok && (e.StatusCode == http.StatusPreconditionFailed ||
 		(e.StatusCode == http.StatusConflict && e.Code == "ConditionalRequestConflict"))
+}
+
+// IsRedirect reports a 3xx answer: the client follows no redirect (see
+// New), so it is a wrong endpoint or region, not an object.
+func IsRedirect(err error) bool {
+	e, ok := asError(err)
+	return ok && e.StatusCode/100 == 3
 }
 
 // IsNotImplemented reports a 501: the service does not implement what the
