@@ -86,7 +86,7 @@ func (a *app) sign(cmd *cobra.Command, chart, keyFile, passFile, repo string, vo
 	}
 	sig := s.Signature
 	uid := ""
-	if uids := pgpkey.UserIDs(signer); len(uids) > 0 {
+	if uids := pgpkey.ValidUserIDs(signer, a.now(), nil); len(uids) > 0 {
 		uid = uids[0]
 	}
 	if a.json() {

@@ -196,7 +196,7 @@ func Decide(ks KeySet, now time.Time, r Candidate) *Decision {
 		for _, st := range []root.Status{root.Active, root.Removed} {
 			es, err := ks.Certificates(st, ids)
 			if err != nil {
-				return badSignature(ks, d, err)
+				return badSignature(ks, now, d, err)
 			}
 			certs = append(certs, es...)
 		}
@@ -331,14 +331,14 @@ func judgeSignature(ks KeySet, now time.Time, base Decision, res provenance.Sign
 			// retired or superseded key it is a bad signature (anyone can
 			// write a .prov that names a removed key).
 			if entry, ok := ks.KeyEntry(se.PrimaryFingerprint); ok && entry.Status == root.Removed && removedStatus(entry.Reason) == StatusRemovedCompromised {
-				describeSigner(ks, d, se.PrimaryFingerprint, "", entry)
+				describeSigner(ks, now, d, se.PrimaryFingerprint, "", entry)
 				d.Status = StatusRemovedCompromised
 				d.Reason = fmt.Sprintf("names compromised key %s (signature not checked)", se.PrimaryFingerprint)
 				d.Detail = "the signature does not verify with the removed key: " + se.Err.Error()
 				return &judged{d: d, sigFailed: true}
 			}
 		}
-		return &judged{d: badSignature(ks, d, res.Err), sigFailed: true}
+		return &judged{d: badSignature(ks, now, d, res.Err), sigFailed: true}
 	}
 	sig := res.Sig
 	entry, ok := ks.KeyEntry(sig.PrimaryFingerprint)
@@ -346,7 +346,7 @@ func judgeSignature(ks KeySet, now time.Time, base Decision, res provenance.Sign
 		d.Status, d.Reason = StatusUnknownSigner, "signed by "+sig.PrimaryFingerprint+", which the manifest does not list"
 		return &judged{d: d, sigFailed: true}
 	}
-	describeSigner(ks, d, sig.PrimaryFingerprint, sig.KeyFingerprint, entry)
+	describeSigner(ks, now, d, sig.PrimaryFingerprint, sig.KeyFingerprint, entry)
 	d.SignedAt = sig.Created.UTC().Format(time.RFC3339)
 	if entry.Role == root.RoleIndex {
 		d.Status = StatusWrongRole
@@ -422,30 +422,48 @@ func judgeSignature(ks KeySet, now time.Time, base Decision, res provenance.Sign
 	return &judged{d: d}
 }
 
-func badSignature(ks KeySet, d *Decision, err error) *Decision {
+func badSignature(ks KeySet, now time.Time, d *Decision, err error) *Decision {
 	d.Status, d.Trusted = StatusBadSignature, false
 	d.Reason = reasonOf(err)
 	var se *provenance.SignatureError
 	if errors.As(err, &se) {
 		if entry, ok := ks.KeyEntry(se.PrimaryFingerprint); ok {
-			describeSigner(ks, d, se.PrimaryFingerprint, "", entry)
+			describeSigner(ks, now, d, se.PrimaryFingerprint, "", entry)
 		}
 	}
 	return d
 }
 
-func describeSigner(ks KeySet, d *Decision, primary, key string, entry root.KeyEntry) {
+func describeSigner(ks KeySet, now time.Time, d *Decision, primary, key string, entry root.KeyEntry) {
 	d.Signer, d.SigningKey = primary, key
 	d.Subkey = key != "" && key != primary
-	if e := ks.Entity(primary); e != nil {
-		if uids := pgpkey.UserIDs(e); len(uids) > 0 {
-			d.SignerUID = uids[0]
-		}
+	if n, ok := ks.(signerNamer); ok {
+		d.SignerUID = n.SignerUID(primary, now)
+	} else if e := ks.Entity(primary); e != nil {
+		d.SignerUID = SignerUID(e, now)
 	}
 	d.KeyStatus, d.KeyReason = string(entry.Status), string(entry.Reason)
 	if !entry.Effective.IsZero() {
 		d.Effective = entry.Effective.UTC().Format(time.RFC3339)
 	}
+}
+
+// SignerUID is the user ID shown for a signer: the first, in sorted
+// order, of the user IDs its certificate certifies and has not revoked at
+// now (pgpkey.ValidUserIDs), "" when there is none. A user ID the key's
+// holder revoked, or one attached without a valid self-signature, is not
+// shown as theirs.
+func SignerUID(e *openpgp.Entity, now time.Time) string {
+	if uids := pgpkey.ValidUserIDs(e, now, nil); len(uids) > 0 {
+		return uids[0]
+	}
+	return ""
+}
+
+// signerNamer is a KeySet that names a key's holder itself: an audit's key
+// set answers once per key, not once per release.
+type signerNamer interface {
+	SignerUID(fpr string, now time.Time) string
 }
 
 // removedStatus is the status of a removal reason; a reason this code does

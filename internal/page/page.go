@@ -73,10 +73,12 @@ import (
 	"fmt"
 	"html/template"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 
 	"github.com/keyctl/keyctl/internal/fail"
@@ -131,7 +133,13 @@ func groups(f string) fpr {
 
 type keyView struct {
 	Fingerprint fpr
-	UserIDs     []string
+	InKeyring   bool     // the published keyrings hold its certificate
+	UserIDs     []string // valid now: self-certified and not revoked
+	// Revocation describes a revocation of the key in its own
+	// certificate, in force now ("" for none); RevokedHard: a reason under
+	// which no signature of the key is trusted (compromised, none given).
+	Revocation  string
+	RevokedHard bool
 	Algorithm   string
 	Expires     string // RFC 3339, "never" or "unknown"
 	ExpiresAt   string // RFC 3339 or ""
@@ -172,6 +180,28 @@ type view struct {
 
 func ts(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
+// revocationText describes a key revocation signature for the page, and
+// whether its reason leaves none of the key's signatures trusted (go-crypto
+// and keyctl verify count a key revoked as compromised, or for no reason
+// or an unknown one, as revoked from the start).
+func revocationText(rev *packet.Signature) (string, bool) {
+	why, hard := "no reason given", true
+	if r := rev.RevocationReason; r != nil {
+		switch *r {
+		case packet.NoReason:
+		case packet.KeyCompromised:
+			why = "key compromised"
+		case packet.KeySuperseded:
+			why, hard = "key superseded", false
+		case packet.KeyRetired:
+			why, hard = "key retired", false
+		default:
+			why = "reason code " + strconv.Itoa(int(*r))
+		}
+	}
+	return fmt.Sprintf("revoked by its holder in its certificate on %s (%s)", rev.CreationTime.UTC().Format(time.DateOnly), why), hard
+}
+
 // placeholderRepo stands for the repository's address when the page does
 // not know one people can reach.
 const placeholderRepo = "https://CHART-REPOSITORY-URL"
@@ -203,7 +233,49 @@ func CheckPublicURL(s string) error {
 		return fail.Inputf("--public-url must be the http(s) address of the chart repository, without credentials, query or fragment").
 			WithHint("e.g. --public-url https://charts.example.org")
 	}
+	// The address goes into the page's commands, which people paste into
+	// a shell (quoted there too, see shellArg).
+	if i := strings.IndexAny(s, " \t\"'`$;|&<>(){}*\\!"); i >= 0 {
+		return fail.Inputf("--public-url holds %q, which a chart repository's address does not need and a shell reads as syntax", s[i:i+1]).
+			WithHint("percent-encode it (e.g. %20 for a space), or give the address without it")
+	}
 	return nil
+}
+
+// quietChars need no quoting in a POSIX shell word or a YAML plain
+// scalar: a repository address made of them is shown as it is.
+func quietChars(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("@%+=:,./_-", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// shellArg is s as one word of a POSIX shell: as it is when it needs no
+// quoting, else in single quotes. The page's commands are meant to be
+// copied into a shell, and the repository address in them comes from
+// --public-url or the publish location: pasted, it must run as shown and
+// nothing else.
+func shellArg(s string) string {
+	if quietChars(s) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// yamlScalar is s as a YAML scalar: plain when it needs no quoting, else
+// single-quoted, each ' in it doubled.
+func yamlScalar(s string) string {
+	if quietChars(s) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
 // MaxUserIDShown is how many characters of a user ID the page shows; the
@@ -282,8 +354,14 @@ func Render(in Input) ([]byte, error) {
 	for _, k := range m.Keys {
 		kv := keyView{Fingerprint: groups(k.Fingerprint), Scopes: k.Scopes, Added: ts(k.Added), Status: string(k.Status), Expires: "unknown", Algorithm: "unknown"}
 		if e := certs[k.Fingerprint]; e != nil {
-			for _, id := range pgpkey.UserIDs(e) {
+			kv.InKeyring = true
+			// What the key says about its holder now: a user ID that no
+			// valid self-signature certifies, or that is revoked, is not.
+			for _, id := range pgpkey.ValidUserIDs(e, now, nil) {
 				kv.UserIDs = append(kv.UserIDs, shortUserID(termsafe.String(id)))
+			}
+			if rev := pgpkey.KeyRevoked(e, now); rev != nil {
+				kv.Revocation, kv.RevokedHard = revocationText(rev)
 			}
 			kv.Algorithm = pgpkey.Algorithm(e.PrimaryKey)
 			if exp, ok := pgpkey.Expiry(e, now, nil); ok {
@@ -334,5 +412,5 @@ var csp = sync.OnceValue(func() string {
 // tmpl is parsed on first use, not at start-up: every keyctl command
 // would otherwise pay for it.
 var tmpl = sync.OnceValue(func() *template.Template {
-	return template.Must(template.New("page").Parse(pageHTML))
+	return template.Must(template.New("page").Funcs(template.FuncMap{"sh": shellArg, "yq": yamlScalar}).Parse(pageHTML))
 })

@@ -540,6 +540,53 @@ func UserIDs(e *openpgp.Entity) []string {
 	return out
 }
 
+// ValidUserIDs returns, sorted, the user IDs of e that a self-signature
+// valid at now certifies and that are not revoked at now (go-crypto's
+// Identity.Verify), asked of a fresh copy of e. It is what the key says
+// about its holder now: a user ID whose "self-signature" does not verify
+// (anyone can attach one to a certificate on its way) or that the holder
+// revoked is left out. Shown to people, this is the list to use; UserIDs
+// lists every user ID the certificate carries.
+func ValidUserIDs(e *openpgp.Entity, now time.Time, config *packet.Config) []string {
+	f, err := Fresh(e)
+	if err != nil {
+		return nil
+	}
+	out := make([]string, 0, len(f.Identities))
+	for n, id := range f.Identities {
+		if _, err := id.Verify(now, config); err == nil {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// KeyRevoked reports whether a valid revocation of e's primary key is in
+// force at now (go-crypto's Entity.Revoked: a key revoked as compromised,
+// or for no reason given, counts as revoked from the start), asked of a
+// fresh copy of e. rev is that revocation signature (its reason code and
+// creation time), nil when none is in force.
+func KeyRevoked(e *openpgp.Entity, now time.Time) (rev *packet.Signature) {
+	f, err := Fresh(e)
+	if err != nil || !f.Revoked(now) {
+		return nil
+	}
+	// Entity.Revoked checked the revocations in order up to the one in
+	// force: the first valid one that is hard or has not expired.
+	for _, r := range f.Revocations {
+		if r.Valid == nil || !*r.Valid {
+			continue
+		}
+		why := r.Packet.RevocationReason
+		hard := why == nil || *why == packet.Unknown || *why == packet.NoReason || *why == packet.KeyCompromised
+		if hard || !r.Packet.SigExpired(now) {
+			return r.Packet
+		}
+	}
+	return nil
+}
+
 // AllKeyIDs returns the 64-bit key IDs of the primary key and every subkey.
 func AllKeyIDs(e *openpgp.Entity) []uint64 {
 	ids := []uint64{e.PrimaryKey.KeyId}

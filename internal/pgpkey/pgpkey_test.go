@@ -3,6 +3,8 @@ package pgpkey
 import (
 	"bytes"
 	"crypto"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -302,5 +304,69 @@ func TestFreshForgetsConclusions(t *testing.T) {
 	// The original's own cache is untouched by the copy's checks.
 	if len(SigningKeys(cert, signed, nil)) == 0 {
 		t.Fatal("the copy's check changed the original")
+	}
+}
+
+// A user ID its holder revoked with GnuPG, and one attached with a
+// self-signature made over another user ID, are not what the key says
+// about its holder; a key revoked with GnuPG reports the revocation.
+func TestValidUserIDsAndKeyRevokedWithGnuPG(t *testing.T) {
+	g := peers.NewGnuPG(t)
+	fpr := g.QuickGenKey(t, "Alice <alice@example.org>", "ed25519", "sign", "1y")
+	g.Run(t, "--quick-add-uid", fpr, "Alice <alice@old.example>")
+	// GnuPG dates signatures to the second: a revocation made in the same
+	// second as the self-signature it revokes does not tell which came
+	// first, so wait one.
+	time.Sleep(1100 * time.Millisecond)
+	g.Run(t, "--quick-revoke-uid", fpr, "Alice <alice@old.example>")
+	el, err := ReadKeyring(g.ExportPublic(t, fpr), MaxKeyringSize)
+	if err != nil || len(el) != 1 {
+		t.Fatalf("read: %v", err)
+	}
+	e := el[0]
+	now := time.Now()
+	if got := UserIDs(e); len(got) != 2 {
+		t.Fatalf("UserIDs = %q, want both user IDs the certificate carries", got)
+	}
+	if got := ValidUserIDs(e, now, nil); !slices.Equal(got, []string{"Alice <alice@example.org>"}) {
+		t.Errorf("ValidUserIDs = %q, want only the user ID that is not revoked", got)
+	}
+	// A user ID carrying the key's real self-signature made over another
+	// user ID: it names the key as issuer and does not verify.
+	const forged = "Security Team <security@example.org>"
+	var real *openpgp.Identity
+	for _, id := range e.Identities {
+		real = id
+	}
+	e.Identities[forged] = &openpgp.Identity{Primary: e, Name: forged, UserId: &packet.UserId{Id: forged},
+		SelfCertifications: []*packet.VerifiableSignature{packet.NewVerifiableSig(real.SelfCertifications[0].Packet)}}
+	if got := ValidUserIDs(e, now, nil); slices.Contains(got, forged) {
+		t.Errorf("ValidUserIDs = %q: lists a user ID whose self-signature does not verify", got)
+	}
+	if rev := KeyRevoked(e, now); rev != nil {
+		t.Fatalf("KeyRevoked = %v before any key revocation", rev)
+	}
+
+	// The revocation certificate gpg wrote at key creation (reason: none
+	// given), its armor line freed of the ":" that keeps it from being
+	// imported by accident.
+	rev, err := os.ReadFile(filepath.Join(g.Home, "openpgp-revocs.d", fpr+".rev"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev = bytes.Replace(rev, []byte(":-----BEGIN PGP PUBLIC KEY BLOCK-----"), []byte("-----BEGIN PGP PUBLIC KEY BLOCK-----"), 1)
+	if _, errOut, err := g.RunErr(rev, "--import"); err != nil {
+		t.Fatalf("gpg --import: %v\n%s", err, errOut)
+	}
+	el, err = ReadKeyring(g.ExportPublic(t, fpr), MaxKeyringSize)
+	if err != nil || len(el) != 1 {
+		t.Fatalf("read: %v", err)
+	}
+	sig := KeyRevoked(el[0], now)
+	if sig == nil {
+		t.Fatal("KeyRevoked = nil for a key revoked with gpg")
+	}
+	if sig.RevocationReason != nil && *sig.RevocationReason != packet.NoReason {
+		t.Errorf("revocation reason = %v, want none given", *sig.RevocationReason)
 	}
 }

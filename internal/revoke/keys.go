@@ -31,6 +31,9 @@ type Key struct {
 	Index bool
 
 	warm sync.Once // warmEntity, before the certificate is first handed out
+
+	named sync.Once // uid, the holder's name shown in the report
+	uid   string
 }
 
 // cert returns the key's certificate, every signature on it checked once
@@ -286,6 +289,18 @@ func (ks *KeySet) Entity(fpr string) *openpgp.Entity {
 		return k.cert()
 	}
 	return nil
+}
+
+// SignerUID implements client's signer naming: the key's user ID shown in
+// the report (client.SignerUID), worked out once per key and audit rather
+// than with a self-signature check per release.
+func (ks *KeySet) SignerUID(fpr string, now time.Time) string {
+	k := ks.keys[fpr]
+	if k == nil {
+		return ""
+	}
+	k.named.Do(func() { k.uid = client.SignerUID(k.cert(), now) })
+	return k.uid
 }
 
 var _ client.KeySet = (*KeySet)(nil)

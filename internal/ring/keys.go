@@ -205,7 +205,7 @@ func describe(e *openpgp.Entity, now time.Time) (Key, error) {
 	k := Key{
 		Fingerprint: pgpkey.Fingerprint(e),
 		KeyID:       pgpkey.KeyID(e.PrimaryKey),
-		UserIDs:     pgpkey.UserIDs(e),
+		UserIDs:     pgpkey.ValidUserIDs(e, now, nil), // what the key says of its holder now
 		Algorithm:   pgpkey.Algorithm(e.PrimaryKey),
 		Created:     e.PrimaryKey.CreationTime.UTC(),
 		Cert:        cert,

@@ -206,7 +206,7 @@ func (r *Review) checkKeyrings() error {
 
 func keyInfo(e *openpgp.Entity, at time.Time) KeyInfo {
 	exp, _ := pgpkey.Expiry(e, at, nil)
-	return KeyInfo{UserIDs: pgpkey.UserIDs(e), Expires: exp}
+	return KeyInfo{UserIDs: pgpkey.ValidUserIDs(e, at, nil), Expires: exp}
 }
 
 func (r *Review) loadPrevious(dir string) error {
