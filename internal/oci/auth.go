@@ -28,7 +28,10 @@ import (
 // Tokens are cached per host and scope for the life of the Client. The
 // realm must be HTTPS unless the registry itself is reached over plain
 // HTTP (--plain-http): credentials never travel over plain HTTP unless the
-// user asked for plain HTTP.
+// user asked for plain HTTP. Only the registry host's own 401 is a
+// challenge: a 401 from a host the registry redirected to (its storage)
+// is an error (RedirectAuthError), never answered with the registry's
+// credentials.
 
 // Limits on what an authentication exchange reads.
 const (

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/termsafe"
 )
 
 // RequestTimeout bounds one registry request, a 100 MiB chart layer
@@ -117,14 +118,20 @@ func defaultDockerConfig() string {
 }
 
 // checkRedirect follows a registry's redirects (a blob served from object
-// storage) but never from HTTPS to plain HTTP. Go drops the Authorization
-// header itself when a redirect leaves the host.
+// storage) but never from HTTPS to plain HTTP. Credentials are per
+// registry host: Go drops the Authorization header when a redirect leaves
+// the host name, but keeps it for another port of that name or for a
+// subdomain; keyctl drops it whenever the redirect leaves the registry's
+// host[:port].
 func checkRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) >= 10 {
 		return errors.New("stopped after 10 redirects")
 	}
 	if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
-		return fmt.Errorf("refused a redirect from HTTPS to %s://%s", req.URL.Scheme, req.URL.Host)
+		return fmt.Errorf("refused a redirect from HTTPS to %s://%s", req.URL.Scheme, termsafe.String(req.URL.Host))
+	}
+	if !strings.EqualFold(req.URL.Host, via[0].URL.Host) {
+		req.Header.Del("Authorization")
 	}
 	return nil
 }
@@ -156,7 +163,10 @@ func (c *Client) wrap(err error, what string) error {
 	}
 	e := fail.Inputf("%s", what).Wrap(err)
 	var re *ResponseError
+	var ra *RedirectAuthError
 	switch {
+	case errors.As(err, &ra):
+		return e.WithHint("keyctl logs in only to the registry itself, never to a host it redirects to; ask the registry's operator to serve the layer without a login there, or use a registry that does")
 	case errors.Is(err, errNoCredentials),
 		errors.As(err, &re) && (re.StatusCode == http.StatusUnauthorized || re.StatusCode == http.StatusForbidden):
 		return e.WithHint("log in first: helm registry login HOST (or docker login HOST); keyctl reads those credentials")

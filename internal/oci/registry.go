@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/keyctl/keyctl/internal/termsafe"
 )
 
 // The distribution API (OCI distribution-spec v1.1) that keyctl needs:
@@ -142,6 +144,14 @@ func (c *Client) do(ctx context.Context, rq request) (*http.Response, error) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		return resp, nil
 	}
+	if answered := resp.Request.URL.Host; !strings.EqualFold(answered, host) {
+		// A host the registry redirected to (its storage) asks for a
+		// login. Its challenge is not the registry's: answering it would
+		// send the registry's credentials to that host's token service,
+		// and remembering it would do so on every later request.
+		resp.Body.Close()
+		return nil, &RedirectAuthError{Method: rq.method, URL: redact(rq.url), Host: answered, Registry: host}
+	}
 	h := resp.Header.Get("Www-Authenticate")
 	if h == "" {
 		return resp, nil // a 401 without a challenge: the caller reports it
@@ -169,7 +179,28 @@ func (c *Client) do(ctx context.Context, rq request) (*http.Response, error) {
 	if err := c.authorize(ctx, req, host, ch, scope, true); err != nil {
 		return nil, fmt.Errorf("%s %s: %w", rq.method, redact(rq.url), err)
 	}
-	return c.send(req)
+	if resp, err = c.send(req); err != nil {
+		return nil, err
+	}
+	if answered := resp.Request.URL.Host; resp.StatusCode == http.StatusUnauthorized && !strings.EqualFold(answered, host) {
+		resp.Body.Close()
+		return nil, &RedirectAuthError{Method: rq.method, URL: redact(rq.url), Host: answered, Registry: host}
+	}
+	return resp, nil
+}
+
+// RedirectAuthError: the registry redirected a request to another host,
+// which answered 401. keyctl authenticates only to the registry host
+// itself (credentials are per registry host), so the request fails.
+type RedirectAuthError struct {
+	Method, URL string
+	Host        string // the host that answered 401
+	Registry    string // the registry host the request was for
+}
+
+func (e *RedirectAuthError) Error() string {
+	return fmt.Sprintf("%s %s: the registry redirected it to %s, which asks for a login (status 401): keyctl sends credentials only to the registry host %s, never to a host it redirects to",
+		e.Method, e.URL, termsafe.String(e.Host), e.Registry)
 }
 
 // send is c.http.Do with the URL in an error cut to scheme, host and

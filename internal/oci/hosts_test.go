@@ -1,0 +1,109 @@
+package oci
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/keyctl/keyctl/internal/fail"
+)
+
+// Credentials and plain HTTP are per registry host (doc.go, "Registry
+// access"): these tests pin the rules the rt5 findings asked for, beyond
+// the attack tests themselves.
+
+// TestRedirectTargetChallengeIsAnError: a 401 from a host the registry
+// redirected to is an error that names that host, with a hint; nothing
+// is sent to it with credentials, and its challenge is not remembered as
+// the registry's.
+func TestRedirectTargetChallengeIsAnError(t *testing.T) {
+	var mu sync.Mutex
+	var storageAuth []string
+	storage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		storageAuth = append(storageAuth, r.Header.Get("Authorization"))
+		mu.Unlock()
+		w.Header().Set("WWW-Authenticate", `Basic realm="storage"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer storage.Close()
+	storageLocal := strings.Replace(storage.URL, "127.0.0.1", "localhost", 1)
+	registry := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, storageLocal+"/blob", http.StatusTemporaryRedirect)
+	}))
+	defer registry.Close()
+	host := strings.TrimPrefix(registry.URL, "http://")
+	cfg := writeConfig(t, `{"auths":{"`+host+`":{"auth":"`+base64.StdEncoding.EncodeToString([]byte("alice:pw"))+`"}}}`)
+	c := newClient(t, Options{HelmRegistryConfig: cfg})
+	ch := &Chart{Ref: Ref{Host: host, Repository: "charts/app", Tag: "1.0.0"},
+		Manifest: &ChartManifest{Chart: DescriptorFor(MediaTypeHelmChart, []byte("x"))}}
+	_, err := c.FetchArchive(context.Background(), ch)
+	var ra *RedirectAuthError
+	if !errors.As(err, &ra) || ra.Host != strings.TrimPrefix(storageLocal, "http://") || ra.Registry != host {
+		t.Fatalf("a 401 from the redirect target: %v", err)
+	}
+	if !strings.Contains(err.Error(), strings.TrimPrefix(storageLocal, "http://")) ||
+		!strings.Contains(strings.Join(fail.HintsOf(err), " "), "never to a host it redirects to") {
+		t.Errorf("the error does not name the host or say what to do: %v %v", err, fail.HintsOf(err))
+	}
+	c.mu.Lock()
+	_, remembered := c.challenges[host]
+	c.mu.Unlock()
+	if remembered {
+		t.Error("the storage host's challenge was remembered as the registry's")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, a := range storageAuth {
+		if a != "" {
+			t.Fatalf("the storage host received credentials: %q", storageAuth)
+		}
+	}
+}
+
+// TestRedirectDropsAuthorizationOnOtherPort: Go keeps the Authorization
+// header on a redirect to the same host name on another port; keyctl
+// drops it (checkRedirect): credentials go to the registry's host[:port]
+// only.
+func TestRedirectDropsAuthorizationOnOtherPort(t *testing.T) {
+	var mu sync.Mutex
+	var storageAuth []string
+	storage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		storageAuth = append(storageAuth, r.Header.Get("Authorization"))
+		mu.Unlock()
+		_, _ = w.Write([]byte("x"))
+	}))
+	defer storage.Close()
+	registry := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="registry"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		http.Redirect(w, r, storage.URL+"/blob", http.StatusTemporaryRedirect) // 127.0.0.1, another port
+	}))
+	defer registry.Close()
+	host := strings.TrimPrefix(registry.URL, "http://")
+	cfg := writeConfig(t, `{"auths":{"`+host+`":{"auth":"`+base64.StdEncoding.EncodeToString([]byte("alice:pw"))+`"}}}`)
+	c := newClient(t, Options{HelmRegistryConfig: cfg})
+	r, _ := c.repository(host, "charts/app")
+	if _, err := r.fetchBlob(context.Background(), DescriptorFor("x", []byte("x")), 10); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(storageAuth) == 0 {
+		t.Fatal("the redirect was not followed")
+	}
+	for _, a := range storageAuth {
+		if a != "" {
+			t.Fatalf("the registry's credentials followed a redirect to another port: %q", storageAuth)
+		}
+	}
+}
