@@ -167,6 +167,8 @@ func (c *Client) wrap(err error, what string) error {
 	switch {
 	case errors.As(err, &ra):
 		return e.WithHint("keyctl logs in only to the registry itself, never to a host it redirects to; ask the registry's operator to serve the layer without a login there, or use a registry that does")
+	case errors.Is(err, errUploadElsewhere):
+		return e.WithHint("keyctl uploads only to the registry it publishes to; publish to a registry that keeps uploads on its own host, or ask its operator why it sends them elsewhere")
 	case errors.Is(err, errNoCredentials),
 		errors.As(err, &re) && (re.StatusCode == http.StatusUnauthorized || re.StatusCode == http.StatusForbidden):
 		return e.WithHint("log in first: helm registry login HOST (or docker login HOST); keyctl reads those credentials")

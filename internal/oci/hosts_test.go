@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -105,5 +106,36 @@ func TestRedirectDropsAuthorizationOnOtherPort(t *testing.T) {
 		if a != "" {
 			t.Fatalf("the registry's credentials followed a redirect to another port: %q", storageAuth)
 		}
+	}
+}
+
+// TestUploadLocationStaysOnRegistryHost: an upload Location is resolved
+// against the registry's URL and must name its scheme and host.
+func TestUploadLocationStaysOnRegistryHost(t *testing.T) {
+	base, _ := url.Parse("https://reg.example:5000/v2/charts/keyctl/blobs/uploads/")
+	for loc, ok := range map[string]bool{
+		"/v2/charts/keyctl/blobs/uploads/abc":                         true,
+		"https://reg.example:5000/v2/charts/keyctl/blobs/uploads/abc": true,
+		"https://REG.example:5000/v2/charts/keyctl/blobs/uploads/abc": true,
+		"abc?state=x": true,
+		"https://other.example/v2/charts/keyctl/blobs/uploads/abc":     false,
+		"https://reg.example:5001/v2/charts/keyctl/blobs/uploads/abc":  false,
+		"https://reg.example/v2/charts/keyctl/blobs/uploads/abc":       false,
+		"http://reg.example:5000/v2/charts/keyctl/blobs/uploads/abc":   false,
+		"https://u:p@reg.example:5000/v2/charts/keyctl/blobs/uploads/": false,
+		"": false,
+	} {
+		u, err := uploadLocation(base, loc)
+		if (err == nil) != ok {
+			t.Errorf("uploadLocation(%q) = %v, %v", loc, u, err)
+		}
+	}
+	_, err := uploadLocation(base, "https://other.example/upload")
+	if !errors.Is(err, errUploadElsewhere) || !strings.Contains(err.Error(), "other.example") {
+		t.Errorf("another host: %v", err)
+	}
+	c := newClient(t, Options{})
+	if h := strings.Join(fail.HintsOf(c.wrap(err, "upload x")), " "); !strings.Contains(h, "uploads only to the registry") {
+		t.Errorf("hint: %q", h)
 	}
 }

@@ -379,8 +379,15 @@ func (r *repository) pushBlob(ctx context.Context, d Descriptor, data []byte) er
 	return nil
 }
 
+// errUploadElsewhere: an upload Location on another host than the
+// registry's.
+var errUploadElsewhere = errors.New("not the registry's host")
+
 // uploadLocation resolves an upload's Location against the request URL;
-// it must stay on the registry's scheme (no HTTPS to HTTP).
+// it must stay on the registry's scheme (no HTTPS to HTTP) and host: the
+// PUT that follows carries the registry host's credentials when that host
+// asks, and a Location on another host would have keyctl write there with
+// that host's credentials, a registry the user never named.
 func uploadLocation(base *url.URL, loc string) (*url.URL, error) {
 	if loc == "" {
 		return nil, errors.New("the registry gave no upload location")
@@ -390,7 +397,10 @@ func uploadLocation(base *url.URL, loc string) (*url.URL, error) {
 		return nil, errors.New("the registry gave an upload location that is not a URL")
 	}
 	if u.Scheme != base.Scheme || u.User != nil {
-		return nil, fmt.Errorf("the registry gave an upload location on %s://%s, refused (not the registry's scheme)", u.Scheme, u.Host)
+		return nil, fmt.Errorf("the registry gave an upload location on %s://%s, refused (not the registry's scheme)", termsafe.String(u.Scheme), termsafe.String(u.Host))
+	}
+	if !strings.EqualFold(u.Host, base.Host) {
+		return nil, fmt.Errorf("the registry gave an upload location on %s, refused (%w %s)", termsafe.String(u.Host), errUploadElsewhere, base.Host)
 	}
 	return u, nil
 }
