@@ -156,7 +156,7 @@ func (c *Client) ResolveChart(ctx context.Context, ref Ref) (*Chart, error) {
 		if errors.As(err, &de) {
 			return nil, fail.Untrustedf("%s: the registry answered with manifest %s", ref, de.Got).Wrap(err)
 		}
-		return nil, c.wrap(err, "resolve "+ref.String())
+		return nil, c.wrap(err, ref.Host, "resolve "+ref.String())
 	}
 	m, err := ParseChartManifest(data)
 	if err != nil {
@@ -183,7 +183,7 @@ func (c *Client) fetch(ctx context.Context, host, repo string, d Descriptor, lim
 			return nil, fail.Untrustedf("%s does not match its digest %s", what, d.Digest).Wrap(err).
 				WithHint("the registry served other bytes than the manifest names: do not use this chart")
 		}
-		return nil, c.wrap(err, "fetch "+what)
+		return nil, c.wrap(err, host, "fetch "+what)
 	}
 	return data, nil
 }
@@ -234,7 +234,7 @@ func (c *Client) Tags(ctx context.Context, host, repo string) ([]string, error) 
 		if isNotFound(err) {
 			return nil, fail.Inputf("%s%s/%s: no such repository in the registry", Scheme, host, repo).Wrap(err)
 		}
-		return nil, c.wrap(err, "list the tags of "+Scheme+host+"/"+repo)
+		return nil, c.wrap(err, host, "list the tags of "+Scheme+host+"/"+repo)
 	}
 	sort.Strings(tags)
 	return tags, nil

@@ -20,9 +20,16 @@ const RequestTimeout = 2 * time.Minute
 
 // Options configure a Client.
 type Options struct {
-	// PlainHTTP talks HTTP instead of HTTPS, as helm --plain-http does (a
-	// local or test registry). Never for a registry across a network.
+	// PlainHTTP talks HTTP instead of HTTPS to every registry, as helm
+	// --plain-http does (a local or test registry). Never for a registry
+	// across a network. Only the --plain-http flag itself sets it.
 	PlainHTTP bool
+	// PlainHTTPHosts talks HTTP instead of HTTPS to these registry hosts
+	// only (host[:port], as in oci://HOST/...): a repository added with
+	// keyctl repo add --plain-http names its own registry here, and no
+	// other registry of the command is reached, or sent credentials, over
+	// plain HTTP because of it.
+	PlainHTTPHosts []string
 	// HelmRegistryConfig is Helm's registry credentials file (written by
 	// helm registry login); empty: $HELM_REGISTRY_CONFIG, else
 	// $HELM_CONFIG_HOME/registry/config.json, else
@@ -47,6 +54,8 @@ type Client struct {
 	opts  Options
 	creds *credStore
 	http  *http.Client
+
+	plain map[string]bool // Options.PlainHTTPHosts, by endpoint (plainHost)
 
 	mu         sync.Mutex
 	challenges map[string]challenge // host → how it asked to authenticate
@@ -85,8 +94,32 @@ func New(opts Options) (*Client, error) {
 		}
 		httpClient = &http.Client{Transport: &retryTransport{}, Timeout: timeout, CheckRedirect: checkRedirect}
 	}
-	return &Client{opts: opts, creds: &credStore{files: []*credFile{helm, docker}}, http: httpClient,
+	plain := map[string]bool{}
+	for _, h := range opts.PlainHTTPHosts {
+		plain[plainHost(h)] = true
+	}
+	return &Client{opts: opts, creds: &credStore{files: []*credFile{helm, docker}}, http: httpClient, plain: plain,
 		challenges: map[string]challenge{}, tokens: map[string]string{}, hostCreds: map[string]credential{}}, nil
+}
+
+// endpoint is the host a registry host is reached at: Docker Hub's
+// docker.io at registry-1.docker.io, as Docker and Helm reach it.
+func endpoint(host string) string {
+	if strings.EqualFold(host, "docker.io") {
+		return "registry-1.docker.io"
+	}
+	return host
+}
+
+// plainHost is the key of a host in Client.plain: its endpoint, in lower
+// case (host names are case-insensitive).
+func plainHost(host string) string { return strings.ToLower(endpoint(host)) }
+
+// plainHTTP reports whether host (a registry host, or the host of a URL
+// that a request to it goes to) is reached over plain HTTP: every host
+// with Options.PlainHTTP, else the hosts of Options.PlainHTTPHosts.
+func (c *Client) plainHTTP(host string) bool {
+	return c.opts.PlainHTTP || c.plain[plainHost(host)]
 }
 
 func defaultHelmRegistryConfig() string {
@@ -150,10 +183,11 @@ func isNotFound(err error) bool {
 	return errors.As(err, &re) && re.StatusCode == http.StatusNotFound
 }
 
-// wrap turns a registry error into a fail.Error that says what failed and
-// what to do. It never includes credentials: the errors of registry.go
-// name the request URL (no userinfo) and the registry's error codes.
-func (c *Client) wrap(err error, what string) error {
+// wrap turns a registry error of a request to host into a fail.Error that
+// says what failed and what to do. It never includes credentials: the
+// errors of registry.go name the request URL (no userinfo) and the
+// registry's error codes.
+func (c *Client) wrap(err error, host, what string) error {
 	if err == nil {
 		return nil
 	}
@@ -173,16 +207,16 @@ func (c *Client) wrap(err error, what string) error {
 		errors.As(err, &re) && (re.StatusCode == http.StatusUnauthorized || re.StatusCode == http.StatusForbidden):
 		return e.WithHint("log in first: helm registry login HOST (or docker login HOST); keyctl reads those credentials")
 	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
-		return e.WithHint("the registry speaks plain HTTP: add --plain-http (only for a local or test registry)")
+		return e.WithHint("the registry speaks plain HTTP: add --plain-http (only for a local or test registry; a repository added with --plain-http makes only its own registry host plain HTTP)")
 	case strings.Contains(err.Error(), "http: server gave") || strings.Contains(err.Error(), "first record does not look like a TLS handshake"):
-		return e.WithHint("the registry speaks plain HTTP: add --plain-http (only for a local or test registry)")
+		return e.WithHint("the registry speaks plain HTTP: add --plain-http (only for a local or test registry; a repository added with --plain-http makes only its own registry host plain HTTP)")
 	}
-	return e.WithHint(fmt.Sprintf("check the registry address and that it is reachable%s", plainHint(c.opts.PlainHTTP)))
+	return e.WithHint(fmt.Sprintf("check the registry address and that it is reachable%s", plainHint(c.plainHTTP(host))))
 }
 
 func plainHint(plain bool) string {
 	if plain {
-		return " (--plain-http is set: is it really a plain HTTP registry?)"
+		return " (plain HTTP is set for it: --plain-http, or the repository's plain_http: is it really a plain HTTP registry?)"
 	}
 	return ""
 }

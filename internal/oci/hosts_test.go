@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -135,7 +136,49 @@ func TestUploadLocationStaysOnRegistryHost(t *testing.T) {
 		t.Errorf("another host: %v", err)
 	}
 	c := newClient(t, Options{})
-	if h := strings.Join(fail.HintsOf(c.wrap(err, "upload x")), " "); !strings.Contains(h, "uploads only to the registry") {
+	if h := strings.Join(fail.HintsOf(c.wrap(err, "reg.example:5000", "upload x")), " "); !strings.Contains(h, "uploads only to the registry") {
 		t.Errorf("hint: %q", h)
+	}
+}
+
+// TestPlainHTTPPerHost: PlainHTTPHosts makes those hosts plain HTTP and
+// no other: the scheme, credentials over HTTP and an HTTP token service
+// are allowed for them only.
+func TestPlainHTTPPerHost(t *testing.T) {
+	c, err := New(Options{PlainHTTPHosts: []string{"LocalHost:5000", "docker.io"},
+		HelmRegistryConfig: filepath.Join(t.TempDir(), "none"), DockerConfig: filepath.Join(t.TempDir(), "none")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for host, want := range map[string]string{
+		"localhost:5000":       "http://localhost:5000/v2/",
+		"localhost:5001":       "https://localhost:5001/v2/",
+		"ghcr.io":              "https://ghcr.io/v2/",
+		"docker.io":            "http://registry-1.docker.io/v2/",
+		"registry-1.docker.io": "http://registry-1.docker.io/v2/",
+	} {
+		if got := c.baseURL(host).String(); got != want {
+			t.Errorf("baseURL(%s) = %s, want %s", host, got, want)
+		}
+	}
+	if err := c.mayCarryCredentials(&url.URL{Scheme: "http", Host: "localhost:5000"}); err != nil {
+		t.Errorf("credentials to the plain HTTP host: %v", err)
+	}
+	if err := c.mayCarryCredentials(&url.URL{Scheme: "http", Host: "ghcr.io"}); err == nil {
+		t.Error("credentials over plain HTTP to a host not named plain")
+	}
+	if _, err := c.checkRealm("http://localhost:5001/token", "localhost:5000"); err != nil {
+		t.Errorf("a plain HTTP token service of the plain HTTP registry: %v", err)
+	}
+	if _, err := c.checkRealm("http://localhost:5000/token", "ghcr.io"); err == nil {
+		t.Error("a plain HTTP token service of an HTTPS registry")
+	}
+	all, err := New(Options{PlainHTTP: true,
+		HelmRegistryConfig: filepath.Join(t.TempDir(), "none"), DockerConfig: filepath.Join(t.TempDir(), "none")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := all.baseURL("ghcr.io").Scheme; got != "http" {
+		t.Errorf("PlainHTTP: %s", got)
 	}
 }

@@ -78,15 +78,14 @@ type repository struct {
 	name string
 }
 
+// baseURL is host's /v2/: HTTPS, or plain HTTP for a host the user
+// named for it (plainHTTP).
 func (c *Client) baseURL(host string) *url.URL {
 	scheme := "https"
-	if c.opts.PlainHTTP {
+	if c.plainHTTP(host) {
 		scheme = "http"
 	}
-	if host == "docker.io" {
-		host = "registry-1.docker.io" // as Docker and Helm reach Docker Hub
-	}
-	return &url.URL{Scheme: scheme, Host: host, Path: "/v2/"}
+	return &url.URL{Scheme: scheme, Host: endpoint(host), Path: "/v2/"}
 }
 
 func (r *repository) url(parts ...string) *url.URL {
