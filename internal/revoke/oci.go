@@ -104,11 +104,17 @@ func auditOCIRelease(ctx context.Context, reg *oci.Client, opts Options, rel *Re
 		r.Status, r.Detail = Invalid, stripFail(err)
 		return r
 	}
+	// A fetch error is `unreachable` (an outage: could not be fetched)
+	// unless the registry answered and what it served is refused: not a
+	// Helm chart, over a cap, or bytes that do not match their digest
+	// (fail.Untrusted, which verify refuses as untrusted). Those are
+	// `invalid`, on the re-sign worklist, as for the chart layer below.
 	ch, err := reg.ResolveChart(ctx, ref)
 	if err != nil {
 		r.Status, r.Detail = Unreachable, stripFail(err)
-		if oci.IsNotChart(err) {
-			// Reachable, but not a Helm chart as helm push writes it.
+		if oci.IsNotChart(err) || fail.KindOf(err) == fail.Untrusted {
+			// Reachable, but not a Helm chart as helm push writes it, or
+			// a manifest other than the digest it was asked by.
 			r.Status = Invalid
 		}
 		return r
@@ -117,7 +123,7 @@ func auditOCIRelease(ctx context.Context, reg *oci.Client, opts Options, rel *Re
 	provData, err := reg.FetchProv(ctx, ch)
 	if err != nil {
 		r.Status, r.Detail = Unreachable, stripFail(err)
-		if ch.Manifest.Prov != nil && ch.Manifest.Prov.Size > provenance.MaxProvSize {
+		if (ch.Manifest.Prov != nil && ch.Manifest.Prov.Size > provenance.MaxProvSize) || fail.KindOf(err) == fail.Untrusted {
 			r.Status = Invalid
 		}
 		return r
