@@ -291,8 +291,18 @@ func trunc(s string) string {
 // metadata's '+' is not allowed in a tag, so Helm writes '_'.
 func TagForVersion(v string) string { return strings.ReplaceAll(v, "+", "_") }
 
-// VersionForTag reverses TagForVersion.
+// VersionForTag is the one chart version a tag names, read as Helm reads
+// it (its registry client turns a tag's '_' back into '+' before parsing
+// the tag as a SemVer version): it reverses TagForVersion. A version that
+// holds '_' itself is not SemVer (helm package and helm push refuse it)
+// and is named by no tag: "1.0.0_1" names version 1.0.0+1.
 func VersionForTag(t string) string { return strings.ReplaceAll(t, "_", "+") }
+
+// TagHoldsVersion reports whether a chart archive of version v may be
+// served under tag t: v must be the version t names (VersionForTag). It
+// is the one tag rule of verify (internal/client CheckOCIArchive) and of
+// audit (internal/revoke), so that both judge a tag alike.
+func TagHoldsVersion(t, v string) bool { return VersionForTag(t) == v }
 
 // Latest is the version of the highest tag that is a semantic version and
 // not a pre-release (Helm's '_' read as '+'), as helm pull picks without

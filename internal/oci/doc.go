@@ -15,8 +15,10 @@
 //
 // A namespace oci://HOST/PATH plays the role of a chart repository's root.
 // Its charts are the OCI repositories HOST/PATH/NAME, one tag per version
-// (Helm writes SemVer build metadata's '+' as '_': TagForVersion); a chart
-// is named oci://HOST/PATH/NAME:TAG or, immutably,
+// (Helm writes SemVer build metadata's '+' as '_': TagForVersion, and
+// reads a tag's '_' as '+': VersionForTag; a tag names that one version,
+// TagHoldsVersion, the rule of verify and audit alike); a chart is named
+// oci://HOST/PATH/NAME:TAG or, immutably,
 // oci://HOST/PATH/NAME@sha256:HEX (ParseRef).
 //
 // # Charts as Helm pushes them

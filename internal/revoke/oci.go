@@ -63,6 +63,7 @@ func auditOCI(ctx context.Context, opts Options, match map[string]bool) (*Report
 			return nil, fail.Hint(err, "chart "+name+" was named with --chart or listed by the catalog")
 		}
 		for _, t := range tags {
+			// The version the tag names, as verify reads it (oci.TagHoldsVersion).
 			releases = append(releases, Release{Chart: name, Version: oci.VersionForTag(t), URLs: []string{display + "/" + name + ":" + t}})
 		}
 	}
@@ -169,12 +170,17 @@ func auditOCIRelease(ctx context.Context, reg *oci.Client, opts Options, rel *Re
 			return r
 		}
 		cand.Archive = a
-		if a.Name != rel.Chart || a.Version != rel.Version {
-			// The tag or the repository name is not the archive's own.
+		if a.Name != rel.Chart || !oci.TagHoldsVersion(ref.Tag, a.Version) {
+			// The tag or the repository name is not the archive's own
+			// (the tag rule of verify: oci.TagHoldsVersion).
 			judge(&r, prov, cand, rel, opts, now)
 			if r.Status != BadSignature && r.Status != Compromised && r.Status != UnknownSigner {
 				r.Status = ChartMismatch
-				r.Detail = joinDetail(fmt.Sprintf("the archive is %s %s but the registry lists it as %s", a.Name, a.Version, rel.URLs[0]), r.Detail)
+				why := fmt.Sprintf("the archive is %s %s but the registry lists it as %s", a.Name, a.Version, rel.URLs[0])
+				if a.Name == rel.Chart && oci.TagForVersion(a.Version) == ref.Tag {
+					why += fmt.Sprintf(", which names version %s (a tag's '_' is SemVer's '+'; a version with '_' is not SemVer)", rel.Version)
+				}
+				r.Detail = joinDetail(why, r.Detail)
 			}
 			return r
 		}
