@@ -246,8 +246,9 @@ func (a *app) runAudit(cmd *cobra.Command, o auditOpts, ks *revoke.KeySet, ledge
 	location := o.repo
 	target := &repoTarget{}
 	if e, err := a.findRepo(o.repo); err == nil && e != nil {
-		location, target.plainHTTP = e.URL, e.PlainHTTP
+		location, target.name, target.plainHTTP = e.URL, e.Name, e.PlainHTTP
 	}
+	target.location = location // plain_http applies to this location's registry host only
 	opts := revoke.Options{Repository: location, Keys: ks, Concurrency: o.concurrency, Now: a.now, Charts: o.charts}
 	if oci.IsLocation(location) {
 		reg, err := a.registry(target)

@@ -365,10 +365,22 @@ func (a *app) verifyInto(ctx context.Context, cmd *cobra.Command, arg string, o 
 	return nil
 }
 
-// registry is the OCI client for a target: --plain-http, or the
-// repository's configured plain_http.
+// registry is the OCI client for a target. Plain HTTP is per registry
+// host: --plain-http on the command line makes every registry of the
+// command plain HTTP; a configured repository's plain_http (written by
+// repo add --plain-http) makes only that repository's own registry host
+// plain HTTP, so that a chart of another registry verified against it is
+// still reached, and sent credentials, over HTTPS.
 func (a *app) registry(t *repoTarget) (*oci.Client, error) {
-	return oci.New(oci.Options{PlainHTTP: a.plainHTTP || (t != nil && t.plainHTTP)})
+	opts := oci.Options{PlainHTTP: a.plainHTTP}
+	if t != nil && t.plainHTTP && oci.IsLocation(t.location) {
+		host, _, err := oci.ParseNamespace(t.location)
+		if err != nil {
+			return nil, fail.Hint(err, "a configured repository with plain_http: true has this url: fix it in the config file")
+		}
+		opts.PlainHTTPHosts = []string{host}
+	}
+	return oci.New(opts)
 }
 
 func plural(n int) string {

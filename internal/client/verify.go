@@ -369,11 +369,12 @@ func fetchOCI(ctx context.Context, reg *oci.Client, ref oci.Ref) (*fetched, erro
 //   - the archive's Chart.yaml name must be the repository's last path
 //     element: a chart copied to a differently named repository is refused
 //     (verify it where its own name is, or copy it under its name);
-//   - with a tag, the Chart.yaml version must be the tag (Helm's '_' for
-//     '+'): a tag holding another version (a re-tag such as "stable" or a
-//     promotion of 1.2.0-rc.1 to 1.2.0) is refused, whatever its
+//   - with a tag, the Chart.yaml version must be the version the tag
+//     names (oci.TagHoldsVersion, the rule audit uses too: Helm's '_' read
+//     as '+'): a tag holding another version (a re-tag such as "stable" or
+//     a promotion of 1.2.0-rc.1 to 1.2.0) is refused, whatever its
 //     signature: verify the version the tag holds, by version tag or by
-//     digest;
+//     digest. A version with '_' (not SemVer) is named by no tag;
 //   - with a digest, the manifest is content-addressed and the version is
 //     the one the archive (and its .prov) says.
 func CheckOCIArchive(ref oci.Ref, digest string, ar *provenance.Archive) error {
@@ -381,7 +382,12 @@ func CheckOCIArchive(ref oci.Ref, digest string, ar *provenance.Archive) error {
 		return fail.Untrustedf("%s holds chart %q, not %s: a chart copied to a repository of another name", ref, ar.Name, ref.Name()).
 			WithHint("keyctl verifies a chart only under its own name: verify oci://HOST/PATH/" + ar.Name + ", or copy the chart to a repository named after it (docs/verify.md)")
 	}
-	if ref.Tag != "" && oci.VersionForTag(ref.Tag) != ar.Version && ref.Tag != ar.Version {
+	if ref.Tag != "" && !oci.TagHoldsVersion(ref.Tag, ar.Version) {
+		if oci.TagForVersion(ar.Version) == ref.Tag {
+			// ar.Version holds '_', which a tag reads as '+'.
+			return fail.Untrustedf("%s holds %s version %s, but the tag names version %s: Helm reads a tag's '_' as SemVer's '+', so no tag names a version with '_'", ref, ar.Name, ar.Version, oci.VersionForTag(ref.Tag)).
+				WithHint("a chart version must be SemVer (helm package refuses '_'): re-package and sign it with a SemVer version, or verify these bytes pinned by digest: " + ref.Namespace() + "/" + ar.Name + "@" + digest)
+		}
 		return fail.Untrustedf("%s holds %s version %s, not %s: a tag moved to another version (re-tag)", ref, ar.Name, ar.Version, oci.VersionForTag(ref.Tag)).
 			WithHint("tags are not signed: verify the version the tag holds, " + ref.Namespace() + "/" + ar.Name + ":" + oci.TagForVersion(ar.Version) + ", or pin it by digest: " + ref.Namespace() + "/" + ar.Name + "@" + digest)
 	}

@@ -47,6 +47,36 @@ func TestCheckOCIArchive(t *testing.T) {
 	}
 }
 
+// TestCheckOCIArchiveUnderscoreVersion: a tag names one version, read as
+// Helm reads it ('_' is '+', oci.TagHoldsVersion, audit's rule too): an
+// archive of version "1.0.0_1" (not SemVer) under the tag "1.0.0_1" (which
+// names 1.0.0+1) is refused, with a message that says why; by digest the
+// archive's own version stands.
+func TestCheckOCIArchiveUnderscoreVersion(t *testing.T) {
+	const dig = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+	ar := &provenance.Archive{Name: "app", Version: "1.0.0_1"}
+	ref, err := oci.ParseRef("oci://r.example/charts/app:1.0.0_1", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = CheckOCIArchive(ref, dig, ar)
+	if err == nil || fail.KindOf(err) != fail.Untrusted || !strings.Contains(err.Error(), "names version 1.0.0+1") ||
+		!strings.Contains(strings.Join(fail.HintsOf(err), " "), "@"+dig) {
+		t.Fatalf("version 1.0.0_1 under the tag 1.0.0_1: %v %v", err, fail.HintsOf(err))
+	}
+	if ref, _ = oci.ParseRef("oci://r.example/charts/app@"+dig, false); CheckOCIArchive(ref, dig, ar) != nil {
+		t.Error("by digest")
+	}
+	for tag, v := range map[string]string{"1.0.0_1": "1.0.0+1", "1.0.0": "1.0.0", "1.0.0-rc.1_b.2": "1.0.0-rc.1+b.2"} {
+		if !oci.TagHoldsVersion(tag, v) || oci.TagForVersion(v) != tag {
+			t.Errorf("tag %s, version %s", tag, v)
+		}
+	}
+	if oci.TagHoldsVersion("1.0.0_1", "1.0.0_1") {
+		t.Error("the tag 1.0.0_1 holds version 1.0.0_1")
+	}
+}
+
 // TestVerifyNeedsOneSource: a request names exactly one chart, and an
 // oci:// chart needs a registry client.
 func TestVerifyNeedsOneSource(t *testing.T) {

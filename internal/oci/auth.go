@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+
+	"github.com/keyctl/keyctl/internal/termsafe"
 )
 
 // Registry authentication (the distribution token protocol, and Basic).
@@ -27,8 +29,11 @@ import (
 //
 // Tokens are cached per host and scope for the life of the Client. The
 // realm must be HTTPS unless the registry itself is reached over plain
-// HTTP (--plain-http): credentials never travel over plain HTTP unless the
-// user asked for plain HTTP.
+// HTTP (--plain-http, or a repository added with it): credentials never
+// travel over plain HTTP unless the user asked for plain HTTP to that
+// registry. Only the registry host's own 401 is a challenge: a 401 from a
+// host the registry redirected to (its storage) is an error
+// (RedirectAuthError), never answered with the registry's credentials.
 
 // Limits on what an authentication exchange reads.
 const (
@@ -193,12 +198,12 @@ func (c *Client) authorize(ctx context.Context, req *http.Request, host string, 
 }
 
 // mayCarryCredentials refuses to send a secret over plain HTTP unless the
-// user asked for plain HTTP.
+// user asked for plain HTTP to that host.
 func (c *Client) mayCarryCredentials(u *url.URL) error {
-	if u.Scheme == "https" || (u.Scheme == "http" && c.opts.PlainHTTP) {
+	if u.Scheme == "https" || (u.Scheme == "http" && c.plainHTTP(u.Host)) {
 		return nil
 	}
-	return fmt.Errorf("refused to send credentials to %s://%s over plain HTTP (only with --plain-http)", u.Scheme, u.Host)
+	return fmt.Errorf("refused to send credentials to %s://%s over plain HTTP (only with --plain-http)", termsafe.String(u.Scheme), termsafe.String(u.Host))
 }
 
 // token returns a bearer token for host and scope: the cached one, else a
@@ -225,7 +230,7 @@ func (c *Client) token(ctx context.Context, host string, ch challenge, scope str
 			return tok, nil
 		}
 	}
-	realm, err := c.checkRealm(ch.params["realm"])
+	realm, err := c.checkRealm(ch.params["realm"], host)
 	if err != nil {
 		return "", err
 	}
@@ -277,14 +282,15 @@ func (c *Client) token(ctx context.Context, host string, ch challenge, scope str
 	return tok, nil
 }
 
-// checkRealm parses a Bearer realm: an absolute http(s) URL, HTTPS unless
-// the user asked for plain HTTP.
-func (c *Client) checkRealm(realm string) (*url.URL, error) {
+// checkRealm parses a Bearer realm that registry host named: an absolute
+// http(s) URL, HTTPS unless the user asked for plain HTTP to that
+// registry.
+func (c *Client) checkRealm(realm, host string) (*url.URL, error) {
 	u, err := url.Parse(realm)
 	if err != nil || u.Host == "" || u.User != nil || (u.Scheme != "https" && u.Scheme != "http") {
 		return nil, fmt.Errorf("the registry names a token service that is not an http(s) URL")
 	}
-	if u.Scheme == "http" && !c.opts.PlainHTTP {
+	if u.Scheme == "http" && !c.plainHTTP(host) {
 		return nil, fmt.Errorf("refused the registry's token service %s: plain HTTP, while the registry is reached over HTTPS", redact(u))
 	}
 	return u, nil

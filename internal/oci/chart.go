@@ -156,7 +156,7 @@ func (c *Client) ResolveChart(ctx context.Context, ref Ref) (*Chart, error) {
 		if errors.As(err, &de) {
 			return nil, fail.Untrustedf("%s: the registry answered with manifest %s", ref, de.Got).Wrap(err)
 		}
-		return nil, c.wrap(err, "resolve "+ref.String())
+		return nil, c.wrap(err, ref.Host, "resolve "+ref.String())
 	}
 	m, err := ParseChartManifest(data)
 	if err != nil {
@@ -183,7 +183,7 @@ func (c *Client) fetch(ctx context.Context, host, repo string, d Descriptor, lim
 			return nil, fail.Untrustedf("%s does not match its digest %s", what, d.Digest).Wrap(err).
 				WithHint("the registry served other bytes than the manifest names: do not use this chart")
 		}
-		return nil, c.wrap(err, "fetch "+what)
+		return nil, c.wrap(err, host, "fetch "+what)
 	}
 	return data, nil
 }
@@ -234,7 +234,7 @@ func (c *Client) Tags(ctx context.Context, host, repo string) ([]string, error) 
 		if isNotFound(err) {
 			return nil, fail.Inputf("%s%s/%s: no such repository in the registry", Scheme, host, repo).Wrap(err)
 		}
-		return nil, c.wrap(err, "list the tags of "+Scheme+host+"/"+repo)
+		return nil, c.wrap(err, host, "list the tags of "+Scheme+host+"/"+repo)
 	}
 	sort.Strings(tags)
 	return tags, nil
@@ -291,8 +291,18 @@ func trunc(s string) string {
 // metadata's '+' is not allowed in a tag, so Helm writes '_'.
 func TagForVersion(v string) string { return strings.ReplaceAll(v, "+", "_") }
 
-// VersionForTag reverses TagForVersion.
+// VersionForTag is the one chart version a tag names, read as Helm reads
+// it (its registry client turns a tag's '_' back into '+' before parsing
+// the tag as a SemVer version): it reverses TagForVersion. A version that
+// holds '_' itself is not SemVer (helm package and helm push refuse it)
+// and is named by no tag: "1.0.0_1" names version 1.0.0+1.
 func VersionForTag(t string) string { return strings.ReplaceAll(t, "_", "+") }
+
+// TagHoldsVersion reports whether a chart archive of version v may be
+// served under tag t: v must be the version t names (VersionForTag). It
+// is the one tag rule of verify (internal/client CheckOCIArchive) and of
+// audit (internal/revoke), so that both judge a tag alike.
+func TagHoldsVersion(t, v string) bool { return VersionForTag(t) == v }
 
 // Latest is the version of the highest tag that is a semantic version and
 // not a pre-release (Helm's '_' read as '+'), as helm pull picks without

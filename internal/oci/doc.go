@@ -15,8 +15,10 @@
 //
 // A namespace oci://HOST/PATH plays the role of a chart repository's root.
 // Its charts are the OCI repositories HOST/PATH/NAME, one tag per version
-// (Helm writes SemVer build metadata's '+' as '_': TagForVersion); a chart
-// is named oci://HOST/PATH/NAME:TAG or, immutably,
+// (Helm writes SemVer build metadata's '+' as '_': TagForVersion, and
+// reads a tag's '_' as '+': VersionForTag; a tag names that one version,
+// TagHoldsVersion, the rule of verify and audit alike); a chart is named
+// oci://HOST/PATH/NAME:TAG or, immutably,
 // oci://HOST/PATH/NAME@sha256:HEX (ParseRef).
 //
 // # Charts as Helm pushes them
@@ -89,18 +91,28 @@
 // moved by PUTting the same bytes under it), GET and HEAD
 // /v2/NAME/blobs/DIGEST (read up to the descriptor's size, which is capped
 // before the request, and checked against the digest), monolithic upload
-// (POST /v2/NAME/blobs/uploads/, then PUT LOCATION?digest=), and
-// /v2/NAME/tags/list and /v2/_catalog, following Link rel="next" on the
-// same host (MaxListPage per page, MaxTags, MaxRepositories). Requests
-// are retried on timeouts, 408, 429 and 5xx (retry.go) and each is bounded
-// by Options.Timeout.
+// (POST /v2/NAME/blobs/uploads/, then PUT LOCATION?digest=, the Location
+// on the registry's own scheme and host), and /v2/NAME/tags/list and
+// /v2/_catalog, following Link rel="next" on the same host (MaxListPage
+// per page, MaxTags, MaxRepositories). Requests are retried on timeouts,
+// 408, 429 and 5xx (retry.go) and each is bounded by Options.Timeout.
+// Redirects are followed (a layer served from object storage: every byte
+// is checked against its digest), never from HTTPS to plain HTTP, and
+// without the Authorization header once they leave the registry's
+// host[:port].
 //
-// Options.PlainHTTP is Helm's --plain-http. Credentials come from Helm's
-// registry config (helm registry login) and then Docker's config.json
-// (docker login): "auths" entries, or the credential helper
-// docker-credential-NAME of "credHelpers" or "credsStore" (creds.go), per
-// registry host, only when the registry asks (a 401 with
-// WWW-Authenticate: Basic, or Bearer and the token protocol: auth.go);
-// they are never printed, logged or stored, and never sent over plain
-// HTTP unless PlainHTTP is set.
+// Options.PlainHTTP is Helm's --plain-http: every registry over plain
+// HTTP. Options.PlainHTTPHosts names single registry hosts to reach over
+// plain HTTP (a repository added with keyctl repo add --plain-http); every
+// other host is HTTPS. Credentials come from Helm's registry config (helm
+// registry login) and then Docker's config.json (docker login): "auths"
+// entries, or the credential helper docker-credential-NAME of
+// "credHelpers" or "credsStore" (creds.go), per registry host, only when
+// that registry host itself asks (a 401 with WWW-Authenticate: Basic, or
+// Bearer and the token protocol: auth.go). A 401 from a host the
+// registry redirected to is an error (RedirectAuthError), not a
+// challenge: the registry's credentials never go to its storage host or
+// that host's token service. Credentials are never printed, logged or
+// stored, and never sent over plain HTTP to a host that is not plain
+// HTTP by PlainHTTP or PlainHTTPHosts.
 package oci

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/keyctl/keyctl/internal/termsafe"
 )
 
 // The distribution API (OCI distribution-spec v1.1) that keyctl needs:
@@ -76,15 +78,14 @@ type repository struct {
 	name string
 }
 
+// baseURL is host's /v2/: HTTPS, or plain HTTP for a host the user
+// named for it (plainHTTP).
 func (c *Client) baseURL(host string) *url.URL {
 	scheme := "https"
-	if c.opts.PlainHTTP {
+	if c.plainHTTP(host) {
 		scheme = "http"
 	}
-	if host == "docker.io" {
-		host = "registry-1.docker.io" // as Docker and Helm reach Docker Hub
-	}
-	return &url.URL{Scheme: scheme, Host: host, Path: "/v2/"}
+	return &url.URL{Scheme: scheme, Host: endpoint(host), Path: "/v2/"}
 }
 
 func (r *repository) url(parts ...string) *url.URL {
@@ -142,6 +143,14 @@ func (c *Client) do(ctx context.Context, rq request) (*http.Response, error) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		return resp, nil
 	}
+	if answered := resp.Request.URL.Host; !strings.EqualFold(answered, host) {
+		// A host the registry redirected to (its storage) asks for a
+		// login. Its challenge is not the registry's: answering it would
+		// send the registry's credentials to that host's token service,
+		// and remembering it would do so on every later request.
+		resp.Body.Close()
+		return nil, &RedirectAuthError{Method: rq.method, URL: redact(rq.url), Host: answered, Registry: host}
+	}
 	h := resp.Header.Get("Www-Authenticate")
 	if h == "" {
 		return resp, nil // a 401 without a challenge: the caller reports it
@@ -169,7 +178,28 @@ func (c *Client) do(ctx context.Context, rq request) (*http.Response, error) {
 	if err := c.authorize(ctx, req, host, ch, scope, true); err != nil {
 		return nil, fmt.Errorf("%s %s: %w", rq.method, redact(rq.url), err)
 	}
-	return c.send(req)
+	if resp, err = c.send(req); err != nil {
+		return nil, err
+	}
+	if answered := resp.Request.URL.Host; resp.StatusCode == http.StatusUnauthorized && !strings.EqualFold(answered, host) {
+		resp.Body.Close()
+		return nil, &RedirectAuthError{Method: rq.method, URL: redact(rq.url), Host: answered, Registry: host}
+	}
+	return resp, nil
+}
+
+// RedirectAuthError: the registry redirected a request to another host,
+// which answered 401. keyctl authenticates only to the registry host
+// itself (credentials are per registry host), so the request fails.
+type RedirectAuthError struct {
+	Method, URL string
+	Host        string // the host that answered 401
+	Registry    string // the registry host the request was for
+}
+
+func (e *RedirectAuthError) Error() string {
+	return fmt.Sprintf("%s %s: the registry redirected it to %s, which asks for a login (status 401): keyctl sends credentials only to the registry host %s, never to a host it redirects to",
+		e.Method, e.URL, termsafe.String(e.Host), e.Registry)
 }
 
 // send is c.http.Do with the URL in an error cut to scheme, host and
@@ -348,8 +378,15 @@ func (r *repository) pushBlob(ctx context.Context, d Descriptor, data []byte) er
 	return nil
 }
 
+// errUploadElsewhere: an upload Location on another host than the
+// registry's.
+var errUploadElsewhere = errors.New("not the registry's host")
+
 // uploadLocation resolves an upload's Location against the request URL;
-// it must stay on the registry's scheme (no HTTPS to HTTP).
+// it must stay on the registry's scheme (no HTTPS to HTTP) and host: the
+// PUT that follows carries the registry host's credentials when that host
+// asks, and a Location on another host would have keyctl write there with
+// that host's credentials, a registry the user never named.
 func uploadLocation(base *url.URL, loc string) (*url.URL, error) {
 	if loc == "" {
 		return nil, errors.New("the registry gave no upload location")
@@ -359,7 +396,10 @@ func uploadLocation(base *url.URL, loc string) (*url.URL, error) {
 		return nil, errors.New("the registry gave an upload location that is not a URL")
 	}
 	if u.Scheme != base.Scheme || u.User != nil {
-		return nil, fmt.Errorf("the registry gave an upload location on %s://%s, refused (not the registry's scheme)", u.Scheme, u.Host)
+		return nil, fmt.Errorf("the registry gave an upload location on %s://%s, refused (not the registry's scheme)", termsafe.String(u.Scheme), termsafe.String(u.Host))
+	}
+	if !strings.EqualFold(u.Host, base.Host) {
+		return nil, fmt.Errorf("the registry gave an upload location on %s, refused (%w %s)", termsafe.String(u.Host), errUploadElsewhere, base.Host)
 	}
 	return u, nil
 }

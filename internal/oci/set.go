@@ -141,7 +141,7 @@ func (s *Set) readTag(ctx context.Context, r *repository, tag string) (*Descript
 		if isNotFound(err) {
 			return nil, nil, nil
 		}
-		return nil, nil, s.c.wrap(err, "read "+s.Location()+"'s published set ("+Scheme+s.host+"/"+s.repoName()+":"+tag+")")
+		return nil, nil, s.c.wrap(err, s.host, "read "+s.Location()+"'s published set ("+Scheme+s.host+"/"+s.repoName()+":"+tag+")")
 	}
 	m, err := parseSetManifest(data)
 	if err != nil {
@@ -315,7 +315,7 @@ func (s *Set) Publish(ctx context.Context, p publish.Plan) error {
 	}
 	desc := DescriptorFor(MediaTypeImageManifest, mdata)
 	if err := r.pushManifest(ctx, desc.Digest, desc.MediaType, mdata); err != nil {
-		return s.c.wrap(err, "push the published set's manifest to "+s.Location())
+		return s.c.wrap(err, s.host, "push the published set's manifest to "+s.Location())
 	}
 	s.logf("pushed the published set %s (%d objects)", desc.Digest, len(layers))
 
@@ -342,7 +342,7 @@ func (s *Set) Publish(ctx context.Context, p publish.Plan) error {
 		return s.moved(ctx, r, p)
 	}
 	if err := r.tag(ctx, desc, mdata, CurrentTag); err != nil {
-		return s.c.wrap(err, "tag "+CurrentTag+" at "+s.Location())
+		return s.c.wrap(err, s.host, "tag "+CurrentTag+" at "+s.Location())
 	}
 	d2, _, err := s.readTag(ctx, r, CurrentTag)
 	if err != nil {
@@ -408,7 +408,7 @@ func (s *Set) tagVersion(ctx context.Context, r *repository, desc Descriptor, md
 		s.logf("replacing tag %s, left by a publish that never went live", tag)
 	}
 	if err := r.tag(ctx, desc, mdata, tag); err != nil {
-		return s.c.wrap(err, "tag "+tag+" at "+s.Location())
+		return s.c.wrap(err, s.host, "tag "+tag+" at "+s.Location())
 	}
 	return nil
 }
@@ -416,13 +416,13 @@ func (s *Set) tagVersion(ctx context.Context, r *repository, desc Descriptor, md
 func (s *Set) pushBlob(ctx context.Context, r *repository, d Descriptor, data []byte) error {
 	ok, err := r.blobExists(ctx, d.Digest)
 	if err != nil {
-		return s.c.wrap(err, "check a blob at "+s.Location())
+		return s.c.wrap(err, s.host, "check a blob at "+s.Location())
 	}
 	if ok {
 		return nil
 	}
 	if err := r.pushBlob(ctx, d, data); err != nil {
-		return s.c.wrap(err, fmt.Sprintf("upload %s to %s", d.Annotations[AnnotationTitle], s.Location()))
+		return s.c.wrap(err, s.host, fmt.Sprintf("upload %s to %s", d.Annotations[AnnotationTitle], s.Location()))
 	}
 	s.logf("uploaded %s (%d bytes)", d.Annotations[AnnotationTitle], len(data))
 	return nil

@@ -63,6 +63,7 @@ func auditOCI(ctx context.Context, opts Options, match map[string]bool) (*Report
 			return nil, fail.Hint(err, "chart "+name+" was named with --chart or listed by the catalog")
 		}
 		for _, t := range tags {
+			// The version the tag names, as verify reads it (oci.TagHoldsVersion).
 			releases = append(releases, Release{Chart: name, Version: oci.VersionForTag(t), URLs: []string{display + "/" + name + ":" + t}})
 		}
 	}
@@ -104,11 +105,17 @@ func auditOCIRelease(ctx context.Context, reg *oci.Client, opts Options, rel *Re
 		r.Status, r.Detail = Invalid, stripFail(err)
 		return r
 	}
+	// A fetch error is `unreachable` (an outage: could not be fetched)
+	// unless the registry answered and what it served is refused: not a
+	// Helm chart, over a cap, or bytes that do not match their digest
+	// (fail.Untrusted, which verify refuses as untrusted). Those are
+	// `invalid`, on the re-sign worklist, as for the chart layer below.
 	ch, err := reg.ResolveChart(ctx, ref)
 	if err != nil {
 		r.Status, r.Detail = Unreachable, stripFail(err)
-		if oci.IsNotChart(err) {
-			// Reachable, but not a Helm chart as helm push writes it.
+		if oci.IsNotChart(err) || fail.KindOf(err) == fail.Untrusted {
+			// Reachable, but not a Helm chart as helm push writes it, or
+			// a manifest other than the digest it was asked by.
 			r.Status = Invalid
 		}
 		return r
@@ -117,7 +124,7 @@ func auditOCIRelease(ctx context.Context, reg *oci.Client, opts Options, rel *Re
 	provData, err := reg.FetchProv(ctx, ch)
 	if err != nil {
 		r.Status, r.Detail = Unreachable, stripFail(err)
-		if ch.Manifest.Prov != nil && ch.Manifest.Prov.Size > provenance.MaxProvSize {
+		if (ch.Manifest.Prov != nil && ch.Manifest.Prov.Size > provenance.MaxProvSize) || fail.KindOf(err) == fail.Untrusted {
 			r.Status = Invalid
 		}
 		return r
@@ -163,12 +170,17 @@ func auditOCIRelease(ctx context.Context, reg *oci.Client, opts Options, rel *Re
 			return r
 		}
 		cand.Archive = a
-		if a.Name != rel.Chart || a.Version != rel.Version {
-			// The tag or the repository name is not the archive's own.
+		if a.Name != rel.Chart || !oci.TagHoldsVersion(ref.Tag, a.Version) {
+			// The tag or the repository name is not the archive's own
+			// (the tag rule of verify: oci.TagHoldsVersion).
 			judge(&r, prov, cand, rel, opts, now)
 			if r.Status != BadSignature && r.Status != Compromised && r.Status != UnknownSigner {
 				r.Status = ChartMismatch
-				r.Detail = joinDetail(fmt.Sprintf("the archive is %s %s but the registry lists it as %s", a.Name, a.Version, rel.URLs[0]), r.Detail)
+				why := fmt.Sprintf("the archive is %s %s but the registry lists it as %s", a.Name, a.Version, rel.URLs[0])
+				if a.Name == rel.Chart && oci.TagForVersion(a.Version) == ref.Tag {
+					why += fmt.Sprintf(", which names version %s (a tag's '_' is SemVer's '+'; a version with '_' is not SemVer)", rel.Version)
+				}
+				r.Detail = joinDetail(why, r.Detail)
 			}
 			return r
 		}
