@@ -296,6 +296,18 @@ func checkLogOrder(last *tlog.Entry, lastM *root.Manifest, e tlog.Entry, m *root
 		// state has its predecessor loaded.
 		return nil
 	}
+	if lastM != nil && m.Root.Version < lastM.Root.Version {
+		// A root set never goes back: a manifest under a rotated-away set
+		// is refused by every client that saw the newer set (stale root
+		// set), so it can only be trusted by readers the newer root
+		// history is hidden from.
+		return fail.Securityf("log entry %d: manifest version %d names root set %d, but the manifest logged before it (version %d) names root set %d: the root set went backwards", idx, e.Version, m.Root.Version, last.Version, lastM.Root.Version).
+			WithHint("the keys of a rotated-away root set (and the log key) signed and logged it, for readers from whom the newer root sets are hidden (a split view); keep the monitor state and see docs/runbook.md, section monitor raised an alarm")
+	}
+	if lastM != nil && m.Root.Version == lastM.Root.Version && m.Root.SHA256 != lastM.Root.SHA256 {
+		return fail.Securityf("log entry %d: manifest version %d names root set %d sha256 %.12s, the manifest before it sha256 %.12s: two root sets with one version", idx, e.Version, m.Root.Version, m.Root.SHA256, lastM.Root.SHA256).
+			WithHint("the root keys signed two root sets at one version (equivocation); keep the monitor state and see docs/runbook.md, section monitor raised an alarm")
+	}
 	switch {
 	case e.Version == last.Version+1:
 		if m.Previous != last.SHA256 {
