@@ -190,6 +190,19 @@ func Monitor(ctx context.Context, o MonitorOptions) (*MonitorReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	var st *monitorState
+	statePath := ""
+	if o.StateDir != "" {
+		statePath = monitorStatePath(o.StateDir, loc)
+		if st, err = readMonitorState(statePath); err != nil {
+			return nil, err
+		}
+	}
+	if newest.Log == "" && st != nil {
+		old, _ := tlog.ParseCheckpoint([]byte(st.Checkpoint))
+		return nil, fail.Securityf("root set %d of %s names no transparency log, but this monitor walked the log %s before (%d entries, up to manifest version %d)", newest.Version, rep.Location, old.Origin, old.N, st.LastVersion).
+			WithHint("a repository does not drop its log: manifests published from now on escape it, and clients without state trust them; keep the monitor state as evidence and see docs/runbook.md, section monitor raised an alarm")
+	}
 	if newest.Log == "" {
 		return nil, fail.Inputf("root set %d of %s names no transparency log: there is nothing to monitor", newest.Version, rep.Location).
 			WithHint("the team lead names a log key with keyctl root rotate --log-key PUBFILE; see docs/manifest.md")
@@ -209,14 +222,6 @@ func Monitor(ctx context.Context, o MonitorOptions) (*MonitorReport, error) {
 	}
 	rep.Size = head.N
 
-	var st *monitorState
-	statePath := ""
-	if o.StateDir != "" {
-		statePath = monitorStatePath(o.StateDir, loc)
-		if st, err = readMonitorState(statePath); err != nil {
-			return nil, err
-		}
-	}
 	var last *tlog.Entry
 	var lastM *root.Manifest
 	if st != nil {
