@@ -30,6 +30,12 @@ type MonitorOptions struct {
 	// start and remember nothing.
 	StateDir string
 	Now      func() time.Time
+	// Witnesses are the witness public keys (vkeys) whose cosignatures on
+	// the log checkpoint count, as clients name them (Options.Witnesses);
+	// WitnessThreshold of them must have cosigned the checkpoint the
+	// monitor checks (0: none).
+	Witnesses        []string
+	WitnessThreshold int
 }
 
 // Event is one keyring change the log shows.
@@ -59,6 +65,9 @@ type MonitorReport struct {
 	// Evidence is the folder holding both checkpoints when the log was
 	// inconsistent.
 	Evidence string `json:"evidence,omitempty"`
+	// Witnesses are the named witness keys whose valid cosignature the
+	// checkpoint carries (MonitorOptions.Witnesses).
+	Witnesses []string `json:"witnesses,omitempty"`
 }
 
 // MonitorStateFormat is the first field of a monitor state file.
@@ -211,8 +220,12 @@ func Monitor(ctx context.Context, o MonitorOptions) (*MonitorReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	ws, err := monitorWitnesses(o.Witnesses, o.WitnessThreshold)
+	if err != nil {
+		return nil, err
+	}
 	rep.Origin = lv.Name()
-	head, err := tlog.ReadHead(ctx, b, lv, nil)
+	head, err := tlog.ReadHead(ctx, b, lv, ws)
 	if err != nil {
 		return nil, err
 	}
@@ -221,6 +234,7 @@ func Monitor(ctx context.Context, o MonitorOptions) (*MonitorReport, error) {
 			WithHint("nothing was published since the log was named, or the log was deleted; see docs/runbook.md, section monitor raised an alarm")
 	}
 	rep.Size = head.N
+	rep.Witnesses = head.Witnesses
 
 	var last *tlog.Entry
 	var lastM *root.Manifest
@@ -283,6 +297,9 @@ func Monitor(ctx context.Context, o MonitorOptions) (*MonitorReport, error) {
 		if err := writeFileAtomic(statePath, append(data, '\n')); err != nil {
 			return nil, err
 		}
+	}
+	if err := monitorRequireWitnesses(head, o.WitnessThreshold); err != nil {
+		return rep, err
 	}
 	return rep, nil
 }
