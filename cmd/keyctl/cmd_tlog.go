@@ -403,6 +403,9 @@ func (a *app) printMonitor(rep *client.MonitorReport) {
 		if e.Fingerprint != "" {
 			line += " " + e.Fingerprint
 		}
+		if e.Subkey != "" {
+			line += " subkey=" + e.Subkey
+		}
 		if e.Role != "" && (e.Role != "maintainer" || e.OldRole != "") { // text names the unusual role only
 			line += " role=" + e.Role
 		}

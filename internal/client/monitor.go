@@ -40,9 +40,16 @@ type MonitorOptions struct {
 
 // Event is one keyring change the log shows.
 type Event struct {
-	Index       int64  `json:"index"`
-	Version     uint64 `json:"version"`
-	Kind        string `json:"kind"` // key-added, key-removed, key-restored, scope-changed, role-changed, reason-changed, root-rotated, version-relogged
+	Index   int64  `json:"index"`
+	Version uint64 `json:"version"`
+	// Kind: key-added, key-removed, key-restored, scope-changed,
+	// role-changed, reason-changed, key-dropped, root-rotated,
+	// version-relogged; and the certificate changes of a listed key
+	// (monitor_keyring.go): key-revoked, key-revocation-removed,
+	// subkey-added, subkey-removed, subkey-revoked,
+	// subkey-revocation-removed, certificate-added, certificate-removed,
+	// certificate-unreadable.
+	Kind        string `json:"kind"`
 	Fingerprint string `json:"fingerprint,omitempty"`
 	// Role is the key's role (maintainer or index) on key-added and
 	// role-changed; OldRole what it was before a role-changed.
@@ -53,6 +60,8 @@ type Event struct {
 	OldScopes   []string `json:"old_scopes,omitempty"`
 	RootVersion uint64   `json:"root_version,omitempty"`
 	Detail      string   `json:"detail,omitempty"`
+	// Subkey is the subkey of a subkey-* certificate event.
+	Subkey string `json:"subkey,omitempty"`
 }
 
 // MonitorReport is what one run saw.
@@ -238,6 +247,7 @@ func Monitor(ctx context.Context, o MonitorOptions) (*MonitorReport, error) {
 
 	var last *tlog.Entry
 	var lastM *root.Manifest
+	var lastView *keyringView
 	if st != nil {
 		old, _ := tlog.ParseCheckpoint([]byte(st.Checkpoint))
 		var cerr error
@@ -267,6 +277,9 @@ func Monitor(ctx context.Context, o MonitorOptions) (*MonitorReport, error) {
 		if lastM, _, err = monitorManifest(ctx, b, *last, sets, t0); err != nil {
 			return nil, err
 		}
+		if lastView, err = loadKeyringView(ctx, b, lastM, nil); err != nil {
+			return nil, fail.Hint(err, fmt.Sprintf("the keyrings of manifest version %d, where the last run stopped, cannot be read", last.Version))
+		}
 	}
 	entries, err := tlog.ReadEntries(ctx, b, head, rep.From, head.N)
 	if err != nil {
@@ -285,8 +298,13 @@ func Monitor(ctx context.Context, o MonitorOptions) (*MonitorReport, error) {
 		if err := checkLogOrder(last, lastM, e, m, idx); err != nil {
 			return rep, err
 		}
+		view, err := loadKeyringView(ctx, b, m, lastView)
+		if err != nil {
+			return rep, fail.Hint(err, fmt.Sprintf("log entry %d (manifest version %d): its keyrings cannot be checked", idx, e.Version))
+		}
 		rep.Events = append(rep.Events, diffManifests(idx, last, lastM, e, m)...)
-		last, lastM = &e, m
+		rep.Events = append(rep.Events, diffKeyrings(idx, e.Version, lastM, lastView, m, view)...)
+		last, lastM, lastView = &e, m, view
 	}
 	if statePath != "" && last != nil {
 		data, err := json.MarshalIndent(monitorState{Format: MonitorStateFormat, Location: loc, Checkpoint: string(head.Note),
@@ -297,6 +315,9 @@ func Monitor(ctx context.Context, o MonitorOptions) (*MonitorReport, error) {
 		if err := writeFileAtomic(statePath, append(data, '\n')); err != nil {
 			return nil, err
 		}
+	}
+	if err := revocationRemoved(rep.Events); err != nil {
+		return rep, err
 	}
 	if err := monitorRequireWitnesses(head, o.WitnessThreshold); err != nil {
 		return rep, err
