@@ -421,6 +421,9 @@ func (a *app) printMonitor(rep *client.MonitorReport) {
 		if len(e.OldScopes) > 0 {
 			line += " was=" + strings.Join(e.OldScopes, ",")
 		}
+		if e.Effective != "" {
+			line += " effective=" + e.Effective + " was=" + e.OldEffective
+		}
 		if e.Detail != "" {
 			line += " (" + e.Detail + ")"
 		}

@@ -43,7 +43,7 @@ type Event struct {
 	Index   int64  `json:"index"`
 	Version uint64 `json:"version"`
 	// Kind: key-added, key-removed, key-restored, scope-changed,
-	// role-changed, reason-changed, key-dropped, root-rotated,
+	// role-changed, reason-changed, effective-changed, key-dropped, root-rotated,
 	// version-relogged; and the certificate changes of a listed key
 	// (monitor_keyring.go): key-revoked, key-revocation-removed,
 	// subkey-added, subkey-removed, subkey-revoked,
@@ -62,6 +62,10 @@ type Event struct {
 	Detail      string   `json:"detail,omitempty"`
 	// Subkey is the subkey of a subkey-* certificate event.
 	Subkey string `json:"subkey,omitempty"`
+	// Effective and OldEffective (RFC 3339) are a removed key's effective
+	// time now and before, on effective-changed.
+	Effective    string `json:"effective,omitempty"`
+	OldEffective string `json:"old_effective,omitempty"`
 }
 
 // MonitorReport is what one run saw.
@@ -447,8 +451,24 @@ func diffManifests(idx int64, last *tlog.Entry, lastM *root.Manifest, e tlog.Ent
 		if had && o.Role.Or() != k.Role.Or() {
 			ev(Event{Kind: "role-changed", Fingerprint: k.Fingerprint, Role: string(k.Role.Or()), OldRole: string(o.Role.Or())})
 		}
-		if had && k.Status == root.Active && o.Status == root.Active && !slices.Equal(o.Scopes, k.Scopes) {
-			ev(Event{Kind: "scope-changed", Fingerprint: k.Fingerprint, Scopes: k.Scopes, OldScopes: o.Scopes})
+		if had && k.Status == o.Status && !slices.Equal(o.Scopes, k.Scopes) {
+			x := Event{Kind: "scope-changed", Fingerprint: k.Fingerprint, Scopes: k.Scopes, OldScopes: o.Scopes}
+			if k.Status == root.Removed {
+				// A removed key's surviving signatures are judged against
+				// its scopes: widening them widens what it still signs.
+				x.Detail = "of a removed key (" + string(k.Reason) + "): its signatures made before it left are judged against these scopes"
+			}
+			ev(x)
+		}
+		// A removed key's signatures made before its effective time stay
+		// trusted: moving it later re-trusts what it signed after it left.
+		if had && k.Status == root.Removed && o.Status == root.Removed && !k.Effective.Equal(o.Effective) {
+			dir := "earlier"
+			if k.Effective.After(o.Effective) {
+				dir = "later: signatures the removed key made in between are trusted again"
+			}
+			ev(Event{Kind: "effective-changed", Fingerprint: k.Fingerprint, Reason: string(k.Reason),
+				Effective: fmtTime(k.Effective), OldEffective: fmtTime(o.Effective), Detail: "the time the removal took effect moved " + dir})
 		}
 		delete(old, k.Fingerprint)
 	}
