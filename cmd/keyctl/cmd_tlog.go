@@ -394,7 +394,11 @@ or I/O error.`,
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 func (a *app) printMonitor(rep *client.MonitorReport) {
-	tprintf(a.stdout, "log %s at %s: entries %d to %d checked\n", rep.Origin, rep.Location, rep.From, rep.Size)
+	if rep.Next > 0 {
+		tprintf(a.stdout, "log %s at %s: entries %d to %d checked, %d not yet (the next run goes on)\n", rep.Origin, rep.Location, rep.From, rep.Next, rep.Size-rep.Next)
+	} else {
+		tprintf(a.stdout, "log %s at %s: entries %d to %d checked\n", rep.Origin, rep.Location, rep.From, rep.Size)
+	}
 	if len(rep.Witnesses) > 0 {
 		tprintf(a.stdout, "  checkpoint cosigned by %d of the named witnesses\n", len(rep.Witnesses))
 	}

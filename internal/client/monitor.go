@@ -81,6 +81,9 @@ type MonitorReport struct {
 	// Witnesses are the named witness keys whose valid cosignature the
 	// checkpoint carries (MonitorOptions.Witnesses).
 	Witnesses []string `json:"witnesses,omitempty"`
+	// Next, when set, is where this run stopped (MaxMonitorEntries):
+	// entries From to Next were checked, the next run goes on from Next.
+	Next int64 `json:"next,omitempty"`
 }
 
 // MonitorStateFormat is the first field of a monitor state file.
@@ -90,9 +93,12 @@ type monitorState struct {
 	Format     string `json:"format"`
 	Location   string `json:"location"`
 	Checkpoint string `json:"checkpoint"`
-	// Last is the last entry read (index Size-1 of Checkpoint).
+	// Last is the last entry read (index Size-1 of Checkpoint, or Next-1).
 	LastVersion uint64 `json:"last_version"`
 	LastSHA256  string `json:"last_sha256"`
+	// Next, when set, is the entry the next run starts at: the last run
+	// stopped before the end of Checkpoint (MaxMonitorEntries).
+	Next int64 `json:"next,omitempty"`
 }
 
 func monitorStatePath(dir, loc string) string {
@@ -131,6 +137,9 @@ func readMonitorState(path string) (*monitorState, error) {
 	}
 	if _, err := tlog.ParseEntry(tlog.Entry{Version: s.LastVersion, SHA256: s.LastSHA256}.Marshal()); err != nil {
 		return nil, bad("last entry")
+	}
+	if c, _ := tlog.ParseCheckpoint([]byte(s.Checkpoint)); s.Next < 0 || s.Next > c.N {
+		return nil, bad(fmt.Sprintf("next entry %d outside the checkpoint of %d", s.Next, c.N))
 	}
 	return &s, nil
 }
@@ -277,6 +286,9 @@ func Monitor(ctx context.Context, o MonitorOptions) (*MonitorReport, error) {
 			return rep, cerr
 		}
 		rep.From = old.N
+		if st.Next > 0 {
+			rep.From = st.Next
+		}
 		last = &tlog.Entry{Version: st.LastVersion, SHA256: st.LastSHA256}
 		if lastM, _, err = monitorManifest(ctx, b, *last, sets, t0); err != nil {
 			return nil, err
@@ -285,43 +297,75 @@ func Monitor(ctx context.Context, o MonitorOptions) (*MonitorReport, error) {
 			return nil, fail.Hint(err, fmt.Sprintf("the keyrings of manifest version %d, where the last run stopped, cannot be read", last.Version))
 		}
 	}
-	entries, err := tlog.ReadEntries(ctx, b, head, rep.From, head.N)
+	save := func(next int64) error {
+		if statePath == "" || last == nil {
+			return nil
+		}
+		ms := monitorState{Format: MonitorStateFormat, Location: loc, Checkpoint: string(head.Note),
+			LastVersion: last.Version, LastSHA256: last.SHA256}
+		if next < head.N {
+			ms.Next = next
+		}
+		data, err := json.MarshalIndent(ms, "", "  ")
+		if err != nil {
+			return err
+		}
+		return writeFileAtomic(statePath, append(data, '\n'))
+	}
+	// Entries are read, checked and reported one entry bundle at a time,
+	// the state saved after each, and at most MaxMonitorEntries per run
+	// (monitorRunCap):
+	// a log padded to 2^40 entries costs its signer 40 hashes, and must
+	// not cost the monitor its memory or keep it from reporting.
+	first, err := monitorFirstVersion(ctx, b, head)
 	if err != nil {
 		return nil, err
 	}
-	for i, raw := range entries {
-		idx := rep.From + int64(i)
-		e, err := tlog.ParseEntry(raw)
-		if err != nil {
-			return nil, err
+	next := rep.From
+	for next < head.N {
+		if next-rep.From >= monitorRunCap {
+			break
 		}
-		m, _, err := monitorManifest(ctx, b, e, sets, t0)
+		end := min((next/monitorBatch+1)*monitorBatch, head.N, rep.From+monitorRunCap)
+		entries, err := tlog.ReadEntries(ctx, b, head, next, end)
 		if err != nil {
-			return nil, fail.Hint(err, fmt.Sprintf("log entry %d (manifest version %d) does not verify", idx, e.Version))
-		}
-		if err := checkLogOrder(last, lastM, e, m, idx); err != nil {
 			return rep, err
 		}
-		view, err := loadKeyringView(ctx, b, m, lastView)
-		if err != nil {
-			return rep, fail.Hint(err, fmt.Sprintf("log entry %d (manifest version %d): its keyrings cannot be checked", idx, e.Version))
+		for i, raw := range entries {
+			idx := next + int64(i)
+			e, err := tlog.ParseEntry(raw)
+			if err != nil {
+				return rep, err
+			}
+			if err := checkLogPosition(first, e, idx); err != nil {
+				return rep, err
+			}
+			m, _, err := monitorManifest(ctx, b, e, sets, t0)
+			if err != nil {
+				return rep, fail.Hint(err, fmt.Sprintf("log entry %d (manifest version %d) does not verify", idx, e.Version))
+			}
+			if err := checkLogOrder(last, lastM, e, m, idx); err != nil {
+				return rep, err
+			}
+			view, err := loadKeyringView(ctx, b, m, lastView)
+			if err != nil {
+				return rep, fail.Hint(err, fmt.Sprintf("log entry %d (manifest version %d): its keyrings cannot be checked", idx, e.Version))
+			}
+			rep.Events = append(rep.Events, diffManifests(idx, last, lastM, e, m)...)
+			rep.Events = append(rep.Events, diffKeyrings(idx, e.Version, lastM, lastView, m, view)...)
+			last, lastM, lastView = &e, m, view
 		}
-		rep.Events = append(rep.Events, diffManifests(idx, last, lastM, e, m)...)
-		rep.Events = append(rep.Events, diffKeyrings(idx, e.Version, lastM, lastView, m, view)...)
-		last, lastM, lastView = &e, m, view
-	}
-	if statePath != "" && last != nil {
-		data, err := json.MarshalIndent(monitorState{Format: MonitorStateFormat, Location: loc, Checkpoint: string(head.Note),
-			LastVersion: last.Version, LastSHA256: last.SHA256}, "", "  ")
-		if err != nil {
-			return nil, err
-		}
-		if err := writeFileAtomic(statePath, append(data, '\n')); err != nil {
+		next = end
+		if err := save(next); err != nil {
 			return nil, err
 		}
 	}
 	if err := revocationRemoved(rep.Events); err != nil {
 		return rep, err
+	}
+	if next < head.N {
+		rep.Next = next
+		return rep, monitorStopped(rep, statePath != "")
 	}
 	if err := monitorRequireWitnesses(head, o.WitnessThreshold); err != nil {
 		return rep, err
