@@ -295,16 +295,22 @@ and exits 1 (see docs/runbook.md, section monitor raised an alarm).`,
 
 func (a *app) newMonitorCmd() *cobra.Command {
 	var repo, rootSet, state string
-	var roots []string
-	var threshold int
+	var roots, witnesses []string
+	var threshold, witnessThreshold int
 	c := &cobra.Command{
-		Use:   "monitor --repo URL (--root-set sha256:HEX | --root FPR... [--threshold N]) [--state DIR]",
+		Use:   "monitor --repo URL (--root-set sha256:HEX | --root FPR... [--threshold N]) [--state DIR] [--witness VKEY... --witness-threshold N]",
 		Short: "Walk the repository's transparency log and report every keyring change",
 		Long: `monitor walks the whole transparency log, or what was appended since its last
 run (kept in --state), verifies every logged manifest under the pinned root history
 and every consistency proof, and reports each change: key added, removed (with its
 reason), restored, scope changed, root rotated. Run it from cron and read what it
 prints: a key you do not know is an alarm.
+
+With --witness and --witness-threshold (the witnesses your clients require; by
+default those of the repository entry), the checkpoint it checks must carry that
+many of their cosignatures: clients that require them trust only trees the
+witnesses cosigned, so a tree they did not cosign is not known to be the one those
+clients see. Run it after the witnesses (see docs/verify.md, section Monitoring).
 
 Exit status: 0 consistent, 1 inconsistent or unverifiable log (both checkpoints are
 saved under --state; see docs/runbook.md, section monitor raised an alarm), 2 usage
@@ -325,6 +331,9 @@ or I/O error.`,
 				return err
 			} else if e != nil {
 				repo = e.URL
+				if !cmd.Flags().Changed("witness") && !cmd.Flags().Changed("witness-threshold") && len(e.Witnesses) > 0 {
+					witnesses, witnessThreshold = e.Witnesses, e.WitnessThreshold
+				}
 				if len(pins.Fingerprints) == 0 && pins.RootSetSHA256 == "" {
 					pins = root.Pins{Fingerprints: e.Roots, Threshold: e.Threshold}
 					if e.RootSet != "" {
@@ -334,13 +343,25 @@ or I/O error.`,
 					}
 				}
 			}
+			var wkeys []string
+			for _, w := range witnesses {
+				k, err := keyOrFile(w)
+				if err != nil {
+					return err
+				}
+				wkeys = append(wkeys, k)
+			}
+			if witnessThreshold < 0 {
+				return fail.Inputf("--witness-threshold %d is negative", witnessThreshold)
+			}
 			ctx := context.Background()
 			b, err := publish.Open(ctx, repo, nil)
 			if err != nil {
 				return err
 			}
 			defer b.Close()
-			rep, err := client.Monitor(ctx, client.MonitorOptions{Bucket: b, Pins: pins, StateDir: state, Now: a.now})
+			rep, err := client.Monitor(ctx, client.MonitorOptions{Bucket: b, Pins: pins, StateDir: state, Now: a.now,
+				Witnesses: wkeys, WitnessThreshold: witnessThreshold})
 			if rep != nil {
 				if a.json() {
 					doc := map[string]any{"report": rep, "consistent": err == nil}
@@ -366,17 +387,28 @@ or I/O error.`,
 	f.StringSliceVar(&roots, "root", nil, "pinned root fingerprint (repeatable), with --threshold")
 	f.IntVar(&threshold, "threshold", 0, "the root set's threshold, with --root (default 1)")
 	f.StringVar(&state, "state", "", "monitor state folder: where the last run stopped, and evidence")
+	witnessFlags(c, &witnesses, &witnessThreshold)
 	return c
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 func (a *app) printMonitor(rep *client.MonitorReport) {
-	tprintf(a.stdout, "log %s at %s: entries %d to %d checked\n", rep.Origin, rep.Location, rep.From, rep.Size)
+	if rep.Next > 0 {
+		tprintf(a.stdout, "log %s at %s: entries %d to %d checked, %d not yet (the next run goes on)\n", rep.Origin, rep.Location, rep.From, rep.Next, rep.Size-rep.Next)
+	} else {
+		tprintf(a.stdout, "log %s at %s: entries %d to %d checked\n", rep.Origin, rep.Location, rep.From, rep.Size)
+	}
+	if len(rep.Witnesses) > 0 {
+		tprintf(a.stdout, "  checkpoint cosigned by %d of the named witnesses\n", len(rep.Witnesses))
+	}
 	for _, e := range rep.Events {
 		line := "  #" + itoa(e.Index) + " v" + itoa(int64(e.Version)) + " " + e.Kind
 		if e.Fingerprint != "" {
 			line += " " + e.Fingerprint
+		}
+		if e.Subkey != "" {
+			line += " subkey=" + e.Subkey
 		}
 		if e.Role != "" && (e.Role != "maintainer" || e.OldRole != "") { // text names the unusual role only
 			line += " role=" + e.Role
@@ -392,6 +424,9 @@ func (a *app) printMonitor(rep *client.MonitorReport) {
 		}
 		if len(e.OldScopes) > 0 {
 			line += " was=" + strings.Join(e.OldScopes, ",")
+		}
+		if e.Effective != "" {
+			line += " effective=" + e.Effective + " was=" + e.OldEffective
 		}
 		if e.Detail != "" {
 			line += " (" + e.Detail + ")"

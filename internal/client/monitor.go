@@ -30,13 +30,26 @@ type MonitorOptions struct {
 	// start and remember nothing.
 	StateDir string
 	Now      func() time.Time
+	// Witnesses are the witness public keys (vkeys) whose cosignatures on
+	// the log checkpoint count, as clients name them (Options.Witnesses);
+	// WitnessThreshold of them must have cosigned the checkpoint the
+	// monitor checks (0: none).
+	Witnesses        []string
+	WitnessThreshold int
 }
 
 // Event is one keyring change the log shows.
 type Event struct {
-	Index       int64  `json:"index"`
-	Version     uint64 `json:"version"`
-	Kind        string `json:"kind"` // key-added, key-removed, key-restored, scope-changed, role-changed, reason-changed, root-rotated, version-relogged
+	Index   int64  `json:"index"`
+	Version uint64 `json:"version"`
+	// Kind: key-added, key-removed, key-restored, scope-changed,
+	// role-changed, reason-changed, effective-changed, key-dropped, root-rotated,
+	// version-relogged; and the certificate changes of a listed key
+	// (monitor_keyring.go): key-revoked, key-revocation-removed,
+	// subkey-added, subkey-removed, subkey-revoked,
+	// subkey-revocation-removed, certificate-added, certificate-removed,
+	// certificate-unreadable.
+	Kind        string `json:"kind"`
 	Fingerprint string `json:"fingerprint,omitempty"`
 	// Role is the key's role (maintainer or index) on key-added and
 	// role-changed; OldRole what it was before a role-changed.
@@ -47,6 +60,12 @@ type Event struct {
 	OldScopes   []string `json:"old_scopes,omitempty"`
 	RootVersion uint64   `json:"root_version,omitempty"`
 	Detail      string   `json:"detail,omitempty"`
+	// Subkey is the subkey of a subkey-* certificate event.
+	Subkey string `json:"subkey,omitempty"`
+	// Effective and OldEffective (RFC 3339) are a removed key's effective
+	// time now and before, on effective-changed.
+	Effective    string `json:"effective,omitempty"`
+	OldEffective string `json:"old_effective,omitempty"`
 }
 
 // MonitorReport is what one run saw.
@@ -59,6 +78,12 @@ type MonitorReport struct {
 	// Evidence is the folder holding both checkpoints when the log was
 	// inconsistent.
 	Evidence string `json:"evidence,omitempty"`
+	// Witnesses are the named witness keys whose valid cosignature the
+	// checkpoint carries (MonitorOptions.Witnesses).
+	Witnesses []string `json:"witnesses,omitempty"`
+	// Next, when set, is where this run stopped (MaxMonitorEntries):
+	// entries From to Next were checked, the next run goes on from Next.
+	Next int64 `json:"next,omitempty"`
 }
 
 // MonitorStateFormat is the first field of a monitor state file.
@@ -68,9 +93,12 @@ type monitorState struct {
 	Format     string `json:"format"`
 	Location   string `json:"location"`
 	Checkpoint string `json:"checkpoint"`
-	// Last is the last entry read (index Size-1 of Checkpoint).
+	// Last is the last entry read (index Size-1 of Checkpoint, or Next-1).
 	LastVersion uint64 `json:"last_version"`
 	LastSHA256  string `json:"last_sha256"`
+	// Next, when set, is the entry the next run starts at: the last run
+	// stopped before the end of Checkpoint (MaxMonitorEntries).
+	Next int64 `json:"next,omitempty"`
 }
 
 func monitorStatePath(dir, loc string) string {
@@ -109,6 +137,9 @@ func readMonitorState(path string) (*monitorState, error) {
 	}
 	if _, err := tlog.ParseEntry(tlog.Entry{Version: s.LastVersion, SHA256: s.LastSHA256}.Marshal()); err != nil {
 		return nil, bad("last entry")
+	}
+	if c, _ := tlog.ParseCheckpoint([]byte(s.Checkpoint)); s.Next < 0 || s.Next > c.N {
+		return nil, bad(fmt.Sprintf("next entry %d outside the checkpoint of %d", s.Next, c.N))
 	}
 	return &s, nil
 }
@@ -190,25 +221,6 @@ func Monitor(ctx context.Context, o MonitorOptions) (*MonitorReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	if newest.Log == "" {
-		return nil, fail.Inputf("root set %d of %s names no transparency log: there is nothing to monitor", newest.Version, rep.Location).
-			WithHint("the team lead names a log key with keyctl root rotate --log-key PUBFILE; see docs/manifest.md")
-	}
-	lv, err := tlog.NewLogVerifier(newest.Log)
-	if err != nil {
-		return nil, err
-	}
-	rep.Origin = lv.Name()
-	head, err := tlog.ReadHead(ctx, b, lv, nil)
-	if err != nil {
-		return nil, err
-	}
-	if head == nil {
-		return nil, fail.Untrustedf("%s publishes no log checkpoint, though its root set names log %s", rep.Location, lv.Name()).
-			WithHint("nothing was published since the log was named, or the log was deleted; see docs/runbook.md, section monitor raised an alarm")
-	}
-	rep.Size = head.N
-
 	var st *monitorState
 	statePath := ""
 	if o.StateDir != "" {
@@ -217,8 +229,38 @@ func Monitor(ctx context.Context, o MonitorOptions) (*MonitorReport, error) {
 			return nil, err
 		}
 	}
+	if newest.Log == "" && st != nil {
+		old, _ := tlog.ParseCheckpoint([]byte(st.Checkpoint))
+		return nil, fail.Securityf("root set %d of %s names no transparency log, but this monitor walked the log %s before (%d entries, up to manifest version %d)", newest.Version, rep.Location, old.Origin, old.N, st.LastVersion).
+			WithHint("a repository does not drop its log: manifests published from now on escape it, and clients without state trust them; keep the monitor state as evidence and see docs/runbook.md, section monitor raised an alarm")
+	}
+	if newest.Log == "" {
+		return nil, fail.Inputf("root set %d of %s names no transparency log: there is nothing to monitor", newest.Version, rep.Location).
+			WithHint("the team lead names a log key with keyctl root rotate --log-key PUBFILE; see docs/manifest.md")
+	}
+	lv, err := tlog.NewLogVerifier(newest.Log)
+	if err != nil {
+		return nil, err
+	}
+	ws, err := monitorWitnesses(o.Witnesses, o.WitnessThreshold)
+	if err != nil {
+		return nil, err
+	}
+	rep.Origin = lv.Name()
+	head, err := tlog.ReadHead(ctx, b, lv, ws)
+	if err != nil {
+		return nil, err
+	}
+	if head == nil {
+		return nil, fail.Untrustedf("%s publishes no log checkpoint, though its root set names log %s", rep.Location, lv.Name()).
+			WithHint("nothing was published since the log was named, or the log was deleted; see docs/runbook.md, section monitor raised an alarm")
+	}
+	rep.Size = head.N
+	rep.Witnesses = head.Witnesses
+
 	var last *tlog.Entry
 	var lastM *root.Manifest
+	var lastView *keyringView
 	if st != nil {
 		old, _ := tlog.ParseCheckpoint([]byte(st.Checkpoint))
 		var cerr error
@@ -244,40 +286,89 @@ func Monitor(ctx context.Context, o MonitorOptions) (*MonitorReport, error) {
 			return rep, cerr
 		}
 		rep.From = old.N
+		if st.Next > 0 {
+			rep.From = st.Next
+		}
 		last = &tlog.Entry{Version: st.LastVersion, SHA256: st.LastSHA256}
 		if lastM, _, err = monitorManifest(ctx, b, *last, sets, t0); err != nil {
 			return nil, err
 		}
+		if lastView, err = loadKeyringView(ctx, b, lastM, nil); err != nil {
+			return nil, fail.Hint(err, fmt.Sprintf("the keyrings of manifest version %d, where the last run stopped, cannot be read", last.Version))
+		}
 	}
-	entries, err := tlog.ReadEntries(ctx, b, head, rep.From, head.N)
+	save := func(next int64) error {
+		if statePath == "" || last == nil {
+			return nil
+		}
+		ms := monitorState{Format: MonitorStateFormat, Location: loc, Checkpoint: string(head.Note),
+			LastVersion: last.Version, LastSHA256: last.SHA256}
+		if next < head.N {
+			ms.Next = next
+		}
+		data, err := json.MarshalIndent(ms, "", "  ")
+		if err != nil {
+			return err
+		}
+		return writeFileAtomic(statePath, append(data, '\n'))
+	}
+	// Entries are read, checked and reported one entry bundle at a time,
+	// the state saved after each, and at most MaxMonitorEntries per run
+	// (monitorRunCap):
+	// a log padded to 2^40 entries costs its signer 40 hashes, and must
+	// not cost the monitor its memory or keep it from reporting.
+	first, err := monitorFirstVersion(ctx, b, head)
 	if err != nil {
 		return nil, err
 	}
-	for i, raw := range entries {
-		idx := rep.From + int64(i)
-		e, err := tlog.ParseEntry(raw)
-		if err != nil {
-			return nil, err
+	next := rep.From
+	for next < head.N {
+		if next-rep.From >= monitorRunCap {
+			break
 		}
-		m, _, err := monitorManifest(ctx, b, e, sets, t0)
+		end := min((next/monitorBatch+1)*monitorBatch, head.N, rep.From+monitorRunCap)
+		entries, err := tlog.ReadEntries(ctx, b, head, next, end)
 		if err != nil {
-			return nil, fail.Hint(err, fmt.Sprintf("log entry %d (manifest version %d) does not verify", idx, e.Version))
-		}
-		if err := checkLogOrder(last, lastM, e, m, idx); err != nil {
 			return rep, err
 		}
-		rep.Events = append(rep.Events, diffManifests(idx, last, lastM, e, m)...)
-		last, lastM = &e, m
+		for i, raw := range entries {
+			idx := next + int64(i)
+			e, err := tlog.ParseEntry(raw)
+			if err != nil {
+				return rep, err
+			}
+			if err := checkLogPosition(first, e, idx); err != nil {
+				return rep, err
+			}
+			m, _, err := monitorManifest(ctx, b, e, sets, t0)
+			if err != nil {
+				return rep, fail.Hint(err, fmt.Sprintf("log entry %d (manifest version %d) does not verify", idx, e.Version))
+			}
+			if err := checkLogOrder(last, lastM, e, m, idx); err != nil {
+				return rep, err
+			}
+			view, err := loadKeyringView(ctx, b, m, lastView)
+			if err != nil {
+				return rep, fail.Hint(err, fmt.Sprintf("log entry %d (manifest version %d): its keyrings cannot be checked", idx, e.Version))
+			}
+			rep.Events = append(rep.Events, diffManifests(idx, last, lastM, e, m)...)
+			rep.Events = append(rep.Events, diffKeyrings(idx, e.Version, lastM, lastView, m, view)...)
+			last, lastM, lastView = &e, m, view
+		}
+		next = end
+		if err := save(next); err != nil {
+			return nil, err
+		}
 	}
-	if statePath != "" && last != nil {
-		data, err := json.MarshalIndent(monitorState{Format: MonitorStateFormat, Location: loc, Checkpoint: string(head.Note),
-			LastVersion: last.Version, LastSHA256: last.SHA256}, "", "  ")
-		if err != nil {
-			return nil, err
-		}
-		if err := writeFileAtomic(statePath, append(data, '\n')); err != nil {
-			return nil, err
-		}
+	if err := revocationRemoved(rep.Events); err != nil {
+		return rep, err
+	}
+	if next < head.N {
+		rep.Next = next
+		return rep, monitorStopped(rep, statePath != "")
+	}
+	if err := monitorRequireWitnesses(head, o.WitnessThreshold); err != nil {
+		return rep, err
 	}
 	return rep, nil
 }
@@ -295,6 +386,18 @@ func checkLogOrder(last *tlog.Entry, lastM *root.Manifest, e tlog.Entry, m *root
 		// set first named the log key; the first entry of a run with
 		// state has its predecessor loaded.
 		return nil
+	}
+	if lastM != nil && m.Root.Version < lastM.Root.Version {
+		// A root set never goes back: a manifest under a rotated-away set
+		// is refused by every client that saw the newer set (stale root
+		// set), so it can only be trusted by readers the newer root
+		// history is hidden from.
+		return fail.Securityf("log entry %d: manifest version %d names root set %d, but the manifest logged before it (version %d) names root set %d: the root set went backwards", idx, e.Version, m.Root.Version, last.Version, lastM.Root.Version).
+			WithHint("the keys of a rotated-away root set (and the log key) signed and logged it, for readers from whom the newer root sets are hidden (a split view); keep the monitor state and see docs/runbook.md, section monitor raised an alarm")
+	}
+	if lastM != nil && m.Root.Version == lastM.Root.Version && m.Root.SHA256 != lastM.Root.SHA256 {
+		return fail.Securityf("log entry %d: manifest version %d names root set %d sha256 %.12s, the manifest before it sha256 %.12s: two root sets with one version", idx, e.Version, m.Root.Version, m.Root.SHA256, lastM.Root.SHA256).
+			WithHint("the root keys signed two root sets at one version (equivocation); keep the monitor state and see docs/runbook.md, section monitor raised an alarm")
 	}
 	switch {
 	case e.Version == last.Version+1:
@@ -392,8 +495,24 @@ func diffManifests(idx int64, last *tlog.Entry, lastM *root.Manifest, e tlog.Ent
 		if had && o.Role.Or() != k.Role.Or() {
 			ev(Event{Kind: "role-changed", Fingerprint: k.Fingerprint, Role: string(k.Role.Or()), OldRole: string(o.Role.Or())})
 		}
-		if had && k.Status == root.Active && o.Status == root.Active && !slices.Equal(o.Scopes, k.Scopes) {
-			ev(Event{Kind: "scope-changed", Fingerprint: k.Fingerprint, Scopes: k.Scopes, OldScopes: o.Scopes})
+		if had && k.Status == o.Status && !slices.Equal(o.Scopes, k.Scopes) {
+			x := Event{Kind: "scope-changed", Fingerprint: k.Fingerprint, Scopes: k.Scopes, OldScopes: o.Scopes}
+			if k.Status == root.Removed {
+				// A removed key's surviving signatures are judged against
+				// its scopes: widening them widens what it still signs.
+				x.Detail = "of a removed key (" + string(k.Reason) + "): its signatures made before it left are judged against these scopes"
+			}
+			ev(x)
+		}
+		// A removed key's signatures made before its effective time stay
+		// trusted: moving it later re-trusts what it signed after it left.
+		if had && k.Status == root.Removed && o.Status == root.Removed && !k.Effective.Equal(o.Effective) {
+			dir := "earlier"
+			if k.Effective.After(o.Effective) {
+				dir = "later: signatures the removed key made in between are trusted again"
+			}
+			ev(Event{Kind: "effective-changed", Fingerprint: k.Fingerprint, Reason: string(k.Reason),
+				Effective: fmtTime(k.Effective), OldEffective: fmtTime(o.Effective), Detail: "the time the removal took effect moved " + dir})
 		}
 		delete(old, k.Fingerprint)
 	}
