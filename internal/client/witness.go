@@ -237,10 +237,32 @@ func readSmall(path string, limit int64) ([]byte, error) {
 // keyctl witness cosign) into the checkpoint published at b, replacing it
 // only if it did not change meanwhile. The log signature is checked; the
 // result must still open under the log key.
-func AddCosignatures(ctx context.Context, b *publish.Bucket, logKey string, cosigned [][]byte) (*tlog.Head, error) {
+//
+// With witnesses (their vkeys), each cosigned checkpoint must carry a
+// valid cosignature by one of them, and only those cosignatures are
+// merged: a bad or unknown line is not published. Without, the lines are
+// merged unchecked (clients count an invalid cosignature as absent).
+func AddCosignatures(ctx context.Context, b *publish.Bucket, logKey string, witnesses []string, cosigned [][]byte) (*tlog.Head, error) {
 	lv, err := tlog.NewLogVerifier(logKey)
 	if err != nil {
 		return nil, err
+	}
+	var ws []*tlog.WitnessVerifier
+	for _, k := range witnesses {
+		w, err := tlog.NewWitnessVerifier(k)
+		if err != nil {
+			return nil, fail.Hint(err, "check --witness")
+		}
+		ws = append(ws, w)
+	}
+	if len(ws) > 0 {
+		checked := make([][]byte, len(cosigned))
+		for i, c := range cosigned {
+			if checked[i], _, err = tlog.CheckedCosignatures(c, lv, ws); err != nil {
+				return nil, fail.Hint(err, fmt.Sprintf("in cosigned checkpoint %d of %d given: nothing was published", i+1, len(cosigned)))
+			}
+		}
+		cosigned = checked
 	}
 	cur, err := b.Get(ctx, tlog.CheckpointPath, tlog.MaxCheckpointSize)
 	if err != nil {
@@ -253,7 +275,7 @@ func AddCosignatures(ctx context.Context, b *publish.Bucket, logKey string, cosi
 	if err != nil {
 		return nil, fail.Hint(err, "a new publish replaced the checkpoint since the witness cosigned it: run the witness again")
 	}
-	h, err := tlog.OpenCheckpoint(merged, lv, nil)
+	h, err := tlog.OpenCheckpoint(merged, lv, ws)
 	if err != nil {
 		return nil, err
 	}
