@@ -485,9 +485,11 @@ func checkLog(ctx context.Context, b *publish.Bucket, set *root.RootSet, m *root
 		}
 		ws = append(ws, w)
 	}
-	if opts.WitnessThreshold > len(ws) {
-		return nil, 0, fail.Inputf("--witness-threshold %d with %d witness keys", opts.WitnessThreshold, len(ws)).
-			WithHint("name at least as many witnesses (--witness VKEY, repeatable) as the threshold")
+	if n := tlog.DistinctWitnesses(ws); opts.WitnessThreshold > n {
+		// Witnesses count by distinct public key: one key under two
+		// names is one witness.
+		return nil, 0, fail.Inputf("--witness-threshold %d with %d witness keys", opts.WitnessThreshold, n).
+			WithHint("name at least as many witnesses (--witness VKEY, repeatable, each with its own key) as the threshold")
 	}
 	head, err := tlog.ReadHead(ctx, b, lv, ws)
 	if err != nil {
