@@ -220,7 +220,12 @@ and exits 1 (see docs/runbook.md, section monitor raised an alarm).`,
 					return err
 				}
 				defer tb.Close()
-				if _, err := client.AddCosignatures(ctx, tb, lk, [][]byte{res.Cosigned}); err != nil {
+				// Its own cosignature, checked under its own public key.
+				signer, err := tlog.NewWitnessSigner(sk)
+				if err != nil {
+					return err
+				}
+				if _, err := client.AddCosignatures(ctx, tb, lk, []string{signer.Verifier().String()}, [][]byte{res.Cosigned}); err != nil {
 					return err
 				}
 			}
@@ -249,8 +254,9 @@ and exits 1 (see docs/runbook.md, section monitor raised an alarm).`,
 	cf.StringVar(&to, "to", "", "add the cosignature to the checkpoint published at this location")
 
 	var addTo, addLog string
+	var addWitnesses []string
 	add := &cobra.Command{
-		Use:   "add --to URL --log-key VKEY COSIGNED...",
+		Use:   "add --to URL --log-key VKEY [--witness VKEY]... COSIGNED...",
 		Short: "Add witness cosignatures to the published checkpoint (run by the publisher)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -275,7 +281,18 @@ and exits 1 (see docs/runbook.md, section monitor raised an alarm).`,
 				return err
 			}
 			defer b.Close()
-			h, err := client.AddCosignatures(ctx, b, lk, notes)
+			var wks []string
+			for _, w := range addWitnesses {
+				k, err := keyOrFile(w)
+				if err != nil {
+					return err
+				}
+				wks = append(wks, k)
+			}
+			if len(wks) == 0 {
+				a.warn("the cosignatures were not checked: give --witness VKEY for each witness, so that only valid cosignatures are published")
+			}
+			h, err := client.AddCosignatures(ctx, b, lk, wks, notes)
 			if err != nil {
 				return err
 			}
@@ -289,6 +306,7 @@ and exits 1 (see docs/runbook.md, section monitor raised an alarm).`,
 	af := add.Flags()
 	af.StringVar(&addTo, "to", "", "the repository's bucket")
 	af.StringVar(&addLog, "log-key", "", "the log's public key (vkey, or a file holding it)")
+	af.StringArrayVar(&addWitnesses, "witness", nil, "a witness's public key (vkey, or a file holding it), repeatable: only valid cosignatures by these witnesses are added")
 	c.AddCommand(keygen, cosign, add)
 	return c
 }

@@ -406,15 +406,26 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 		if !next.Equal(prev) {
 			// Under the state lock: when another run recorded a version
 			// meanwhile, m must descend from that one too.
+			// A newer version recorded meanwhile is checked too: this run
+			// returns m as trusted, so m must lie in that record's history
+			// and the log checkpoint this run checked must be consistent
+			// with the one it recorded, or a run shown a fork would trust
+			// it without comparing it with what this client knows.
 			err := st.writeChecked(next, func(cur State) error {
 				if cur.Equal(prev) {
 					return nil
 				}
-				if err := cur.CheckCompromised(m, t); err != nil {
+				if err := checkCompromisedSince(cur, m, t); err != nil {
 					return err
 				}
-				if t.Log != nil && cur.Log != "" && cur.Log != prev.Log {
-					if _, _, err := checkLog(ctx, b, set, m, mhash, cur.Log, opts); err != nil {
+				if cur.Log != "" && cur.Log != prev.Log {
+					if t.Log == nil {
+						// This run's root set names no log: checkLog
+						// refuses it against the recorded one.
+						if _, _, err := checkLog(ctx, b, set, m, mhash, cur.Log, opts); err != nil {
+							return err
+						}
+					} else if err := checkLogAgainst(ctx, b, cur.Log, t.Log); err != nil {
 						return err
 					}
 				}
@@ -430,6 +441,9 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 						return fail.Untrustedf("the root history walked from root set %d, recorded meanwhile by another keyctl run, ends at root set %d, not at root set %d", cur.RootVersion, again.Version, set.Version).
 							WithHint("the repository changed while it was read: retry; if it persists, report it to the repository's team lead")
 					}
+				}
+				if cur.Version > m.Version {
+					return checkDescendant(ctx, b, cur, m, mhash, st.path)
 				}
 				return checkHistory(ctx, b, m, mhash, cur, st.path)
 			})
@@ -471,9 +485,11 @@ func checkLog(ctx context.Context, b *publish.Bucket, set *root.RootSet, m *root
 		}
 		ws = append(ws, w)
 	}
-	if opts.WitnessThreshold > len(ws) {
-		return nil, 0, fail.Inputf("--witness-threshold %d with %d witness keys", opts.WitnessThreshold, len(ws)).
-			WithHint("name at least as many witnesses (--witness VKEY, repeatable) as the threshold")
+	if n := tlog.DistinctWitnesses(ws); opts.WitnessThreshold > n {
+		// Witnesses count by distinct public key: one key under two
+		// names is one witness.
+		return nil, 0, fail.Inputf("--witness-threshold %d with %d witness keys", opts.WitnessThreshold, n).
+			WithHint("name at least as many witnesses (--witness VKEY, repeatable, each with its own key) as the threshold")
 	}
 	head, err := tlog.ReadHead(ctx, b, lv, ws)
 	if err != nil {
@@ -484,14 +500,7 @@ func checkLog(ctx context.Context, b *publish.Bucket, set *root.RootSet, m *root
 		return nil, 0, &tlog.NotIncludedError{Entry: e, Why: "the repository publishes no log checkpoint, though its root set names log " + lv.Name()}
 	}
 	if prevLog != "" {
-		old, err := tlog.ParseCheckpoint([]byte(prevLog))
-		if err != nil {
-			return nil, 0, err
-		}
-		if old.Origin != head.Origin {
-			return nil, 0, &tlog.InconsistentError{Old: []byte(prevLog), New: head.Note, Why: fmt.Sprintf("the log was %q, it is now %q", old.Origin, head.Origin)}
-		}
-		if err := tlog.CheckConsistent(ctx, b, old.Tree, []byte(prevLog), head); err != nil {
+		if err := checkLogAgainst(ctx, b, prevLog, head); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -503,6 +512,67 @@ func checkLog(ctx context.Context, b *publish.Bucket, set *root.RootSet, m *root
 		return nil, 0, err
 	}
 	return head, idx, nil
+}
+
+// checkLogAgainst checks that head and the checkpoint prevLog, kept
+// earlier, are of one log and lie on one append-only history.
+func checkLogAgainst(ctx context.Context, b *publish.Bucket, prevLog string, head *tlog.Head) error {
+	old, err := tlog.ParseCheckpoint([]byte(prevLog))
+	if err != nil {
+		return err
+	}
+	if old.Origin != head.Origin {
+		return &tlog.InconsistentError{Old: []byte(prevLog), New: head.Note, Why: fmt.Sprintf("the log was %q, it is now %q", old.Origin, head.Origin)}
+	}
+	return tlog.CheckConsistent(ctx, b, old.Tree, []byte(prevLog), head)
+}
+
+// checkCompromisedSince is cur.CheckCompromised(m, t) for a record cur
+// that another run wrote meanwhile. Keys cur lists as compromised from a
+// version after m's (cur is newer than m) are not a sign of a split view:
+// m may predate their compromise. They are still not to be trusted, so m
+// is refused, as untrusted: the next run checks the newer manifest.
+func checkCompromisedSince(cur State, m *root.Manifest, t *Trusted) error {
+	older, newer := cur, cur
+	older.Compromised, newer.Compromised = nil, nil
+	for _, c := range cur.Compromised {
+		if c.Version > m.Version {
+			newer.Compromised = append(newer.Compromised, c)
+		} else {
+			older.Compromised = append(older.Compromised, c)
+		}
+	}
+	if err := older.CheckCompromised(m, t); err != nil {
+		return err
+	}
+	if newer.CheckCompromised(m, t) != nil {
+		return fail.Untrustedf("manifest version %d, recorded meanwhile by another keyctl run sharing this client state, lists as compromised a key that manifest version %d, which this run checked, still trusts", cur.Version, m.Version).
+			WithHint("nothing was trusted: run again (it checks the newer manifest)")
+	}
+	return nil
+}
+
+// checkDescendant checks that the manifest cur records (newer than m,
+// recorded meanwhile by another run) descends from m: its history, walked
+// back along Previous through the content-addressed copies, holds m's
+// hash at m's version.
+func checkDescendant(ctx context.Context, b *publish.Bucket, cur State, m *root.Manifest, mhash, statePath string) error {
+	data, err := b.Get(ctx, root.ContentPath(cur.ManifestSHA256), root.MaxManifestSize)
+	if err != nil {
+		return fail.Untrustedf("manifest version %d (sha256 %.12s), recorded meanwhile by another keyctl run sharing this client state, is not published here", cur.Version, cur.ManifestSHA256).
+			Wrap(err).WithHint("nothing was trusted: the repository changed while it was read, or this run was shown another history than the other run: retry; if it persists, report it to the repository's team lead")
+	}
+	if root.Hash(data) != cur.ManifestSHA256 {
+		return fail.Untrustedf("the content-addressed copy of manifest sha256 %.12s does not hash to its name (tamper)", cur.ManifestSHA256)
+	}
+	newer, err := root.ParseManifest(data)
+	if err != nil {
+		return fail.Untrustedf("the content-addressed copy of manifest sha256 %.12s does not parse (tamper)", cur.ManifestSHA256).Wrap(err)
+	}
+	if newer.Version != cur.Version {
+		return fail.Untrustedf("the content-addressed copy of manifest sha256 %.12s says it is version %d, recorded as version %d", cur.ManifestSHA256, newer.Version, cur.Version)
+	}
+	return checkHistory(ctx, b, newer, cur.ManifestSHA256, State{Version: m.Version, ManifestSHA256: mhash, Issued: m.Issued}, statePath)
 }
 
 // staleRootSet refuses a manifest naming root set named while root set

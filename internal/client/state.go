@@ -367,7 +367,10 @@ func (f *stateFile) write(s State) error { return f.writeChecked(s, nil) }
 // read-compare-rename so that concurrent runs cannot lose or mix records.
 // Under the lock the state is read again (a damaged file fails closed) and:
 //
-//   - a newer version recorded meanwhile by another run is kept;
+//   - a newer version recorded meanwhile by another run is kept, after
+//     check (when not nil) passed: the caller must not trust s unless it
+//     agrees with that record (its history passes through s's manifest,
+//     its log checkpoint is consistent with the one s's run checked);
 //   - the same version with another manifest hash, or the same root set
 //     version with another root set hash, is equivocation (a Security
 //     error), never overwritten;
@@ -378,6 +381,9 @@ func (f *stateFile) write(s State) error { return f.writeChecked(s, nil) }
 //     (another run wrote an intermediate version), check (when not nil)
 //     is asked whether s still descends from it, and the compromised keys
 //     that record holds are kept in s.
+//
+// check is called with every record of another version or content than s
+// (a newer one too); it compares it with what Load started from itself.
 func (f *stateFile) writeChecked(s State, check func(cur State) error) error {
 	if _, err := MarshalState(s); err != nil {
 		return fail.Inputf("client state for %s", f.location).Wrap(err)
@@ -398,13 +404,13 @@ func (f *stateFile) writeChecked(s State, check func(cur State) error) error {
 		if err := compareState(cur, s); err != nil {
 			return err
 		}
-		if cur.Version > s.Version {
-			return nil // a concurrent run got further; keep its record
-		}
 		if check != nil {
 			if err := check(cur); err != nil {
 				return err
 			}
+		}
+		if cur.Version > s.Version {
+			return nil // a concurrent run got further (and check passed); keep its record
 		}
 		// Keys another run recorded as compromised are never forgotten.
 		s = s.withCompromised(nil, nil, cur.Compromised)

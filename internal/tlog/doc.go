@@ -67,4 +67,17 @@
 // (a consistency proof, in either direction); that the manifest's entry is
 // included (a record proof). Tiles are checked against the checkpoint's
 // root hash as they are read, so a hostile bucket cannot feed wrong hashes.
+//
+// Each named witness's cosignature is verified on its own (with the log
+// key): one that does not verify counts as absent and does not fail the
+// checkpoint, while an invalid log signature, or a malformed note, does.
+// Witnesses count toward a threshold by distinct public key: one key
+// named under two names is one witness.
+//
+// Only two signed checkpoints that no append-only history joins are a
+// fork (InconsistentError, a security error): a consistency proof, read
+// from tiles that hash to the larger signed tree, that fails, or two
+// different trees of one size. Tiles that are missing or do not hash to
+// their signed tree prove nothing either way: they are a damaged or forged
+// log (an untrusted read error).
 package tlog

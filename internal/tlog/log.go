@@ -168,21 +168,26 @@ func Append(ctx context.Context, r Reader, prev *Head, entries [][]byte, s note.
 
 // logReadError explains a failure to read the log's tiles.
 func logReadError(err error) error {
-	var fe *fail.Error
-	if errors.As(err, &fe) {
-		return err
-	}
+	// A missing tile first: the bucket's not-found error it wraps may be
+	// a *fail.Error of another kind.
 	var me *MissingError
 	if errors.As(err, &me) {
 		return fail.Untrustedf("the log is incomplete: %s", me.Error()).
 			WithHint("the bucket lost part of the log or a cache serves an old copy; see docs/runbook.md, section monitor raised an alarm")
+	}
+	var fe *fail.Error
+	if errors.As(err, &fe) {
+		return err
 	}
 	return fail.Untrustedf("the log's tiles do not match its checkpoint").Wrap(err).
 		WithHint("the bucket is serving a damaged or forged log; see docs/runbook.md, section monitor raised an alarm")
 }
 
 // InconsistentError reports two checkpoints of one log that no append-only
-// history joins: a fork (split view) or a rewritten log.
+// history joins: a fork (split view) or a rewritten log. It is reserved
+// for evidence: a consistency proof, read from tiles that hash to the
+// larger signed tree, that fails, or two signed trees of one size. Tiles
+// that are missing or do not hash to their signed tree are a read error.
 type InconsistentError struct {
 	Old, New []byte // the two checkpoint notes (evidence)
 	Why      string
@@ -219,15 +224,15 @@ func CheckConsistent(ctx context.Context, r Reader, old tlog.Tree, oldNote []byt
 	}
 	p, err := tlog.ProveTree(big.N, small.N, HashReader(ctx, r, big))
 	if err != nil {
-		var me *MissingError
-		if errors.As(err, &me) {
-			return logReadError(err)
-		}
-		if errors.Is(err, context.Canceled) {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return err
 		}
-		// Tiles that do not hash to the larger tree: not provable.
-		return incons("the tiles do not prove size " + fmt.Sprint(small.N) + " inside size " + fmt.Sprint(big.N) + ": " + err.Error())
+		// Missing tiles, or tiles that do not hash to the larger signed
+		// tree: nothing is proven either way, and a host without any key
+		// can serve them. A damaged or forged log (untrusted), not a fork:
+		// that takes a proof that fails (below) or two signed trees of one
+		// size (above).
+		return logReadError(err)
 	}
 	if err := tlog.CheckTree(p, big.N, big.Hash, small.N, small.Hash); err != nil {
 		return incons(fmt.Sprintf("size %d is not a prefix of size %d", small.N, big.N))

@@ -267,46 +267,109 @@ func ParseCheckpoint(data []byte) (torchwood.Checkpoint, error) {
 // OpenCheckpoint verifies a checkpoint note: signed by the log key, origin
 // equal to the log key's name, and counts the valid cosignatures by the
 // witnesses given. A note signed by a witness alone is refused.
+//
+// Each witness's cosignature is verified on its own: one that does not
+// verify counts as absent and does not fail the checkpoint (a k-of-n
+// threshold must survive bad witnesses). Witnesses are counted by
+// distinct public key: one key named twice (under two names) counts once.
 func OpenCheckpoint(data []byte, log note.Verifier, witnesses []*WitnessVerifier) (*Head, error) {
+	h, _, err := openCheckpoint(data, log, witnesses)
+	return h, err
+}
+
+// openCheckpoint is OpenCheckpoint, also returning the note with the log
+// signature and the counted witnesses' cosignatures only.
+func openCheckpoint(data []byte, log note.Verifier, witnesses []*WitnessVerifier) (*Head, *note.Note, error) {
 	c, err := ParseCheckpoint(data)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	vs := []note.Verifier{log}
-	for _, w := range witnesses {
-		vs = append(vs, w)
-	}
-	n, err := note.Open(data, note.VerifierList(vs...))
+	n, err := note.Open(data, note.VerifierList(log))
 	if err != nil {
 		var ie *note.InvalidSignatureError
 		if errors.As(err, &ie) {
-			return nil, fail.Untrustedf("checkpoint carries an invalid signature by %s", ie.Name).
+			return nil, nil, fail.Untrustedf("checkpoint carries an invalid signature by the log key %s", log.Name()).
 				WithHint("the bucket or a cache is serving a damaged or forged checkpoint; see docs/runbook.md, section monitor raised an alarm")
 		}
-		return nil, fail.Untrustedf("checkpoint is not signed by the log key %s", log.Name()).Wrap(err).
+		return nil, nil, fail.Untrustedf("checkpoint is not signed by the log key %s", log.Name()).Wrap(err).
 			WithHint("the log key is the one named in the root set; see docs/verify.md")
 	}
-	h := &Head{Checkpoint: c, Note: data}
 	logSigned := false
 	for _, s := range n.Sigs {
 		if s.Name == log.Name() && s.Hash == log.KeyHash() {
 			logSigned = true
-			continue
-		}
-		for _, w := range witnesses {
-			if s.Name == w.Name() && s.Hash == w.KeyHash() {
-				h.Witnesses = append(h.Witnesses, w.String())
-			}
 		}
 	}
 	if !logSigned {
-		return nil, fail.Untrustedf("checkpoint is not signed by the log key %s", log.Name()).
+		return nil, nil, fail.Untrustedf("checkpoint is not signed by the log key %s", log.Name()).
 			WithHint("the log key is the one named in the root set; see docs/verify.md")
 	}
 	if c.Origin != log.Name() {
-		return nil, fail.Untrustedf("checkpoint origin %q is not the log's %q", trunc(c.Origin), log.Name())
+		return nil, nil, fail.Untrustedf("checkpoint origin %q is not the log's %q", trunc(c.Origin), log.Name())
 	}
-	return h, nil
+	h := &Head{Checkpoint: c, Note: data}
+	kept := &note.Note{Text: n.Text, Sigs: n.Sigs}
+	counted := map[string]bool{} // public keys counted
+	for _, w := range witnesses {
+		if counted[string(w.key)] || !carries(n.UnverifiedSigs, w) {
+			continue
+		}
+		// The log key and this witness alone: note.Open fails on an
+		// invalid signature by any key it knows, so each witness is
+		// checked apart from the others.
+		wn, err := note.Open(data, note.VerifierList(log, w))
+		if err != nil {
+			continue // invalid (or ambiguous with the log key): absent
+		}
+		for _, s := range wn.Sigs {
+			if s.Name == w.Name() && s.Hash == w.KeyHash() {
+				counted[string(w.key)] = true
+				h.Witnesses = append(h.Witnesses, w.String())
+				kept.Sigs = append(kept.Sigs, s)
+			}
+		}
+	}
+	return h, kept, nil
+}
+
+// carries reports whether sigs hold a line by w's name and key hash.
+func carries(sigs []note.Signature, w *WitnessVerifier) bool {
+	for _, s := range sigs {
+		if s.Name == w.Name() && s.Hash == w.KeyHash() {
+			return true
+		}
+	}
+	return false
+}
+
+// DistinctWitnesses returns how many distinct public keys ws hold: the
+// most witnesses a checkpoint can count toward a threshold.
+func DistinctWitnesses(ws []*WitnessVerifier) int {
+	keys := map[string]bool{}
+	for _, w := range ws {
+		keys[string(w.key)] = true
+	}
+	return len(keys)
+}
+
+// CheckedCosignatures opens a cosigned checkpoint (OpenCheckpoint) and
+// returns it with the log signature and the valid cosignatures of the
+// witnesses given only, every other line dropped, and the vkeys of the
+// witnesses it keeps. It refuses a note that keeps none.
+func CheckedCosignatures(data []byte, log note.Verifier, witnesses []*WitnessVerifier) ([]byte, []string, error) {
+	h, kept, err := openCheckpoint(data, log, witnesses)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(h.Witnesses) == 0 {
+		return nil, nil, fail.Untrustedf("the cosigned checkpoint (size %d) carries no valid cosignature by the witnesses given", h.N).
+			WithHint("check that --witness names the public key of the witness that cosigned it, and that the file is the one it wrote; ask the witness to cosign again")
+	}
+	out, err := note.Sign(kept)
+	if err != nil {
+		return nil, nil, fail.Untrustedf("the cosigned checkpoint is malformed").Wrap(err)
+	}
+	return out, h.Witnesses, nil
 }
 
 // SignCheckpoint signs a checkpoint for tree with the log key.

@@ -284,13 +284,41 @@ func TestWitnessCosignatures(t *testing.T) {
 	if _, err := MergeCosignatures(h2.Note, notes[0]); err == nil {
 		t.Fatal("merged a cosignature for another tree")
 	}
-	// A forged cosignature line is an invalid signature.
+	// A forged cosignature line is not counted (it counts as absent: one
+	// bad witness must not fail the checkpoint, rt7 finding 8).
 	forged := bytes.Replace(merged, []byte("— w1.example "), []byte("— w1.example "), 1)
 	i := bytes.Index(forged, []byte("— w1.example "))
 	line := forged[i : i+bytes.IndexByte(forged[i:], '\n')]
-	line[len(line)-3] ^= 0x01
-	if _, err := OpenCheckpoint(forged, v, ws); err == nil {
-		t.Fatal("forged cosignature accepted")
+	flip := func(b []byte) { // another valid base64 character
+		if b[0] == 'A' {
+			b[0] = 'B'
+		} else {
+			b[0] = 'A'
+		}
+	}
+	flip(line[len(line)-10:])
+	got, err = OpenCheckpoint(forged, v, ws)
+	if err != nil {
+		t.Fatalf("one forged cosignature failed the checkpoint: %v", err)
+	}
+	if len(got.Witnesses) != 1 || got.Witnesses[0] != ws[1].String() || RequireWitnesses(got, 2) == nil {
+		t.Fatalf("forged cosignature counted: %v", got.Witnesses)
+	}
+	// A forged log signature still fails the checkpoint.
+	badLog := bytes.Clone(merged)
+	j := bytes.Index(badLog, []byte("— "+v.Name()+" "))
+	lline := badLog[j : j+bytes.IndexByte(badLog[j:], '\n')]
+	flip(lline[len(lline)-10:])
+	if _, err := OpenCheckpoint(badLog, v, ws); err == nil {
+		t.Fatal("forged log signature accepted")
+	}
+	// CheckedCosignatures keeps the valid cosignatures only.
+	checked, kept, err := CheckedCosignatures(forged, v, ws)
+	if err != nil || len(kept) != 1 || bytes.Contains(checked, []byte("— w1.example ")) || !bytes.Contains(checked, []byte("— w2.example ")) {
+		t.Fatalf("CheckedCosignatures: %v %v\n%s", kept, err, checked)
+	}
+	if _, _, err := CheckedCosignatures(forged, v, ws[:1]); err == nil {
+		t.Fatal("a note without a valid cosignature by the witnesses given was accepted")
 	}
 	_ = ctx
 }
