@@ -238,7 +238,14 @@ and exits 1 (see docs/runbook.md, section monitor raised an alarm).`,
 				return a.printJSON(map[string]any{"log": res.Origin, "size": res.Size, "from": res.From, "cosigned": string(res.Cosigned)})
 			}
 			if out == "" && to == "" {
-				tprintf(a.stdout, "%s", string(res.Cosigned))
+				// The note itself, a line at a time: each line escaped, the
+				// line breaks kept, so that it can be redirected to a file
+				// and given to keyctl witness add.
+				for _, line := range strings.SplitAfter(string(res.Cosigned), "\n") {
+					if line != "" {
+						tprintf(a.stdout, "%s\n", strings.TrimSuffix(line, "\n"))
+					}
+				}
 				return nil
 			}
 			tprintf(a.stdout, "cosigned %s at size %d (consistent with size %d cosigned before)\n", res.Origin, res.Size, res.From)
