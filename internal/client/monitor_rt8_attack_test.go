@@ -1,0 +1,87 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/publish"
+)
+
+// rt8FlakyView serves a bucket but answers "not found" for every name
+// fail says so, as a host (or a cache it controls) chooses to.
+type rt8FlakyView struct {
+	b    *publish.Bucket
+	fail func(name string) bool
+}
+
+func (v *rt8FlakyView) Get(ctx context.Context, name string, limit int64) ([]byte, error) {
+	if v.fail != nil && v.fail(name) {
+		return nil, fmt.Errorf("%s: %w", name, fs.ErrNotExist)
+	}
+	return v.b.Get(ctx, name, limit)
+}
+func (v *rt8FlakyView) Exists(ctx context.Context, name string) (bool, error) {
+	if v.fail != nil && v.fail(name) {
+		return false, nil
+	}
+	return v.b.Exists(ctx, name)
+}
+func (v *rt8FlakyView) Publish(ctx context.Context, p publish.Plan) error { return v.b.Publish(ctx, p) }
+func (v *rt8FlakyView) Location() string                                  { return v.b.Location() }
+func (v *rt8FlakyView) Close() error                                      { return nil }
+
+// Attack (a threshold of root keys and the log key, who also run the
+// host): manifest v3 (log entry 2) binds a pubkeys.pgp that drops the
+// compromised revocation of a maintainer's subkey, so the stolen subkey
+// signs again; more than one entry bundle (256 entries) of ordinary
+// publishes follow. When the monitor walks the log, the host answers "not
+// found" for the second entry bundle once. The monitor saved its state
+// after the first bundle (it saves per batch) and returns the read error
+// (untrusted: "the log is incomplete", a retry) before it calls
+// revocationRemoved, so the key-revocation-removed alarm is never raised;
+// the next run resumes after the first bundle and exits 0. A removed
+// revocation, a security alarm by the monitor's own rule, is downgraded
+// to one transient read failure and then lost.
+func TestAttackMonitorBatchErrorLosesRevocationAlarm(t *testing.T) {
+	f, _, l := rt7LoggedFixture(t)
+	m := newMaintainer(t, "maint")
+	sk := addSigningSubkey(t, m)
+	f.add(m)
+	rt7PublishLogged(t, f, l, t0)
+	before := m.Subkeys[len(m.Subkeys)-1].Revocations
+	revokeSubkey(t, m, sk, packet.KeyCompromised, t0.Add(time.Hour))
+	rt7PublishLogged(t, f, l, t0.Add(time.Hour))
+	m.Subkeys[len(m.Subkeys)-1].Revocations = before // revocation stripped
+	rt7PublishLogged(t, f, l, t0.Add(2*time.Hour))
+	for i := 0; i < monitorBatch; i++ { // v4 .. v259: entries 3 .. 258
+		rt7PublishLogged(t, f, l, t0.Add(3*time.Hour+time.Duration(i)*time.Minute))
+	}
+	now := t0.Add(10 * time.Hour)
+
+	// Control: one clean run raises the alarm.
+	if _, err := rt7Monitor(f, t.TempDir(), now); fail.KindOf(err) != fail.Security {
+		t.Fatalf("setup: a clean monitor run does not raise the alarm: %v", err)
+	}
+
+	state := t.TempDir()
+	mon := func(v *rt8FlakyView) (*MonitorReport, error) {
+		return Monitor(context.Background(), MonitorOptions{Bucket: publish.OpenRemote(v), Pins: f.pins(), StateDir: state, Now: func() time.Time { return now }})
+	}
+	second := func(name string) bool { return strings.Contains(name, "tile/entries/001") }
+	_, err1 := mon(&rt8FlakyView{b: f.b, fail: second})
+	if fail.KindOf(err1) == fail.Security {
+		return
+	}
+	_, err2 := mon(&rt8FlakyView{b: f.b})
+	if fail.KindOf(err2) == fail.Security {
+		return
+	}
+	t.Fatalf("log entry 2 removed subkey %s's compromised revocation; the monitor's first run failed with %v (kind %v), the second returned %v: the security alarm was never raised", sk.PublicKey.KeyIdString(), err1, fail.KindOf(err1), err2)
+}
