@@ -85,3 +85,51 @@ func TestAttackMonitorBatchErrorLosesRevocationAlarm(t *testing.T) {
 	}
 	t.Fatalf("log entry 2 removed subkey %s's compromised revocation; the monitor's first run failed with %v (kind %v), the second returned %v: the security alarm was never raised", sk.PublicKey.KeyIdString(), err1, fail.KindOf(err1), err2)
 }
+
+// Attack (a threshold of root keys and the log key): the monitor's new
+// alarm compares each logged manifest's certificates with the manifest
+// just before only. v2 revokes a maintainer's signing subkey as
+// compromised; v3 binds the certificate without that subkey at all
+// (reported as subkey-removed, no alarm); v4 binds it again with the
+// subkey and without its revocation (subkey-added, no alarm). Clients of
+// v4 trust the stolen subkey again, exactly as if v3 had dropped the
+// revocation, and the monitor exits 0: the revocation left the
+// certificate over two steps, which revocationRemoved never sees.
+func TestAttackMonitorRevocationRemovedInTwoSteps(t *testing.T) {
+	f, _, l := rt7LoggedFixture(t)
+	m := newMaintainer(t, "maint")
+	sk := addSigningSubkey(t, m)
+	f.add(m)
+	rt7PublishLogged(t, f, l, t0)
+	before := m.Subkeys[len(m.Subkeys)-1].Revocations
+	revokeSubkey(t, m, sk, packet.KeyCompromised, t0.Add(time.Hour))
+	rt7PublishLogged(t, f, l, t0.Add(time.Hour))
+	full := m.Subkeys
+	m.Subkeys = full[:len(full)-1] // v3: the subkey left out
+	rt7PublishLogged(t, f, l, t0.Add(2*time.Hour))
+	m.Subkeys = full
+	m.Subkeys[len(m.Subkeys)-1].Revocations = before // v4: back, unrevoked
+	rt7PublishLogged(t, f, l, t0.Add(3*time.Hour))
+
+	// Clients of v4 trust what the stolen subkey signs.
+	tr, err := f.load(t, t.TempDir(), t0.Add(4*time.Hour))
+	if err != nil {
+		t.Fatalf("setup: a fresh client refuses v4: %v", err)
+	}
+	a, p, _ := chart(t, m, "app", "1.0.0", t0.Add(3*time.Hour))
+	if d := tr.Check(p, "app-1.0.0.tgz", a, nil); !d.Trusted {
+		t.Logf("note: under v4 the stolen subkey's chart is %s", d.Status)
+	}
+
+	rep, err := rt7Monitor(f, t.TempDir(), t0.Add(4*time.Hour))
+	if fail.KindOf(err) == fail.Security {
+		return
+	}
+	var kinds []string
+	if rep != nil {
+		for _, e := range rep.Events {
+			kinds = append(kinds, fmt.Sprintf("#%d %s", e.Index, e.Kind))
+		}
+	}
+	t.Fatalf("subkey %s, revoked as compromised at v2, is bound again without its revocation at v4 (via v3 leaving it out); the monitor raises no alarm (err %v, events %v)", sk.PublicKey.KeyIdString(), err, kinds)
+}
