@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/keyctl/keyctl/internal/fail"
 	"github.com/keyctl/keyctl/internal/publish"
+	"github.com/keyctl/keyctl/internal/tlog"
 )
 
 // rt8FlakyView serves a bucket but answers "not found" for every name
@@ -132,4 +134,60 @@ func TestAttackMonitorRevocationRemovedInTwoSteps(t *testing.T) {
 		}
 	}
 	t.Fatalf("subkey %s, revoked as compromised at v2, is bound again without its revocation at v4 (via v3 leaving it out); the monitor raises no alarm (err %v, events %v)", sk.PublicKey.KeyIdString(), err, kinds)
+}
+
+// rt8OldCheckpoint serves a bucket, but an old copy of the checkpoint: a
+// stale cache, or a host replaying a checkpoint the log key signed before.
+type rt8OldCheckpoint struct {
+	b   *publish.Bucket
+	old []byte
+}
+
+func (v *rt8OldCheckpoint) Get(ctx context.Context, name string, limit int64) ([]byte, error) {
+	if name == tlog.CheckpointPath {
+		return v.old, nil
+	}
+	return v.b.Get(ctx, name, limit)
+}
+func (v *rt8OldCheckpoint) Exists(ctx context.Context, name string) (bool, error) {
+	return v.b.Exists(ctx, name)
+}
+func (v *rt8OldCheckpoint) Publish(ctx context.Context, p publish.Plan) error {
+	return v.b.Publish(ctx, p)
+}
+func (v *rt8OldCheckpoint) Location() string { return v.b.Location() }
+func (v *rt8OldCheckpoint) Close() error     { return nil }
+
+// Attack (the repository host, or a cache in front of it, with no key):
+// the log is honest. The host serves the monitor (and a witness) the
+// checkpoint of size 1 that the log key signed before, after they saw
+// size 2. The proof that size 1 is a prefix of size 2 succeeds, yet the
+// monitor reports an *InconsistentError ("the log shrank ... (rollback)"),
+// a security error, and saves both checkpoints as "evidence" of a fork.
+// By the rule the rt7 fixes set (internal/tlog/doc.go: only two signed
+// checkpoints that no append-only history joins are a fork; what a host
+// without a key can serve is a read error), a replayed old checkpoint that
+// is consistent with the newer one is stale, not a fork: a keyless host
+// can raise the runbook's key-rotation alarm at will. Witness (witness.go)
+// does the same.
+func TestAttackStaleCheckpointReportedAsFork(t *testing.T) {
+	f, _, l := rt7LoggedFixture(t)
+	f.add(newMaintainer(t, "alice"))
+	rt7PublishLogged(t, f, l, t0)
+	old := mustGet(t, f.b, tlog.CheckpointPath)
+	f.add(newMaintainer(t, "bob"))
+	rt7PublishLogged(t, f, l, t0.Add(time.Hour))
+	now := t0.Add(2 * time.Hour)
+	state := t.TempDir()
+	if _, err := rt7Monitor(f, state, now); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Monitor(context.Background(), MonitorOptions{Bucket: publish.OpenRemote(&rt8OldCheckpoint{b: f.b, old: old}), Pins: f.pins(), StateDir: state, Now: func() time.Time { return now }})
+	var ie *tlog.InconsistentError
+	if errors.As(err, &ie) || fail.KindOf(err) == fail.Security || (rep != nil && rep.Evidence != "") {
+		t.Fatalf("an old checkpoint consistent with the one seen (a stale copy anyone can serve) is reported as a fork: %v (evidence %q)", err, rep.Evidence)
+	}
+	if err == nil {
+		t.Fatal("setup: the old checkpoint was accepted")
+	}
 }
