@@ -5,14 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 
 	"github.com/keyctl/keyctl/internal/fail"
+	"github.com/keyctl/keyctl/internal/pgpkey"
 	"github.com/keyctl/keyctl/internal/publish"
+	"github.com/keyctl/keyctl/internal/root"
 	"github.com/keyctl/keyctl/internal/tlog"
 )
 
@@ -189,5 +195,80 @@ func TestAttackStaleCheckpointReportedAsFork(t *testing.T) {
 	}
 	if err == nil {
 		t.Fatal("setup: the old checkpoint was accepted")
+	}
+}
+
+// Attack (a threshold of root keys and the log key): loadKeyringView
+// reuses the last view whenever the bound files' hashes are unchanged,
+// but which copy of a certificate a client files depends on the key list
+// too: an active maintainer key comes from pubkeys.pgp, a removed key
+// from the first bound file that carries it (indexkeys.pgp first when
+// the manifest lists an index key). v1 binds indexkeys.pgp holding the
+// index key and a stripped copy of maintainer K (without its subkey's
+// compromised revocation), ignored while K is active, and pubkeys.pgp
+// holding K with the revocation. v2 binds the very same files and lists K
+// as retired: clients now judge K by the stripped copy (the stolen subkey
+// signs again, backdated before the retirement), but the monitor keeps
+// v1's view, diffs nothing and raises no revocation alarm. The same
+// certificates read afresh show the removed revocation.
+func TestAttackMonitorKeyringViewReusedAcrossStatusChange(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	b, err := publish.Open(ctx, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	k := newMaintainer(t, "maint")
+	sk := addSigningSubkey(t, k)
+	stripped := keyring(t, []*openpgp.Entity{k})
+	revokeSubkey(t, k, sk, packet.KeyCompromised, t0)
+	idx := newMaintainer(t, "index")
+	indexkeys := append(keyring(t, []*openpgp.Entity{idx}), stripped...)
+	pubkeys := keyring(t, []*openpgp.Entity{k})
+	files := map[string][]byte{root.IndexKeysFile: indexkeys, root.PubkeysFile: pubkeys, root.RevokedFile: nil}
+	var refs []root.FileRef
+	for _, name := range []string{root.IndexKeysFile, root.PubkeysFile, root.RevokedFile} {
+		data := files[name]
+		refs = append(refs, root.FileRef{Name: name, SHA256: root.Hash(data), Length: int64(len(data))})
+		p := filepath.Join(dir, filepath.FromSlash(root.ContentPath(root.Hash(data))))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kf, ixf := pgpkey.Fingerprint(k), pgpkey.Fingerprint(idx)
+	rr := root.RootRef{Version: 1, SHA256: hash('1')}
+	m1 := &root.Manifest{Version: 1, Root: rr, Files: refs, Keys: []root.KeyEntry{
+		{Fingerprint: ixf, Status: root.Active, Role: root.RoleIndex},
+		{Fingerprint: kf, Status: root.Active},
+	}}
+	m2 := &root.Manifest{Version: 2, Root: rr, Files: refs, Keys: []root.KeyEntry{
+		{Fingerprint: ixf, Status: root.Active, Role: root.RoleIndex},
+		{Fingerprint: kf, Status: root.Removed, Reason: root.Retired, Effective: t0.Add(time.Hour)},
+	}}
+	for _, m := range []*root.Manifest{m1, m2} {
+		slices.SortFunc(m.Keys, func(a, b root.KeyEntry) int { return strings.Compare(a.Fingerprint, b.Fingerprint) })
+	}
+	v1, err := loadKeyringView(ctx, b, m1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Control: v2's certificates read afresh lose the revocation.
+	fresh, err := loadKeyringView(ctx, b, m2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if revocationRemoved(diffKeyrings(1, 2, m1, v1, m2, fresh)) == nil {
+		t.Fatal("setup: a fresh view of v2 shows no removed revocation")
+	}
+	v2, err := loadKeyringView(ctx, b, m2, v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := revocationRemoved(diffKeyrings(1, 2, m1, v1, m2, v2)); err == nil {
+		t.Fatalf("v2 files maintainer %s (now retired) from indexkeys.pgp's copy, without subkey %s's compromised revocation; the monitor reused v1's view (same file hashes) and reports nothing", kf, sk.PublicKey.KeyIdString())
 	}
 }
