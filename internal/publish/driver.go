@@ -80,7 +80,7 @@ const (
 type storageError struct {
 	Code   code
 	Status int // the HTTP status, 0 when there was none
-	// RetryAfter is the answer's Retry-After (parseRetryAfter), 0 if none.
+	// RetryAfter is the answer's Retry-After (ParseRetryAfter), 0 if none.
 	RetryAfter time.Duration
 	Err        error
 }

@@ -78,7 +78,7 @@ func (b *gcsDriver) do(req *http.Request) (*http.Response, error) {
 			msg = parseGCSError(io.LimitReader(resp.Body, maxGCSError))
 		}
 		se := httpStatusError(resp.StatusCode, msg)
-		se.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		se.RetryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 		return nil, se
 	}
 	return resp, nil

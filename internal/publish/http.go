@@ -97,7 +97,7 @@ func (b *Bucket) checkStatus(resp *http.Response, name string) error {
 	ru := *resp.Request.URL
 	e := &statusError{Code: resp.StatusCode, URL: ru.Redacted()}
 	if throttleStatus(resp.StatusCode) {
-		e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		e.RetryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	}
 	return e
 }

@@ -143,21 +143,24 @@ func brokenConnection(err error) bool {
 
 // Throttling. A 429 or 503 answer (S3's SlowDown too) with a Retry-After
 // is the service asking for less: the wait it names (seconds or an HTTP
-// date, capped at maxRetryAfter) is waited out and does not use up an
+// date, capped at MaxRetryAfter) is waited out and does not use up an
 // attempt, so a rate-limit storm slows an operation down instead of
 // failing it, within MaxElapsed, which stays the hard bound. These are
 // the audit's rules for its own http(s) fetches (internal/revoke/fetch.go,
-// docs/performance.md "Audit over the network"). A 429 or 503 without a
-// Retry-After is an ordinary transient failure: an attempt, then the
-// backoff.
+// docs/performance.md "Audit over the network"). A 429 without one is
+// backed off without using up an attempt; a 503 without one may be an
+// outage, and is an ordinary transient failure: an attempt, then the
+// backoff (throttleDelay).
 
-// maxRetryAfter caps a service's Retry-After: a hostile or broken service
+// MaxRetryAfter caps a service's Retry-After: a hostile or broken service
 // cannot park an operation for hours; past the cap keyctl retries anyway.
-const maxRetryAfter = 60 * time.Second
+// The audit's own fetches (internal/revoke) keep the same cap.
+const MaxRetryAfter = 60 * time.Second
 
-// parseRetryAfter reads a Retry-After header: delay-seconds or an
-// HTTP-date, capped at maxRetryAfter. Anything else is 0 (no delay asked).
-func parseRetryAfter(v string, now time.Time) time.Duration {
+// ParseRetryAfter reads a Retry-After header: delay-seconds or an
+// HTTP-date, capped at MaxRetryAfter. Anything else is 0 (no delay asked).
+// The audit's fetches read the header with it too.
+func ParseRetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" || len(v) > 64 {
 		return 0
@@ -171,7 +174,7 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	if d < 0 {
 		return 0
 	}
-	return min(d, maxRetryAfter)
+	return min(d, MaxRetryAfter)
 }
 
 func throttleStatus(code int) bool {
@@ -179,7 +182,7 @@ func throttleStatus(code int) bool {
 }
 
 // throttleDelay reports whether err's chain holds an answer asking to slow
-// down, and the wait it named (capped at maxRetryAfter): a 429, 503 or S3
+// down, and the wait it named (capped at MaxRetryAfter): a 429, 503 or S3
 // SlowDown with Retry-After, or a 429 without one (wait 0: the caller backs
 // off). A 503 (S3's SlowDown included) without Retry-After is not one: it
 // may be an outage, and counts as a failed attempt.
@@ -207,7 +210,7 @@ func throttleDelay(err error) (time.Duration, bool) {
 		slow = he.Code == http.StatusTooManyRequests
 	}
 	if d > 0 {
-		return min(d, maxRetryAfter), true
+		return min(d, MaxRetryAfter), true
 	}
 	return 0, slow
 }

@@ -24,24 +24,24 @@ func TestParseRetryAfter(t *testing.T) {
 		"1":                    time.Second,
 		" 30 ":                 30 * time.Second,
 		"60":                   60 * time.Second,
-		"61":                   maxRetryAfter,
-		"86400":                maxRetryAfter,
+		"61":                   MaxRetryAfter,
+		"86400":                MaxRetryAfter,
 		"99999999999999999999": 0, // not a number keyctl reads
 		"-5":                   0,
 		"soon":                 0,
 		now.Add(10 * time.Second).Format(http.TimeFormat): 10 * time.Second,
-		now.Add(2 * time.Hour).Format(http.TimeFormat):    maxRetryAfter,
+		now.Add(2 * time.Hour).Format(http.TimeFormat):    MaxRetryAfter,
 		now.Add(-time.Hour).Format(http.TimeFormat):       0,
 		strings.Repeat("1", 65):                           0,
 	} {
-		if got := parseRetryAfter(in, now); got != want {
-			t.Errorf("parseRetryAfter(%q) = %s, want %s", in, got, want)
+		if got := ParseRetryAfter(in, now); got != want {
+			t.Errorf("ParseRetryAfter(%q) = %s, want %s", in, got, want)
 		}
 	}
 }
 
 // A throttling answer (429, 503, S3 SlowDown) that names a wait is waited
-// out, never longer than maxRetryAfter, whoever parsed it; a 429 that names
+// out, never longer than MaxRetryAfter, whoever parsed it; a 429 that names
 // none is backed off without using up an attempt.
 func TestThrottleDelay(t *testing.T) {
 	wrapS3 := func(e *s3.Error) error { return s3Error(e) }
@@ -57,7 +57,7 @@ func TestThrottleDelay(t *testing.T) {
 		{&statusError{Code: 500, RetryAfter: 2 * time.Second}, 0, false},
 		{fmt.Errorf("wrapped: %w", &storageError{Code: codeTransient, Status: 429, RetryAfter: time.Second, Err: errors.New("x")}), time.Second, true},
 		{&storageError{Code: codeTransient, Status: 502, RetryAfter: time.Second, Err: errors.New("x")}, 0, false},
-		{wrapS3(&s3.Error{StatusCode: 503, Code: "SlowDown", RetryAfter: 5 * time.Minute}), maxRetryAfter, true},
+		{wrapS3(&s3.Error{StatusCode: 503, Code: "SlowDown", RetryAfter: 5 * time.Minute}), MaxRetryAfter, true},
 		{wrapS3(&s3.Error{StatusCode: 400, Code: "SlowDown", RetryAfter: 3 * time.Second}), 3 * time.Second, true},
 		{wrapS3(&s3.Error{StatusCode: 500, Code: "InternalError", RetryAfter: 3 * time.Second}), 0, false},
 		{errors.New("connection reset"), 0, false},
@@ -172,4 +172,15 @@ func TestTooManyRequestsWithoutRetryAfterSlowsDown(t *testing.T) {
 	if n.Load() != 7 {
 		t.Fatalf("%d requests, want 7", n.Load())
 	}
+}
+
+func FuzzParseRetryAfter(f *testing.F) {
+	f.Add("120")
+	f.Add("Thu, 01 Jan 2026 00:00:05 GMT")
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, v string) {
+		if d := ParseRetryAfter(v, now); d < 0 || d > MaxRetryAfter {
+			t.Fatalf("ParseRetryAfter(%q) = %s", v, d)
+		}
+	})
 }

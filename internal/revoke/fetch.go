@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -89,30 +88,6 @@ func (e *throttledError) Error() string {
 		return fmt.Sprintf("HTTP %d (retry after %s)", e.code, e.after)
 	}
 	return fmt.Sprintf("HTTP %d", e.code)
-}
-
-// maxRetryAfter caps a server's Retry-After: a hostile or broken server
-// cannot park the audit for hours; past the cap the fetch retries anyway
-// (and, after maxThrottle, fails as unreachable).
-const maxRetryAfter = 60 * time.Second
-
-// parseRetryAfter reads a Retry-After header: delay-seconds or an
-// HTTP-date. Anything else is 0 (use the backoff).
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" || len(v) > 64 {
-		return 0
-	}
-	var d time.Duration
-	if n, err := strconv.ParseUint(v, 10, 32); err == nil {
-		d = time.Duration(n) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	if d < 0 {
-		return 0
-	}
-	return min(d, maxRetryAfter)
 }
 
 // DefaultRemoteConcurrency is the audit's concurrency for http(s), gs://
@@ -381,7 +356,7 @@ func (s *source) openOnce(ctx context.Context, u *url.URL, limit int64, use func
 		case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
 			return fe(errNotFound), false
 		case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable:
-			return fe(&throttledError{code: resp.StatusCode, after: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}), true
+			return fe(&throttledError{code: resp.StatusCode, after: publish.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}), true
 		case resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout:
 			return fe(fmt.Errorf("HTTP %d", resp.StatusCode)), true
 		default:

@@ -146,34 +146,3 @@ func TestAuditReusesConnections(t *testing.T) {
 		t.Fatalf("%d connections for 400 objects at concurrency 8: keep-alive is not working", n)
 	}
 }
-
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for in, want := range map[string]time.Duration{
-		"":                              0,
-		"3":                             3 * time.Second,
-		" 3 ":                           3 * time.Second,
-		"-1":                            0,
-		"99999999999":                   0,
-		"86400":                         maxRetryAfter,
-		"Thu, 01 Jan 2026 00:00:05 GMT": 5 * time.Second,
-		"Wed, 31 Dec 2025 00:00:05 GMT": 0,
-		"soon":                          0,
-	} {
-		if got := parseRetryAfter(in, now); got != want {
-			t.Errorf("parseRetryAfter(%q) = %s, want %s", in, got, want)
-		}
-	}
-}
-
-func FuzzParseRetryAfter(f *testing.F) {
-	f.Add("120")
-	f.Add("Thu, 01 Jan 2026 00:00:05 GMT")
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	f.Fuzz(func(t *testing.T, v string) {
-		d := parseRetryAfter(v, now)
-		if d < 0 || d > maxRetryAfter {
-			t.Fatalf("parseRetryAfter(%q) = %s", v, d)
-		}
-	})
-}
