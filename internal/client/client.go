@@ -54,7 +54,10 @@
 //  7. refuses a manifest that brings back a key the state recorded as
 //     compromised, or binds it or one of its recorded subkeys to another
 //     certificate (State.CheckCompromised, a Security error);
-//  8. only then writes the new state, atomically.
+//  8. only then writes the new state, atomically, under the state lock,
+//     after comparing with a record another run wrote meanwhile; a run
+//     with nothing new to write still reads the record again (shared
+//     lock) and compares it the same way before trusting anything.
 //
 // # Verifying a chart
 //
@@ -403,53 +406,61 @@ func Load(ctx context.Context, opts Options) (*Trusted, error) {
 		if t.Log != nil {
 			next.Log = largerLog(string(t.Log.Note), prev.Log)
 		}
-		if !next.Equal(prev) {
-			// Under the state lock: when another run recorded a version
-			// meanwhile, m must descend from that one too.
-			// A newer version recorded meanwhile is checked too: this run
-			// returns m as trusted, so m must lie in that record's history
-			// and the log checkpoint this run checked must be consistent
-			// with the one it recorded, or a run shown a fork would trust
-			// it without comparing it with what this client knows.
-			err := st.writeChecked(next, func(cur State) error {
-				if cur.Equal(prev) {
-					return nil
-				}
-				if err := checkCompromisedSince(cur, m, t); err != nil {
+		// Under the state lock: when another run recorded a version
+		// meanwhile, m must descend from that one too.
+		// A newer version recorded meanwhile is checked too: this run
+		// returns m as trusted, so m must lie in that record's history
+		// and the log checkpoint this run checked must be consistent
+		// with the one it recorded, or a run shown a fork would trust
+		// it without comparing it with what this client knows.
+		check := func(cur State) error {
+			if cur.Equal(prev) {
+				return nil
+			}
+			if err := checkCompromisedSince(cur, m, t); err != nil {
+				return err
+			}
+			if cur.Log != "" && cur.Log != prev.Log {
+				if t.Log == nil {
+					// This run's root set names no log: checkLog
+					// refuses it against the recorded one.
+					if _, _, err := checkLog(ctx, b, set, m, mhash, cur.Log, opts); err != nil {
+						return err
+					}
+				} else if err := checkLogAgainst(ctx, b, cur.Log, t.Log); err != nil {
 					return err
 				}
-				if cur.Log != "" && cur.Log != prev.Log {
-					if t.Log == nil {
-						// This run's root set names no log: checkLog
-						// refuses it against the recorded one.
-						if _, _, err := checkLog(ctx, b, set, m, mhash, cur.Log, opts); err != nil {
-							return err
-						}
-					} else if err := checkLogAgainst(ctx, b, cur.Log, t.Log); err != nil {
-						return err
-					}
-				}
-				if cur.RootSHA256 != "" && (cur.RootVersion != prev.RootVersion || cur.RootSHA256 != prev.RootSHA256) {
-					// Another run recorded a root set meanwhile (never a
-					// newer one than set: writeChecked refuses that): the
-					// walk from it must end at the set this run trusted.
-					again, err := resume(cur, cached, t0, st.path)
-					if err != nil {
-						return err
-					}
-					if !sameSet(again, set) {
-						return fail.Untrustedf("the root history walked from root set %d, recorded meanwhile by another keyctl run, ends at root set %d, not at root set %d", cur.RootVersion, again.Version, set.Version).
-							WithHint("the repository changed while it was read: retry; if it persists, report it to the repository's team lead")
-					}
-				}
-				if cur.Version > m.Version {
-					return checkDescendant(ctx, b, cur, m, mhash, st.path)
-				}
-				return checkHistory(ctx, b, m, mhash, cur, st.path)
-			})
-			if err != nil {
-				return nil, err
 			}
+			if cur.RootSHA256 != "" && (cur.RootVersion != prev.RootVersion || cur.RootSHA256 != prev.RootSHA256) {
+				// Another run recorded a root set meanwhile (never a
+				// newer one than set: writeChecked refuses that): the
+				// walk from it must end at the set this run trusted.
+				again, err := resume(cur, cached, t0, st.path)
+				if err != nil {
+					return err
+				}
+				if !sameSet(again, set) {
+					return fail.Untrustedf("the root history walked from root set %d, recorded meanwhile by another keyctl run, ends at root set %d, not at root set %d", cur.RootVersion, again.Version, set.Version).
+						WithHint("the repository changed while it was read: retry; if it persists, report it to the repository's team lead")
+				}
+			}
+			if cur.Version > m.Version {
+				return checkDescendant(ctx, b, cur, m, mhash, st.path)
+			}
+			return checkHistory(ctx, b, m, mhash, cur, st.path)
+		}
+		if !next.Equal(prev) {
+			err = st.writeChecked(next, check)
+		} else {
+			// Nothing to write, but another run may have recorded a
+			// newer state meanwhile (a compromised key, another log
+			// checkpoint): this run returns m as trusted, so m is checked
+			// against that record as a write would be. The common case
+			// costs one read under the lock.
+			err = st.readChecked(next, check)
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 	return t, nil

@@ -424,6 +424,36 @@ func (f *stateFile) writeChecked(s State, check func(cur State) error) error {
 	return writeAtomic(f.dir, f.path, data)
 }
 
+// readChecked is writeChecked for a run with nothing to write (s is the
+// state it started from): under a shared flock of PATH.lock the state is
+// read again and, when another run recorded something meanwhile, compared
+// with s (compareState) and passed to check, which must refuse s unless
+// it agrees with that record. Nothing is written. When the lock file
+// cannot be opened (a read-only state folder without one), the state is
+// read without the lock: writers replace the file by rename, so the read
+// still sees every record completed before it.
+func (f *stateFile) readChecked(s State, check func(cur State) error) error {
+	if unlock, err := f.lockHow(os.O_RDONLY, syscall.LOCK_SH); err == nil {
+		defer unlock()
+	} else if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission) && !errors.Is(err, syscall.EROFS) {
+		return err
+	}
+	cur, err := f.read()
+	if err != nil {
+		return err
+	}
+	if cur.Version == 0 {
+		return nil // moved away meanwhile: nothing to compare with
+	}
+	if err := compareState(cur, s); err != nil {
+		return err
+	}
+	if check != nil {
+		return check(cur)
+	}
+	return nil
+}
+
 // largerLog returns the checkpoint of the larger tree of a and b.
 func largerLog(a, b string) string {
 	ca, ea := tlog.ParseCheckpoint([]byte(a))
@@ -473,13 +503,18 @@ func rootEquivocation(v uint64, seen, now string) error {
 
 // lock takes an exclusive flock on PATH.lock (created mode 0600) and
 // returns its release.
-func (f *stateFile) lock() (func(), error) {
-	lf, err := os.OpenFile(f.path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+func (f *stateFile) lock() (func(), error) { return f.lockHow(os.O_RDWR, syscall.LOCK_EX) }
+
+// lockHow opens PATH.lock (created mode 0600 when missing) with mode
+// (os.O_RDWR, os.O_RDONLY) and takes flock how (syscall.LOCK_EX,
+// LOCK_SH) on it. Errors wrap the cause (fs.ErrPermission and the like).
+func (f *stateFile) lockHow(mode, how int) (func(), error) {
+	lf, err := os.OpenFile(f.path+".lock", mode|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fail.Inputf("cannot lock client state %s", f.path).Wrap(errors.Unwrap(err))
 	}
 	for {
-		err = syscall.Flock(int(lf.Fd()), syscall.LOCK_EX)
+		err = syscall.Flock(int(lf.Fd()), how)
 		if err != syscall.EINTR {
 			break
 		}

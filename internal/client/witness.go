@@ -121,7 +121,9 @@ func readWitnessState(dir, path string, lv note.Verifier) ([]byte, error) {
 // Witness checks that the log's newest checkpoint is consistent with the
 // last one this witness cosigned (never a smaller tree, never another
 // tree of the same size), cosigns it, and records it. On an inconsistent
-// log it saves both checkpoints as evidence and cosigns nothing.
+// log it saves both checkpoints as evidence and cosigns nothing. A
+// smaller checkpoint that the one cosigned extends is a stale read, not a
+// fork: it is refused (untrusted, retry) without evidence.
 //
 // A run holds an exclusive lock on the log's state file from before it
 // reads the state until after it recorded the checkpoint it cosigns, and
@@ -176,7 +178,14 @@ func Witness(ctx context.Context, o WitnessOptions) (*WitnessResult, error) {
 		res.From = oc.N
 		cerr := tlog.CheckConsistent(ctx, o.Bucket, oc.Tree(), old, head)
 		if cerr == nil && oc.N > head.N {
-			cerr = &tlog.InconsistentError{Old: old, New: head.Note, Why: fmt.Sprintf("the log shrank from %d to %d entries (rollback)", oc.N, head.N)}
+			// A smaller checkpoint that the one cosigned extends is a
+			// stale read (a cache or replica behind, or a host replaying
+			// what the log key signed before), which anyone can serve:
+			// not a fork, but never cosigned, since this witness vouches
+			// only for checkpoints that extend what it cosigned.
+			return fail.Untrustedf("stale checkpoint: %s serves the checkpoint of size %d, but this witness cosigned size %d, which extends it (a consistency proof joins them); a witness cosigns no smaller tree", RedactURL(o.Bucket.Location()), head.N, oc.N).
+				WithHint("nothing was cosigned: an old copy of the checkpoint is being served (a cache or a replica behind); retry in a few minutes",
+					"if it persists, the host keeps serving an old checkpoint: tell the repository's team lead")
 		}
 		if cerr != nil {
 			var ie *tlog.InconsistentError

@@ -68,9 +68,12 @@
 // included (a record proof). Tiles are checked against the checkpoint's
 // root hash as they are read, so a hostile bucket cannot feed wrong hashes.
 //
-// Each named witness's cosignature is verified on its own (with the log
-// key): one that does not verify counts as absent and does not fail the
-// checkpoint, while an invalid log signature, or a malformed note, does.
+// Each named witness's cosignature is verified on its own: one that does
+// not verify counts as absent and does not fail the checkpoint, while an
+// invalid log signature, or a malformed note, does. A witness counts when
+// any line by its name and key hash verifies: the lines are merged from
+// files the publisher does not check, so an invalid line under a
+// witness's name (which anyone can write) never cancels its valid one.
 // Witnesses count toward a threshold by distinct public key: one key
 // named under two names is one witness.
 //

@@ -270,8 +270,10 @@ func ParseCheckpoint(data []byte) (torchwood.Checkpoint, error) {
 //
 // Each witness's cosignature is verified on its own: one that does not
 // verify counts as absent and does not fail the checkpoint (a k-of-n
-// threshold must survive bad witnesses). Witnesses are counted by
-// distinct public key: one key named twice (under two names) counts once.
+// threshold must survive bad witnesses), and a witness counts when any of
+// the lines by its name and key hash verifies (a forged line next to a
+// valid one cancels nothing). Witnesses are counted by distinct public
+// key: one key named twice (under two names) counts once.
 func OpenCheckpoint(data []byte, log note.Verifier, witnesses []*WitnessVerifier) (*Head, error) {
 	h, _, err := openCheckpoint(data, log, witnesses)
 	return h, err
@@ -311,35 +313,40 @@ func openCheckpoint(data []byte, log note.Verifier, witnesses []*WitnessVerifier
 	kept := &note.Note{Text: n.Text, Sigs: n.Sigs}
 	counted := map[string]bool{} // public keys counted
 	for _, w := range witnesses {
-		if counted[string(w.key)] || !carries(n.UnverifiedSigs, w) {
+		if counted[string(w.key)] {
 			continue
 		}
-		// The log key and this witness alone: note.Open fails on an
-		// invalid signature by any key it knows, so each witness is
-		// checked apart from the others.
-		wn, err := note.Open(data, note.VerifierList(log, w))
-		if err != nil {
-			continue // invalid (or ambiguous with the log key): absent
-		}
-		for _, s := range wn.Sigs {
-			if s.Name == w.Name() && s.Hash == w.KeyHash() {
-				counted[string(w.key)] = true
-				h.Witnesses = append(h.Witnesses, w.String())
-				kept.Sigs = append(kept.Sigs, s)
-			}
+		if s, ok := cosigned(n, w); ok {
+			counted[string(w.key)] = true
+			h.Witnesses = append(h.Witnesses, w.String())
+			kept.Sigs = append(kept.Sigs, s)
 		}
 	}
 	return h, kept, nil
 }
 
-// carries reports whether sigs hold a line by w's name and key hash.
-func carries(sigs []note.Signature, w *WitnessVerifier) bool {
-	for _, s := range sigs {
-		if s.Name == w.Name() && s.Hash == w.KeyHash() {
-			return true
+// cosigned returns a line of n by w's name and key hash that verifies as
+// w's cosignature of n's text. Every such line is tried: note.Open
+// verifies only the first line per name and key hash, and fails the whole
+// note on it, so a line anyone can forge under w's name, placed before
+// w's valid one, would otherwise cancel it. n was opened with the log key
+// alone, so its UnverifiedSigs are all the other lines (well-formed,
+// identical ones once); a witness named and hashed as the log key is
+// never among them (it is not counted).
+func cosigned(n *note.Note, w *WitnessVerifier) (note.Signature, bool) {
+	for _, s := range n.UnverifiedSigs {
+		if s.Name != w.Name() || s.Hash != w.KeyHash() {
+			continue
+		}
+		sig, err := base64.StdEncoding.DecodeString(s.Base64)
+		if err != nil || len(sig) < 4 {
+			continue
+		}
+		if w.Verify([]byte(n.Text), sig[4:]) {
+			return s, true
 		}
 	}
-	return false
+	return note.Signature{}, false
 }
 
 // DistinctWitnesses returns how many distinct public keys ws hold: the
