@@ -267,9 +267,14 @@ func Monitor(ctx context.Context, o MonitorOptions) (*MonitorReport, error) {
 		if old.Origin != head.Origin {
 			cerr = &tlog.InconsistentError{Old: []byte(st.Checkpoint), New: head.Note, Why: fmt.Sprintf("the log was %q, it is now %q", old.Origin, head.Origin)}
 		} else if old.N > head.N {
+			// A smaller checkpoint that a consistency proof joins to the
+			// one kept is an older copy (a stale cache, or a replay anyone
+			// can serve without a key): not a fork, nothing to save. One
+			// that no proof joins stays the security error.
 			cerr = tlog.CheckConsistent(ctx, b, old.Tree, []byte(st.Checkpoint), head)
 			if cerr == nil {
-				cerr = &tlog.InconsistentError{Old: []byte(st.Checkpoint), New: head.Note, Why: fmt.Sprintf("the log shrank from %d to %d entries (rollback)", old.N, head.N)}
+				return nil, fail.Untrustedf("stale checkpoint: %s serves the log checkpoint of %d entries, but this monitor already checked %d entries of the same log", rep.Location, head.N, old.N).
+					WithHint("the older checkpoint is a prefix of the one kept (consistent): an old copy from a cache or mirror, or replayed by the host; nothing was checked. Retry later, or from another mirror; if it stays, ask the publisher why keyctl/log/checkpoint went back")
 			}
 		} else {
 			cerr = tlog.CheckConsistent(ctx, b, old.Tree, []byte(st.Checkpoint), head)
