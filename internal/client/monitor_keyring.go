@@ -323,6 +323,6 @@ func revocationRemoved(events []Event) error {
 	if first.Subkey != "" {
 		what = "subkey " + first.Subkey + " of key " + first.Fingerprint
 	}
-	return fail.Securityf("log entry %d (manifest version %d): the certificate of %s lost a revocation the manifest before it carried (%d revocation(s) removed in this run; see the %s events)", first.Index, first.Version, what, n, first.Kind).
+	return fail.Securityf("log entry %d (manifest version %d): the certificate of %s lost a revocation an earlier logged manifest carried (%d revocation(s) removed in this run; see the %s events)", first.Index, first.Version, what, n, first.Kind).
 		WithHint("the store never drops a revocation: the root keys signed keyrings made outside it, and the revoked key signs again for every client; see docs/runbook.md, section monitor raised an alarm")
 }
