@@ -99,6 +99,11 @@ type monitorState struct {
 	// Next, when set, is the entry the next run starts at: the last run
 	// stopped before the end of Checkpoint (MaxMonitorEntries).
 	Next int64 `json:"next,omitempty"`
+	// Revocations are the revocation ids seen in the logged keyrings up
+	// to Last, by the fingerprint of the key or subkey each revokes
+	// (monitor_revseen.go); absent in a state written before they were
+	// kept.
+	Revocations map[string][]string `json:"revocations,omitempty"`
 }
 
 func monitorStatePath(dir, loc string) string {
@@ -115,7 +120,7 @@ func readMonitorState(path string) (*monitorState, error) {
 		return nil, fail.Inputf("cannot read monitor state %s", path).Wrap(err)
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, tlog.MaxCheckpointSize+4096))
+	data, err := io.ReadAll(io.LimitReader(f, tlog.MaxCheckpointSize+4096+MaxMonitorRevocations*160))
 	if err != nil {
 		return nil, fail.Inputf("cannot read monitor state %s", path).Wrap(err)
 	}
@@ -140,6 +145,9 @@ func readMonitorState(path string) (*monitorState, error) {
 	}
 	if c, _ := tlog.ParseCheckpoint([]byte(s.Checkpoint)); s.Next < 0 || s.Next > c.N {
 		return nil, bad(fmt.Sprintf("next entry %d outside the checkpoint of %d", s.Next, c.N))
+	}
+	if _, err := newRevSeen(s.Revocations); err != nil {
+		return nil, bad(err.Error())
 	}
 	return &s, nil
 }
@@ -261,15 +269,21 @@ func Monitor(ctx context.Context, o MonitorOptions) (*MonitorReport, error) {
 	var last *tlog.Entry
 	var lastM *root.Manifest
 	var lastView *keyringView
+	seen, _ := newRevSeen(nil)
 	if st != nil {
 		old, _ := tlog.ParseCheckpoint([]byte(st.Checkpoint))
 		var cerr error
 		if old.Origin != head.Origin {
 			cerr = &tlog.InconsistentError{Old: []byte(st.Checkpoint), New: head.Note, Why: fmt.Sprintf("the log was %q, it is now %q", old.Origin, head.Origin)}
 		} else if old.N > head.N {
+			// A smaller checkpoint that a consistency proof joins to the
+			// one kept is an older copy (a stale cache, or a replay anyone
+			// can serve without a key): not a fork, nothing to save. One
+			// that no proof joins stays the security error.
 			cerr = tlog.CheckConsistent(ctx, b, old.Tree, []byte(st.Checkpoint), head)
 			if cerr == nil {
-				cerr = &tlog.InconsistentError{Old: []byte(st.Checkpoint), New: head.Note, Why: fmt.Sprintf("the log shrank from %d to %d entries (rollback)", old.N, head.N)}
+				return nil, fail.Untrustedf("stale checkpoint: %s serves the log checkpoint of %d entries, but this monitor already checked %d entries of the same log", rep.Location, head.N, old.N).
+					WithHint("the older checkpoint is a prefix of the one kept (consistent): an old copy from a cache or mirror, or replayed by the host; nothing was checked. Retry later, or from another mirror; if it stays, ask the publisher why keyctl/log/checkpoint went back")
 			}
 		} else {
 			cerr = tlog.CheckConsistent(ctx, b, old.Tree, []byte(st.Checkpoint), head)
@@ -296,13 +310,21 @@ func Monitor(ctx context.Context, o MonitorOptions) (*MonitorReport, error) {
 		if lastView, err = loadKeyringView(ctx, b, lastM, nil); err != nil {
 			return nil, fail.Hint(err, fmt.Sprintf("the keyrings of manifest version %d, where the last run stopped, cannot be read", last.Version))
 		}
+		if seen, err = newRevSeen(st.Revocations); err != nil {
+			return nil, err // checked by readMonitorState
+		}
+		// A state from before revocations were kept starts from those of
+		// the manifest where it stopped.
+		if err := seen.remember(lastView); err != nil {
+			return nil, err
+		}
 	}
 	save := func(next int64) error {
 		if statePath == "" || last == nil {
 			return nil
 		}
 		ms := monitorState{Format: MonitorStateFormat, Location: loc, Checkpoint: string(head.Note),
-			LastVersion: last.Version, LastSHA256: last.SHA256}
+			LastVersion: last.Version, LastSHA256: last.SHA256, Revocations: seen.state()}
 		if next < head.N {
 			ms.Next = next
 		}
@@ -327,6 +349,18 @@ func Monitor(ctx context.Context, o MonitorOptions) (*MonitorReport, error) {
 			break
 		}
 		end := min((next/monitorBatch+1)*monitorBatch, head.N, rep.From+monitorRunCap)
+		// A removed revocation is raised with the batch that shows it,
+		// before its state is saved: a later batch failing to read must
+		// not lose it, nor an entry of this batch failing after it.
+		batch := len(rep.Events)
+		stop := func(err error) (*MonitorReport, error) {
+			if fail.KindOf(err) != fail.Security {
+				if alarm := revocationRemoved(rep.Events[batch:]); alarm != nil {
+					return rep, alarm
+				}
+			}
+			return rep, err
+		}
 		entries, err := tlog.ReadEntries(ctx, b, head, next, end)
 		if err != nil {
 			return rep, err
@@ -335,33 +369,48 @@ func Monitor(ctx context.Context, o MonitorOptions) (*MonitorReport, error) {
 			idx := next + int64(i)
 			e, err := tlog.ParseEntry(raw)
 			if err != nil {
-				return rep, err
+				return stop(err)
 			}
 			if err := checkLogPosition(first, e, idx); err != nil {
-				return rep, err
+				return stop(err)
 			}
 			m, _, err := monitorManifest(ctx, b, e, sets, t0)
 			if err != nil {
-				return rep, fail.Hint(err, fmt.Sprintf("log entry %d (manifest version %d) does not verify", idx, e.Version))
+				return stop(fail.Hint(err, fmt.Sprintf("log entry %d (manifest version %d) does not verify", idx, e.Version)))
 			}
 			if err := checkLogOrder(last, lastM, e, m, idx); err != nil {
-				return rep, err
+				return stop(err)
 			}
 			view, err := loadKeyringView(ctx, b, m, lastView)
 			if err != nil {
-				return rep, fail.Hint(err, fmt.Sprintf("log entry %d (manifest version %d): its keyrings cannot be checked", idx, e.Version))
+				return stop(fail.Hint(err, fmt.Sprintf("log entry %d (manifest version %d): its keyrings cannot be checked", idx, e.Version)))
 			}
 			rep.Events = append(rep.Events, diffManifests(idx, last, lastM, e, m)...)
+			at := len(rep.Events)
 			rep.Events = append(rep.Events, diffKeyrings(idx, e.Version, lastM, lastView, m, view)...)
+			if view != lastView {
+				// Revocations seen in any earlier manifest, not only the
+				// one before (left out once, bound again without them).
+				evs, err := seen.check(idx, e.Version, view, rep.Events[at:])
+				rep.Events = append(rep.Events, evs...)
+				if err != nil {
+					return stop(err)
+				}
+			}
 			last, lastM, lastView = &e, m, view
 		}
 		next = end
+		alarm := revocationRemoved(rep.Events[batch:])
 		if err := save(next); err != nil {
+			if alarm != nil {
+				return rep, alarm
+			}
 			return nil, err
 		}
-	}
-	if err := revocationRemoved(rep.Events); err != nil {
-		return rep, err
+		if alarm != nil {
+			// Saved: the next run does not report these entries again.
+			return rep, alarm
+		}
 	}
 	if next < head.N {
 		rep.Next = next

@@ -27,7 +27,16 @@ import (
 // walk keeps at most two views (the manifest before and this one).
 type keyringView struct {
 	files map[string]string       // bound file name → sha256
+	keys  map[string]keyFiling    // listed fingerprint → what picks its copy
 	certs map[string]*certSummary // listed primary fingerprint → its certificate
+}
+
+// keyFiling is what, besides the bound files, decides which copy of a
+// key's certificate a client judges it by (addKeyring): its status and
+// role in the manifest.
+type keyFiling struct {
+	status root.Status
+	role   root.Role
 }
 
 // certSummary is one certificate: its hash, its valid key revocations and
@@ -88,14 +97,20 @@ func monitorKeyring(ctx context.Context, b *publish.Bucket, m *root.Manifest, na
 // active maintainer keys from pubkeys.pgp, active index keys from
 // indexkeys.pgp, removed keys from the first bound file that carries them.
 // Certificates whose bytes did not change since prev are not parsed again;
-// when no bound file changed, prev itself is returned.
+// when no bound file changed and every listed key keeps its status and
+// role (which pick the file a key's certificate is read from: a removed
+// key comes from the first bound file carrying it), prev itself is
+// returned.
 func loadKeyringView(ctx context.Context, b *publish.Bucket, m *root.Manifest, prev *keyringView) (*keyringView, error) {
-	v := &keyringView{files: map[string]string{}, certs: map[string]*certSummary{}}
+	v := &keyringView{files: map[string]string{}, keys: make(map[string]keyFiling, len(m.Keys)), certs: map[string]*certSummary{}}
 	for _, name := range m.FileNames() {
 		ref, _ := m.File(name)
 		v.files[name] = ref.SHA256
 	}
-	if prev != nil && maps.Equal(prev.files, v.files) {
+	for _, k := range m.Keys {
+		v.keys[k.Fingerprint] = keyFiling{status: k.Status, role: k.Role}
+	}
+	if prev != nil && maps.Equal(prev.files, v.files) && maps.Equal(prev.keys, v.keys) {
 		return prev, nil
 	}
 	for _, name := range m.FileNames() {
@@ -308,6 +323,6 @@ func revocationRemoved(events []Event) error {
 	if first.Subkey != "" {
 		what = "subkey " + first.Subkey + " of key " + first.Fingerprint
 	}
-	return fail.Securityf("log entry %d (manifest version %d): the certificate of %s lost a revocation the manifest before it carried (%d revocation(s) removed in this run; see the %s events)", first.Index, first.Version, what, n, first.Kind).
+	return fail.Securityf("log entry %d (manifest version %d): the certificate of %s lost a revocation an earlier logged manifest carried (%d revocation(s) removed in this run; see the %s events)", first.Index, first.Version, what, n, first.Kind).
 		WithHint("the store never drops a revocation: the root keys signed keyrings made outside it, and the revoked key signs again for every client; see docs/runbook.md, section monitor raised an alarm")
 }
