@@ -92,9 +92,6 @@ func helmReads(data []byte) error {
 }
 
 func TestVerifyAndAuditAgreeOnHostileGzip(t *testing.T) {
-	if testing.Short() {
-		t.Skip("inflates two 150 MiB gzip bombs")
-	}
 	cs := newCLIStore(t, "responder@example.org")
 	work, k, mustRun := cs.work, cs.args, cs.mustRun
 	out := mustRun("root", "create", "--name", "root", "--secret-out", filepath.Join(work, "root.key"), "--public-out", filepath.Join(work, "root.pub"), "--no-passphrase")
