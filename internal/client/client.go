@@ -737,6 +737,22 @@ func fetchBound(ctx context.Context, b *publish.Bucket, m *root.Manifest, name s
 		Hints: []string{"a publish may be in progress: retry; if it persists, tell the repository's team lead"}}
 }
 
+// filedFrom reports whether the certificate of the key entry describes is
+// read from the bound keyring file name (the first bound file carrying it
+// wins): an active maintainer key from pubkeys.pgp, an active index key
+// from indexkeys.pgp only, a removed key from any bound file. Clients
+// (addKeyring) and the monitor (loadKeyringView) file certificates by
+// this one rule, so that the monitor looks at the copy clients judge by.
+func filedFrom(entry root.KeyEntry, name string) bool {
+	switch entry.Status {
+	case root.Active:
+		return (entry.Role == root.RoleIndex) == (name == root.IndexKeysFile) && (name == root.PubkeysFile || name == root.IndexKeysFile)
+	case root.Removed:
+		return true
+	}
+	return false
+}
+
 // addKeyring indexes one published keyring and files its certificates by
 // the status the manifest gives them.
 func (t *Trusted) addKeyring(name string, data []byte) error {
@@ -761,15 +777,7 @@ func (t *Trusted) addKeyring(name string, data []byte) error {
 		if !ok || t.certs[fpr] != nil {
 			continue
 		}
-		switch entry.Status {
-		case root.Active:
-			// Active maintainer keys come from pubkeys.pgp, active index
-			// keys from indexkeys.pgp only.
-			if (entry.Role == root.RoleIndex) != (name == root.IndexKeysFile) || (name != root.PubkeysFile && name != root.IndexKeysFile) {
-				continue
-			}
-		case root.Removed:
-		default:
+		if !filedFrom(entry, name) {
 			continue
 		}
 		// One key, one primary: a key (primary or subkey) that a listed

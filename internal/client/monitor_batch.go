@@ -21,10 +21,6 @@ var monitorRunCap int64 = MaxMonitorEntries
 // two state saves.
 const monitorBatch = 256
 
-// monitorLookahead is how far past index V-S a client looks for version V
-// (tlog.Include, internal/tlog/doc.go: at most 64 entries on).
-const monitorLookahead = 64
-
 // monitorFirstVersion reads the version of entry 0 of the log (S in
 // internal/tlog/doc.go).
 func monitorFirstVersion(ctx context.Context, b *publish.Bucket, head *tlog.Head) (uint64, error) {
@@ -43,7 +39,7 @@ func monitorFirstVersion(ctx context.Context, b *publish.Bucket, head *tlog.Head
 }
 
 // checkLogPosition refuses an entry that clients cannot find: version V
-// is looked for from index V-S on, at most monitorLookahead entries on,
+// is looked for from index V-S on, at most tlog.Lookahead entries on,
 // so a log with that many versions logged again before idx hides V and
 // every later version from clients. It also bounds a log padded with one
 // entry logged again and again.
@@ -57,8 +53,8 @@ func checkLogPosition(first uint64, e tlog.Entry, idx int64) error {
 		return fail.Securityf("log entry %d holds manifest version %d, but entry 0 holds version %d: versions were skipped", idx, e.Version, first).
 			WithHint("versions go up by one along the log; see docs/runbook.md, section monitor raised an alarm")
 	}
-	if off := uint64(idx) - d; off >= monitorLookahead {
-		return fail.Untrustedf("log entry %d (manifest version %d) lies %d entries past index %d, where clients start looking for that version; they look at most %d entries on, so no client can find it or any later version", idx, e.Version, off, d, monitorLookahead).
+	if off := uint64(idx) - d; off >= tlog.Lookahead {
+		return fail.Untrustedf("log entry %d (manifest version %d) lies %d entries past index %d, where clients start looking for that version; they look at most %d entries on, so no client can find it or any later version", idx, e.Version, off, d, tlog.Lookahead).
 			WithHint("a version is logged again only after a publish that failed before its manifest went live; this many means a publisher retrying in a loop, or a log padded by the log key holder; see docs/runbook.md, section monitor raised an alarm")
 	}
 	return nil

@@ -132,13 +132,7 @@ func loadKeyringView(ctx context.Context, b *publish.Bucket, m *root.Manifest, p
 			if !ok || v.certs[fpr] != nil {
 				continue
 			}
-			switch entry.Status {
-			case root.Active:
-				if (entry.Role == root.RoleIndex) != (name == root.IndexKeysFile) || (name != root.PubkeysFile && name != root.IndexKeysFile) {
-					continue
-				}
-			case root.Removed:
-			default:
+			if !filedFrom(entry, name) {
 				continue
 			}
 			sum := sha256.Sum256(data[sp.Start:sp.End])

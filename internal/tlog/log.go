@@ -13,6 +13,11 @@ import (
 	"github.com/keyctl/keyctl/internal/fail"
 )
 
+// Lookahead is how far past index V-S a reader looks for the entry of
+// manifest version V (doc.go, Entries): a version is logged again only
+// after a publish that failed before its manifest went live.
+const Lookahead = 64
+
 // ReadHead fetches and verifies the newest checkpoint. It returns (nil,
 // nil) when the bucket has no log yet.
 func ReadHead(ctx context.Context, r Reader, log note.Verifier, witnesses []*WitnessVerifier) (*Head, error) {
@@ -284,8 +289,7 @@ func Include(ctx context.Context, r Reader, cur *Head, e Entry) (int64, error) {
 	want := tlog.RecordHash(e.Marshal())
 	// Versions only repeat after a publish that did not go live; look a
 	// bounded distance ahead.
-	const lookahead = 64
-	for i := start; i < t.N && i < start+lookahead; i++ {
+	for i := start; i < t.N && i < start+Lookahead; i++ {
 		hs, err := hr.ReadHashes([]int64{tlog.StoredHashIndex(0, i)})
 		if err != nil {
 			return 0, logReadError(err)
