@@ -104,6 +104,11 @@ type monitorState struct {
 	// (monitor_revseen.go); absent in a state written before they were
 	// kept.
 	Revocations map[string][]string `json:"revocations,omitempty"`
+	// RootVersion is the newest root set the run that wrote the state
+	// resolved (absent in a state written before it was kept): a newest
+	// root set older than it is a root history cut back, which the host
+	// alone can do by hiding objects, not a log dropped.
+	RootVersion uint64 `json:"root_version,omitempty"`
 }
 
 func monitorStatePath(dir, loc string) string {
@@ -237,6 +242,13 @@ func Monitor(ctx context.Context, o MonitorOptions) (*MonitorReport, error) {
 			return nil, err
 		}
 	}
+	if st != nil && newest.Version < st.RootVersion {
+		// As a client with state says (rollback), and not an alarm: the
+		// host alone can hide root sets.
+		return nil, fail.Untrustedf("the newest root set %s publishes is %d, but this monitor resolved root set %d before (rollback)", rep.Location, newest.Version, st.RootVersion).
+			WithHint("an old or incomplete copy of the repository is being served (root sets hidden); retry later or from another mirror",
+				"if it persists, tell the repository's team lead; nothing was checked")
+	}
 	if newest.Log == "" && st != nil {
 		old, _ := tlog.ParseCheckpoint([]byte(st.Checkpoint))
 		return nil, fail.Securityf("root set %d of %s names no transparency log, but this monitor walked the log %s before (%d entries, up to manifest version %d)", newest.Version, rep.Location, old.Origin, old.N, st.LastVersion).
@@ -324,7 +336,7 @@ func Monitor(ctx context.Context, o MonitorOptions) (*MonitorReport, error) {
 			return nil
 		}
 		ms := monitorState{Format: MonitorStateFormat, Location: loc, Checkpoint: string(head.Note),
-			LastVersion: last.Version, LastSHA256: last.SHA256, Revocations: seen.state()}
+			LastVersion: last.Version, LastSHA256: last.SHA256, Revocations: seen.state(), RootVersion: newest.Version}
 		if next < head.N {
 			ms.Next = next
 		}
@@ -491,7 +503,16 @@ func monitorManifest(ctx context.Context, b *publish.Bucket, e tlog.Entry, sets 
 		return nil, nil, fail.Securityf("log entry says version %d, the manifest it names is version %d", e.Version, m.Version)
 	}
 	sd, ok := sets[m.Root.Version]
-	if !ok || root.Hash(sd) != m.Root.SHA256 {
+	if !ok {
+		// A root set past the newest one published (or one not published
+		// at all): a client shown this bucket refuses the manifest too, and
+		// the host alone can hide root sets, so it is not evidence of a
+		// split view by itself.
+		return nil, nil, fail.Untrustedf("manifest version %d names root set %d, which this bucket does not publish in the root history the pins lead to (the root history is incomplete)", m.Version, m.Root.Version).
+			WithHint("root sets may be hidden or not yet published: retry later or from another mirror",
+				"if it persists, the logged manifest names a root set no client can check: tell the repository's team lead; see docs/runbook.md, section monitor raised an alarm")
+	}
+	if root.Hash(sd) != m.Root.SHA256 {
 		return nil, nil, fail.Securityf("manifest version %d names root set %d sha256 %.12s, which is not in the root history the pins lead to", m.Version, m.Root.Version, m.Root.SHA256)
 	}
 	set, err := root.ParseRootSet(sd)

@@ -336,12 +336,12 @@ func (f *stateFile) damaged(why string) error {
 
 // read returns the state, the zero State when there is none.
 func (f *stateFile) read() (State, error) {
-	fh, err := os.Open(f.path)
+	fh, err := openRegular(f.path, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return State{}, nil
 	}
 	if err != nil {
-		return State{}, fail.Inputf("cannot read client state %s", f.path).Wrap(errors.Unwrap(err))
+		return State{}, fail.Inputf("cannot read client state %s", f.path).Wrap(unwrapPath(err))
 	}
 	defer fh.Close()
 	data, err := io.ReadAll(io.LimitReader(fh, MaxStateSize+1))
@@ -509,9 +509,9 @@ func (f *stateFile) lock() (func(), error) { return f.lockHow(os.O_RDWR, syscall
 // (os.O_RDWR, os.O_RDONLY) and takes flock how (syscall.LOCK_EX,
 // LOCK_SH) on it. Errors wrap the cause (fs.ErrPermission and the like).
 func (f *stateFile) lockHow(mode, how int) (func(), error) {
-	lf, err := os.OpenFile(f.path+".lock", mode|os.O_CREATE, 0o600)
+	lf, err := openRegular(f.path+".lock", mode|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fail.Inputf("cannot lock client state %s", f.path).Wrap(errors.Unwrap(err))
+		return nil, fail.Inputf("cannot lock client state %s", f.path).Wrap(unwrapPath(err))
 	}
 	for {
 		err = syscall.Flock(int(lf.Fd()), how)
@@ -527,6 +527,35 @@ func (f *stateFile) lockHow(mode, how int) (func(), error) {
 		syscall.Flock(int(lf.Fd()), syscall.LOCK_UN)
 		lf.Close()
 	}, nil
+}
+
+// openRegular opens a file of the state folder without blocking and
+// refuses anything but a regular file: a FIFO or a device planted there
+// by someone who can write the folder would otherwise hang every run in
+// open or read.
+func openRegular(path string, flag int, perm fs.FileMode) (*os.File, error) {
+	fh, err := os.OpenFile(path, flag|syscall.O_NONBLOCK, perm)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := fh.Stat(); err != nil || !st.Mode().IsRegular() {
+		fh.Close()
+		if err == nil {
+			err = fmt.Errorf("not a regular file (%s)", st.Mode().Type())
+		}
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	return fh, nil
+}
+
+// unwrapPath is the cause of a *fs.PathError (the path is named by the
+// message around it), or err itself.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // ReadState returns the state recorded for location under dir (the zero

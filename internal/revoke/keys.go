@@ -32,8 +32,9 @@ type Key struct {
 
 	warm sync.Once // warmEntity, before the certificate is first handed out
 
-	named sync.Once // uid, the holder's name shown in the report
-	uid   string
+	named sync.Mutex // guards uid and uidAt
+	uid   string     // the holder's name shown in the report, at uidAt
+	uidAt time.Time  // zero: not worked out yet
 }
 
 // cert returns the key's certificate, every signature on it checked once
@@ -292,14 +293,20 @@ func (ks *KeySet) Entity(fpr string) *openpgp.Entity {
 }
 
 // SignerUID implements client's signer naming: the key's user ID shown in
-// the report (client.SignerUID), worked out once per key and audit rather
-// than with a self-signature check per release.
+// the report (client.SignerUID) at now, worked out once per key and time
+// (one audit asks at one time) rather than with a self-signature check per
+// release.
 func (ks *KeySet) SignerUID(fpr string, now time.Time) string {
 	k := ks.keys[fpr]
 	if k == nil {
 		return ""
 	}
-	k.named.Do(func() { k.uid = client.SignerUID(k.cert(), now) })
+	e := k.cert()
+	k.named.Lock()
+	defer k.named.Unlock()
+	if k.uidAt.IsZero() || !k.uidAt.Equal(now) {
+		k.uid, k.uidAt = client.SignerUID(e, now), now
+	}
 	return k.uid
 }
 
